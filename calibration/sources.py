@@ -1,0 +1,168 @@
+"""Data sources for calibration and evaluation: image folders, .npy/.npz arrays, in-memory arrays, generators.
+
+A folder is flat (unlabelled images) or ``SRC/<class>/*`` (labelled). Integer arrays are 0–255 pixels and go
+through the ``PreprocessSpec``; float arrays are taken as model-ready and must match the model's input shape.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Literal, Sequence
+
+import numpy as np
+
+from edgelite.errors import UserInputError
+from edgelite.runtime.preprocess import IMAGE_EXTENSIONS, PreprocessSpec
+
+Kind = Literal["images", "pixels", "floats"]
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Samples not yet preprocessed: image paths or an array, with optional integer labels."""
+
+    name: str
+    kind: Kind
+    items: Sequence[Path] | np.ndarray
+    labels: np.ndarray | None = None
+    class_names: tuple[str, ...] | None = None
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def load(self, i: int, spec: PreprocessSpec | None, sample_shape: tuple[int, ...]) -> np.ndarray:
+        """Sample ``i`` as a model-ready float32 array. Unreadable images raise ``UserInputError``."""
+        if self.kind == "floats":
+            sample = np.asarray(self.items[i], dtype=np.float32)
+        else:
+            if spec is None:
+                raise UserInputError(
+                    f"{self.name}: images need preprocessing, but the model has no spec and none was given; "
+                    "pass --input-size/--color/--mean/--std"
+                )
+            sample = spec.apply(self.items[i])
+        if sample.shape != tuple(sample_shape):
+            what = "arrays" if self.kind == "floats" else "preprocessed images"
+            raise UserInputError(
+                f"{self.name}: {what} have shape {sample.shape} but the model expects {tuple(sample_shape)}; "
+                + ("give arrays of that shape" if self.kind == "floats" else "check --input-size and --color")
+            )
+        return sample
+
+
+def open_source(path: str | os.PathLike[str], *, class_names: Sequence[str] | None = None) -> DataSource:
+    """Open a folder, .npy or .npz. ``class_names`` (the model's labels) map class folders to indices."""
+    p = Path(path)
+    if not p.exists():
+        raise UserInputError(f"{p}: no such file or folder; pass an image folder, .npy or .npz")
+    if p.is_dir():
+        return _open_folder(p, class_names)
+    if p.suffix.lower() == ".npy":
+        return _checked_arrays(str(p), _load_npy(p), None)
+    if p.suffix.lower() == ".npz":
+        x, y = _load_npz(p)
+        return _checked_arrays(str(p), x, y)
+    raise UserInputError(f"{p}: unsupported data file; pass an image folder, .npy or .npz (keys x and optional y)")
+
+
+def from_arrays(x: np.ndarray, y: Sequence[int] | np.ndarray | None = None, *, name: str = "arrays") -> DataSource:
+    """In-memory samples: integer arrays are pixels, float arrays are model-ready."""
+    return _checked_arrays(name, np.asarray(x), None if y is None else np.asarray(y))
+
+
+def from_generator(gen: Callable[[], Iterable[np.ndarray]] | Iterable[np.ndarray], *, limit: int,
+                   name: str = "generator") -> DataSource:
+    """Take up to ``limit`` samples from a generator (or a callable returning one) into memory."""
+    it = gen() if callable(gen) else gen
+    samples = []
+    for sample in it:
+        samples.append(np.asarray(sample))
+        if len(samples) >= limit:
+            break
+    if not samples:
+        raise UserInputError(f"{name}: the generator yielded no samples")
+    shapes = {s.shape for s in samples}
+    if len(shapes) != 1:
+        raise UserInputError(f"{name}: the generator yielded samples of different shapes: {sorted(shapes)}")
+    return _checked_arrays(name, np.stack(samples), None)
+
+
+# ---- folders ------------------------------------------------------------------------------------------------
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def _open_folder(p: Path, class_names: Sequence[str] | None) -> DataSource:
+    subdirs = sorted(d for d in p.iterdir() if d.is_dir() and not d.name.startswith("."))
+    class_dirs = [d for d in subdirs if _images_in(d)]
+    flat = _images_in(p)
+    if class_dirs and flat:
+        raise UserInputError(
+            f"{p}: has both images and class folders; put every image under SRC/<class>/ or use a flat folder"
+        )
+    if flat:
+        return DataSource(str(p), "images", flat)
+    if not class_dirs:
+        raise UserInputError(f"{p}: no images found ({', '.join(IMAGE_EXTENSIONS[:4])}, …); check the path")
+    found = [d.name for d in class_dirs]
+    if class_names:
+        names = tuple(class_names)
+        unknown = [n for n in found if n not in names]
+        if unknown:
+            raise UserInputError(
+                f"{p}: class folder(s) {', '.join(unknown[:5])} are not among the model's labels; "
+                "rename the folders to match the labels file"
+            )
+    else:
+        names = tuple(found)
+    items, labels = [], []
+    for d in class_dirs:
+        for f in _images_in(d):
+            items.append(f)
+            labels.append(names.index(d.name))
+    return DataSource(str(p), "images", items, np.asarray(labels, np.int64), names)
+
+
+# ---- arrays -------------------------------------------------------------------------------------------------
+def _load_npy(p: Path) -> np.ndarray:
+    try:
+        return np.load(p, allow_pickle=False)
+    except ValueError as exc:
+        raise UserInputError(f"{p}: cannot load without unpickling ({exc}); save plain numeric arrays") from None
+    except OSError as exc:
+        raise UserInputError(f"{p}: not a readable .npy file ({exc})") from None
+
+
+def _load_npz(p: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    try:
+        with np.load(p, allow_pickle=False) as npz:
+            keys = list(npz.keys())
+            if "x" not in keys:
+                raise UserInputError(f"{p}: no array named 'x' (found: {', '.join(keys) or 'none'}); "
+                                     "save with np.savez(path, x=..., y=...)")
+            return npz["x"], (npz["y"] if "y" in keys else None)
+    except ValueError as exc:
+        raise UserInputError(f"{p}: cannot load without unpickling ({exc}); save plain numeric arrays") from None
+    except (OSError, EOFError) as exc:
+        raise UserInputError(f"{p}: not a readable .npz file ({exc})") from None
+
+
+def _checked_arrays(name: str, x: np.ndarray, y: np.ndarray | None) -> DataSource:
+    if x.dtype.kind not in "iuf" or x.ndim < 2:
+        raise UserInputError(f"{name}: x must be a numeric array of samples (N, ...), got {x.dtype} {x.shape}")
+    if len(x) == 0:
+        raise UserInputError(f"{name}: the array holds no samples")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        bad = int(np.count_nonzero(~np.isfinite(x).reshape(len(x), -1).all(axis=1)))
+        raise UserInputError(f"{name}: {bad} sample(s) contain NaN or Inf; clean or drop them")
+    if y is not None:
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != len(x) or y.dtype.kind not in "iu":
+            raise UserInputError(
+                f"{name}: y must be integer class indices, one per sample ({len(x)}), got {y.dtype} {y.shape}"
+            )
+        y = y.astype(np.int64)
+    kind: Kind = "floats" if x.dtype.kind == "f" else "pixels"
+    return DataSource(name, kind, x, y, None)

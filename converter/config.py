@@ -1,0 +1,113 @@
+"""Conversion settings: ``QuantMode``/``IOType`` enums whose values are the CLI choices, and ``ConvertConfig``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from edgelite.errors import UserInputError
+
+
+class QuantMode(str, Enum):
+    INT8 = "int8"          # full integer: int8 weights and activations, calibrated
+    INT16X8 = "int16x8"    # int16 activations, int8 weights, calibrated
+    FLOAT16 = "float16"    # float16 weights, float compute
+    DYNAMIC = "dynamic"    # int8 weights, float activations (dynamic range)
+    FLOAT32 = "float32"    # no quantization
+
+    @property
+    def needs_calibration(self) -> bool:
+        return self in (QuantMode.INT8, QuantMode.INT16X8)
+
+
+class IOType(str, Enum):
+    INT8 = "int8"
+    UINT8 = "uint8"
+    FLOAT32 = "float32"
+
+
+@dataclass(frozen=True)
+class ConvertConfig:
+    """Everything ``convert`` needs. Preprocessing fields left as None come from the model's input shape."""
+
+    model: Path
+    output: Path
+    calib: Path | None = None
+    mode: QuantMode = QuantMode.INT8
+    io: IOType | None = None               # None: int8 for int8 mode, float32 otherwise
+    samples: int = 200
+    seed: int = 0
+    input_size: tuple[int, int] | None = None
+    resize: str = "bilinear"
+    color: str | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    labels: Path | None = None
+    allow_float_ops: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "model", Path(self.model))
+        object.__setattr__(self, "output", Path(self.output))
+        for name in ("calib", "labels"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, Path(value))
+        try:
+            object.__setattr__(self, "mode", QuantMode(self.mode))
+        except ValueError:
+            raise UserInputError(f"--mode must be one of {', '.join(m.value for m in QuantMode)}, "
+                                 f"got {self.mode!r}") from None
+        if self.io is not None:
+            try:
+                object.__setattr__(self, "io", IOType(self.io))
+            except ValueError:
+                raise UserInputError(f"--io must be one of {', '.join(t.value for t in IOType)}, "
+                                     f"got {self.io!r}") from None
+
+    @property
+    def io_type(self) -> IOType:
+        if self.io is not None:
+            return self.io
+        return IOType.INT8 if self.mode is QuantMode.INT8 else IOType.FLOAT32
+
+    def validate(self) -> list[str]:
+        """Check everything that needs no TensorFlow; return warnings. Raises ``UserInputError``."""
+        warnings = []
+        if not self.model.exists():
+            raise UserInputError(f"{self.model}: no such model; pass a .keras, .h5 or SavedModel folder")
+        if self.output.suffix != ".tflite":
+            raise UserInputError(f"{self.output}: output must end in .tflite")
+        if self.output.resolve() == self.model.resolve():
+            raise UserInputError(f"{self.output}: output would overwrite the input model; choose another path")
+        if not self.output.parent.resolve().is_dir():
+            raise UserInputError(f"{self.output}: folder {self.output.parent} does not exist; create it first")
+        if self.samples < 1:
+            raise UserInputError(f"--samples must be ≥ 1, got {self.samples}")
+        if self.labels is not None and not self.labels.is_file():
+            raise UserInputError(f"{self.labels}: labels file not found")
+        if self.mode.needs_calibration:
+            if self.calib is None:
+                raise UserInputError(f"--mode {self.mode.value} needs calibration data: add --calib SRC "
+                                     "(an image folder, .npy or .npz)")
+            if not self.calib.exists():
+                raise UserInputError(f"{self.calib}: calibration data not found; pass an image folder, .npy or .npz")
+        io = self.io_type
+        if self.mode is QuantMode.INT8:
+            if io is IOType.UINT8:
+                warnings.append("uint8 I/O: XNNPACK's fast int8 kernels expect int8 (uint8 disables them on "
+                                "some Arm cores); prefer --io int8 unless a client needs uint8")
+        elif self.mode is QuantMode.INT16X8:
+            if io is not IOType.FLOAT32:
+                raise UserInputError("--mode int16x8 supports only --io float32 (its activations are int16)")
+        elif io is not IOType.FLOAT32:
+            raise UserInputError(f"--io {io.value} needs --mode int8; --mode {self.mode.value} keeps float32 I/O")
+        if self.allow_float_ops and self.mode is not QuantMode.INT8 and self.mode is not QuantMode.INT16X8:
+            warnings.append(f"--allow-float-ops has no effect with --mode {self.mode.value}")
+        return warnings
+
+
+def default_output(model: str | os.PathLike[str], mode: QuantMode) -> Path:
+    p = Path(model)
+    return p.with_name(f"{p.stem}_{mode.value}.tflite")

@@ -1,0 +1,135 @@
+"""Load a source model (Keras 3 ``.keras``, legacy ``.h5``, SavedModel) and export it to a SavedModel folder.
+
+The robust path on TF 2.21 / Keras 3 is ``model.export(dir)`` then ``TFLiteConverter.from_saved_model(dir)``
+(``from_keras_model`` has known breakage with Keras 3). Loading is always safe: Keras ``safe_mode=True``, and
+legacy ``.h5`` files with ``Lambda`` layers (marshalled Python bytecode) are refused before loading.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from edgelite.errors import UserInputError
+from edgelite._util import lazy_import
+
+
+def import_tf() -> Any:
+    """TensorFlow, quietly (C++ INFO logs off unless the user asked for them)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return lazy_import("tensorflow")
+
+
+@dataclass
+class SourceModel:
+    path: Path
+    kind: str                              # keras | h5-keras3 | h5-tf_keras | saved_model
+    saved_model_dir: Path
+    input_names: tuple[str, ...]
+    input_shape: tuple[int | None, ...]    # first input, batch axis included
+    output_shape: tuple[int | None, ...]   # first output
+    layer_names: tuple[str, ...] = ()
+    keras_model: Any = field(default=None, repr=False)
+    signature: Any = field(default=None, repr=False)
+
+
+def _refuse_h5_lambda(path: Path) -> None:
+    h5py = lazy_import("h5py")
+    try:
+        with h5py.File(path, "r") as f:
+            raw = f.attrs.get("model_config")
+    except OSError as exc:
+        raise UserInputError(f"{path}: not a readable HDF5 model ({exc})") from None
+    if raw is None:
+        raise UserInputError(f"{path}: HDF5 file holds no model_config (weights only?); save the whole model")
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    if '"class_name": "Lambda"' in text.replace("'", '"'):
+        raise UserInputError(
+            f"{path}: has a Lambda layer, whose code would be unmarshalled on load (unsafe); "
+            "replace it with a registered custom layer and re-save as .keras"
+        )
+    try:
+        json.loads(text)
+    except json.JSONDecodeError:
+        raise UserInputError(f"{path}: model_config in the HDF5 file is not valid JSON; re-save the model") from None
+
+
+def _keras_input_output(model: Any) -> tuple[tuple[str, ...], tuple, tuple]:
+    inputs = model.inputs
+    outputs = model.outputs
+    names = tuple(getattr(t, "name", f"input_{i}") for i, t in enumerate(inputs))
+    return names, tuple(inputs[0].shape), tuple(outputs[0].shape)
+
+
+def _load_keras(path: Path, tmp: Path) -> SourceModel:
+    import_tf()
+    keras = lazy_import("keras")
+    kind = "keras" if path.suffix == ".keras" else "h5-keras3"
+    if path.suffix in (".h5", ".hdf5"):
+        _refuse_h5_lambda(path)
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as keras3_error:  # noqa: BLE001 - Keras raises many types; we retry with tf_keras or re-raise
+        if path.suffix == ".keras":
+            raise UserInputError(f"{path}: Keras cannot load it: {_first_line(keras3_error)}") from None
+        model, kind = _load_tf_keras(path, keras3_error), "h5-tf_keras"
+    out = tmp / "saved_model"
+    model.export(str(out), verbose=False) if kind != "h5-tf_keras" else model.export(str(out))
+    names, in_shape, out_shape = _keras_input_output(model)
+    layers = tuple(layer.name for layer in model.layers)
+    return SourceModel(path, kind, out, names, in_shape, out_shape, layers, keras_model=model)
+
+
+def _load_tf_keras(path: Path, keras3_error: Exception) -> Any:
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "0")
+    tf_keras = lazy_import("tf_keras")
+    try:
+        return tf_keras.models.load_model(path, compile=False)
+    except Exception as exc:  # noqa: BLE001 - report both loaders' reasons as one user error
+        raise UserInputError(
+            f"{path}: neither Keras 3 ({_first_line(keras3_error)}) nor tf_keras ({_first_line(exc)}) can load it"
+        ) from None
+
+
+def _load_saved_model(path: Path) -> SourceModel:
+    tf = import_tf()
+    if not (path / "saved_model.pb").is_file():
+        raise UserInputError(f"{path}: folder has no saved_model.pb; pass a SavedModel folder, .keras or .h5")
+    try:
+        loaded = tf.saved_model.load(str(path))
+    except Exception as exc:  # noqa: BLE001 - TF raises many types for a broken SavedModel
+        raise UserInputError(f"{path}: TensorFlow cannot load this SavedModel: {_first_line(exc)}") from None
+    sig = loaded.signatures.get("serving_default")
+    if sig is None:
+        raise UserInputError(f"{path}: SavedModel has no 'serving_default' signature; export one")
+    specs = sig.structured_input_signature[1]
+    names = tuple(sorted(specs))
+    outs = sig.structured_outputs
+    first_out = outs[sorted(outs)[0]] if isinstance(outs, dict) else outs
+    return SourceModel(path, "saved_model", path, names, tuple(specs[names[0]].shape),
+                       tuple(first_out.shape), (), signature=sig)
+
+
+@contextlib.contextmanager
+def load_source(path: str | os.PathLike[str]) -> Iterator[SourceModel]:
+    """Load a model and yield it with a SavedModel folder (a temporary export for Keras files)."""
+    p = Path(path)
+    if not p.exists():
+        raise UserInputError(f"{p}: no such model; pass a .keras, .h5 or SavedModel folder")
+    if p.is_dir():
+        yield _load_saved_model(p)
+        return
+    if p.suffix not in (".keras", ".h5", ".hdf5"):
+        raise UserInputError(f"{p}: unknown model type {p.suffix!r}; pass a .keras, .h5 or SavedModel folder")
+    with tempfile.TemporaryDirectory(prefix="edgelite-export-") as tmp:
+        yield _load_keras(p, Path(tmp))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__

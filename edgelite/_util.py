@@ -1,0 +1,67 @@
+"""Small shared helpers: atomic writes, hashing, lazy imports of optional dependencies."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import tempfile
+from pathlib import Path
+from types import ModuleType
+
+from edgelite.errors import MissingDependencyError, UserInputError
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder and a rename, so readers never see half."""
+    target = Path(path)
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise UserInputError(f"{target}: output folder {parent} does not exist; create it first")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        # Leave nothing half-written behind, whatever interrupted us; the error itself propagates.
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def sha256_path(path: str | os.PathLike[str]) -> str:
+    """sha256 of a file, or of a folder's files (sorted relative paths and contents) for SavedModels."""
+    p = Path(path)
+    h = hashlib.sha256()
+    files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file())
+    for f in files:
+        if p.is_dir():
+            h.update(str(f.relative_to(p)).encode())
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def path_size(path: str | os.PathLike[str]) -> int:
+    p = Path(path)
+    if p.is_dir():
+        return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+    return p.stat().st_size
+
+
+CONVERT_EXTRA = "pip install 'edgelite[convert]'"
+
+
+def lazy_import(name: str, *, install: str = CONVERT_EXTRA) -> ModuleType:
+    """Import an optional heavy module, or say which ``pip install`` brings it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise MissingDependencyError(f"{name} is not installed ({exc}); install it with: {install}") from None

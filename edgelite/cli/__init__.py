@@ -1,0 +1,102 @@
+"""The ``edgelite`` command line. Thin over the Python API; the only place that maps errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from edgelite import __version__
+from edgelite.errors import ConversionError, EdgeliteError, UserInputError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line (exit 2) instead of usage + error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserInputError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _add_spec_flags(p: argparse.ArgumentParser, *, defaults_note: str) -> None:
+    g = p.add_argument_group(f"preprocessing ({defaults_note})")
+    g.add_argument("--input-size", metavar="HxW", help="input height x width, e.g. 224x224")
+    g.add_argument("--resize", choices=("bilinear", "bicubic", "nearest"), help="resize method")
+    g.add_argument("--color", choices=("rgb", "bgr", "gray"), help="channel order / grayscale")
+    g.add_argument("--mean", metavar="M[,M,M]", help="per-channel mean on 0-255 pixels")
+    g.add_argument("--std", metavar="S[,S,S]", help="per-channel std on 0-255 pixels (value=(pixel-mean)/std)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="edgelite", description="Keras/SavedModel → calibrated int8 TFLite, run, bench, compare.")
+    parser.add_argument("--version", action="version", version=f"edgelite {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show the converter's own log on failure")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("convert", help="convert a .keras/.h5/SavedModel to TFLite (default: full int8)")
+    p.add_argument("model", help=".keras, .h5 or SavedModel folder")
+    p.add_argument("-o", "--output", required=True, help="output .tflite")
+    p.add_argument("--calib", help="calibration data: image folder, .npy or .npz (needed for int8/int16x8)")
+    p.add_argument("--samples", type=int, default=200, help="calibration samples (default 200)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--mode", default="int8", choices=("int8", "int16x8", "float16", "dynamic", "float32"))
+    p.add_argument("--io", choices=("int8", "uint8", "float32"), help="I/O type (default int8 in int8 mode)")
+    p.add_argument("--labels", help="labels file, one per line (embedded in the .tflite)")
+    p.add_argument("--allow-float-ops", action="store_true", help="keep ops with no int8 kernel in float")
+    p.add_argument("--json", metavar="REPORT", help="write the conversion report as JSON")
+    _add_spec_flags(p, defaults_note="defaults: the model's input size, mean 0, std 255")
+
+    p = sub.add_parser("run", help="run a .tflite model on images or .npy files")
+    p.add_argument("model")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or .npy arrays")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--threads", type=int)
+    p.add_argument("--backend", default="auto", choices=("auto", "litert", "tflite-runtime", "tf"))
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_spec_flags(p, defaults_note="defaults: the spec embedded in the model")
+
+    p = sub.add_parser("compare", help="float reference vs quantized candidate: accuracy, agreement, latency, size")
+    p.add_argument("reference", help="float model: .tflite (board) or .keras/.h5/SavedModel (needs TensorFlow)")
+    p.add_argument("candidate", help="the .tflite to judge (usually int8)")
+    p.add_argument("--data", required=True, help="evaluation data: image folder (SRC/<class>/ for labels), .npy, .npz")
+    p.add_argument("--samples", type=int, help="evaluate on a seeded subset of N samples (default all)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int)
+    p.add_argument("--backend", default="auto", choices=("auto", "litert", "tflite-runtime", "tf"))
+    p.add_argument("--json", metavar="OUT", help="write the report as JSON")
+    _add_spec_flags(p, defaults_note="defaults: the spec embedded in the candidate")
+
+    p = sub.add_parser("bench", help="latency per thread count with a device fingerprint")
+    p.add_argument("model")
+    p.add_argument("--threads", default="1", help="thread counts, e.g. 1,2,4 (default 1)")
+    p.add_argument("--runs", type=int, default=100)
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--backend", default="auto", choices=("auto", "litert", "tflite-runtime", "tf"))
+    p.add_argument("--no-xnnpack", action="store_true", help="run without the default XNNPACK delegate")
+    p.add_argument("--json", metavar="OUT", help="write the report as JSON")
+
+    p = sub.add_parser("inspect", help="tensors, ops, float ops and embedded metadata of a .tflite")
+    p.add_argument("model")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point. Returns the exit code: 0 ok, 1 a check failed, 2 user error, 3 internal error."""
+    from edgelite.cli import commands
+
+    verbose = False
+    try:
+        args = build_parser().parse_args(argv)
+        verbose = args.verbose
+        return commands.dispatch(args)
+    except ConversionError as exc:
+        print(f"edgelite: error: {exc}", file=sys.stderr)
+        if verbose and exc.details:
+            print(exc.details, file=sys.stderr)
+        return exc.exit_code
+    except EdgeliteError as exc:
+        print(f"edgelite: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("edgelite: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,197 @@
+"""One small function per subcommand: parse flags into API calls, print a table, write JSON atomically."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgelite._util import atomic_write_text
+from edgelite.cli import render
+from edgelite.errors import UserInputError
+from edgelite.runtime.preprocess import PreprocessSpec, parse_floats, parse_size
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    return {"convert": cmd_convert, "run": cmd_run, "compare": cmd_compare, "bench": cmd_bench,
+            "inspect": cmd_inspect}[args.command](args)
+
+
+def _write_json(path: str | None, report: Any) -> None:
+    if path:
+        atomic_write_text(path, report.to_json() + "\n")
+        print(f"report written to {path}")
+
+
+def _spec_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    over: dict[str, Any] = {}
+    if args.input_size:
+        over["height"], over["width"] = parse_size(args.input_size)
+    if args.resize:
+        over["resize"] = args.resize
+    if args.color:
+        over["color"] = args.color
+    if args.mean:
+        over["mean"] = parse_floats(args.mean, "mean")
+    if args.std:
+        over["std"] = parse_floats(args.std, "std")
+    return over
+
+
+def _spec_for(model: Any, args: argparse.Namespace) -> PreprocessSpec | None:
+    """The embedded spec with command-line overrides; a spec from flags alone for models without one."""
+    over = _spec_overrides(args)
+    base = model.spec
+    if not over:
+        return base
+    if base is None:
+        shape = model.input.shape
+        if len(shape) != 4:
+            raise UserInputError(f"{model.path}: input {shape} is not an image; preprocessing flags do not apply")
+        data = {"height": shape[1], "width": shape[2], "color": "gray" if shape[3] == 1 else "rgb"}
+    else:
+        data = base.to_dict()
+    data.update(over)
+    return PreprocessSpec.from_dict(data)
+
+
+# ---- convert -------------------------------------------------------------------------------------------------
+def cmd_convert(args: argparse.Namespace) -> int:
+    from edgelite.converter import ConvertConfig, convert
+
+    over = _spec_overrides(args)
+    cfg = ConvertConfig(
+        model=Path(args.model), output=Path(args.output), calib=args.calib and Path(args.calib), mode=args.mode,
+        io=args.io, samples=args.samples, seed=args.seed, input_size=over.get("height") and
+        (over["height"], over["width"]), resize=over.get("resize", "bilinear"), color=over.get("color"),
+        mean=over.get("mean"), std=over.get("std"), labels=args.labels and Path(args.labels),
+        allow_float_ops=args.allow_float_ops,
+    )
+    report = convert(cfg)
+    print(render.convert_table(report))
+    _write_json(args.json, report)
+    return 0
+
+
+# ---- run -----------------------------------------------------------------------------------------------------
+def _load_inputs(path: str) -> list[Any]:
+    p = Path(path)
+    if p.suffix.lower() == ".npy":
+        if not p.is_file():
+            raise UserInputError(f"{p}: no such file")
+        try:
+            arr = np.load(p, allow_pickle=False)
+        except ValueError as exc:
+            raise UserInputError(f"{p}: cannot load without unpickling ({exc}); save plain numeric arrays") from None
+        return [arr]
+    if not p.is_file():
+        raise UserInputError(f"{p}: no such input file; pass image files or .npy arrays")
+    return [p]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from edgelite.runtime import Model
+
+    if args.top_k < 1:
+        raise UserInputError(f"--top-k must be ≥ 1, got {args.top_k}")
+    model = Model.load(args.model, backend=args.backend, threads=args.threads)
+    model.with_spec(_spec_for(model, args))
+    results = []
+    for name in args.inputs:
+        for item in _load_inputs(name):
+            scores = model.predict(item)
+            for row, sample_scores in enumerate(scores.reshape(len(scores), -1)):
+                order = np.argsort(-sample_scores, kind="stable")[: args.top_k]
+                names = model.labels or tuple(str(i) for i in range(sample_scores.size))
+                results.append({
+                    "input": name if len(scores) == 1 else f"{name}[{row}]",
+                    "top_k": [{"label": names[i], "index": int(i), "score": round(float(sample_scores[i]), 6)}
+                              for i in order],
+                    "latency_ms": round(model.last_invoke_s * 1e3, 3),
+                })
+    if args.json:
+        print(json.dumps({"model": str(args.model), "backend": model.backend.name, "results": results}, indent=2))
+    else:
+        print(render.run_table(results))
+    return 0
+
+
+# ---- compare -------------------------------------------------------------------------------------------------
+def cmd_compare(args: argparse.Namespace) -> int:
+    from edgelite.runtime import Model
+
+    cand = Model.load(args.candidate, backend=args.backend, threads=args.threads)
+    if Path(args.reference).suffix == ".tflite":
+        ref: Any = Model.load(args.reference, backend=args.backend, threads=args.threads)
+        if ref.quantized and not cand.quantized:
+            raise UserInputError(f"{args.reference} is quantized but {args.candidate} is float: REFERENCE comes "
+                                 "first (the float model), then CANDIDATE (the quantized one)")
+        if cand.spec is None and ref.spec is not None:
+            cand.with_spec(ref.spec)
+        return _compare_with(args, ref, cand)
+    from edgelite.converter.loading import load_source
+    from edgelite.converter.reference import TFReference
+
+    with load_source(args.reference) as src:
+        return _compare_with(args, TFReference(src), cand)
+
+
+def _compare_with(args: argparse.Namespace, ref: Any, cand: Any) -> int:
+    from edgelite.calibration import collect, open_source
+    from edgelite.runtime import compare
+
+    spec = _spec_for(cand, args)
+    if hasattr(ref, "sample_shape") and tuple(ref.sample_shape) != tuple(cand.sample_shape):
+        raise UserInputError(f"{args.reference} takes {tuple(ref.sample_shape)} but {args.candidate} takes "
+                             f"{tuple(cand.sample_shape)}; compare two versions of the same model")
+    source = open_source(args.data, class_names=cand.labels)
+    got = collect(source, spec, cand.sample_shape, args.samples, args.seed, desc="eval data",
+                  shuffle=args.samples is not None)
+    report = compare(ref, cand, got.x, got.y, candidate_is_int8=cand.quantized)
+    if got.skipped:
+        report = dataclasses.replace(report, warnings=report.warnings + [
+            f"{len(got.skipped)} unreadable image(s) skipped in {args.data}, e.g. {got.skipped[0]}"])
+    print(render.compare_table(report))
+    for w in report.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    _write_json(args.json, report)
+    return 0
+
+
+# ---- bench ---------------------------------------------------------------------------------------------------
+def cmd_bench(args: argparse.Namespace) -> int:
+    from edgelite.runtime.bench import benchmark, parse_threads
+
+    report = benchmark(args.model, threads=parse_threads(args.threads), runs=args.runs, warmup=args.warmup,
+                       backend=args.backend, xnnpack=not args.no_xnnpack)
+    print(render.bench_table(report))
+    _write_json(args.json, report)
+    return 0
+
+
+# ---- inspect -------------------------------------------------------------------------------------------------
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from edgelite.runtime import Model
+    from edgelite.runtime import tflite_file
+
+    model = Model.load(args.model)
+    ops = tflite_file.op_inventory(model.content)
+    info = model.describe()
+    counts: dict[str, int] = {}
+    for op in ops:
+        counts[op.op_type] = counts.get(op.op_type, 0) + 1
+    info["ops"] = dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+    info["float_ops"] = [{"op": op.op_type, "tensor": op.outputs[0].name if op.outputs else ""}
+                         for op in ops if op.is_float_compute]
+    info["quantized"] = model.quantized
+    info["labels"] = list(model.labels or [])
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        print(render.inspect_table(info))
+    return 0

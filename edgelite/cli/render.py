@@ -1,0 +1,122 @@
+"""Terminal tables for reports. Plain text, aligned columns, no colour codes (CI logs stay readable)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+
+def table(rows: Sequence[Sequence[Any]], header: Sequence[str] | None = None) -> str:
+    cells = [[str(c) for c in row] for row in ([header] if header else []) + list(rows)]
+    widths = [max(len(r[i]) for r in cells if i < len(r)) for i in range(max(len(r) for r in cells))]
+    lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in cells]
+    if header:
+        lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit, div in (("MB", 1e6), ("KB", 1e3)):
+        if n >= div:
+            return f"{n / div:.2f} {unit}"
+    return f"{n} B"
+
+
+def pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f} %"
+
+
+def ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f} ms"
+
+
+def convert_table(r: Any) -> str:
+    cal = r.calibration
+    rows = [
+        ("source", f"{r.source} ({r.source_kind}, {size(r.source_size_bytes)})"),
+        ("output", f"{r.output} ({size(r.size_bytes)}, {r.size_bytes / max(r.source_size_bytes, 1):.3f}x)"),
+        ("mode / io", f"{r.mode} / {r.io}"),
+    ]
+    if r.spec:
+        s = r.spec
+        rows.append(("preprocess", f"{s['height']}x{s['width']} {s['color']} {s['resize']}, "
+                                   f"mean {s['mean']} std {s['std']}"))
+    if cal["used"]:
+        skipped = f", {cal['skipped_unreadable']} unreadable skipped" if cal["skipped_unreadable"] else ""
+        rows.append(("calibration", f"{cal['used']} samples from {cal['source']} (seed {cal['seed']}{skipped})"))
+    rows.append(("labels", r.labels_count or "-"))
+    rows.append(("float ops", ", ".join(f"{f['op']}@{f['layer'] or f['tensor']}" for f in r.float_ops) or "none"))
+    rows.append(("time", f"{r.timings.get('total_s', 0):.1f} s (converter {r.timings.get('convert_s', 0):.1f} s)"))
+    out = table(rows)
+    for w in r.warnings:
+        out += f"\nwarning: {w}"
+    return out
+
+
+def compare_table(r: Any) -> str:
+    ref, cand = r.reference, r.candidate
+    ratio = cand["size_bytes"] / max(ref["size_bytes"], 1)
+    lat_ratio = cand["latency_ms"]["median"] / max(ref["latency_ms"]["median"], 1e-9)
+    rows = [
+        ("model", ref["path"], cand["path"]),
+        ("backend", f"{ref['backend']} {ref.get('backend_version', '')}", f"{cand['backend']} {cand.get('backend_version', '')}"),
+        ("size", size(ref["size_bytes"]), f"{size(cand['size_bytes'])} ({ratio:.3f}x)"),
+    ]
+    if r.labelled:
+        rows.append(("top-1", pct(ref["top1"]), f"{pct(cand['top1'])} (drop {r.top1_drop_pts:+.2f} pts)"))
+        if ref["top5"] is not None:
+            rows.append(("top-5", pct(ref["top5"]), f"{pct(cand['top5'])} (drop {r.top5_drop_pts:+.2f} pts)"))
+    rows += [
+        ("latency median", ms(ref["latency_ms"]["median"]), f"{ms(cand['latency_ms']['median'])} ({lat_ratio:.2f}x)"),
+        ("latency p90", ms(ref["latency_ms"]["p90"]), ms(cand["latency_ms"]["p90"])),
+        ("agreement", "", pct(r.agreement * 100)),
+        ("cosine mean", "", f"{r.cosine_mean:.6f}"),
+        ("SNR", "", "identical" if r.snr_db is None else f"{r.snr_db:.2f} dB"),
+        ("max abs error", "", f"{r.max_abs_error:.6f}"),
+        ("samples", "", str(r.samples) + ("" if r.labelled else " (unlabelled)")),
+    ]
+    return table(rows, header=("", "reference", "candidate"))
+
+
+def bench_table(r: Any) -> str:
+    rows = []
+    for res in r.results:
+        lat = res["latency_ms"]
+        rows.append((res["threads"], "on" if res["xnnpack"] else "off", ms(lat["median"]), ms(lat["p90"]),
+                     ms(lat["p99"]), ms(lat["min"]), f"{lat['std']:.3f}", res["runs"], ms(res["init_ms"])))
+    dev = r.device
+    head = (f"{r.model} ({size(r.size_bytes)}, input {r.input_dtype}) on {r.backend} {r.backend_version}\n"
+            f"{dev['cpu_model']}, {dev['cores']} cores, {dev['arch']}, simd: {' '.join(dev['simd']) or '-'}\n")
+    return head + table(rows, header=("threads", "xnnpack", "median", "p90", "p99", "min", "std ms", "runs", "init"))
+
+
+def run_table(results: list[dict[str, Any]]) -> str:
+    rows = []
+    for res in results:
+        top = ", ".join(f"{t['label']} {t['score']:.3f}" for t in res["top_k"])
+        rows.append((res["input"], top, ms(res["latency_ms"])))
+    return table(rows, header=("input", "top-k (label score)", "invoke"))
+
+
+def inspect_table(info: dict[str, Any]) -> str:
+    rows = [("file", f"{info['path']} ({size(info['size_bytes'])})"),
+            ("quantized", "yes (integer activations)" if info["quantized"] else "no (float activations)")]
+    for kind in ("inputs", "outputs"):
+        for t in info[kind]:
+            q = f" scale {t['scale']:.6g} zero-point {t['zero_point']}" if t["scale"] else ""
+            rows.append((kind[:-1], f"{t['name']} {t['shape']} {t['dtype']}{q}"))
+    rows.append(("ops", ", ".join(f"{k} x{v}" for k, v in info["ops"].items())))
+    rows.append(("float ops", ", ".join(f"{f['op']}@{f['tensor']}" for f in info["float_ops"]) or "none"))
+    meta = info["metadata"]
+    rows.append(("metadata", meta["source"]))
+    if meta["spec"]:
+        s = meta["spec"]
+        rows.append(("preprocess", f"{s['height']}x{s['width']} {s['color']} {s['resize']}, "
+                                   f"mean {s['mean']} std {s['std']}"))
+    labels = info["labels"]
+    rows.append(("labels", f"{len(labels)}: {', '.join(labels[:10])}{' …' if len(labels) > 10 else ''}"
+                 if labels else "-"))
+    for k, v in (meta.get("provenance") or {}).items():
+        rows.append((f"  {k}", v))
+    return table(rows)

@@ -1,0 +1,1 @@
+"""Vendored, flatc-generated TFLite metadata schema (see README.md in this folder)."""

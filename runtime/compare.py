@@ -1,0 +1,124 @@
+"""``compare``: a reference (float) model against a candidate (int8) on the same inputs.
+
+Accuracy (with labels), agreement, output error and latency in one report. Inputs are preprocessed once and
+fed to both, so differences come from the models, not from the data path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from tqdm import tqdm
+
+from edgelite import __version__
+from edgelite.errors import UserInputError
+from edgelite.runtime import device
+from edgelite.runtime.reports import Report, latency_stats
+
+# int8 counted as "slower" only past this ratio, so run-to-run noise alone does not raise the flag.
+SLOWER_MARGIN = 1.05
+
+
+class Runner(Protocol):
+    """What compare needs of a model: run one float sample, time the model's own compute."""
+
+    last_invoke_s: float
+    size_bytes: int
+
+    def run_one(self, sample: np.ndarray) -> list[np.ndarray]: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class CompareReport(Report):
+    kind = "compare"
+    schema_version = 1
+
+    reference: dict[str, Any]
+    candidate: dict[str, Any]
+    samples: int
+    labelled: bool
+    top1_drop_pts: float | None
+    top5_drop_pts: float | None
+    agreement: float
+    cosine_mean: float
+    snr_db: float | None
+    max_abs_error: float
+    warnings: list[str] = field(default_factory=list)
+    device: dict[str, Any] = field(default_factory=device.fingerprint)
+    edgelite_version: str = __version__
+
+
+def _topk_accuracy(scores: np.ndarray, y: np.ndarray, k: int) -> float:
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return float(np.mean(np.any(top == y[:, None], axis=1)) * 100.0)
+
+
+def _run_all(runner: Runner, x: np.ndarray, label: str) -> tuple[np.ndarray, list[float]]:
+    outs, times = [], []
+    for sample in tqdm(x, desc=f"eval {label}", unit="img", leave=False, disable=None):
+        outs.append(runner.run_one(sample)[0].reshape(-1))
+        times.append(runner.last_invoke_s)
+    return np.stack(outs), times
+
+
+def output_error(ref: np.ndarray, cand: np.ndarray) -> dict[str, float | None]:
+    """Agreement (argmax), mean cosine similarity, SNR in dB (None when identical), max abs error."""
+    eps = 1e-12
+    cos = np.sum(ref * cand, axis=1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(cand, axis=1) + eps)
+    noise = float(np.sum((ref - cand) ** 2, dtype=np.float64))
+    signal = float(np.sum(ref.astype(np.float64) ** 2))
+    return {
+        "agreement": round(float(np.mean(ref.argmax(1) == cand.argmax(1))), 6),
+        "cosine_mean": round(float(np.mean(cos)), 6),
+        "snr_db": None if noise == 0.0 else round(10.0 * np.log10(max(signal, eps) / noise), 3),
+        "max_abs_error": round(float(np.max(np.abs(ref - cand))), 6),
+    }
+
+
+def compare(reference: Runner, candidate: Runner, x: np.ndarray, y: np.ndarray | None = None,
+            *, candidate_is_int8: bool | None = None) -> CompareReport:
+    """Run both models on float inputs ``x`` (N, ...) and labels ``y`` (N,) if known."""
+    if len(x) == 0:
+        raise UserInputError("no evaluation samples to compare on")
+    ref_out, ref_t = _run_all(reference, x, "reference")
+    cand_out, cand_t = _run_all(candidate, x, "candidate")
+    if ref_out.shape != cand_out.shape:
+        raise UserInputError(f"the models' outputs differ in shape: {ref_out.shape[1:]} vs {cand_out.shape[1:]}")
+
+    sides = []
+    for runner, out, times in ((reference, ref_out, ref_t), (candidate, cand_out, cand_t)):
+        side = dict(runner.describe())
+        side["latency_ms"] = latency_stats(times)
+        side["top1"] = side["top5"] = None
+        if y is not None:
+            side["top1"] = round(_topk_accuracy(out, y, 1), 4)
+            if out.shape[1] > 5:
+                side["top5"] = round(_topk_accuracy(out, y, 5), 4)
+        sides.append(side)
+    ref_side, cand_side = sides
+
+    warnings = []
+    if candidate_is_int8 and cand_side["latency_ms"]["median"] > ref_side["latency_ms"]["median"] * SLOWER_MARGIN:
+        ratio = cand_side["latency_ms"]["median"] / ref_side["latency_ms"]["median"]
+        warnings.append(int8_slower_message(ratio))
+
+    drop = lambda key: (round(ref_side[key] - cand_side[key], 4)  # noqa: E731
+                        if ref_side[key] is not None and cand_side[key] is not None else None)
+    return CompareReport(
+        reference=ref_side, candidate=cand_side, samples=int(len(x)), labelled=y is not None,
+        top1_drop_pts=drop("top1"), top5_drop_pts=drop("top5"), warnings=warnings,
+        **output_error(ref_out, cand_out),  # type: ignore[arg-type]
+    )
+
+
+def int8_slower_message(ratio: float) -> str:
+    fp = device.fingerprint()
+    why = ("this CPU has no int8 dot-product instructions (VNNI/dotprod), so XNNPACK's float kernels win"
+           if not device.has_int8_dot_product() else "check threads and XNNPACK settings")
+    return (f"int8 is {ratio:.2f}x the float latency on this machine ({fp['arch']}, {fp['cpu_model']}): {why}. "
+            "On Arm cores with dot-product instructions (Pi 5, recent phones) int8 is usually faster; "
+            "measure on the target board.")

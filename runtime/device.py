@@ -1,0 +1,44 @@
+"""Where a number came from: CPU model, cores, architecture, SIMD features, OS, Python."""
+
+from __future__ import annotations
+
+import os
+import platform
+from functools import lru_cache
+from typing import Any
+
+# Features that change how fast int8 and float kernels run (x86 and Arm names as /proc/cpuinfo spells them).
+SIMD_FLAGS = (
+    "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16",
+    "amx_int8", "neon", "asimd", "asimdhp", "asimddp", "i8mm", "sve", "sve2", "bf16",
+)
+
+
+@lru_cache(maxsize=1)
+def fingerprint() -> dict[str, Any]:
+    cpu_model, flags = platform.processor() or "unknown", set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                key = key.strip().lower()
+                if key in ("model name", "hardware", "cpu model") and cpu_model in ("unknown", "", platform.machine()):
+                    cpu_model = value.strip()
+                elif key in ("flags", "features"):
+                    flags.update(value.split())
+    except OSError:
+        pass
+    return {
+        "cpu_model": cpu_model,
+        "cores": os.cpu_count(),
+        "arch": platform.machine(),
+        "simd": sorted(f for f in SIMD_FLAGS if f in flags),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+    }
+
+
+def has_int8_dot_product() -> bool:
+    """True when the CPU has int8 dot-product instructions (VNNI on x86, dotprod on Arm)."""
+    simd = set(fingerprint()["simd"])
+    return bool(simd & {"avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm"})

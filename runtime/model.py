@@ -1,0 +1,236 @@
+"""``Model``: a .tflite file ready to run, with quantization, preprocessing and labels handled for the caller."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from edgelite.errors import UserInputError
+from edgelite.runtime import metadata as md
+from edgelite.runtime import tflite_file
+from edgelite.runtime.backends import Backend, select_backend
+from edgelite.runtime.preprocess import IMAGE_EXTENSIONS, ImageLike, PreprocessSpec
+
+_INT_RANGES = {np.dtype(np.int8): (-128, 127), np.dtype(np.uint8): (0, 255), np.dtype(np.int16): (-32768, 32767)}
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One input or output tensor: name, shape (batch first), dtype, and affine quantization if any."""
+
+    name: str
+    index: int
+    shape: tuple[int, ...]
+    shape_signature: tuple[int, ...]
+    dtype: np.dtype
+    scale: float
+    zero_point: int
+
+    @property
+    def quantized(self) -> bool:
+        return self.scale != 0.0 and self.dtype in _INT_RANGES
+
+    def quantize(self, x: np.ndarray) -> np.ndarray:
+        """Float values → this tensor's dtype (identity for float tensors)."""
+        if not self.quantized:
+            return x.astype(self.dtype, copy=False)
+        lo, hi = _INT_RANGES[self.dtype]
+        q = np.round(x / np.float32(self.scale)) + self.zero_point
+        return np.clip(q, lo, hi).astype(self.dtype)
+
+    def dequantize(self, q: np.ndarray) -> np.ndarray:
+        if not self.quantized:
+            return q.astype(np.float32, copy=False)
+        return (q.astype(np.float32) - self.zero_point) * np.float32(self.scale)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "shape": list(self.shape), "shape_signature": list(self.shape_signature),
+            "dtype": str(self.dtype), "scale": self.scale, "zero_point": self.zero_point,
+        }
+
+
+def _tensor_info(d: dict[str, Any]) -> TensorInfo:
+    scale, zp = d.get("quantization", (0.0, 0))
+    return TensorInfo(
+        name=d["name"], index=d["index"], shape=tuple(int(v) for v in d["shape"]),
+        shape_signature=tuple(int(v) for v in d.get("shape_signature", d["shape"])),
+        dtype=np.dtype(d["dtype"]), scale=float(scale), zero_point=int(zp),
+    )
+
+
+class Model:
+    """A loaded .tflite model.
+
+    ``predict`` takes floats (quantized for you), images, image paths, or a batch of any of these. Batches run
+    one sample per ``invoke()`` — the way a board serves requests, and it keeps XNNPACK's plan for batch 1.
+    A ``Model`` is **not** thread-safe (one interpreter, shared tensors): use one per thread.
+    """
+
+    def __init__(self, path: Path, content: bytes, backend: Backend, interpreter: Any, threads: int | None,
+                 xnnpack: bool) -> None:
+        self.path = path
+        self.content = content  # the interpreter keeps this same object alive; holding it costs nothing
+        self.size_bytes = len(content)
+        self.backend = backend
+        self.threads = threads
+        self.xnnpack = xnnpack
+        self._interp = interpreter
+        self.inputs = [_tensor_info(d) for d in interpreter.get_input_details()]
+        self.outputs = [_tensor_info(d) for d in interpreter.get_output_details()]
+        first = self.inputs[0].shape
+        hw = (first[1], first[2]) if len(first) == 4 else None
+        self.metadata: md.ModelMetadata = md.read(content, input_hw=hw, where=str(path))
+        self.spec: PreprocessSpec | None = self.metadata.spec
+        labels = self.metadata.labels
+        self.labels: tuple[str, ...] | None = labels if md.labels_match_output(labels, self.outputs[0].shape) else None
+        self.last_invoke_s = 0.0
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, backend: str = "auto", threads: int | None = None,
+             xnnpack: bool = True) -> "Model":
+        """Load a .tflite file with a backend (``auto``, ``litert``, ``tflite-runtime``, ``tf``)."""
+        p = Path(path)
+        return cls.from_bytes(tflite_file.read_model_bytes(p), p, backend=backend, threads=threads, xnnpack=xnnpack)
+
+    @classmethod
+    def from_bytes(cls, content: bytes, name: str | os.PathLike[str] = "<memory>", *, backend: str = "auto",
+                   threads: int | None = None, xnnpack: bool = True) -> "Model":
+        """Load a model held in memory (``name`` is used in messages)."""
+        p = Path(name)
+        if threads is not None and threads < 1:
+            raise UserInputError(f"threads must be ≥ 1, got {threads}")
+        tflite_file.check_tflite_bytes(content, p)
+        chosen = select_backend(backend)
+        try:
+            interp = chosen.make(content, threads, xnnpack)
+            interp.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserInputError(f"{p}: {chosen.name} cannot load this model: {first}") from None
+        return cls(p, content, chosen, interp, threads, xnnpack)
+
+    # ---- inputs --------------------------------------------------------------------------------------------
+    @property
+    def input(self) -> TensorInfo:
+        return self.inputs[0]
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return self.input.shape[1:]
+
+    def with_spec(self, spec: PreprocessSpec | None) -> "Model":
+        """Override the embedded preprocessing (for example from command-line flags)."""
+        if spec is not None:
+            self.spec = spec
+        return self
+
+    def prepare(self, x: Any) -> np.ndarray:
+        """Anything ``predict`` accepts → a float32 batch shaped (N, *sample_shape)."""
+        if isinstance(x, (str, os.PathLike)) or _is_image(x):
+            return self._prepare_images([x])
+        if isinstance(x, np.ndarray) and x.dtype.kind == "f":
+            arr = x.astype(np.float32, copy=False)
+            if arr.shape == self.sample_shape:
+                arr = arr[None]
+            if arr.shape[1:] != self.sample_shape:
+                raise UserInputError(
+                    f"input shape {arr.shape} does not fit the model input {self.input.shape} "
+                    f"(expected (N, {', '.join(map(str, self.sample_shape))}))"
+                )
+            if not np.isfinite(arr).all():
+                raise UserInputError("input contains NaN or Inf values")
+            return arr
+        if isinstance(x, np.ndarray) and x.dtype.kind in "iu":
+            # Integer arrays are pixels: one image (HxW[xC]) or a batch (NxHxW[xC]).
+            # HxW and HxWx{1,3,4} are one image; NxHxW and NxHxWxC are batches.
+            single = x.ndim == 2 or (x.ndim == 3 and x.shape[-1] in (1, 3, 4))
+            return self._prepare_images([x] if single else list(x))
+        if isinstance(x, Sequence) and not isinstance(x, (bytes, str)):
+            return np.concatenate([self.prepare(item) for item in x]) if len(x) else self._empty()
+        raise UserInputError(f"cannot use {type(x).__name__} as model input; pass floats, images or paths")
+
+    def _empty(self) -> np.ndarray:
+        return np.zeros((0, *self.sample_shape), np.float32)
+
+    def _prepare_images(self, images: Iterable[ImageLike]) -> np.ndarray:
+        if self.spec is None:
+            raise UserInputError(
+                f"{self.path}: has no preprocessing metadata, so images cannot be fed to it; pass float arrays, "
+                "or give --input-size/--mean/--std (or convert it with edgelite so the spec is embedded)"
+            )
+        batch = np.stack([self.spec.apply(im) for im in images])
+        if batch.shape[1:] != self.sample_shape:
+            raise UserInputError(
+                f"preprocessing gives {batch.shape[1:]} but {self.path} expects {self.sample_shape}; "
+                "check --input-size and --color"
+            )
+        return batch
+
+    # ---- running -------------------------------------------------------------------------------------------
+    def run_one(self, sample: np.ndarray) -> list[np.ndarray]:
+        """One float sample (no batch axis) → dequantized outputs (batch axis kept). Times ``invoke()`` only."""
+        self._interp.set_tensor(self.input.index, self.input.quantize(sample[None]))
+        t0 = time.perf_counter()
+        self._interp.invoke()
+        self.last_invoke_s = time.perf_counter() - t0
+        return [o.dequantize(self._interp.get_tensor(o.index)) for o in self.outputs]
+
+    def invoke_raw(self) -> float:
+        """Invoke on whatever the input tensors hold; returns seconds (for benchmarks)."""
+        t0 = time.perf_counter()
+        self._interp.invoke()
+        return time.perf_counter() - t0
+
+    def set_raw_input(self, array: np.ndarray, index: int = 0) -> None:
+        """Set input ``index`` to an array already in the tensor's dtype and shape (for benchmarks)."""
+        self._interp.set_tensor(self.inputs[index].index, array)
+
+    def predict_all(self, x: Any) -> list[np.ndarray]:
+        """Every output for a batch, dequantized, each shaped (N, ...)."""
+        if len(self.inputs) != 1:
+            raise UserInputError(f"{self.path}: has {len(self.inputs)} inputs; predict supports single-input models")
+        batch = self.prepare(x)
+        per_sample = [self.run_one(s) for s in batch]
+        if not per_sample:
+            return [np.zeros((0, *o.shape[1:]), np.float32) for o in self.outputs]
+        return [np.concatenate([r[k] for r in per_sample]) for k in range(len(self.outputs))]
+
+    def predict(self, x: Any) -> np.ndarray:
+        """The first output for a batch (N, ...), dequantized to float32."""
+        return self.predict_all(x)[0]
+
+    def classify(self, image: Any, top_k: int = 5) -> list[tuple[str, float]]:
+        """Top-k (label, score) for one input; labels fall back to class indices."""
+        scores = self.predict(image)[0].reshape(-1)
+        order = np.argsort(-scores, kind="stable")[: max(1, top_k)]
+        names = self.labels or tuple(str(i) for i in range(scores.size))
+        return [(names[i], float(scores[i])) for i in order]
+
+    @property
+    def quantized(self) -> bool:
+        """True when activations are integer (full-integer or int16x8 models), not just the weights."""
+        return tflite_file.is_quantized(self.content)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path), "kind": "tflite", "size_bytes": self.size_bytes,
+            "backend": self.backend.name, "backend_version": self.backend.version,
+            "inputs": [t.to_dict() for t in self.inputs], "outputs": [t.to_dict() for t in self.outputs],
+            "metadata": self.metadata.to_dict(),
+        }
+
+
+def _is_image(x: Any) -> bool:
+    from PIL import Image
+
+    return isinstance(x, Image.Image)
+
+
+def is_image_path(path: str | os.PathLike[str]) -> bool:
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS

@@ -1,0 +1,181 @@
+"""The preprocessing contract: one frozen spec, written into the .tflite, used by calibration, eval and runtime."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from edgelite.errors import UnreadableImageError, UserInputError
+
+RESIZE_METHODS = {
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "nearest": Image.Resampling.NEAREST,
+}
+COLOR_MODES = ("rgb", "bgr", "gray")
+LAYOUTS = ("nhwc", "nchw")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+
+ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray]
+
+
+def load_image(path: str | os.PathLike[str]) -> Image.Image:
+    """Open and fully decode an image; an unreadable file is a ``UserInputError`` naming it."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im.copy()
+    except FileNotFoundError:
+        raise UserInputError(f"{path}: no such image file") from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise UnreadableImageError(f"{path}: not a readable image ({exc}); remove it or convert it to PNG/JPEG") from None
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    """How 0–255 pixels become model input: ``value = (pixel − mean) / std`` per channel, after color/crop/resize.
+
+    ``crop_fraction`` < 1 keeps that central fraction of height and width before resizing
+    (like ``tf.image.central_crop``). ``layout`` is the model's input layout.
+    """
+
+    height: int
+    width: int
+    color: str = "rgb"
+    resize: str = "bilinear"
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (255.0,)
+    crop_fraction: float = 1.0
+    layout: str = "nhwc"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mean", tuple(float(m) for m in self.mean))
+        object.__setattr__(self, "std", tuple(float(s) for s in self.std))
+        if not (isinstance(self.height, int) and isinstance(self.width, int)) or self.height < 1 or self.width < 1:
+            raise UserInputError(f"input size must be positive integers, got {self.height}x{self.width}")
+        if self.color not in COLOR_MODES:
+            raise UserInputError(f"color must be one of {', '.join(COLOR_MODES)}, got {self.color!r}")
+        if self.resize not in RESIZE_METHODS:
+            raise UserInputError(f"resize must be one of {', '.join(RESIZE_METHODS)}, got {self.resize!r}")
+        if self.layout not in LAYOUTS:
+            raise UserInputError(f"layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
+        for name, values in (("mean", self.mean), ("std", self.std)):
+            if len(values) not in (1, self.channels):
+                raise UserInputError(
+                    f"{name} needs 1 or {self.channels} values for color {self.color!r}, got {len(values)}"
+                )
+            if not all(np.isfinite(values)):
+                raise UserInputError(f"{name} values must be finite numbers, got {values}")
+        if any(s == 0 for s in self.std):
+            raise UserInputError("std values must be non-zero")
+        if not 0.0 < self.crop_fraction <= 1.0:
+            raise UserInputError(f"crop fraction must be in (0, 1], got {self.crop_fraction}")
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.color == "gray" else 3
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """Shape of one preprocessed sample (no batch axis)."""
+        if self.layout == "nchw":
+            return (self.channels, self.height, self.width)
+        return (self.height, self.width, self.channels)
+
+    # ---- serialisation -------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["mean"], d["std"] = list(self.mean), list(self.std)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "PreprocessSpec":
+        known = {"height", "width", "color", "resize", "mean", "std", "crop_fraction", "layout"}
+        unknown = set(data) - known
+        if unknown:
+            raise UserInputError(f"unknown preprocessing keys: {', '.join(sorted(unknown))}")
+        return cls(**{k: (tuple(v) if k in ("mean", "std") else v) for k, v in data.items()})
+
+    # ---- application ---------------------------------------------------------------------------------------
+    def normalize(self, pixels: np.ndarray) -> np.ndarray:
+        """(pixel − mean) / std on an HxWxC array of 0–255 values, returned as float32 in the model's layout."""
+        x = (pixels.astype(np.float32) - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+        if self.layout == "nchw":
+            x = np.transpose(x, (2, 0, 1))
+        return np.ascontiguousarray(x, dtype=np.float32)
+
+    def to_pixels(self, image: ImageLike) -> np.ndarray:
+        """Color-convert, crop and resize an image to an HxWxC uint8 array (before normalisation)."""
+        im = self._as_pil(image)
+        im = im.convert("L" if self.color == "gray" else "RGB")
+        if self.crop_fraction < 1.0:
+            w, h = im.size
+            cw, ch = max(1, round(w * self.crop_fraction)), max(1, round(h * self.crop_fraction))
+            left, top = (w - cw) // 2, (h - ch) // 2
+            im = im.crop((left, top, left + cw, top + ch))
+        if im.size != (self.width, self.height):
+            im = im.resize((self.width, self.height), RESIZE_METHODS[self.resize])
+        arr = np.asarray(im, dtype=np.uint8)
+        if arr.ndim == 2:
+            arr = arr[:, :, None]
+        if self.color == "bgr":
+            arr = arr[:, :, ::-1]
+        return arr
+
+    def apply(self, image: ImageLike) -> np.ndarray:
+        """Image (path, PIL image, or HxW[xC] 0–255 integer array) → one model-ready float32 sample."""
+        return self.normalize(self.to_pixels(image))
+
+    @staticmethod
+    def _as_pil(image: ImageLike) -> Image.Image:
+        if isinstance(image, Image.Image):
+            return image
+        if isinstance(image, (str, os.PathLike)):
+            return load_image(Path(image))
+        if isinstance(image, np.ndarray):
+            arr = image
+            if arr.dtype.kind not in "iu":
+                raise UserInputError(f"pixel arrays must be integers 0–255, got dtype {arr.dtype}")
+            if arr.size and (arr.min() < 0 or arr.max() > 255):
+                raise UserInputError(f"pixel values must be in 0–255, got {arr.min()}..{arr.max()}")
+            if arr.ndim == 3 and arr.shape[2] == 1:
+                arr = arr[:, :, 0]
+            if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
+                raise UserInputError(f"pixel array must be HxW, HxWx1, HxWx3 or HxWx4, got shape {arr.shape}")
+            return Image.fromarray(arr.astype(np.uint8))
+        raise UserInputError(f"cannot use {type(image).__name__} as an image; pass a path, PIL image or array")
+
+    def value_range(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-channel model-input range reached by pixels 0 and 255 (used for the standard metadata stats)."""
+        mean = np.broadcast_to(np.asarray(self.mean, np.float32), (self.channels,))
+        std = np.broadcast_to(np.asarray(self.std, np.float32), (self.channels,))
+        a, b = (0.0 - mean) / std, (255.0 - mean) / std
+        return np.minimum(a, b), np.maximum(a, b)
+
+
+def parse_floats(text: str, what: str) -> tuple[float, ...]:
+    """Parse ``"127.5"`` or ``"0.485,0.456,0.406"`` from the command line."""
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise UserInputError(f"--{what} takes numbers like 127.5 or 123.7,116.3,103.5; got {text!r}") from None
+    return values
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """Parse ``HxW`` (or a single ``N`` for a square input)."""
+    parts = text.lower().split("x")
+    try:
+        nums = [int(p) for p in parts]
+    except ValueError:
+        nums = []
+    if len(nums) == 1:
+        nums = nums * 2
+    if len(nums) != 2 or min(nums) < 1:
+        raise UserInputError(f"--input-size takes HxW like 224x224; got {text!r}")
+    return nums[0], nums[1]
