@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from edgelite import __version__
-from edgelite._util import atomic_write_bytes, path_size, sha256_path
+from edgelite._util import atomic_write_bytes, native_stderr_captured, path_size, sha256_path
 from edgelite.calibration import collect, open_source
 from edgelite.converter.config import ConvertConfig, IOType, QuantMode
 from edgelite.converter.loading import SourceModel, import_tf, load_source
@@ -54,21 +52,6 @@ def resolve_spec(cfg: ConvertConfig, src: SourceModel) -> PreprocessSpec | None:
                           mean=cfg.mean or (0.0,), std=cfg.std or (255.0,))
 
 
-@contextlib.contextmanager
-def _native_output_captured() -> Iterator[Path]:
-    """Send the converter's C++ stderr chatter to a temp file (kept for error messages)."""
-    with tempfile.NamedTemporaryFile(prefix="edgelite-tflite-", suffix=".log", delete=False) as log:
-        path = Path(log.name)
-    saved = os.dup(2)
-    try:
-        with open(path, "wb") as fh:
-            os.dup2(fh.fileno(), 2)
-            yield path
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def _set_mode(converter: Any, tf: Any, cfg: ConvertConfig, representative: np.ndarray | None) -> None:
     ops = tf.lite.OpsSet
     if cfg.mode is QuantMode.FLOAT32:
@@ -95,14 +78,11 @@ def _run_converter(src: SourceModel, cfg: ConvertConfig, representative: np.ndar
     tf = import_tf()
     converter = tf.lite.TFLiteConverter.from_saved_model(str(src.saved_model_dir))
     _set_mode(converter, tf, cfg, representative)
-    with _native_output_captured() as log:
+    with native_stderr_captured() as log:
         try:
             return bytes(converter.convert())
         except Exception as exc:  # noqa: BLE001 - the converter raises ConverterError and plain Exceptions
-            native = log.read_text(errors="replace")
-            raise ConversionError(_converter_message(cfg, exc), details=native) from None
-        finally:
-            log.unlink(missing_ok=True)
+            raise ConversionError(_converter_message(cfg, exc), details=log.read_text(errors="replace")) from None
 
 
 def _converter_message(cfg: ConvertConfig, exc: BaseException) -> str:
@@ -218,7 +198,8 @@ def convert(cfg: ConvertConfig) -> ConvertReport:
 
 def _verify(data: bytes, cfg: ConvertConfig) -> None:
     """Load the result in LiteRT before writing it: a file we cannot run is never written."""
-    model = Model.from_bytes(data, cfg.output)
+    with native_stderr_captured():  # LiteRT's "Created XNNPACK delegate" line is noise here
+        model = Model.from_bytes(data, cfg.output)
     want = {IOType.INT8: np.int8, IOType.UINT8: np.uint8, IOType.FLOAT32: np.float32}[cfg.io_type]
     if model.input.dtype != np.dtype(want):
         raise ConversionError(f"{cfg.model}: converter produced {model.input.dtype} input, "

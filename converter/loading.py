@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from edgelite.errors import UserInputError
-from edgelite._util import lazy_import
+from edgelite._util import lazy_import, native_stderr_captured
 
 
 def import_tf() -> Any:
-    """TensorFlow, quietly (C++ INFO logs off unless the user asked for them)."""
+    """TensorFlow, quietly: its import prints CUDA probes and absl warnings straight to fd 2 on CPU machines."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return lazy_import("tensorflow")
+    with native_stderr_captured():
+        return lazy_import("tensorflow")
 
 
 @dataclass
@@ -121,13 +122,13 @@ def load_source(path: str | os.PathLike[str]) -> Iterator[SourceModel]:
     p = Path(path)
     if not p.exists():
         raise UserInputError(f"{p}: no such model; pass a .keras, .h5 or SavedModel folder")
-    if p.is_dir():
-        yield _load_saved_model(p)
-        return
-    if p.suffix not in (".keras", ".h5", ".hdf5"):
+    if not p.is_dir() and p.suffix not in (".keras", ".h5", ".hdf5"):
         raise UserInputError(f"{p}: unknown model type {p.suffix!r}; pass a .keras, .h5 or SavedModel folder")
     with tempfile.TemporaryDirectory(prefix="edgelite-export-") as tmp:
-        yield _load_keras(p, Path(tmp))
+        # TF initialises devices on first use and logs CUDA probes to fd 2; keep that out of the user's terminal.
+        with native_stderr_captured():
+            src = _load_saved_model(p) if p.is_dir() else _load_keras(p, Path(tmp))
+        yield src
 
 
 def _first_line(exc: BaseException) -> str:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import os
 import tempfile
 from pathlib import Path
 from types import ModuleType
+from typing import Iterator
 
 from edgelite.errors import MissingDependencyError, UserInputError
 
@@ -65,3 +67,21 @@ def lazy_import(name: str, *, install: str = CONVERT_EXTRA) -> ModuleType:
         return importlib.import_module(name)
     except ImportError as exc:
         raise MissingDependencyError(f"{name} is not installed ({exc}); install it with: {install}") from None
+
+
+@contextlib.contextmanager
+def native_stderr_captured() -> Iterator[Path]:
+    """Send C++ logging written straight to fd 2 (TensorFlow, the TFLite converter) to a temp file.
+
+    Yields the file's path so a failure can show what the native code said; the file is removed afterwards.
+    """
+    fd, name = tempfile.mkstemp(prefix="edgelite-native-", suffix=".log")
+    saved = os.dup(2)
+    try:
+        os.dup2(fd, 2)
+        yield Path(name)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(fd)
+        Path(name).unlink(missing_ok=True)

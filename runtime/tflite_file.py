@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterable
 
 import flatbuffers
 import numpy as np
@@ -141,24 +142,39 @@ def metadata_entries(data: bytes) -> dict[str, bytes]:
     return entries
 
 
-def with_metadata(data: bytes, entries: dict[str, bytes]) -> bytes:
-    """A new model flatbuffer with ``entries`` added to (or replacing) ``Model.metadata``.
+def with_metadata(data: bytes, entries: dict[str, bytes], *, remove: Iterable[str] = ()) -> bytes:
+    """A new model flatbuffer with ``entries`` added to (or replacing) ``Model.metadata``, ``remove`` dropped.
 
-    Anything appended after the flatbuffer (an associated-files zip) is dropped; the caller appends its own.
+    A replaced entry reuses its buffer; a removed one leaves an empty buffer (renumbering buffers would touch
+    every tensor). Anything appended after the flatbuffer (an associated-files zip) is dropped; the caller
+    appends its own.
     """
     s = schema()
     model = s.ModelT.InitFromPackedBuf(bytearray(data), 0)
-    model.metadata = [m for m in (model.metadata or []) if m.name.decode() not in entries]
     buffers = model.buffers or []
+    kept = []
+    for m in model.metadata or []:
+        name = m.name.decode()
+        if name in remove:
+            buffers[m.buffer].data = None
+        elif name in entries:
+            buffers[m.buffer].data = np.frombuffer(entries[name], dtype=np.uint8)
+            kept.append(m)
+        else:
+            kept.append(m)
+    present = {m.name.decode() for m in kept}
     for name, payload in entries.items():
+        if name in present:
+            continue
         md = s.MetadataT()
         md.name = name.encode()
         md.buffer = len(buffers)
         buf = s.BufferT()
         buf.data = np.frombuffer(payload, dtype=np.uint8)
         buffers.append(buf)
-        model.metadata.append(md)
-    model.buffers = [_AlignedBuffer.of(b) for b in buffers]
+        kept.append(md)
+    model.metadata = kept
+    model.buffers = [_AlignedBuffer(b) for b in buffers]
     builder = flatbuffers.Builder(max(1024, len(data) + 4096))
     builder.Finish(model.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
     return bytes(builder.Output())
@@ -169,10 +185,6 @@ class _AlignedBuffer:
 
     def __init__(self, inner) -> None:
         self.inner = inner
-
-    @classmethod
-    def of(cls, buf) -> "_AlignedBuffer":
-        return cls(buf)
 
     def Pack(self, builder: flatbuffers.Builder) -> int:  # noqa: N802 - flatbuffers' naming
         s = schema()

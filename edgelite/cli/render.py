@@ -35,7 +35,7 @@ def convert_table(r: Any) -> str:
     cal = r.calibration
     rows = [
         ("source", f"{r.source} ({r.source_kind}, {size(r.source_size_bytes)})"),
-        ("output", f"{r.output} ({size(r.size_bytes)}, {r.size_bytes / max(r.source_size_bytes, 1):.3f}x)"),
+        ("output", f"{r.output} ({size(r.size_bytes)})"),
         ("mode / io", f"{r.mode} / {r.io}"),
     ]
     if r.spec:
