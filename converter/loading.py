@@ -8,6 +8,7 @@ legacy ``.h5`` files with ``Lambda`` layers (marshalled Python bytecode) are ref
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import tempfile
@@ -39,25 +40,29 @@ class SourceModel:
     signature: Any = field(default=None, repr=False)
 
 
-def _refuse_h5_lambda(path: Path) -> None:
+def _inspect_h5(path: Path) -> str:
+    """Refuse unsafe or weights-only .h5 files before any loader runs; return the saving Keras version."""
     h5py = lazy_import("h5py")
     try:
         with h5py.File(path, "r") as f:
             raw = f.attrs.get("model_config")
+            version = f.attrs.get("keras_version", b"")
     except OSError as exc:
         raise UserInputError(f"{path}: not a readable HDF5 model ({exc})") from None
     if raw is None:
         raise UserInputError(f"{path}: HDF5 file holds no model_config (weights only?); save the whole model")
     text = raw.decode() if isinstance(raw, bytes) else str(raw)
-    if '"class_name": "Lambda"' in text.replace("'", '"'):
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError:
+        raise UserInputError(f"{path}: model_config in the HDF5 file is not valid JSON; re-save the model") from None
+    if '"class_name": "Lambda"' in json.dumps(config):
+        # Legacy .h5 stores a Lambda's Python bytecode (marshal); loading it would run code from the file.
         raise UserInputError(
             f"{path}: has a Lambda layer, whose code would be unmarshalled on load (unsafe); "
             "replace it with a registered custom layer and re-save as .keras"
         )
-    try:
-        json.loads(text)
-    except json.JSONDecodeError:
-        raise UserInputError(f"{path}: model_config in the HDF5 file is not valid JSON; re-save the model") from None
+    return version.decode() if isinstance(version, bytes) else str(version)
 
 
 def _keras_input_output(model: Any) -> tuple[tuple[str, ...], tuple, tuple]:
@@ -69,32 +74,45 @@ def _keras_input_output(model: Any) -> tuple[tuple[str, ...], tuple, tuple]:
 
 def _load_keras(path: Path, tmp: Path) -> SourceModel:
     import_tf()
-    keras = lazy_import("keras")
-    kind = "keras" if path.suffix == ".keras" else "h5-keras3"
-    if path.suffix in (".h5", ".hdf5"):
-        _refuse_h5_lambda(path)
-    try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as keras3_error:  # noqa: BLE001 - Keras raises many types; we retry with tf_keras or re-raise
-        if path.suffix == ".keras":
-            raise UserInputError(f"{path}: Keras cannot load it: {_first_line(keras3_error)}") from None
-        model, kind = _load_tf_keras(path, keras3_error), "h5-tf_keras"
+    if path.suffix == ".keras":
+        model, kind = _load_with_keras3(path), "keras"
+    else:
+        # tf_keras (Keras 2) files load best with tf_keras, which tfmot also needs; Keras 3 files with Keras 3.
+        # Either way, fall back to the other loader: "whichever loads it".
+        loaders = [("h5-keras3", _load_with_keras3), ("h5-tf_keras", _load_with_tf_keras)]
+        if _inspect_h5(path).startswith("2."):
+            loaders.reverse()
+        errors = []
+        for kind, loader in loaders:
+            try:
+                model = loader(path)
+                break
+            except UserInputError as exc:
+                errors.append(str(exc).split(": ", 1)[-1])
+        else:
+            raise UserInputError(f"{path}: neither loader can read it: {'; '.join(errors)}")
     out = tmp / "saved_model"
-    model.export(str(out), verbose=False) if kind != "h5-tf_keras" else model.export(str(out))
+    with contextlib.redirect_stdout(io.StringIO()):  # tf_keras' export() prints its signature listing
+        model.export(str(out), verbose=False) if kind != "h5-tf_keras" else model.export(str(out))
     names, in_shape, out_shape = _keras_input_output(model)
     layers = tuple(layer.name for layer in model.layers)
     return SourceModel(path, kind, out, names, in_shape, out_shape, layers, keras_model=model)
 
 
-def _load_tf_keras(path: Path, keras3_error: Exception) -> Any:
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "0")
+def _load_with_keras3(path: Path) -> Any:
+    keras = lazy_import("keras")
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # noqa: BLE001 - Keras raises many types for unloadable files; all are user input
+        raise UserInputError(f"{path}: Keras 3 cannot load it ({_first_line(exc)})") from None
+
+
+def _load_with_tf_keras(path: Path) -> Any:
     tf_keras = lazy_import("tf_keras")
     try:
-        return tf_keras.models.load_model(path, compile=False)
-    except Exception as exc:  # noqa: BLE001 - report both loaders' reasons as one user error
-        raise UserInputError(
-            f"{path}: neither Keras 3 ({_first_line(keras3_error)}) nor tf_keras ({_first_line(exc)}) can load it"
-        ) from None
+        return tf_keras.models.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # noqa: BLE001 - as above
+        raise UserInputError(f"{path}: tf_keras cannot load it ({_first_line(exc)})") from None
 
 
 def _load_saved_model(path: Path) -> SourceModel:

@@ -73,7 +73,7 @@ class Model:
     """
 
     def __init__(self, path: Path, content: bytes, backend: Backend, interpreter: Any, threads: int | None,
-                 xnnpack: bool) -> None:
+                 xnnpack: bool, metadata: md.ModelMetadata) -> None:
         self.path = path
         self.content = content  # the interpreter keeps this same object alive; holding it costs nothing
         self.size_bytes = len(content)
@@ -81,15 +81,16 @@ class Model:
         self.threads = threads
         self.xnnpack = xnnpack
         self._interp = interpreter
-        self.inputs = [_tensor_info(d) for d in interpreter.get_input_details()]
-        self.outputs = [_tensor_info(d) for d in interpreter.get_output_details()]
-        first = self.inputs[0].shape
-        hw = (first[1], first[2]) if len(first) == 4 else None
-        self.metadata: md.ModelMetadata = md.read(content, input_hw=hw, where=str(path))
-        self.spec: PreprocessSpec | None = self.metadata.spec
-        labels = self.metadata.labels
+        self.metadata = metadata
+        self.spec: PreprocessSpec | None = metadata.spec
+        self._refresh_tensors()
+        labels = metadata.labels
         self.labels: tuple[str, ...] | None = labels if md.labels_match_output(labels, self.outputs[0].shape) else None
         self.last_invoke_s = 0.0
+
+    def _refresh_tensors(self) -> None:
+        self.inputs = [_tensor_info(d) for d in self._interp.get_input_details()]
+        self.outputs = [_tensor_info(d) for d in self._interp.get_output_details()]
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, backend: str = "auto", threads: int | None = None,
@@ -101,7 +102,11 @@ class Model:
     @classmethod
     def from_bytes(cls, content: bytes, name: str | os.PathLike[str] = "<memory>", *, backend: str = "auto",
                    threads: int | None = None, xnnpack: bool = True) -> "Model":
-        """Load a model held in memory (``name`` is used in messages)."""
+        """Load a model held in memory (``name`` is used in messages).
+
+        An image input with dynamic height/width (shape signature -1) is resized to the embedded spec's size
+        before tensors are allocated; without a spec it keeps the converter's placeholder shape.
+        """
         p = Path(name)
         if threads is not None and threads < 1:
             raise UserInputError(f"threads must be ≥ 1, got {threads}")
@@ -109,11 +114,16 @@ class Model:
         chosen = select_backend(backend)
         try:
             interp = chosen.make(content, threads, xnnpack)
+            first = _tensor_info(interp.get_input_details()[0])
+            hw = (first.shape[1], first.shape[2]) if len(first.shape) == 4 and min(first.shape_signature) > 0 else None
+            metadata = md.read(content, input_hw=hw, where=str(p))
+            _fit_dynamic_input(interp, first, metadata.spec)
             interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UserInputError(f"{p}: {chosen.name} cannot load this model: {first}") from None
-        return cls(p, content, chosen, interp, threads, xnnpack)
+            text = str(exc).strip()
+            raise UserInputError(f"{p}: {chosen.name} cannot load this model: "
+                                 f"{text.splitlines()[0] if text else type(exc).__name__}") from None
+        return cls(p, content, chosen, interp, threads, xnnpack, metadata)
 
     # ---- inputs --------------------------------------------------------------------------------------------
     @property
@@ -128,6 +138,9 @@ class Model:
         """Override the embedded preprocessing (for example from command-line flags)."""
         if spec is not None:
             self.spec = spec
+            if _fit_dynamic_input(self._interp, self.input, spec):
+                self._interp.allocate_tensors()
+                self._refresh_tensors()
         return self
 
     def prepare(self, x: Any) -> np.ndarray:
@@ -224,6 +237,17 @@ class Model:
             "inputs": [t.to_dict() for t in self.inputs], "outputs": [t.to_dict() for t in self.outputs],
             "metadata": self.metadata.to_dict(),
         }
+
+
+def _fit_dynamic_input(interp: Any, t: TensorInfo, spec: PreprocessSpec | None) -> bool:
+    """Resize a dynamic-size image input to the spec's size (batch 1); True when a resize happened."""
+    if spec is None or len(t.shape_signature) != 4 or min(t.shape_signature[1:]) > 0:
+        return False
+    want = (1, *spec.input_shape)
+    if tuple(t.shape) == want:
+        return False
+    interp.resize_tensor_input(t.index, list(want), strict=True)
+    return True
 
 
 def _is_image(x: Any) -> bool:

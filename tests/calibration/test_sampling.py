@@ -1,0 +1,29 @@
+import numpy as np
+
+from edgelite.calibration import collect, open_source, sample_order
+from edgelite.runtime import PreprocessSpec
+
+
+def test_order_is_seeded_and_a_permutation():
+    a, b, c = sample_order(50, None, 1), sample_order(50, None, 1), sample_order(50, None, 2)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert sorted(a) == list(range(50))
+
+
+def test_any_prefix_is_class_balanced():
+    labels = np.array([0] * 30 + [1] * 10 + [2] * 60)
+    order = sample_order(len(labels), labels, 0)
+    assert sorted(order) == list(range(100))
+    first = labels[order[:30]]
+    assert np.bincount(first, minlength=3).tolist() == [10, 10, 10]
+    # once class 1 runs out, the others keep alternating
+    nxt = labels[order[30:70]]
+    assert np.bincount(nxt, minlength=3).tolist() == [20, 0, 20]
+
+
+def test_collect_balanced_from_labelled_folder(example):
+    spec = PreprocessSpec(28, 28, color="gray")
+    got = collect(open_source(example / "eval"), spec, (28, 28, 1), 40, seed=3)
+    assert got.class_counts == {c: 4 for c in range(10)}
+    again = collect(open_source(example / "eval"), spec, (28, 28, 1), 40, seed=3)
+    assert np.array_equal(got.x, again.x) and np.array_equal(got.indices, again.indices)
