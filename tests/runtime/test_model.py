@@ -100,3 +100,23 @@ def test_bad_threads_and_backend(example_models):
         Model.load(example_models["int8"], threads=0)
     with pytest.raises(UserInputError, match="unknown backend"):
         Model.load(example_models["int8"], backend="onnx")
+
+
+@pytest.mark.slow
+def test_tf_lite_backend_matches_litert(example_models):
+    """The last-resort backend (tf.lite.Interpreter, needs TensorFlow) gives the same int8 outputs."""
+    x = np.random.default_rng(2).random((3, 28, 28, 1), dtype=np.float32)
+    litert = Model.load(example_models["int8"], backend="litert")
+    tf_backend = Model.load(example_models["int8"], backend="tf")
+    assert tf_backend.backend.name == "tf" and tf_backend.labels == litert.labels
+    np.testing.assert_allclose(tf_backend.predict(x), litert.predict(x), atol=2 * litert.outputs[0].scale)
+
+
+def test_tflite_runtime_backend_refuses_numpy2_clearly():
+    from edgelite.errors import MissingDependencyError
+    from edgelite.runtime.backends import select_backend
+
+    if int(np.__version__.split(".")[0]) < 2:
+        pytest.skip("numpy<2 here: the numpy-2 refusal does not apply")
+    with pytest.raises(MissingDependencyError, match="numpy<2"):
+        select_backend("tflite-runtime")
