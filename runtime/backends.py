@@ -26,16 +26,20 @@ class Backend:
     make: Callable[[bytes, int | None, bool], Any]
 
 
+def _maker(interpreter_cls: Any, resolver: Any) -> Callable[[bytes, int | None, bool], Any]:
+    """All three backends share the classic Interpreter constructor; only the classes differ."""
+
+    def make(content: bytes, threads: int | None, xnnpack: bool) -> Any:
+        kind = resolver.AUTO if xnnpack else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        return interpreter_cls(model_content=content, num_threads=threads, experimental_op_resolver_type=kind)
+
+    return make
+
+
 def _litert() -> Backend:
     mod = importlib.import_module("ai_edge_litert.interpreter")
     version = importlib.import_module("ai_edge_litert").__version__
-
-    def make(content: bytes, threads: int | None, xnnpack: bool) -> Any:
-        resolver = (mod.OpResolverType.AUTO if xnnpack
-                    else mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-        return mod.Interpreter(model_content=content, num_threads=threads, experimental_op_resolver_type=resolver)
-
-    return Backend("litert", version, make)
+    return Backend("litert", version, _maker(mod.Interpreter, mod.OpResolverType))
 
 
 def _tflite_runtime() -> Backend:
@@ -47,25 +51,12 @@ def _tflite_runtime() -> Backend:
         )
     mod = importlib.import_module("tflite_runtime.interpreter")
     version = getattr(importlib.import_module("tflite_runtime"), "__version__", "unknown")
-
-    def make(content: bytes, threads: int | None, xnnpack: bool) -> Any:
-        resolver = (mod.OpResolverType.AUTO if xnnpack
-                    else mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-        return mod.Interpreter(model_content=content, num_threads=threads, experimental_op_resolver_type=resolver)
-
-    return Backend("tflite-runtime", version, make)
+    return Backend("tflite-runtime", version, _maker(mod.Interpreter, mod.OpResolverType))
 
 
 def _tf() -> Backend:
     tf = importlib.import_module("tensorflow")
-
-    def make(content: bytes, threads: int | None, xnnpack: bool) -> Any:
-        resolver = (tf.lite.experimental.OpResolverType.AUTO if xnnpack
-                    else tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-        return tf.lite.Interpreter(model_content=content, num_threads=threads,
-                                   experimental_op_resolver_type=resolver)
-
-    return Backend("tf", tf.__version__, make)
+    return Backend("tf", tf.__version__, _maker(tf.lite.Interpreter, tf.lite.experimental.OpResolverType))
 
 
 _FACTORIES = {"litert": _litert, "tflite-runtime": _tflite_runtime, "tf": _tf}

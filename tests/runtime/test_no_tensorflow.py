@@ -82,3 +82,15 @@ def test_keras_reference_without_tensorflow_names_the_extra(example_models, exam
     assert "code 2" in proc.stdout
     assert "pip install 'edgelite[convert]'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_convert_without_tensorflow_names_the_extra(example, tmp_path):
+    proc = _run(f"""
+        from edgelite.cli import main
+        code = main(["convert", {str(example / "model.keras")!r}, "-o", {str(tmp_path / "m.tflite")!r},
+                     "--calib", {str(example / "calib")!r}])
+        print("code", code)
+    """)
+    assert "code 2" in proc.stdout, proc.stdout + proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "pip install 'edgelite[convert]'" in proc.stderr
+    assert not (tmp_path / "m.tflite").exists()
