@@ -6,7 +6,6 @@ import datetime as dt
 import os
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -111,10 +110,16 @@ def float_ops_report(model_bytes: bytes, layer_names: tuple[str, ...]) -> list[d
     return found
 
 
-def _provenance(cfg: ConvertConfig, src_hash: str, n_calib: int) -> dict[str, Any]:
-    # SOURCE_DATE_EPOCH (reproducible-builds convention) pins the timestamp for byte-identical reruns.
+def _created_utc() -> str:
+    """Now in UTC, or SOURCE_DATE_EPOCH (the reproducible-builds convention) for byte-identical reruns."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and not epoch.isdigit():
+        raise UserInputError(f"SOURCE_DATE_EPOCH must be whole seconds since 1970, got {epoch!r}; unset or fix it")
     when = dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc) if epoch else dt.datetime.now(dt.timezone.utc)
+    return when.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _provenance(cfg: ConvertConfig, src_hash: str, n_calib: int, created: str) -> dict[str, Any]:
     return {
         "edgelite_version": __version__,
         "source_file": cfg.model.name,
@@ -123,7 +128,7 @@ def _provenance(cfg: ConvertConfig, src_hash: str, n_calib: int) -> dict[str, An
         "io": cfg.io_type.value,
         "calibration_samples": n_calib,
         "calibration_seed": cfg.seed if cfg.mode.needs_calibration else None,
-        "created_utc": when.replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "created_utc": created,
     }
 
 
@@ -131,6 +136,7 @@ def convert(cfg: ConvertConfig) -> ConvertReport:
     """Convert ``cfg.model`` to ``cfg.output``. Raises ``UserInputError``/``ConversionError``; writes atomically."""
     t_start = time.perf_counter()
     warnings = cfg.validate()
+    created = _created_utc()
     labels = md.read_labels_file(cfg.labels) if cfg.labels else None
     src_hash = sha256_path(cfg.model)
     timings: dict[str, float] = {}
@@ -141,6 +147,9 @@ def convert(cfg: ConvertConfig) -> ConvertReport:
             raise UserInputError(f"{cfg.model}: has {len(src.input_names)} inputs; calibration supports "
                                  "single-input models for now")
         spec = resolve_spec(cfg, src)
+        if labels and not md.labels_match_output(labels, tuple(d or 0 for d in src.output_shape)):
+            raise UserInputError(f"{cfg.labels}: {len(labels)} labels but the model has output shape "
+                                 f"{src.output_shape}; give one label per class")
         calib_info: dict[str, Any] = {"requested": 0, "used": 0, "skipped_unreadable": 0, "seed": cfg.seed,
                                       "source": str(cfg.calib) if cfg.calib else None, "class_counts": {}}
         representative = None
@@ -177,12 +186,8 @@ def convert(cfg: ConvertConfig) -> ConvertReport:
         )
     if float_ops:
         warnings.append(f"{len(float_ops)} op(s) stay float: " + ", ".join(sorted({f['op'] for f in float_ops})))
-    if labels and not md.labels_match_output(labels, tuple(d or 0 for d in src.output_shape)):
-        raise UserInputError(f"{cfg.labels}: {len(labels)} labels but the model has output shape "
-                             f"{src.output_shape}; give one label per class")
-
     final = md.embed(model_bytes, spec=spec, labels=labels,
-                     provenance=_provenance(cfg, src_hash, calib_info["used"]),
+                     provenance=_provenance(cfg, src_hash, calib_info["used"], created),
                      name=cfg.model.stem, description=f"{cfg.model.name} converted by edgelite ({cfg.mode.value})")
     _verify(final, cfg)
     atomic_write_bytes(cfg.output, final)

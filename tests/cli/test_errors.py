@@ -158,3 +158,9 @@ def test_bench_bad_flags(run_cli, example_models):
 def test_unknown_command_and_missing_args(run_cli):
     assert_user_error(run_cli("deploy"), "invalid choice")
     assert_user_error(run_cli("run"), "required")
+
+
+def test_bad_source_date_epoch(run_cli, example, tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    assert_user_error(run_cli("convert", example / "model.keras", "-o", tmp_path / "o.tflite", "--mode", "float32"),
+                      "SOURCE_DATE_EPOCH")

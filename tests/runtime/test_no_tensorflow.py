@@ -6,7 +6,6 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
 
 import edgelite.calibration
 import edgelite.runtime
