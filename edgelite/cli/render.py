@@ -107,7 +107,10 @@ def inspect_table(info: dict[str, Any]) -> str:
             q = f" scale {t['scale']:.6g} zero-point {t['zero_point']}" if t["scale"] else ""
             rows.append((kind[:-1], f"{t['name']} {t['shape']} {t['dtype']}{q}"))
     rows.append(("ops", ", ".join(f"{k} x{v}" for k, v in info["ops"].items())))
-    rows.append(("float ops", ", ".join(f"{f['op']}@{f['tensor']}" for f in info["float_ops"]) or "none"))
+    if info["quantized"]:
+        rows.append(("float ops", ", ".join(f"{f['op']}@{f['tensor']}" for f in info["float_ops"]) or "none"))
+    else:
+        rows.append(("float ops", f"all {len(info['float_ops'])} compute ops (float model)"))
     meta = info["metadata"]
     rows.append(("metadata", meta["source"]))
     if meta["spec"]:
