@@ -7,7 +7,8 @@ numpy<2), then ``tf.lite.Interpreter`` (deprecated, needs TensorFlow) as a last 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -19,19 +20,30 @@ BACKEND_NAMES = ("auto", "litert", "tflite-runtime", "tf")
 
 @dataclass(frozen=True)
 class Backend:
-    """A way to build interpreters: ``make(model_content, num_threads, xnnpack)`` → interpreter."""
+    """A way to build interpreters: ``make(model_content, num_threads, xnnpack, delegates)`` → interpreter,
+    and ``load_delegate(path, options)`` for external delegates (.so files such as an Edge TPU or Arm NN)."""
 
     name: str
     version: str
-    make: Callable[[bytes, int | None, bool], Any]
+    make: Callable[[bytes, int | None, bool, list[Any]], Any]
+    load_delegate: Callable[[str, dict[str, str]], Any]
 
 
-def _maker(interpreter_cls: Any, resolver: Any) -> Callable[[bytes, int | None, bool], Any]:
+@dataclass(frozen=True)
+class DelegateSpec:
+    """An external delegate to load: the shared library and its options."""
+
+    path: str
+    options: dict[str, str] = field(default_factory=dict)
+
+
+def _maker(interpreter_cls: Any, resolver: Any) -> Callable[[bytes, int | None, bool, list[Any]], Any]:
     """All three backends share the classic Interpreter constructor; only the classes differ."""
 
-    def make(content: bytes, threads: int | None, xnnpack: bool) -> Any:
+    def make(content: bytes, threads: int | None, xnnpack: bool, delegates: list[Any]) -> Any:
         kind = resolver.AUTO if xnnpack else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-        return interpreter_cls(model_content=content, num_threads=threads, experimental_op_resolver_type=kind)
+        return interpreter_cls(model_content=content, num_threads=threads, experimental_op_resolver_type=kind,
+                               experimental_delegates=delegates or None)
 
     return make
 
@@ -39,7 +51,7 @@ def _maker(interpreter_cls: Any, resolver: Any) -> Callable[[bytes, int | None, 
 def _litert() -> Backend:
     mod = importlib.import_module("ai_edge_litert.interpreter")
     version = importlib.import_module("ai_edge_litert").__version__
-    return Backend("litert", version, _maker(mod.Interpreter, mod.OpResolverType))
+    return Backend("litert", version, _maker(mod.Interpreter, mod.OpResolverType), mod.load_delegate)
 
 
 def _tflite_runtime() -> Backend:
@@ -51,12 +63,13 @@ def _tflite_runtime() -> Backend:
         )
     mod = importlib.import_module("tflite_runtime.interpreter")
     version = getattr(importlib.import_module("tflite_runtime"), "__version__", "unknown")
-    return Backend("tflite-runtime", version, _maker(mod.Interpreter, mod.OpResolverType))
+    return Backend("tflite-runtime", version, _maker(mod.Interpreter, mod.OpResolverType), mod.load_delegate)
 
 
 def _tf() -> Backend:
     tf = importlib.import_module("tensorflow")
-    return Backend("tf", tf.__version__, _maker(tf.lite.Interpreter, tf.lite.experimental.OpResolverType))
+    return Backend("tf", tf.__version__, _maker(tf.lite.Interpreter, tf.lite.experimental.OpResolverType),
+                   tf.lite.experimental.load_delegate)
 
 
 _FACTORIES = {"litert": _litert, "tflite-runtime": _tflite_runtime, "tf": _tf}
@@ -83,3 +96,48 @@ def select_backend(name: str = "auto") -> Backend:
                 raise
             reasons.append(f"{cand}: {exc}")
     raise MissingDependencyError("no TFLite interpreter is usable: " + "; ".join(reasons))
+
+
+def load_delegates(backend: Backend, specs: list[DelegateSpec]) -> list[Any]:
+    """Load external delegates; a missing or unloadable library is a one-line error naming the file."""
+    loaded = []
+    for spec in specs:
+        path = Path(spec.path)
+        if not path.is_file():
+            raise UserInputError(f"{path}: delegate library not found; pass the path of the delegate's .so file")
+        _check_delegate_symbols(path, backend.name)
+        try:
+            loaded.append(backend.load_delegate(str(path), dict(spec.options)))
+        except (ValueError, RuntimeError, OSError) as exc:
+            text = " ".join(str(exc).split())[:300] or type(exc).__name__
+            raise UserInputError(f"{path}: cannot load it as a TFLite delegate in {backend.name} ({text}); "
+                                 "check that it is a delegate built for this runtime and its options") from None
+    return loaded
+
+
+def _check_delegate_symbols(path: Path, backend: str) -> None:
+    """Refuse a library without the external-delegate entry points before LiteRT sees it: its Delegate class
+    fails in __del__ on such a library and prints a traceback at garbage collection."""
+    import ctypes
+
+    try:
+        lib = ctypes.CDLL(str(path))
+    except OSError as exc:
+        raise UserInputError(f"{path}: cannot load it as a TFLite delegate in {backend} ({exc}); "
+                             "pass the delegate's .so file built for this platform") from None
+    missing = [sym for sym in ("tflite_plugin_create_delegate", "tflite_plugin_destroy_delegate")
+               if not hasattr(lib, sym)]
+    if missing:
+        raise UserInputError(f"{path}: cannot load it as a TFLite delegate in {backend} (no {missing[0]}); "
+                             "it is a shared library but not an external delegate")
+
+
+def parse_delegate_options(items: list[str] | None) -> dict[str, str]:
+    """``key=value`` strings from ``--delegate-option``."""
+    options = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserInputError(f"--delegate-option takes key=value, got {item!r}")
+        options[key] = value
+    return options

@@ -1,8 +1,10 @@
-"""``benchmark``: latency of a .tflite model per thread count, with init time and a device fingerprint."""
+"""``benchmark``: latency of a .tflite model per thread count and XNNPACK setting, with init time, first-invoke
+latency, memory, and a device fingerprint so every number says where it came from."""
 
 from __future__ import annotations
 
 import os
+import resource
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -12,6 +14,8 @@ import numpy as np
 from edgelite import __version__
 from edgelite.errors import UserInputError
 from edgelite.runtime import device
+from edgelite.runtime.backends import DelegateSpec
+from edgelite.runtime.compare import SLOWER_MARGIN, int8_slower_message
 from edgelite.runtime.model import Model, TensorInfo
 from edgelite.runtime.reports import Report, latency_stats
 
@@ -27,6 +31,10 @@ class BenchReport(Report):
     backend_version: str
     input_dtype: str
     results: list[dict[str, Any]]
+    quantized: bool = False
+    delegates: list[str] = field(default_factory=list)
+    reference: dict[str, Any] | None = None   # a float model benchmarked in the same run (--reference)
+    warnings: list[str] = field(default_factory=list)
     device: dict[str, Any] = field(default_factory=device.fingerprint)
     edgelite_version: str = __version__
 
@@ -40,40 +48,101 @@ def random_input(t: TensorInfo, seed: int = 0) -> np.ndarray:
     return rng.random(size=t.shape, dtype=np.float32).astype(t.dtype)
 
 
-def time_invokes(model: Model, runs: int, warmup: int) -> tuple[list[float], float]:
-    """(per-run seconds, first-invoke seconds) for a model whose inputs are already set."""
+def time_invokes(model: Model, runs: int, warmup: int, max_seconds: float | None = None
+                 ) -> tuple[list[float], float]:
+    """(per-run seconds, first-invoke seconds) for a model whose inputs are already set.
+
+    ``max_seconds`` ends the timed runs early (at least one run is always timed)."""
     first = model.invoke_raw()
     for _ in range(max(0, warmup - 1)):
         model.invoke_raw()
-    return [model.invoke_raw() for _ in range(runs)], first
+    times: list[float] = []
+    deadline = None if max_seconds is None else time.perf_counter() + max_seconds
+    while len(times) < runs:
+        times.append(model.invoke_raw())
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+    return times, first
+
+
+def _rss_mb() -> float | None:
+    """Current resident set size (Linux /proc), in MB."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3  # KB on Linux
+
+
+def _one_config(path: str | os.PathLike[str], n: int, xnn: bool, runs: int, warmup: int,
+                max_seconds: float | None, backend: str, delegates: list[DelegateSpec], seed: int
+                ) -> tuple[Model, dict[str, Any]]:
+    rss0 = _rss_mb()
+    t0 = time.perf_counter()
+    model = Model.load(path, backend=backend, threads=n, xnnpack=xnn, delegates=delegates)
+    init_s = time.perf_counter() - t0
+    for k, t in enumerate(model.inputs):
+        model.set_raw_input(random_input(t, seed + k), k)
+    times, first = time_invokes(model, runs, warmup, max_seconds)
+    rss1 = _rss_mb()
+    return model, {
+        "threads": n, "xnnpack": xnn, "init_ms": round(init_s * 1e3, 3),
+        "first_invoke_ms": round(first * 1e3, 3), "warmup": warmup, "runs": len(times),
+        "latency_ms": latency_stats(times),
+        "rss_added_mb": None if rss0 is None or rss1 is None else round(rss1 - rss0, 2),
+        "peak_rss_mb": round(_peak_rss_mb(), 2),
+    }
 
 
 def benchmark(path: str | os.PathLike[str], *, threads: Sequence[int] = (1,), runs: int = 100, warmup: int = 10,
-              backend: str = "auto", xnnpack: bool = True, seed: int = 0) -> BenchReport:
-    """Load the model once per thread count, set a seeded random input, time ``invoke()`` ``runs`` times."""
+              backend: str = "auto", xnnpack: bool | Sequence[bool] = True, seed: int = 0,
+              max_seconds: float | None = None, delegates: Sequence[DelegateSpec] = (),
+              reference: str | os.PathLike[str] | None = None) -> BenchReport:
+    """Time ``invoke()`` for every (threads, XNNPACK) configuration on a seeded random input.
+
+    With ``reference`` (a float model), the same configurations are timed for it, interleaved with the
+    model's, and a warning is added when the quantized model is slower.
+    """
     if runs < 1:
         raise UserInputError(f"--runs must be ≥ 1, got {runs}")
     if warmup < 0:
         raise UserInputError(f"--warmup must be ≥ 0, got {warmup}")
+    if max_seconds is not None and max_seconds <= 0:
+        raise UserInputError(f"--max-seconds must be > 0, got {max_seconds}")
     if not threads or any(t < 1 for t in threads):
         raise UserInputError(f"--threads takes positive counts like 1,2,4; got {list(threads)}")
-    results, model = [], None
+    xnn_settings = (xnnpack,) if isinstance(xnnpack, bool) else tuple(xnnpack)
+    results, ref_results, model, ref_model = [], [], None, None
     for n in threads:
-        t0 = time.perf_counter()
-        model = Model.load(path, backend=backend, threads=n, xnnpack=xnnpack)
-        init_s = time.perf_counter() - t0
-        for k, t in enumerate(model.inputs):
-            model.set_raw_input(random_input(t, seed + k), k)
-        times, first = time_invokes(model, runs, warmup)
-        results.append({
-            "threads": n, "xnnpack": xnnpack, "init_ms": round(init_s * 1e3, 3),
-            "first_invoke_ms": round(first * 1e3, 3), "warmup": warmup, "runs": runs,
-            "latency_ms": latency_stats(times),
-        })
+        for xnn in xnn_settings:
+            model, res = _one_config(path, n, xnn, runs, warmup, max_seconds, backend, list(delegates), seed)
+            results.append(res)
+            if reference is not None:
+                ref_model, ref_res = _one_config(reference, n, xnn, runs, warmup, max_seconds, backend,
+                                                 list(delegates), seed)
+                ref_results.append(ref_res)
     assert model is not None
+    warnings, ref_summary = [], None
+    if ref_model is not None:
+        ref_summary = {"model": str(reference), "size_bytes": ref_model.size_bytes,
+                       "quantized": ref_model.quantized, "results": ref_results}
+        if model.quantized and not ref_model.quantized:
+            slower = [(m, m["latency_ms"]["median"] / r["latency_ms"]["median"]) for m, r in zip(results, ref_results)]
+            slower = [(m, ratio) for m, ratio in slower if ratio > SLOWER_MARGIN]
+            if slower:
+                where = ", ".join(f"threads={m['threads']} xnnpack={'on' if m['xnnpack'] else 'off'} {ratio:.2f}x"
+                                  for m, ratio in slower)
+                warnings.append(f"slower than float in {len(slower)} of {len(results)} configurations ({where}); "
+                                + int8_slower_message(max(ratio for _, ratio in slower)))
     return BenchReport(
         model=str(path), size_bytes=model.size_bytes, backend=model.backend.name,
         backend_version=model.backend.version, input_dtype=str(model.input.dtype), results=results,
+        quantized=model.quantized, delegates=[d.path for d in delegates], reference=ref_summary,
+        warnings=warnings,
     )
 
 

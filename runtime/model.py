@@ -13,7 +13,7 @@ import numpy as np
 from edgelite.errors import UserInputError
 from edgelite.runtime import metadata as md
 from edgelite.runtime import tflite_file
-from edgelite.runtime.backends import Backend, select_backend
+from edgelite.runtime.backends import Backend, DelegateSpec, load_delegates, select_backend
 from edgelite.runtime.preprocess import IMAGE_EXTENSIONS, ImageLike, PreprocessSpec
 
 _INT_RANGES = {np.dtype(np.int8): (-128, 127), np.dtype(np.uint8): (0, 255), np.dtype(np.int16): (-32768, 32767)}
@@ -73,13 +73,14 @@ class Model:
     """
 
     def __init__(self, path: Path, content: bytes, backend: Backend, interpreter: Any, threads: int | None,
-                 xnnpack: bool, metadata: md.ModelMetadata) -> None:
+                 xnnpack: bool, metadata: md.ModelMetadata, delegates: Sequence[str] = ()) -> None:
         self.path = path
         self.content = content  # the interpreter keeps this same object alive; holding it costs nothing
         self.size_bytes = len(content)
         self.backend = backend
         self.threads = threads
         self.xnnpack = xnnpack
+        self.delegates = list(delegates)
         self._interp = interpreter
         self.metadata = metadata
         self.spec: PreprocessSpec | None = metadata.spec
@@ -94,14 +95,17 @@ class Model:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, backend: str = "auto", threads: int | None = None,
-             xnnpack: bool = True) -> "Model":
-        """Load a .tflite file with a backend (``auto``, ``litert``, ``tflite-runtime``, ``tf``)."""
+             xnnpack: bool = True, delegates: list[DelegateSpec] | None = None) -> "Model":
+        """Load a .tflite file with a backend (``auto``, ``litert``, ``tflite-runtime``, ``tf``), optionally
+        without XNNPACK and with external delegates."""
         p = Path(path)
-        return cls.from_bytes(tflite_file.read_model_bytes(p), p, backend=backend, threads=threads, xnnpack=xnnpack)
+        return cls.from_bytes(tflite_file.read_model_bytes(p), p, backend=backend, threads=threads, xnnpack=xnnpack,
+                              delegates=delegates)
 
     @classmethod
     def from_bytes(cls, content: bytes, name: str | os.PathLike[str] = "<memory>", *, backend: str = "auto",
-                   threads: int | None = None, xnnpack: bool = True) -> "Model":
+                   threads: int | None = None, xnnpack: bool = True,
+                   delegates: list[DelegateSpec] | None = None) -> "Model":
         """Load a model held in memory (``name`` is used in messages).
 
         An image input with dynamic height/width (shape signature -1) is resized to the embedded spec's size
@@ -112,8 +116,9 @@ class Model:
             raise UserInputError(f"threads must be ≥ 1, got {threads}")
         tflite_file.check_tflite_bytes(content, p)
         chosen = select_backend(backend)
+        loaded = load_delegates(chosen, list(delegates or []))
         try:
-            interp = chosen.make(content, threads, xnnpack)
+            interp = chosen.make(content, threads, xnnpack, loaded)
             first = _tensor_info(interp.get_input_details()[0])
             hw = (first.shape[1], first.shape[2]) if len(first.shape) == 4 and min(first.shape_signature) > 0 else None
             metadata = md.read(content, input_hw=hw, where=str(p))
@@ -124,7 +129,7 @@ class Model:
             _raise_if_custom_op(text, content, p, chosen.name)
             raise UserInputError(f"{p}: {chosen.name} cannot load this model: "
                                  f"{text.splitlines()[0] if text else type(exc).__name__}") from None
-        return cls(p, content, chosen, interp, threads, xnnpack, metadata)
+        return cls(p, content, chosen, interp, threads, xnnpack, metadata, [d.path for d in delegates or []])
 
     # ---- inputs --------------------------------------------------------------------------------------------
     @property
@@ -314,6 +319,7 @@ class Model:
         return {
             "path": str(self.path), "kind": "tflite", "size_bytes": self.size_bytes,
             "backend": self.backend.name, "backend_version": self.backend.version,
+            "threads": self.threads, "xnnpack": self.xnnpack, "delegates": self.delegates,
             "inputs": [t.to_dict() for t in self.inputs], "outputs": [t.to_dict() for t in self.outputs],
             "metadata": self.metadata.to_dict(),
         }

@@ -26,6 +26,22 @@ def _add_spec_flags(p: argparse.ArgumentParser, *, defaults_note: str) -> None:
     g.add_argument("--std", metavar="S[,S,S]", help="per-channel std on 0-255 pixels (value=(pixel-mean)/std)")
 
 
+def _add_runtime_flags(p: argparse.ArgumentParser, *, bench: bool = False) -> None:
+    g = p.add_argument_group("runtime")
+    if bench:
+        g.add_argument("--threads", default="1", help="thread counts to sweep, e.g. 1,2,4 (default 1)")
+        g.add_argument("--xnnpack", choices=("on", "off", "both"), default="on",
+                       help="XNNPACK delegate on, off, or both in one call (default on)")
+    else:
+        g.add_argument("--threads", type=int, help="interpreter threads (default: the runtime's choice)")
+    g.add_argument("--no-xnnpack", action="store_true", help="run without the default XNNPACK delegate")
+    g.add_argument("--backend", default="auto", choices=("auto", "litert", "tflite-runtime", "tf"))
+    g.add_argument("--delegate", action="append", metavar="PATH.so",
+                   help="external delegate library (repeatable), e.g. an Edge TPU or Arm NN delegate")
+    g.add_argument("--delegate-option", action="append", metavar="KEY=VALUE",
+                   help="option passed to every --delegate (repeatable)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="edgelite", description="Keras/SavedModel → calibrated int8 TFLite, run, bench, compare.")
     parser.add_argument("--version", action="version", version=f"edgelite {__version__}")
@@ -49,9 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or .npy arrays")
     p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--threads", type=int)
-    p.add_argument("--backend", default="auto", choices=("auto", "litert", "tflite-runtime", "tf"))
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_runtime_flags(p)
     _add_spec_flags(p, defaults_note="defaults: the spec embedded in the model")
 
     p = sub.add_parser("compare", help="float reference vs quantized candidate: accuracy, agreement, latency, size")
@@ -60,19 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="evaluation data: image folder (SRC/<class>/ for labels), .npy, .npz")
     p.add_argument("--samples", type=int, help="evaluate on a seeded subset of N samples (default all)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int)
-    p.add_argument("--backend", default="auto", choices=("auto", "litert", "tflite-runtime", "tf"))
     p.add_argument("--json", metavar="OUT", help="write the report as JSON")
+    _add_runtime_flags(p)
     _add_spec_flags(p, defaults_note="defaults: the spec embedded in the candidate")
 
     p = sub.add_parser("bench", help="latency per thread count with a device fingerprint")
     p.add_argument("model")
-    p.add_argument("--threads", default="1", help="thread counts, e.g. 1,2,4 (default 1)")
-    p.add_argument("--runs", type=int, default=100)
+    p.add_argument("--runs", type=int, default=100, help="timed runs per configuration (default 100)")
+    p.add_argument("--max-seconds", type=float, help="stop a configuration's timed runs after this many seconds")
+    p.add_argument("--reference", metavar="FLOAT.tflite",
+                   help="also time this float model, interleaved, and flag int8 that is slower")
     p.add_argument("--warmup", type=int, default=10)
-    p.add_argument("--backend", default="auto", choices=("auto", "litert", "tflite-runtime", "tf"))
-    p.add_argument("--no-xnnpack", action="store_true", help="run without the default XNNPACK delegate")
     p.add_argument("--json", metavar="OUT", help="write the report as JSON")
+    _add_runtime_flags(p, bench=True)
 
     p = sub.add_parser("inspect", help="tensors, ops, float ops and embedded metadata of a .tflite")
     p.add_argument("model")

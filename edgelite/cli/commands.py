@@ -60,6 +60,17 @@ def _spec_for(model: Any, args: argparse.Namespace) -> PreprocessSpec | None:
     return PreprocessSpec.from_dict(data)
 
 
+def _runtime(args: argparse.Namespace) -> dict[str, Any]:
+    """Model.load keyword arguments from the shared runtime flags."""
+    from edgelite.runtime.backends import DelegateSpec, parse_delegate_options
+
+    options = parse_delegate_options(args.delegate_option)
+    if options and not args.delegate:
+        raise UserInputError("--delegate-option needs a --delegate PATH.so to apply to")
+    return {"backend": args.backend, "xnnpack": not args.no_xnnpack,
+            "delegates": [DelegateSpec(path, options) for path in args.delegate or []]}
+
+
 # ---- convert -------------------------------------------------------------------------------------------------
 def cmd_convert(args: argparse.Namespace) -> int:
     from edgelite.converter import ConvertConfig, convert
@@ -99,7 +110,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.top_k < 1:
         raise UserInputError(f"--top-k must be ≥ 1, got {args.top_k}")
-    model = Model.load(args.model, backend=args.backend, threads=args.threads)
+    model = Model.load(args.model, threads=args.threads, **_runtime(args))
     model.with_spec(_spec_for(model, args))
     results = []
     for name in args.inputs:
@@ -125,9 +136,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from edgelite.runtime import Model
 
-    cand = Model.load(args.candidate, backend=args.backend, threads=args.threads)
+    cand = Model.load(args.candidate, threads=args.threads, **_runtime(args))
     if Path(args.reference).suffix == ".tflite":
-        ref: Any = Model.load(args.reference, backend=args.backend, threads=args.threads)
+        ref: Any = Model.load(args.reference, threads=args.threads, **_runtime(args))
         if ref.quantized and not cand.quantized:
             raise UserInputError(f"{args.reference} is quantized but {args.candidate} is float: REFERENCE comes "
                                  "first (the float model), then CANDIDATE (the quantized one)")
@@ -167,9 +178,14 @@ def _compare_with(args: argparse.Namespace, ref: Any, cand: Any) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from edgelite.runtime.bench import benchmark, parse_threads
 
+    runtime = _runtime(args)
+    xnnpack = {"on": (True,), "off": (False,), "both": (True, False)}["off" if args.no_xnnpack else args.xnnpack]
     report = benchmark(args.model, threads=parse_threads(args.threads), runs=args.runs, warmup=args.warmup,
-                       backend=args.backend, xnnpack=not args.no_xnnpack)
+                       max_seconds=args.max_seconds, backend=runtime["backend"], xnnpack=xnnpack,
+                       delegates=runtime["delegates"], reference=args.reference)
     print(render.bench_table(report))
+    for w in report.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     _write_json(args.json, report)
     return 0
 

@@ -80,15 +80,20 @@ def compare_table(r: Any) -> str:
 
 
 def bench_table(r: Any) -> str:
+    sides = [(r.model, r.results)] + ([(r.reference["model"], r.reference["results"])] if r.reference else [])
     rows = []
-    for res in r.results:
-        lat = res["latency_ms"]
-        rows.append((res["threads"], "on" if res["xnnpack"] else "off", ms(lat["median"]), ms(lat["p90"]),
-                     ms(lat["p99"]), ms(lat["min"]), f"{lat['std']:.3f}", res["runs"], ms(res["init_ms"])))
+    for name, results in sides:
+        for res in results:
+            lat = res["latency_ms"]
+            rows.append((name, res["threads"], "on" if res["xnnpack"] else "off", ms(lat["median"]), ms(lat["p90"]),
+                         ms(lat["p99"]), ms(lat["min"]), f"{lat['std']:.3f}", res["runs"], ms(res["init_ms"]),
+                         ms(res["first_invoke_ms"]), f"{res['peak_rss_mb']:.0f} MB"))
     dev = r.device
-    head = (f"{r.model} ({size(r.size_bytes)}, input {r.input_dtype}) on {r.backend} {r.backend_version}\n"
+    delegates = f", delegates: {', '.join(r.delegates)}" if r.delegates else ""
+    head = (f"{r.model} ({size(r.size_bytes)}, input {r.input_dtype}) on {r.backend} {r.backend_version}{delegates}\n"
             f"{dev['cpu_model']}, {dev['cores']} cores, {dev['arch']}, simd: {' '.join(dev['simd']) or '-'}\n")
-    return head + table(rows, header=("threads", "xnnpack", "median", "p90", "p99", "min", "std ms", "runs", "init"))
+    return head + table(rows, header=("model", "threads", "xnnpack", "median", "p90", "p99", "min", "std ms", "runs",
+                                      "init", "1st invoke", "peak RSS"))
 
 
 def run_table(results: list[dict[str, Any]]) -> str:

@@ -164,3 +164,13 @@ def test_bad_source_date_epoch(run_cli, example, tmp_path, monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
     assert_user_error(run_cli("convert", example / "model.keras", "-o", tmp_path / "o.tflite", "--mode", "float32"),
                       "SOURCE_DATE_EPOCH")
+
+
+def test_delegate_flags(run_cli, example_models, tmp_path, example):
+    image = next((example / "eval" / "2").glob("*.png"))
+    assert_user_error(run_cli("run", example_models["int8"], image, "--delegate", tmp_path / "libedgetpu.so.1"),
+                      "libedgetpu.so.1", "delegate library not found")
+    assert_user_error(run_cli("bench", example_models["int8"], "--delegate-option", "device=usb"),
+                      "--delegate-option needs a --delegate")
+    assert_user_error(run_cli("compare", example_models["float32"], example_models["int8"], "--data",
+                              example / "eval", "--delegate", tmp_path / "x.so"), "x.so")

@@ -41,3 +41,27 @@ def test_parse_threads():
     assert parse_threads("1,2,4") == [1, 2, 4]
     with pytest.raises(UserInputError):
         parse_threads("one")
+
+
+def test_xnnpack_both_threads_and_max_seconds(example_models):
+    r = benchmark(example_models["int8"], threads=[1, 2], xnnpack=(True, False), runs=100000, warmup=1,
+                  max_seconds=0.05)
+    assert [(x["threads"], x["xnnpack"]) for x in r.results] == [(1, True), (1, False), (2, True), (2, False)]
+    for x in r.results:
+        assert 1 <= x["runs"] < 100000  # the time limit, not the run count, ended it
+        assert x["first_invoke_ms"] > 0 and x["peak_rss_mb"] > 0
+
+
+def test_reference_is_timed_alongside_and_slower_int8_is_flagged(example_models, monkeypatch):
+    r = benchmark(example_models["int8"], reference=example_models["float32"], runs=30, warmup=2)
+    assert r.quantized and r.reference["quantized"] is False
+    assert len(r.reference["results"]) == len(r.results) == 1
+    ratio = r.results[0]["latency_ms"]["median"] / r.reference["results"][0]["latency_ms"]["median"]
+    assert bool(r.warnings) == (ratio > 1.05)
+    if r.warnings:
+        assert "slower than float" in r.warnings[0] and "measure on the target board" in r.warnings[0]
+
+
+def test_bad_max_seconds(example_models):
+    with pytest.raises(UserInputError, match="--max-seconds"):
+        benchmark(example_models["int8"], max_seconds=0)
