@@ -5,8 +5,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 EX     := examples/mnist
 OUT    := build
+# Second venv: the old-board backend (tflite-runtime 2.14: wheels up to Python 3.11, needs numpy<2), with
+# edgelite installed without its dependencies, so neither TensorFlow nor ai-edge-litert is there.
+TFLR       := .venv-tflite-runtime
+TFLR_STAMP := $(TFLR)/.installed
+PARITY     := $(OUT)/parity
+PY_OK_TFLR := $(shell $(PYTHON) -c 'import sys; print(int(sys.version_info[:2] <= (3, 11)))')
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test test-tflite-runtime bench clean
 
 setup: $(STAMP)
 
@@ -31,8 +37,26 @@ demo: $(STAMP)
 	$(BIN)/edgelite compare $(OUT)/mnist_float32.tflite $(OUT)/mnist_int8.tflite --data $(EX)/eval \
 		--json $(OUT)/compare.json
 
+$(TFLR_STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(TFLR)
+	$(TFLR)/bin/python -m pip install --quiet --upgrade pip
+	$(TFLR)/bin/python -m pip install --quiet 'numpy<2' 'tflite-runtime==2.14.0' pillow flatbuffers tqdm pytest
+	$(TFLR)/bin/python -m pip install --quiet --no-deps -e .
+	touch $@
+
 test: $(STAMP)
 	$(BIN)/python -m pytest
+	$(MAKE) --no-print-directory test-tflite-runtime
+
+# The shared backend cases on tflite-runtime, against LiteRT's golden int8 outputs from the main venv.
+test-tflite-runtime: $(STAMP)
+ifeq ($(PY_OK_TFLR),1)
+	$(MAKE) --no-print-directory $(TFLR_STAMP)
+	$(BIN)/python scripts/parity_golden.py $(PARITY)
+	EDGELITE_PARITY_DIR=$(PARITY) $(TFLR)/bin/python -m pytest -p no:cacheprovider tests/runtime/test_backend_parity.py
+else
+	@echo "SKIP tflite-runtime backend tests: tflite-runtime 2.14 has no wheels for Python > 3.11"
+endif
 
 # Scripts that print figures (not tests): measurement overhead of bench and convert.
 bench: $(STAMP)

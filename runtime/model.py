@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,12 +66,24 @@ def _tensor_info(d: dict[str, Any]) -> TensorInfo:
     )
 
 
+def _locked(method: Any) -> Any:
+    """Run a method under the model's lock (set inputs → invoke → read outputs must not interleave)."""
+
+    @functools.wraps(method)
+    def wrapper(self: "Model", *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class Model:
     """A loaded .tflite model.
 
     ``predict`` takes floats (quantized for you), images, image paths, or a batch of any of these. Batches run
     one sample per ``invoke()`` — the way a board serves requests, and it keeps XNNPACK's plan for batch 1.
-    A ``Model`` is **not** thread-safe (one interpreter, shared tensors): use one per thread.
+    Thread safety: a ``Model`` may be shared between threads; calls that touch the interpreter are serialized
+    by a lock (one interpreter has one set of tensors). For parallel throughput load one ``Model`` per thread.
     """
 
     def __init__(self, path: Path, content: bytes, backend: Backend, interpreter: Any, threads: int | None,
@@ -82,6 +96,7 @@ class Model:
         self.xnnpack = xnnpack
         self.delegates = list(delegates)
         self._interp = interpreter
+        self._lock = threading.RLock()
         self.metadata = metadata
         self.spec: PreprocessSpec | None = metadata.spec
         self._refresh_tensors()
@@ -140,6 +155,7 @@ class Model:
     def sample_shape(self) -> tuple[int, ...]:
         return self.input.shape[1:]
 
+    @_locked
     def with_spec(self, spec: PreprocessSpec | None) -> "Model":
         """Override the embedded preprocessing (for example from command-line flags)."""
         if spec is not None:
@@ -192,6 +208,7 @@ class Model:
         return batch
 
     # ---- running -------------------------------------------------------------------------------------------
+    @_locked
     def run_one(self, sample: np.ndarray) -> list[np.ndarray]:
         """One float sample (no batch axis) → dequantized outputs (batch axis kept). Times ``invoke()`` only."""
         if self.input.shape != (1, *sample.shape) and self.input.shape_signature[0] == -1:
@@ -205,6 +222,7 @@ class Model:
         self.last_invoke_s = time.perf_counter() - t0
         return [o.dequantize(self._interp.get_tensor(o.index)) for o in self.outputs]
 
+    @_locked
     def invoke_raw(self) -> float:
         """Invoke on whatever the input tensors hold; returns seconds (for benchmarks)."""
         t0 = time.perf_counter()
@@ -224,6 +242,7 @@ class Model:
             raise UserInputError(f"{self.path}: {self.backend.name} failed to run the model: "
                                  f"{text.splitlines()[0] if text else 'RuntimeError'}") from None
 
+    @_locked
     def set_raw_input(self, array: np.ndarray, index: int = 0) -> None:
         """Set input ``index`` to an array already in the tensor's dtype and shape (for benchmarks)."""
         self._interp.set_tensor(self.inputs[index].index, array)
@@ -234,6 +253,7 @@ class Model:
         """Signature keys of the model (empty for files converted without signatures)."""
         return list(self._interp.get_signature_list())
 
+    @_locked
     def run(self, inputs: np.ndarray | dict[str, np.ndarray], *, signature: str | None = None
             ) -> dict[str, np.ndarray]:
         """Run by tensor name: ``{name: array}`` in (a bare array for single-input models), ``{name: array}`` out.
@@ -266,6 +286,7 @@ class Model:
         self.last_invoke_s = time.perf_counter() - t0
         return {o.name: o.dequantize(self._interp.get_tensor(o.index)) for o in self.outputs}
 
+    @_locked
     def _run_signature(self, inputs: np.ndarray | dict[str, np.ndarray], key: str) -> dict[str, np.ndarray]:
         if key not in self.signatures:
             raise UserInputError(f"{self.path}: no signature {key!r}; it has {', '.join(self.signatures) or 'none'}")

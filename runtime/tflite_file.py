@@ -1,6 +1,6 @@
 """Read and edit the .tflite flatbuffer itself (no interpreter): identity checks, op inventory, metadata entries.
 
-Uses the TFLite schema module that ai-edge-litert ships (``ai_edge_litert.schema_py_generated``).
+Uses the flatc-generated TFLite schema module (vendored, the same file ai-edge-litert ships).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import flatbuffers
 import numpy as np
 
 from edgelite.errors import UserInputError
-from edgelite._util import lazy_import
 
 TFLITE_IDENTIFIER = b"TFL3"
 # The converter aligns weight buffers to 16 bytes; we keep that when we repack (XNNPACK reads weights in place).
@@ -26,10 +25,14 @@ BOUNDARY_OPS = ("QUANTIZE", "DEQUANTIZE")
 INTEGER_ACTIVATIONS = ("INT8", "UINT8", "INT16")
 
 
-@lru_cache(maxsize=1)
 def schema():
-    """The TFLite flatbuffer schema module (ai-edge-litert's copy)."""
-    return lazy_import("ai_edge_litert.schema_py_generated", install="pip install ai-edge-litert")
+    """The TFLite flatbuffer schema module (vendored from ai-edge-litert 2.3.0, see runtime/_schema/README.md).
+
+    Vendored rather than imported from ai_edge_litert so that tflite-runtime boards (armv7, no ai-edge-litert
+    wheels) read files exactly as LiteRT boards do."""
+    from edgelite.runtime._schema import tflite_schema_py_generated
+
+    return tflite_schema_py_generated
 
 
 @lru_cache(maxsize=1)

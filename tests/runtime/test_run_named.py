@@ -62,3 +62,16 @@ def test_missing_custom_op_is_named(example_models, tmp_path):
     m = Model.load(path)  # LiteRT resolves custom ops lazily: the error comes at the first invoke
     with pytest.raises(UserInputError, match="custom op\\(s\\) EdgeliteTestSoftmax are not available in litert"):
         m.predict(np.zeros((1, 28, 28, 1), np.float32))
+
+
+def test_one_model_shared_by_threads_gives_sequential_results(example_models):
+    """Shared use is serialized by the model's lock: same answers as one thread, no interleaved tensors."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    m = Model.load(example_models["int8"])
+    xs = [np.random.default_rng(k).random((1, 28, 28, 1), dtype=np.float32) for k in range(64)]
+    expected = [m.predict(x) for x in xs]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(m.predict, xs))
+    for e, g in zip(expected, got):
+        np.testing.assert_array_equal(e, g)
