@@ -112,3 +112,15 @@ def test_python_dash_m_and_version():
     assert proc.returncode == 0 and proc.stdout.startswith("edgelite ")
     proc = subprocess.run([sys.executable, "-m", "edgelite", "bench"], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "required" in proc.stderr
+
+
+def test_source_checkout_resolves_subpackages():
+    """From the checkout root, without any install, edgelite.runtime is runtime/ (not shadowed)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    code = "import importlib.util as u; print(u.find_spec('edgelite.runtime').origin)"
+    # -S: no site-packages, so no editable-install finder; the current folder is still on sys.path
+    proc = subprocess.run([sys.executable, "-S", "-c", code], cwd=root, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert Path(proc.stdout.strip()) == root / "runtime" / "__init__.py"
