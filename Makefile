@@ -62,6 +62,7 @@ endif
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_overhead.py
 	$(BIN)/python benchmarks/convert_overhead.py
+	$(BIN)/python benchmarks/vs_litert_benchmark.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache
