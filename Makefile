@@ -12,7 +12,7 @@ TFLR_STAMP := $(TFLR)/.installed
 PARITY     := $(OUT)/parity
 PY_OK_TFLR := $(shell $(PYTHON) -c 'import sys; print(int(sys.version_info[:2] <= (3, 11)))')
 
-.PHONY: setup demo test test-tflite-runtime bench clean
+.PHONY: setup demo test test-tflite-runtime aarch64-check bench clean
 
 setup: $(STAMP)
 
@@ -57,6 +57,12 @@ ifeq ($(PY_OK_TFLR),1)
 else
 	@echo "SKIP tflite-runtime backend tests: tflite-runtime 2.14 has no wheels for Python > 3.11"
 endif
+
+# Emulated Raspberry-Pi-class run (root + binfmt_misc, else one SKIP line): board installs on arm64, shared
+# runtime tests, int8 outputs compared with x86.
+aarch64-check: $(STAMP)
+	$(MAKE) --no-print-directory $(TFLR_STAMP)
+	bash scripts/aarch64-check
 
 # Scripts that print figures (not tests): measurement overhead of bench and convert.
 bench: $(STAMP)
