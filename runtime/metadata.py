@@ -21,6 +21,7 @@ import numpy as np
 
 from edgelite.errors import UserInputError
 from edgelite.runtime import tflite_file
+from edgelite.runtime.tflite_file import CORRUPT_ERRORS
 from edgelite.runtime._schema import metadata_schema_py_generated as mds
 from edgelite.runtime.preprocess import PreprocessSpec
 
@@ -149,13 +150,20 @@ def embed(model_bytes: bytes, *, spec: PreprocessSpec | None, labels: tuple[str,
 
 
 # ---- reading ------------------------------------------------------------------------------------------------
-def associated_files(data: bytes) -> dict[str, bytes]:
+
+
+def associated_files(data: bytes, where: str = "model") -> dict[str, bytes]:
     """Files in the zip appended to a .tflite (empty when there is none)."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             return {n: zf.read(n) for n in zf.namelist()}
     except zipfile.BadZipFile:
+        if zipfile.is_zipfile(io.BytesIO(data)):
+            raise UserInputError(f"{where}: the associated-files zip (labels) is corrupt; re-create the model") from None
         return {}
+    except CORRUPT_ERRORS as exc:
+        raise UserInputError(f"{where}: the associated-files zip (labels) is corrupt ({exc}); "
+                             "re-create the model") from None
 
 
 def _labels_from_standard(meta: Any, files: dict[str, bytes]) -> tuple[str, ...] | None:
@@ -191,16 +199,20 @@ def _spec_from_standard(meta: Any, input_hw: tuple[int, int] | None) -> Preproce
 def read(data: bytes, *, input_hw: tuple[int, int] | None = None, where: str = "model") -> ModelMetadata:
     """Read edgelite metadata, else standard TFLite metadata (third-party models), else nothing."""
     entries = tflite_file.metadata_entries(data)
-    files = associated_files(data) if (EDGELITE_ENTRY in entries or STANDARD_ENTRY in entries) else {}
-    standard = None
+    files = associated_files(data, where) if (EDGELITE_ENTRY in entries or STANDARD_ENTRY in entries) else {}
+    standard, labels, name, description = None, None, None, None
     if STANDARD_ENTRY in entries:
         raw = entries[STANDARD_ENTRY]
         if len(raw) < 8 or raw[4:8] != METADATA_IDENTIFIER:
             raise UserInputError(f"{where}: TFLITE_METADATA entry is corrupt (no M001 identifier)")
-        standard = mds.ModelMetadataT.InitFromPackedBuf(bytearray(raw), 0)
-    labels = _labels_from_standard(standard, files) if standard is not None else None
-    name = standard.name.decode() if standard is not None and standard.name else None
-    description = standard.description.decode() if standard is not None and standard.description else None
+        try:
+            standard = mds.ModelMetadataT.InitFromPackedBuf(bytearray(raw), 0)
+            labels = _labels_from_standard(standard, files)
+            name = standard.name.decode() if standard.name else None
+            description = standard.description.decode() if standard.description else None
+        except CORRUPT_ERRORS as exc:
+            raise UserInputError(f"{where}: TFLITE_METADATA entry is corrupt ({type(exc).__name__}); "
+                                 "re-create the model or strip its metadata") from None
 
     if EDGELITE_ENTRY in entries:
         try:
@@ -211,10 +223,17 @@ def read(data: bytes, *, input_hw: tuple[int, int] | None = None, where: str = "
             raise UserInputError(
                 f"{where}: written by a newer edgelite (metadata schema {own.get('schema_version')}); upgrade edgelite"
             )
-        spec = PreprocessSpec.from_dict(own["spec"]) if own.get("spec") else None
+        try:
+            spec = PreprocessSpec.from_dict(own["spec"]) if own.get("spec") else None
+        except (TypeError, AttributeError) as exc:
+            raise UserInputError(f"{where}: edgelite metadata has an invalid spec ({exc})") from None
         return ModelMetadata(spec, labels, dict(own.get("provenance") or {}), "edgelite", name, description)
     if standard is not None:
-        return ModelMetadata(_spec_from_standard(standard, input_hw), labels, {}, "standard", name, description)
+        try:
+            spec = _spec_from_standard(standard, input_hw)
+        except CORRUPT_ERRORS as exc:
+            raise UserInputError(f"{where}: TFLITE_METADATA normalization is invalid ({exc})") from None
+        return ModelMetadata(spec, labels, {}, "standard", name, description)
     return ModelMetadata()
 
 

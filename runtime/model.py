@@ -110,10 +110,20 @@ class Model:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, backend: str = "auto", threads: int | None = None,
-             xnnpack: bool = True, delegates: list[DelegateSpec] | None = None) -> "Model":
+             xnnpack: bool = True, delegates: list[DelegateSpec] | None = None, probe: bool = False) -> "Model":
         """Load a .tflite file with a backend (``auto``, ``litert``, ``tflite-runtime``, ``tf``), optionally
-        without XNNPACK and with external delegates."""
+        without XNNPACK and with external delegates.
+
+        ``probe=True`` first loads and invokes the file once in a child process (``runtime.isolation``), so a
+        corrupt file that would crash the interpreter natively is a ``UserInputError`` instead (the CLI always
+        probes; it costs one short process start)."""
         p = Path(path)
+        if probe:
+            tflite_file.read_model_bytes(p)  # cheap checks first: missing file, wrong identifier
+            from edgelite.runtime.isolation import probe as run_probe
+
+            run_probe(p, backend=backend, xnnpack=xnnpack,
+                      delegates=[(d.path, d.options) for d in delegates or []])
         return cls.from_bytes(tflite_file.read_model_bytes(p), p, backend=backend, threads=threads, xnnpack=xnnpack,
                               delegates=delegates)
 
@@ -134,6 +144,8 @@ class Model:
         loaded = load_delegates(chosen, list(delegates or []))
         try:
             interp = chosen.make(content, threads, xnnpack, loaded)
+            if not interp.get_input_details() or not interp.get_output_details():
+                raise UserInputError(f"{p}: the model has no inputs or no outputs; the file is corrupt")
             first = _tensor_info(interp.get_input_details()[0])
             hw = (first.shape[1], first.shape[2]) if len(first.shape) == 4 and min(first.shape_signature) > 0 else None
             metadata = md.read(content, input_hw=hw, where=str(p))

@@ -5,7 +5,10 @@ Uses the flatc-generated TFLite schema module (vendored, the same file ai-edge-l
 
 from __future__ import annotations
 
+import functools
 import os
+import struct
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -23,6 +26,23 @@ FLOAT_TYPES = ("FLOAT32", "FLOAT16", "FLOAT64", "BFLOAT16")
 # Ops that only move between float and quantized domains at a boundary; they are not float compute.
 BOUNDARY_OPS = ("QUANTIZE", "DEQUANTIZE")
 INTEGER_ACTIVATIONS = ("INT8", "UINT8", "INT16")
+# What Python's flatbuffers (and zipfile) raise on corrupt input. LiteRT's verifier runs before these readers,
+# but it does not check everything they follow (for example a metadata entry's buffer index).
+CORRUPT_ERRORS = (struct.error, TypeError, IndexError, ValueError, UnicodeDecodeError, EOFError, zlib.error)
+
+
+def _guarded(fn):
+    """Turn a corrupt-flatbuffer exception in a reader into a one-line UserInputError."""
+
+    @functools.wraps(fn)
+    def wrapper(data: bytes, *args, **kwargs):
+        try:
+            return fn(data, *args, **kwargs)
+        except CORRUPT_ERRORS as exc:
+            raise UserInputError(f"the model flatbuffer is corrupt ({type(exc).__name__} in {fn.__name__}); "
+                                 "re-create the file") from None
+
+    return wrapper
 
 
 def schema():
@@ -90,6 +110,7 @@ class OpInfo:
         return any(t.dtype in FLOAT_TYPES and not t.constant for t in self.inputs + self.outputs)
 
 
+@_guarded
 def op_inventory(data: bytes) -> list[OpInfo]:
     """Every operator of the main subgraph with its tensors' names and types."""
     s = schema()
@@ -132,6 +153,7 @@ def is_quantized(data: bytes) -> bool:
     )
 
 
+@_guarded
 def metadata_entries(data: bytes) -> dict[str, bytes]:
     """The ``Model.metadata`` list as name → buffer bytes."""
     s = schema()

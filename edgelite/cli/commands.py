@@ -110,7 +110,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.top_k < 1:
         raise UserInputError(f"--top-k must be ≥ 1, got {args.top_k}")
-    model = Model.load(args.model, threads=args.threads, **_runtime(args))
+    model = Model.load(args.model, threads=args.threads, probe=True, **_runtime(args))
     model.with_spec(_spec_for(model, args))
     results = []
     for name in args.inputs:
@@ -136,9 +136,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from edgelite.runtime import Model
 
-    cand = Model.load(args.candidate, threads=args.threads, **_runtime(args))
+    cand = Model.load(args.candidate, threads=args.threads, probe=True, **_runtime(args))
     if Path(args.reference).suffix == ".tflite":
-        ref: Any = Model.load(args.reference, threads=args.threads, **_runtime(args))
+        ref: Any = Model.load(args.reference, threads=args.threads, probe=True, **_runtime(args))
         if ref.quantized and not cand.quantized:
             raise UserInputError(f"{args.reference} is quantized but {args.candidate} is float: REFERENCE comes "
                                  "first (the float model), then CANDIDATE (the quantized one)")
@@ -178,7 +178,13 @@ def _compare_with(args: argparse.Namespace, ref: Any, cand: Any) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from edgelite.runtime.bench import benchmark, parse_threads
 
+    from edgelite.runtime.isolation import probe
+    from edgelite.runtime.tflite_file import read_model_bytes
+
     runtime = _runtime(args)
+    for path in [args.model] + ([args.reference] if args.reference else []):
+        read_model_bytes(path)  # missing file / not a model: the plain message, before any process starts
+        probe(path, backend=runtime["backend"], delegates=[(d.path, d.options) for d in runtime["delegates"]])
     xnnpack = {"on": (True,), "off": (False,), "both": (True, False)}["off" if args.no_xnnpack else args.xnnpack]
     report = benchmark(args.model, threads=parse_threads(args.threads), runs=args.runs, warmup=args.warmup,
                        max_seconds=args.max_seconds, backend=runtime["backend"], xnnpack=xnnpack,
@@ -195,7 +201,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from edgelite.runtime import Model
     from edgelite.runtime import tflite_file
 
-    model = Model.load(args.model)
+    model = Model.load(args.model, probe=True)
     ops = tflite_file.op_inventory(model.content)
     info = model.describe()
     counts: dict[str, int] = {}
