@@ -75,3 +75,29 @@ def test_one_model_shared_by_threads_gives_sequential_results(example_models):
         got = list(pool.map(m.predict, xs))
     for e, g in zip(expected, got):
         np.testing.assert_array_equal(e, g)
+
+
+@pytest.mark.slow
+def test_two_input_model_by_name(tmp_path):
+    """A real two-input Keras model, converted by edgelite (float32), run by tensor name."""
+    import keras
+
+    from edgelite.converter import ConvertConfig, convert
+
+    a, b = keras.Input((4,), name="a"), keras.Input((3,), name="b")
+    out = keras.layers.Dense(2, name="head")(keras.layers.Concatenate()([a, b * 2.0]))
+    model = keras.Model([a, b], out)
+    src, dst = tmp_path / "two.keras", tmp_path / "two.tflite"
+    model.save(src)
+    convert(ConvertConfig(src, dst, mode="float32"))
+    m = Model.load(dst)
+    names = sorted(t.name for t in m.inputs)
+    assert len(names) == 2 and m.spec is None
+    xa, xb = np.ones((1, 4), np.float32), np.full((1, 3), 0.5, np.float32)
+    by_shape = {t.name: (xa if t.shape == (1, 4) else xb) for t in m.inputs}
+    (got,) = m.run(by_shape).values()
+    np.testing.assert_allclose(got, model.predict([xa, xb], verbose=0), rtol=1e-5, atol=1e-5)
+    with pytest.raises(UserInputError, match="has 2 inputs"):
+        m.run(xa)
+    with pytest.raises(UserInputError, match="predict supports single-input"):
+        m.predict(xa)
