@@ -7,6 +7,7 @@ meaningless for accuracy.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "mnist"
@@ -28,3 +29,14 @@ def converted(folder: Path, model: Path, mode: str, samples: int = 20) -> Path:
     convert(ConvertConfig(model, out, calib=EXAMPLE / "calib" if mode == "int8" else None, mode=mode,
                           samples=samples))
     return out
+
+
+def abba(rounds: int, a: Callable[[], float], b: Callable[[], float]) -> tuple[list[float], list[float]]:
+    """Interleave two measurements over rounds, alternating which goes first so slow drift cancels out."""
+    xs: list[float] = []
+    ys: list[float] = []
+    for r in range(rounds):
+        steps = [lambda: xs.append(a()), lambda: ys.append(b())]
+        for step in (steps if r % 2 == 0 else steps[::-1]):
+            step()
+    return xs, ys

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _models import EXAMPLE, converted, mobilenet_v2  # noqa: E402
+from _models import EXAMPLE, abba, converted, mobilenet_v2  # noqa: E402
 
 from edgelite.runtime import benchmark  # noqa: E402
 from edgelite.runtime.bench import random_input  # noqa: E402
@@ -57,14 +57,9 @@ def main() -> None:
         print(f"{'model':<22} {'raw median ms':>13} {'edgelite median ms':>18} {'ratio':>7}  (median of "
               f"{args.rounds} interleaved rounds, {args.runs} runs each, 1 thread)")
         for name, path in models.items():
-            raw, ours = [], []
-            for r in range(args.rounds):
-                # ABBA order: whichever runs second in a round alternates, so slow drift cancels out.
-                steps = [lambda: raw.append(raw_median_ms(path, args.runs, 10)),
-                         lambda: ours.append(benchmark(path, threads=[1], runs=args.runs,
-                                                       warmup=10).results[0]["latency_ms"]["median"])]
-                for step in (steps if r % 2 == 0 else steps[::-1]):
-                    step()
+            raw, ours = abba(args.rounds, lambda: raw_median_ms(path, args.runs, 10),
+                             lambda: benchmark(path, threads=[1], runs=args.runs,
+                                               warmup=10).results[0]["latency_ms"]["median"])
             ratios = np.asarray(ours) / np.asarray(raw)
             print(f"{name:<22} {np.median(raw):>13.4f} {np.median(ours):>18.4f} {np.median(ratios):>7.3f}  "
                   f"(pooled {np.median(ours) / np.median(raw):.3f}; per-round {ratios.min():.3f}–{ratios.max():.3f})")
