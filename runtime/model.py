@@ -118,14 +118,13 @@ class Model:
         corrupt file that would crash the interpreter natively is a ``UserInputError`` instead (the CLI always
         probes; it costs one short process start)."""
         p = Path(path)
+        content = tflite_file.read_model_bytes(p)  # cheap checks first: missing file, wrong identifier
         if probe:
-            tflite_file.read_model_bytes(p)  # cheap checks first: missing file, wrong identifier
             from edgelite.runtime.isolation import probe as run_probe
 
             run_probe(p, backend=backend, xnnpack=xnnpack,
                       delegates=[(d.path, d.options) for d in delegates or []])
-        return cls.from_bytes(tflite_file.read_model_bytes(p), p, backend=backend, threads=threads, xnnpack=xnnpack,
-                              delegates=delegates)
+        return cls.from_bytes(content, p, backend=backend, threads=threads, xnnpack=xnnpack, delegates=delegates)
 
     @classmethod
     def from_bytes(cls, content: bytes, name: str | os.PathLike[str] = "<memory>", *, backend: str = "auto",
@@ -343,7 +342,7 @@ class Model:
         names = self.labels or tuple(str(i) for i in range(scores.size))
         return [(names[i], float(scores[i])) for i in order]
 
-    @property
+    @functools.cached_property
     def quantized(self) -> bool:
         """True when activations are integer (full-integer or int16x8 models), not just the weights."""
         return tflite_file.is_quantized(self.content)

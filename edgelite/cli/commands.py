@@ -157,7 +157,7 @@ def _compare_with(args: argparse.Namespace, ref: Any, cand: Any) -> int:
     from edgelite.runtime import compare
 
     spec = _spec_for(cand, args)
-    if hasattr(ref, "sample_shape") and tuple(ref.sample_shape) != tuple(cand.sample_shape):
+    if tuple(ref.sample_shape) != tuple(cand.sample_shape):
         raise UserInputError(f"{args.reference} takes {tuple(ref.sample_shape)} but {args.candidate} takes "
                              f"{tuple(cand.sample_shape)}; compare two versions of the same model")
     source = open_source(args.data, class_names=cand.labels)
