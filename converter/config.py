@@ -46,11 +46,18 @@ class ConvertConfig:
     std: tuple[float, ...] | None = None
     labels: Path | None = None
     allow_float_ops: bool = False
+    keep_float: tuple[str, ...] = ()       # regexes on layer/tensor names: those ops stay float
+    keep_float_ops: tuple[str, ...] = ()   # op types (CONV_2D, HARD_SWISH, …): every op of the type stays float
+    max_drop: float | None = None          # accuracy budget in points (needs ``eval``)
+    eval: Path | None = None               # evaluation data for the budget (and analyze)
+    eval_samples: int | None = None        # seeded subset of the evaluation data; None: all
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", Path(self.model))
         object.__setattr__(self, "output", Path(self.output))
-        for name in ("calib", "labels"):
+        object.__setattr__(self, "keep_float", tuple(self.keep_float))
+        object.__setattr__(self, "keep_float_ops", tuple(op.upper() for op in self.keep_float_ops))
+        for name in ("calib", "labels", "eval"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, Path(value))
@@ -72,17 +79,15 @@ class ConvertConfig:
             return self.io
         return IOType.INT8 if self.mode is QuantMode.INT8 else IOType.FLOAT32
 
-    def validate(self) -> list[str]:
-        """Check everything that needs no TensorFlow; return warnings. Raises ``UserInputError``."""
+    def validate(self, *, writes_output: bool = True) -> list[str]:
+        """Check everything that needs no TensorFlow; return warnings. Raises ``UserInputError``.
+
+        ``writes_output=False`` (``analyze``) skips the checks on ``output``."""
         warnings = []
         if not self.model.exists():
             raise UserInputError(f"{self.model}: no such model; pass a .keras, .h5 or SavedModel folder")
-        if self.output.suffix != ".tflite":
-            raise UserInputError(f"{self.output}: output must end in .tflite")
-        if self.output.resolve() == self.model.resolve():
-            raise UserInputError(f"{self.output}: output would overwrite the input model; choose another path")
-        if not self.output.parent.resolve().is_dir():
-            raise UserInputError(f"{self.output}: folder {self.output.parent} does not exist; create it first")
+        if writes_output:
+            self._validate_output()
         if self.samples < 1:
             raise UserInputError(f"--samples must be ≥ 1, got {self.samples}")
         if self.labels is not None and not self.labels.is_file():
@@ -103,9 +108,31 @@ class ConvertConfig:
                 raise UserInputError("--mode int16x8 supports only --io float32 (its activations are int16)")
         elif io is not IOType.FLOAT32:
             raise UserInputError(f"--io {io.value} needs --mode int8; --mode {self.mode.value} keeps float32 I/O")
+        if (self.keep_float or self.keep_float_ops or self.max_drop is not None) and self.mode is not QuantMode.INT8:
+            raise UserInputError(f"--keep-float/--keep-float-op/--max-drop work with --mode int8 (TF's int16x8 "
+                                 f"quantizer cannot leave single ops float), not --mode {self.mode.value}")
+        if self.max_drop is not None:
+            if not self.max_drop >= 0:
+                raise UserInputError(f"--max-drop must be ≥ 0 points, got {self.max_drop}")
+            if self.eval is None:
+                raise UserInputError("--max-drop needs --eval SRC: the budget is measured on evaluation data "
+                                     "(SRC/<class>/ folders or an .npz with y give top-1; otherwise agreement)")
+        if self.eval is not None and not self.eval.exists():
+            raise UserInputError(f"{self.eval}: evaluation data not found; pass an image folder, .npy or .npz")
+        if self.eval_samples is not None and self.eval_samples < 1:
+            raise UserInputError(f"--eval-samples must be ≥ 1, got {self.eval_samples}")
         if self.allow_float_ops and self.mode is not QuantMode.INT8 and self.mode is not QuantMode.INT16X8:
             warnings.append(f"--allow-float-ops has no effect with --mode {self.mode.value}")
         return warnings
+
+
+    def _validate_output(self) -> None:
+        if self.output.suffix != ".tflite":
+            raise UserInputError(f"{self.output}: output must end in .tflite")
+        if self.output.resolve() == self.model.resolve():
+            raise UserInputError(f"{self.output}: output would overwrite the input model; choose another path")
+        if not self.output.parent.resolve().is_dir():
+            raise UserInputError(f"{self.output}: folder {self.output.parent} does not exist; create it first")
 
 
 def default_output(model: str | os.PathLike[str], mode: QuantMode) -> Path:

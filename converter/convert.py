@@ -6,49 +6,24 @@ import datetime as dt
 import os
 import re
 import time
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from edgelite import __version__
 from edgelite._util import atomic_write_bytes, native_stderr_captured, path_size, sha256_path
-from edgelite.calibration import collect, open_source
+from edgelite.converter import preflight
+from edgelite.converter.budget import search
+from edgelite.converter.calibrated import Calibrated, Node, layer_of  # noqa: F401 - layer_of: public API
 from edgelite.converter.config import ConvertConfig, IOType, QuantMode
-from edgelite.converter.loading import SourceModel, import_tf, load_source
+from edgelite.converter.judge import Judge
+from edgelite.converter.loading import SourceModel, import_tf
+from edgelite.converter.prepare import prepared, resolve_spec  # noqa: F401 - resolve_spec: public API
 from edgelite.converter.report import ConvertReport
 from edgelite.errors import ConversionError, UserInputError
 from edgelite.runtime import metadata as md
 from edgelite.runtime import tflite_file
 from edgelite.runtime.model import Model
-from edgelite.runtime.preprocess import PreprocessSpec
-
-
-def resolve_spec(cfg: ConvertConfig, src: SourceModel) -> PreprocessSpec | None:
-    """Preprocessing from the flags, defaulting to the model's input shape. None for non-image inputs."""
-    shape = src.input_shape
-    if len(shape) != 4:
-        if cfg.input_size or cfg.color:
-            raise UserInputError(f"{cfg.model}: input shape {shape} is not an image (N,H,W,C); "
-                                 "drop --input-size/--color and calibrate with arrays")
-        return None
-    _, h, w, c = shape
-    if c not in (1, 3):
-        if cfg.color:
-            raise UserInputError(f"{cfg.model}: input has {c} channels; --color works with 1 or 3")
-        return None
-    if cfg.input_size:
-        if (h, w) != (None, None) and (h, w) != cfg.input_size:
-            raise UserInputError(f"{cfg.model}: input is {h}x{w} but --input-size is "
-                                 f"{cfg.input_size[0]}x{cfg.input_size[1]}; drop the flag or match it")
-        h, w = cfg.input_size
-    if h is None or w is None:
-        raise UserInputError(f"{cfg.model}: input size is dynamic ({shape}); give --input-size HxW")
-    color = cfg.color or ("gray" if c == 1 else "rgb")
-    if (color == "gray") != (c == 1):
-        raise UserInputError(f"{cfg.model}: model input has {c} channel(s) but --color is {color}; "
-                             f"use --color {'gray' if c == 1 else 'rgb or bgr'}")
-    return PreprocessSpec(height=int(h), width=int(w), color=color, resize=cfg.resize,
-                          mean=cfg.mean or (0.0,), std=cfg.std or (255.0,))
 
 
 def _set_mode(converter: Any, tf: Any, cfg: ConvertConfig, representative: np.ndarray | None) -> None:
@@ -61,16 +36,11 @@ def _set_mode(converter: Any, tf: Any, cfg: ConvertConfig, representative: np.nd
         return
     if cfg.mode is QuantMode.DYNAMIC:
         return
-    assert representative is not None
+    # int8 goes through ``Calibrated`` instead; int16x8 needs TF's older quantizer, reached by the one-shot path.
+    assert representative is not None and cfg.mode is QuantMode.INT16X8
     converter.representative_dataset = lambda: ([sample[None]] for sample in representative)
-    if cfg.mode is QuantMode.INT8:
-        converter.target_spec.supported_ops = [ops.TFLITE_BUILTINS_INT8] + (
-            [ops.TFLITE_BUILTINS] if cfg.allow_float_ops else [])
-        io = {IOType.INT8: tf.int8, IOType.UINT8: tf.uint8, IOType.FLOAT32: tf.float32}[cfg.io_type]
-        converter.inference_input_type = converter.inference_output_type = io
-    else:
-        converter.target_spec.supported_ops = [ops.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8] + (
-            [ops.TFLITE_BUILTINS] if cfg.allow_float_ops else [])
+    converter.target_spec.supported_ops = [ops.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8] + (
+        [ops.TFLITE_BUILTINS] if cfg.allow_float_ops else [])
 
 
 def _run_converter(src: SourceModel, cfg: ConvertConfig, representative: np.ndarray | None) -> bytes:
@@ -91,15 +61,6 @@ def _converter_message(cfg: ConvertConfig, exc: BaseException) -> str:
     first = next((line.strip() for line in text.splitlines() if "error" in line.lower()), text.strip()[:300])
     hint = " (--allow-float-ops keeps unsupported ops float)" if cfg.mode.needs_calibration else ""
     return f"{cfg.model}: TFLite converter failed{f' on {names}' if names else ''}: {first}{hint}"
-
-
-def layer_of(tensor_name: str, layer_names: tuple[str, ...]) -> str | None:
-    """The Keras layer a converter tensor name belongs to (names look like ``functional/conv2d_1/Relu``)."""
-    parts = re.split(r"[/;:]", tensor_name)
-    for part in parts:
-        if part in layer_names:
-            return part
-    return None
 
 
 def float_ops_report(model_bytes: bytes, layer_names: tuple[str, ...]) -> list[dict[str, str | None]]:
@@ -132,50 +93,52 @@ def _provenance(cfg: ConvertConfig, src_hash: str, n_calib: int, created: str) -
     }
 
 
-def convert(cfg: ConvertConfig) -> ConvertReport:
-    """Convert ``cfg.model`` to ``cfg.output``. Raises ``UserInputError``/``ConversionError``; writes atomically."""
+def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: None) -> ConvertReport:
+    """Convert ``cfg.model`` to ``cfg.output``. Raises ``UserInputError``/``ConversionError``; writes atomically.
+
+    int8 goes through ``Calibrated`` (calibrate once, quantize with ``--keep-float`` layers or the
+    ``--max-drop`` search); ``log`` receives the search's step lines. A budget that cannot be met still
+    writes the best model found: check ``report.budget["met"]``."""
     t_start = time.perf_counter()
     warnings = cfg.validate()
     created = _created_utc()
-    labels = md.read_labels_file(cfg.labels) if cfg.labels else None
     src_hash = sha256_path(cfg.model)
-    timings: dict[str, float] = {}
+    kept: list[Node] = []
+    budget: dict[str, Any] | None = None
+    int8_size: int | None = None
 
-    with load_source(cfg.model) as src:
-        timings["load_s"] = time.perf_counter() - t_start
-        if len(src.input_names) != 1 and cfg.mode.needs_calibration:
-            raise UserInputError(f"{cfg.model}: has {len(src.input_names)} inputs; calibration supports "
-                                 "single-input models for now")
-        spec = resolve_spec(cfg, src)
-        if labels and not md.labels_match_output(labels, tuple(d or 0 for d in src.output_shape)):
-            raise UserInputError(f"{cfg.labels}: {len(labels)} labels but the model has output shape "
-                                 f"{src.output_shape}; give one label per class")
-        calib_info: dict[str, Any] = {"requested": 0, "used": 0, "skipped_unreadable": 0, "seed": cfg.seed,
-                                      "source": str(cfg.calib) if cfg.calib else None, "class_counts": {}}
-        representative = None
-        if cfg.mode.needs_calibration:
-            t0 = time.perf_counter()
-            source = open_source(cfg.calib, class_names=labels)
-            got = collect(source, spec, tuple(int(d) for d in src.input_shape[1:] if d is not None)
-                          if spec is None else spec.input_shape, cfg.samples, cfg.seed, desc="calibration")
-            representative = got.x
-            if labels is None and source.class_names and md.labels_match_output(
-                    source.class_names, tuple(d or 0 for d in src.output_shape)):
-                labels = source.class_names
-                warnings.append(f"labels taken from the class folders of {cfg.calib}: {', '.join(labels[:5])}…")
-            calib_info.update(requested=cfg.samples, used=len(got.x), skipped_unreadable=len(got.skipped),
-                              class_counts=got.class_counts)
-            if got.skipped:
-                warnings.append(f"{len(got.skipped)} unreadable image(s) skipped in {cfg.calib}, "
-                                f"e.g. {got.skipped[0]}")
-            if len(got.x) < min(cfg.samples, 50):
-                warnings.append(f"only {len(got.x)} calibration samples; 100–500 give steadier int8 ranges")
-            timings["calibration_data_s"] = time.perf_counter() - t0
+    with prepared(cfg, warnings) as prep:
+        src, spec, timings = prep.src, prep.spec, prep.timings
         t0 = time.perf_counter()
-        model_bytes = _run_converter(src, cfg, representative)
-        timings["convert_s"] = time.perf_counter() - t0
-        float_ops = float_ops_report(model_bytes, src.layer_names) if cfg.mode.needs_calibration else []
-        layer_names = src.layer_names
+        if cfg.mode is QuantMode.INT8:
+            assert prep.calib is not None
+            cal = Calibrated(src, cfg, prep.calib.x)
+            timings["calibrate_s"] = time.perf_counter() - t0
+            kept = cal.select(cfg.keep_float, cfg.keep_float_ops)
+            ev = prep.eval_data(cfg) if cfg.eval is not None else None
+            warnings.extend(preflight.data_warnings(
+                prep.calib.x, spec, arrays=prep.calib_is_arrays, source=str(cfg.calib),
+                x_eval=ev.x if ev is not None else None, eval_source=str(cfg.eval)))
+            warnings.extend(preflight.graph_warnings(cal, prep.calib.x))
+            t0 = time.perf_counter()
+            if cfg.max_drop is not None:
+                assert ev is not None
+                judge = Judge(cal.float_model(), ev.x, ev.y)
+                log(f"budget: {judge.metric_name} ≤ {cfg.max_drop:g} on {len(ev.x)} samples of {cfg.eval}")
+                result = search(cal, judge, cfg.max_drop, forced=kept, log=log)
+                model_bytes, kept, budget = result.model, result.kept, result.to_dict()
+                budget["float_top1"] = judge.float_top1
+                timings["search_s"] = time.perf_counter() - t0
+            else:
+                model_bytes = cal.quantize(kept)
+            int8_size = len(cal.quantize()) if kept else len(model_bytes)
+        else:
+            model_bytes = _run_converter(src, cfg, prep.calib.x if prep.calib is not None else None)
+        timings["convert_s"] = timings.get("convert_s", 0.0) + time.perf_counter() - t0
+        kept_tensors = {n.tensor for n in kept}
+        float_ops = [f for f in float_ops_report(model_bytes, src.layer_names) if f["tensor"] not in kept_tensors] \
+            if cfg.mode.needs_calibration else []
+        layer_names, labels, calib_info = src.layer_names, prep.labels, prep.calib_info
 
     if float_ops and not cfg.allow_float_ops:
         listed = "; ".join(f"{f['op']} ({f['layer'] or f['tensor']})" for f in float_ops[:6])
@@ -186,8 +149,10 @@ def convert(cfg: ConvertConfig) -> ConvertReport:
         )
     if float_ops:
         warnings.append(f"{len(float_ops)} op(s) stay float: " + ", ".join(sorted({f['op'] for f in float_ops})))
-    final = md.embed(model_bytes, spec=spec, labels=labels,
-                     provenance=_provenance(cfg, src_hash, calib_info["used"], created),
+    provenance = _provenance(cfg, src_hash, calib_info["used"], created)
+    if kept:
+        provenance["float_layers"] = [n.label for n in kept]
+    final = md.embed(model_bytes, spec=spec, labels=labels, provenance=provenance,
                      name=cfg.model.stem, description=f"{cfg.model.name} converted by edgelite ({cfg.mode.value})")
     _verify(final, cfg)
     atomic_write_bytes(cfg.output, final)
@@ -198,6 +163,9 @@ def convert(cfg: ConvertConfig) -> ConvertReport:
         spec=spec.to_dict() if spec else None, labels_count=len(labels) if labels else 0,
         calibration=calib_info, float_ops=float_ops, layers=len(layer_names),
         timings={k: round(v, 3) for k, v in timings.items()}, warnings=warnings,
+        kept_float=[n.to_dict() for n in kept],
+        size_cost_bytes=(len(model_bytes) - int8_size) if int8_size is not None else 0,
+        budget=budget,
     )
 
 

@@ -12,7 +12,7 @@ from edgelite.runtime.reports import Report
 @dataclass(frozen=True)
 class ConvertReport(Report):
     kind = "convert"
-    schema_version = 1
+    schema_version = 2  # 2: kept_float, size_cost_bytes, budget
 
     source: str
     source_kind: str
@@ -29,4 +29,7 @@ class ConvertReport(Report):
     layers: int
     timings: dict[str, float]
     warnings: list[str] = field(default_factory=list)
+    kept_float: list[dict[str, Any]] = field(default_factory=list)   # ops left float on purpose
+    size_cost_bytes: int = 0                                          # their size cost vs plain int8
+    budget: dict[str, Any] | None = None                              # the --max-drop search, if run
     edgelite_version: str = __version__

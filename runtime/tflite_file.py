@@ -227,3 +227,64 @@ class _AlignedBuffer:
         s.BufferAddOffset(builder, self.inner.offset)
         s.BufferAddSize(builder, self.inner.size)
         return s.BufferEnd(builder)
+
+
+@_guarded
+def tensor_ranges(data: bytes) -> dict[str, tuple[float, float]]:
+    """Per-tensor (min, max) recorded in the quantization field, e.g. by a calibrate-only conversion."""
+    s = schema()
+    model = s.Model.GetRootAs(data, 0)
+    if model.SubgraphsLength() == 0:
+        return {}
+    sg = model.Subgraphs(0)
+    ranges: dict[str, tuple[float, float]] = {}
+    for i in range(sg.TensorsLength()):
+        t = sg.Tensors(i)
+        q = t.Quantization()
+        if q is None or q.MinLength() == 0 or q.MaxLength() == 0:
+            continue
+        ranges[(t.Name() or b"").decode("utf-8", "replace")] = (float(q.MinAsNumpy().min()),
+                                                              float(q.MaxAsNumpy().max()))
+    return ranges
+
+
+_NUMPY_TYPES = {"FLOAT32": np.float32, "INT32": np.int32, "INT8": np.int8, "UINT8": np.uint8, "INT64": np.int64,
+                "FLOAT16": np.float16}
+
+
+@_guarded
+def op_constants(data: bytes, op_index: int) -> list[np.ndarray | None]:
+    """The constant inputs of one op as arrays (None for non-constant inputs or unreadable types)."""
+    s = schema()
+    _, type_names = _enum_names()
+    model = s.Model.GetRootAs(data, 0)
+    sg = model.Subgraphs(0)
+    op = sg.Operators(op_index)
+    result: list[np.ndarray | None] = []
+    for i in (op.InputsAsNumpy() if op.InputsLength() else []):
+        if i < 0:
+            result.append(None)
+            continue
+        t = sg.Tensors(int(i))
+        buf = model.Buffers(t.Buffer()) if t.Buffer() < model.BuffersLength() else None
+        dtype = _NUMPY_TYPES.get(type_names.get(t.Type(), ""))
+        if buf is None or buf.DataLength() == 0 or dtype is None:
+            result.append(None)
+            continue
+        shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
+        arr = np.frombuffer(buf.DataAsNumpy().tobytes(), dtype=dtype)
+        result.append(arr.reshape(shape) if arr.size == int(np.prod(shape)) else arr)
+    return result
+
+
+@_guarded
+def pool_filter(data: bytes, op_index: int) -> tuple[int, int] | None:
+    """(height, width) of a pooling op's window, None for other ops."""
+    s = schema()
+    op = s.Model.GetRootAs(data, 0).Subgraphs(0).Operators(op_index)
+    if op.BuiltinOptionsType() != s.BuiltinOptions.Pool2DOptions:
+        return None
+    opts = s.Pool2DOptions()
+    table = op.BuiltinOptions()
+    opts.Init(table.Bytes, table.Pos)
+    return int(opts.FilterHeight()), int(opts.FilterWidth())

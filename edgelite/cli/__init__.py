@@ -58,7 +58,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--io", choices=("int8", "uint8", "float32"), help="I/O type (default int8 in int8 mode)")
     p.add_argument("--labels", help="labels file, one per line (embedded in the .tflite)")
     p.add_argument("--allow-float-ops", action="store_true", help="keep ops with no int8 kernel in float")
+    g = p.add_argument_group("float fallback and accuracy budget (int8)")
+    g.add_argument("--keep-float", action="append", default=[], metavar="REGEX",
+                   help="keep ops whose layer or tensor name matches REGEX float (repeatable)")
+    g.add_argument("--keep-float-op", action="append", default=[], metavar="OP_TYPE",
+                   help="keep every op of this type float, e.g. HARD_SWISH (repeatable)")
+    g.add_argument("--max-drop", type=float, metavar="PTS",
+                   help="accuracy budget: keep the fewest layers float so that top-1 drops at most PTS points "
+                        "(without labels: 100 x (1 - agreement)); exit 1 if it cannot be met")
+    g.add_argument("--eval", metavar="SRC", help="evaluation data for --max-drop (SRC/<class>/ or .npz with y)")
+    g.add_argument("--eval-samples", type=int, metavar="N", help="use a seeded subset of N evaluation samples")
     p.add_argument("--json", metavar="REPORT", help="write the conversion report as JSON")
+    _add_spec_flags(p, defaults_note="defaults: the model's input size, mean 0, std 255")
+
+    p = sub.add_parser("analyze", help="rank layers by the int8 error they cause (per-layer diagnosis)")
+    p.add_argument("model", help=".keras, .h5 or SavedModel folder")
+    p.add_argument("--calib", required=True, help="calibration data: image folder, .npy or .npz")
+    p.add_argument("--eval", metavar="SRC", help="evaluation data (default: the calibration samples)")
+    p.add_argument("--eval-samples", type=int, metavar="N", help="use a seeded subset of N evaluation samples")
+    p.add_argument("--samples", type=int, default=200, help="calibration samples (default 200)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--io", choices=("int8", "uint8", "float32"), help="I/O type (default int8)")
+    p.add_argument("--top", type=int, default=20, metavar="N", help="layers shown in the table (default 20)")
+    p.add_argument("--json", metavar="OUT", help="write every layer's figures as JSON")
     _add_spec_flags(p, defaults_note="defaults: the model's input size, mean 0, std 255")
 
     p = sub.add_parser("run", help="run a .tflite model on images or .npy files")

@@ -13,12 +13,12 @@ import numpy as np
 
 from edgelite._util import atomic_write_text
 from edgelite.cli import render
-from edgelite.errors import UserInputError
+from edgelite.errors import CheckFailed, UserInputError
 from edgelite.runtime.preprocess import PreprocessSpec, parse_floats, parse_size
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    return {"convert": cmd_convert, "run": cmd_run, "compare": cmd_compare, "bench": cmd_bench,
+    return {"convert": cmd_convert, "analyze": cmd_analyze, "run": cmd_run, "compare": cmd_compare, "bench": cmd_bench,
             "inspect": cmd_inspect}[args.command](args)
 
 
@@ -72,19 +72,44 @@ def _runtime(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # ---- convert -------------------------------------------------------------------------------------------------
-def cmd_convert(args: argparse.Namespace) -> int:
-    from edgelite.converter import ConvertConfig, convert
+def _convert_config(args: argparse.Namespace, output: Path) -> Any:
+    from edgelite.converter import ConvertConfig
 
     over = _spec_overrides(args)
-    cfg = ConvertConfig(
-        model=Path(args.model), output=Path(args.output), calib=args.calib and Path(args.calib), mode=args.mode,
-        io=args.io, samples=args.samples, seed=args.seed, input_size=over.get("height") and
-        (over["height"], over["width"]), resize=over.get("resize", "bilinear"), color=over.get("color"),
-        mean=over.get("mean"), std=over.get("std"), labels=args.labels and Path(args.labels),
-        allow_float_ops=args.allow_float_ops,
+    return ConvertConfig(
+        model=Path(args.model), output=output, calib=args.calib and Path(args.calib),
+        mode=getattr(args, "mode", "int8"), io=args.io, samples=args.samples, seed=args.seed,
+        input_size=over.get("height") and (over["height"], over["width"]), resize=over.get("resize", "bilinear"),
+        color=over.get("color"), mean=over.get("mean"), std=over.get("std"),
+        labels=getattr(args, "labels", None) and Path(args.labels),
+        allow_float_ops=getattr(args, "allow_float_ops", False),
+        keep_float=tuple(getattr(args, "keep_float", ())), keep_float_ops=tuple(getattr(args, "keep_float_op", ())),
+        max_drop=getattr(args, "max_drop", None), eval=args.eval and Path(args.eval), eval_samples=args.eval_samples,
     )
-    report = convert(cfg)
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from edgelite.converter import convert
+
+    report = convert(_convert_config(args, Path(args.output)), log=print)
     print(render.convert_table(report))
+    _write_json(args.json, report)
+    if report.budget and not report.budget["met"]:
+        raise CheckFailed(f"accuracy budget not met: {report.budget['metric']} {report.budget['final']['loss_pts']:.3f}"
+                          f" > {report.budget['max_drop_pts']:g} (gap {report.budget['gap_pts']:.3f} pts) even with "
+                          f"{len(report.budget['float_layers'])} layers float; the best model found was written "
+                          f"to {report.output}")
+    return 0
+
+
+# ---- analyze -------------------------------------------------------------------------------------------------
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from edgelite.converter.analyze import analyze
+
+    if args.top < 1:
+        raise UserInputError(f"--top must be ≥ 1, got {args.top}")
+    report = analyze(_convert_config(args, Path(f"{Path(args.model).stem}_analyze.tflite")))
+    print(render.analyze_table(report, limit=args.top))
     _write_json(args.json, report)
     return 0
 

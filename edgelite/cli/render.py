@@ -47,6 +47,17 @@ def convert_table(r: Any) -> str:
         rows.append(("calibration", f"{cal['used']} samples from {cal['source']} (seed {cal['seed']}{skipped})"))
     rows.append(("labels", r.labels_count or "-"))
     rows.append(("float ops", ", ".join(f"{f['op']}@{f['layer'] or f['tensor']}" for f in r.float_ops) or "none"))
+    if r.kept_float:
+        names = ", ".join(f"{k['layer'] or k['tensor'].split(';')[0]} ({k['op']})" for k in r.kept_float)
+        rows.append(("kept float", f"{len(r.kept_float)}: {names}"))
+        rows.append(("size cost", f"+{size(r.size_cost_bytes)} vs plain int8"))
+    if r.budget:
+        b = r.budget
+        f = b["final"]
+        verdict = "met" if b["met"] else f"NOT met (gap {b['gap_pts']:.3f} pts)"
+        top1 = f", top-1 {f['top1']:.2f} % vs float {b['float_top1']:.2f} %" if f.get("top1") is not None else ""
+        rows.append(("budget", f"{b['metric']} ≤ {b['max_drop_pts']:g}: {verdict}; final {f['loss_pts']:.3f}"
+                               f"{top1}, agreement {f['agreement']:.4f}, {len(b['trials'])} trials"))
     rows.append(("time", f"{r.timings.get('total_s', 0):.1f} s (converter {r.timings.get('convert_s', 0):.1f} s)"))
     out = table(rows)
     for w in r.warnings:
@@ -128,3 +139,21 @@ def inspect_table(info: dict[str, Any]) -> str:
     for k, v in (meta.get("provenance") or {}).items():
         rows.append((f"  {k}", v))
     return table(rows)
+
+
+def analyze_table(r: Any, limit: int = 20) -> str:
+    i = r.int8
+    head = [f"{r.source}: {r.samples} samples of {r.evaluated_on}"]
+    top1 = f"top-1 float {r.float_top1:.2f} % → int8 {i['top1']:.2f} %, " if r.float_top1 is not None else ""
+    snr = "-" if i["snr_db"] is None else f"{i['snr_db']:.1f} dB"
+    head.append(f"plain int8: {top1}agreement {i['agreement']:.4f}, output SNR {snr}, size {size(i['size_bytes'])}")
+    num = lambda v, fmt: "-" if v is None else format(v, fmt)  # noqa: E731
+    rows = [(row["rank"], row["op"], (row["layer"] or row["tensor"].split(";")[0])[:40],
+             num(row.get("rmse"), ".4g"), num(row.get("rmse_per_scale"), ".2f"), num(row.get("snr_db"), ".1f"),
+             num(row.get("max_abs_error"), ".4g"), f"{row['contribution_pct']:.1f} %", f"{row['loss_pts_if_float']:.2f}")
+            for row in r.layers[:limit]]
+    body = table(rows, ("#", "op", "layer", "rmse", "rmse/scale", "snr dB", "max abs", "contribution",
+                        "loss if float"))
+    more = f"\n… {len(r.layers) - limit} more layers in the JSON report" if len(r.layers) > limit else ""
+    notes = "".join(f"\nwarning: {w}" for w in r.preflight)
+    return "\n".join(head) + "\n" + body + more + notes

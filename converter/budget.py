@@ -1,0 +1,104 @@
+"""Accuracy budget: keep the fewest layers float so that int8 loses at most ``max_drop`` points.
+
+Search (deterministic for a given calibration seed; every step re-quantizes the one calibration):
+
+1. plain int8 (plus any ``--keep-float`` layers): within budget → done;
+2. each candidate layer alone kept float → rank by the share of output noise it removes (``analyze``);
+3. greedy: add layers in rank order until the budget holds;
+4. prune: drop each chosen layer again (least useful first) while the budget still holds.
+
+When the budget cannot be met even with every candidate float, the best model found (lowest loss, then
+smallest) is returned with ``met=False``; the caller writes it and reports the gap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from edgelite.converter.analyze import contributions, rank
+from edgelite.converter.calibrated import Calibrated, Node
+from edgelite.converter.judge import Judge, Score
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class BudgetResult:
+    model: bytes
+    kept: list[Node]
+    score: Score
+    met: bool
+    max_drop: float
+    metric: str
+    trials: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "max_drop_pts": self.max_drop, "metric": self.metric, "met": self.met,
+            "gap_pts": 0.0 if self.met else round(self.score.loss_pts - self.max_drop, 4),
+            "float_layers": [n.to_dict() for n in self.kept], "final": self.score.to_dict(),
+            "trials": self.trials,
+        }
+
+
+def _step_line(step: str, kept: Sequence[Node], s: Score, metric: str, detail: str) -> str:
+    return (f"  {step:<6} float layers {len(kept):>3}  size {s.size_bytes / 1024:9.1f} KB  "
+            f"{metric} {s.loss_pts:7.3f}  agreement {s.agreement:.4f}  {detail}").rstrip()
+
+
+def search(cal: Calibrated, judge: Judge, max_drop: float, *, forced: Sequence[Node] = (),
+           log: Log = lambda line: None) -> BudgetResult:
+    """Find the fewest float layers (beyond ``forced``) that keep ``judge``'s loss ≤ ``max_drop`` points."""
+    trials: list[dict[str, Any]] = []
+    cache: dict[tuple[int, ...], tuple[bytes, Score]] = {}
+
+    def trial(step: str, kept: Sequence[Node], detail: str = "") -> tuple[bytes, Score]:
+        key = tuple(sorted(n.index for n in kept))
+        if key not in cache:
+            data = cal.quantize(kept)
+            cache[key] = (data, judge.score(data))
+        data, s = cache[key]
+        trials.append({"step": step, "float_layers": [n.label for n in kept], **s.to_dict()})
+        log(_step_line(step, kept, s, judge.metric_name, detail))
+        return data, s
+
+    def ok(s: Score) -> bool:
+        return s.loss_pts <= max_drop + 1e-9
+
+    kept = list(forced)
+    data, s = trial("int8", kept)
+    best = (data, s, list(kept))
+    if ok(s):
+        return BudgetResult(data, kept, s, True, max_drop, judge.metric_name, trials)
+
+    others = [n for n in cal.candidates if n.index not in {k.index for k in forced}]
+    log(f"  ranking {len(others)} layers by the output error each one causes …")
+    alone = contributions(cal, judge, [n for n in others], desc="ranking")
+    for n in others:  # the single-layer trials are real trials: record them
+        trials.append({"step": "rank", "float_layers": [*(k.label for k in forced), n.label],
+                       **alone[n.index].to_dict()})
+    ranked = rank(others, s, alone)
+
+    added: list[Node] = []
+    met = False
+    for node in ranked:
+        added.append(node)
+        data, s = trial(f"+{len(added)}", kept + added, f"added {node.label}")
+        if (s.loss_pts, s.size_bytes) < (best[1].loss_pts, best[1].size_bytes):
+            best = (data, s, kept + added)
+        if ok(s):
+            met = True
+            break
+    if not met:
+        data, s, chosen = best
+        return BudgetResult(data, chosen, s, False, max_drop, judge.metric_name, trials)
+
+    best = (data, s, kept + added)
+    for node in reversed(added[:-1]):  # the last one added was needed to cross the line
+        fewer = [n for n in best[2] if n.index != node.index]
+        data, s = trial("prune", fewer, f"without {node.label}")
+        if ok(s):
+            best = (data, s, fewer)
+    data, s, chosen = best
+    return BudgetResult(data, chosen, s, True, max_drop, judge.metric_name, trials)

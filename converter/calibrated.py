@@ -1,0 +1,154 @@
+"""Calibrate once, quantize many times: the base of float fallback, ``analyze`` and the accuracy budget.
+
+TF's converter splits int8 post-training quantization into two steps: a calibration run that records each
+tensor's min/max into a float model (``_experimental_calibrate_only``), and the MLIR quantizer that turns that
+model into int8 (``convert.mlir_quantize``), which accepts ``denylisted_nodes``/``denylisted_ops`` to leave
+chosen ops float. TF's own QuantizationDebugger uses the same two steps. Calibrating costs seconds to minutes;
+re-quantizing costs ~20 ms on the example and well under a second on MobileNetV2, so a search over float
+fallbacks never recalibrates. With no fallback, the result matches the one-shot converter's outputs exactly
+(tested).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from edgelite._util import native_stderr_captured
+from edgelite.converter.config import ConvertConfig, IOType
+from edgelite.converter.loading import SourceModel, import_tf
+from edgelite.errors import ConversionError, UserInputError
+from edgelite.runtime import tflite_file
+
+# Ops that only reshape or route data: keeping them float saves no accuracy but costs two extra conversions.
+_NOT_CANDIDATES = ("QUANTIZE", "DEQUANTIZE", "SHAPE", "STRIDED_SLICE", "PACK", "RESHAPE", "SQUEEZE",
+                   "EXPAND_DIMS", "TRANSPOSE", "GATHER", "CAST", "SLICE", "SPLIT")
+
+
+@dataclass(frozen=True)
+class Node:
+    """An op that can stay float: its index in the graph, op type, output tensor and Keras layer (if known)."""
+
+    index: int
+    op: str
+    tensor: str
+    layer: str | None
+
+    @property
+    def label(self) -> str:
+        return self.layer or self.tensor.split(";")[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "op": self.op, "tensor": self.tensor, "layer": self.layer}
+
+
+def layer_of(tensor_name: str, layer_names: tuple[str, ...]) -> str | None:
+    """The Keras layer(s) a converter tensor name belongs to, ``+``-joined when the converter fused several
+    (``conv2d_5+batch_normalization_14``). Names look like ``functional/conv2d_1/Relu;functional/…``.
+
+    Keras 3's export traces layers under a uniquified scope (layer ``conv1`` appears as ``conv1_1``), so a
+    part matches a layer exactly or with one ``_N`` suffix removed (exact matches win)."""
+    parts = [p for p in re.split(r"[/;:]", tensor_name) if p]
+    exact = [p for p in parts if p in layer_names]
+    found = exact or [b for b in (re.sub(r"_\d+$", "", p) for p in parts) if b in layer_names]
+    unique = list(dict.fromkeys(found))
+    return "+".join(unique) if unique else None
+
+
+def _io_dtype(tf: Any, io: IOType) -> Any:
+    return {IOType.INT8: tf.int8, IOType.UINT8: tf.uint8, IOType.FLOAT32: tf.float32}[io]
+
+
+def _converter(src: SourceModel, cfg: ConvertConfig, representative: np.ndarray | None) -> Any:
+    tf = import_tf()
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(src.saved_model_dir))
+    if representative is not None:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([sample[None]] for sample in representative)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+    return converter
+
+
+def run_tf(what: str, cfg: ConvertConfig, call: Any) -> bytes:
+    """Run one TF converter step; its exceptions (ConverterError and plain ones) become ``ConversionError``."""
+    with native_stderr_captured() as log:
+        try:
+            return bytes(call())
+        except Exception as exc:  # noqa: BLE001 - the converter raises ConverterError, ValueError, RuntimeError
+            first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+            raise ConversionError(f"{cfg.model}: {what} failed: {first[:300]}",
+                                  details=log.read_text(errors="replace")) from None
+
+
+class Calibrated:
+    """A source model with recorded activation ranges; ``quantize`` makes int8 variants with ops kept float."""
+
+    def __init__(self, src: SourceModel, cfg: ConvertConfig, representative: np.ndarray) -> None:
+        self.cfg = cfg
+        self._src = src
+        converter = _converter(src, cfg, representative)
+        converter._experimental_calibrate_only = True  # noqa: SLF001 - the documented debugger path uses it
+        self.data = run_tf("calibration", cfg, converter.convert)
+        self._float: bytes | None = None
+        # Every op with a float output can be kept float; ``candidates`` are those worth trying in a search.
+        self.nodes: tuple[Node, ...] = tuple(
+            Node(op.index, op.op_type, op.outputs[0].name, layer_of(op.outputs[0].name, src.layer_names))
+            for op in tflite_file.op_inventory(self.data)
+            if op.op_type not in tflite_file.BOUNDARY_OPS and op.outputs and op.outputs[0].dtype == "FLOAT32"
+        )
+        self.candidates = tuple(n for n in self.nodes if n.op not in _NOT_CANDIDATES)
+
+    @property
+    def ranges(self) -> dict[str, tuple[float, float]]:
+        """Calibrated (min, max) of every activation tensor, by tensor name."""
+        return tflite_file.tensor_ranges(self.data)
+
+    def float_model(self) -> bytes:
+        """The float32 TFLite model of the same SavedModel (the reference all int8 variants are judged against)."""
+        if self._float is None:
+            self._float = run_tf("float32 conversion", self.cfg, _converter(self._src, self.cfg, None).convert)
+        return self._float
+
+    def quantize(self, keep: Iterable[Node] = ()) -> bytes:
+        """Full-integer model with the ``keep`` nodes left float (float in, float out, with (de)quantize ops
+        around them); the model's inputs and outputs keep the configured I/O type."""
+        tf = import_tf()
+        from tensorflow.lite.python import convert as tf_convert  # the quantizer step of TFLiteConverter
+
+        io = _io_dtype(tf, self.cfg.io_type)
+        nodes = sorted({n.tensor for n in keep})
+
+        def call() -> bytes:
+            out = tf_convert.mlir_quantize(self.data, input_data_type=io, output_data_type=io,
+                                           denylisted_nodes=nodes or None)
+            return tf_convert.deduplicate_readonly_buffers(out)
+
+        return run_tf("quantization", self.cfg, call)
+
+    def select(self, patterns: Sequence[str], op_types: Sequence[str]) -> list[Node]:
+        """Nodes whose layer or tensor name matches a regex in ``patterns`` (``re.search``), or whose op type
+        is in ``op_types``. A pattern or op type that matches nothing is a user error (a typo would otherwise
+        silently quantize everything)."""
+        chosen: dict[int, Node] = {}
+        for pattern in patterns:
+            try:
+                rx = re.compile(pattern)
+            except re.error as exc:
+                raise UserInputError(f"--keep-float {pattern!r}: not a valid regular expression ({exc})") from None
+            hits = [n for n in self.nodes if rx.search(n.tensor) or (n.layer and rx.search(n.layer))]
+            if not hits:
+                names = ", ".join(sorted({n.label for n in self.nodes})[:8])
+                raise UserInputError(f"--keep-float {pattern!r} matches no layer or tensor of {self.cfg.model}; "
+                                     f"layers include: {names}")
+            chosen.update((n.index, n) for n in hits)
+        known = sorted({n.op for n in self.nodes})
+        for op_type in op_types:
+            hits = [n for n in self.nodes if n.op == op_type.upper()]
+            if not hits:
+                raise UserInputError(f"--keep-float-op {op_type}: {self.cfg.model} has no such op; "
+                                     f"its ops are {', '.join(known)}")
+            chosen.update((n.index, n) for n in hits)
+        return [chosen[i] for i in sorted(chosen)]

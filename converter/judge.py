@@ -1,0 +1,88 @@
+"""Score quantized variants against the float model on the same evaluation samples (LiteRT, no TF).
+
+One ``Judge`` runs the float model once and keeps its outputs; each ``score`` runs one candidate. The budget
+metric (``loss_pts``) is the top-1 drop in points when labels are known, else 100 × (1 − agreement).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from edgelite._util import native_stderr_captured
+from edgelite.runtime.model import Model
+
+
+@dataclass(frozen=True)
+class Score:
+    loss_pts: float          # the budget metric: top-1 drop (labels) or 100 × (1 − agreement)
+    agreement: float         # argmax agreement with the float model
+    top1: float | None       # % with labels
+    noise: float             # mean squared output error vs float
+    snr_db: float | None     # output SNR vs float (None when identical)
+    size_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def run_outputs(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
+    """First output for every sample, dequantized, flattened per sample (N, K)."""
+    with native_stderr_captured():  # LiteRT announces its XNNPACK delegate on fd 2 each load
+        model = Model.from_bytes(model_bytes)
+    return model.predict(x).reshape(len(x), -1).astype(np.float64)
+
+
+class Judge:
+    """The float model's outputs on ``x`` (and its accuracy on ``y``), to score candidates against."""
+
+    def __init__(self, float_bytes: bytes, x: np.ndarray, y: np.ndarray | None) -> None:
+        self.x, self.y = x, y
+        self.ref = run_outputs(float_bytes, x)
+        self.float_top1 = self._top1(self.ref)
+        self.signal = float(np.mean(self.ref ** 2))
+
+    def _top1(self, out: np.ndarray) -> float | None:
+        if self.y is None:
+            return None
+        return float(np.mean(out.argmax(1) == self.y) * 100.0)
+
+    @property
+    def metric_name(self) -> str:
+        return "top-1 drop (pts)" if self.y is not None else "disagreement (pts)"
+
+    def score(self, model_bytes: bytes) -> Score:
+        out = run_outputs(model_bytes, self.x)
+        agreement = float(np.mean(out.argmax(1) == self.ref.argmax(1)))
+        top1 = self._top1(out)
+        loss = (self.float_top1 - top1) if top1 is not None and self.float_top1 is not None \
+            else 100.0 * (1.0 - agreement)
+        noise = float(np.mean((out - self.ref) ** 2))
+        snr = None if noise == 0.0 else float(10.0 * np.log10(max(self.signal, 1e-30) / noise))
+        return Score(loss_pts=float(loss), agreement=agreement, top1=top1, noise=noise, snr_db=snr,
+                     size_bytes=len(model_bytes))
+
+
+def preserving_interpreter(model_bytes: bytes) -> Any:
+    """A LiteRT interpreter that keeps every intermediate tensor readable (for per-layer comparisons)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    # Built-in kernels: XNNPACK fuses ops and would free the intermediate tensors we want to read.
+    with native_stderr_captured():
+        interp = Interpreter(model_content=model_bytes, experimental_preserve_all_tensors=True,
+                             experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interp.allocate_tensors()
+    return interp
+
+
+def set_input(interp: Any, sample: np.ndarray) -> None:
+    """Set a float sample as the first input of a raw interpreter, quantized if the input is integer."""
+    d = interp.get_input_details()[0]
+    scale, zp = d["quantization"]
+    x = sample[None]
+    if d["dtype"] != np.float32 and scale:
+        info = np.iinfo(d["dtype"])
+        x = np.clip(np.round(x / scale + zp), info.min, info.max)
+    interp.set_tensor(d["index"], x.astype(d["dtype"]))

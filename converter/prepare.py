@@ -1,0 +1,118 @@
+"""What ``convert``, ``analyze`` and the budget search share: the loaded source, its preprocessing spec and
+labels, the calibration samples, and the evaluation samples."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from edgelite.calibration import collect, open_source
+from edgelite.calibration.sampling import Collected
+from edgelite.converter.config import ConvertConfig
+from edgelite.converter.loading import SourceModel, load_source
+from edgelite.errors import UserInputError
+from edgelite.runtime import metadata as md
+from edgelite.runtime.preprocess import PreprocessSpec
+
+
+@dataclass
+class Prepared:
+    src: SourceModel
+    spec: PreprocessSpec | None
+    labels: tuple[str, ...] | None
+    calib: Collected | None
+    calib_is_arrays: bool
+    calib_info: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        if self.spec is not None:
+            return self.spec.input_shape
+        return tuple(int(d) for d in self.src.input_shape[1:] if d is not None)
+
+    def eval_data(self, cfg: ConvertConfig) -> Collected:
+        """The ``--eval`` samples (all, or a seeded subset of ``eval_samples``), labelled by class folder or y."""
+        assert cfg.eval is not None
+        t0 = time.perf_counter()
+        source = open_source(cfg.eval, class_names=self.labels)
+        got = collect(source, self.spec, self.sample_shape, cfg.eval_samples, cfg.seed, desc="eval data",
+                      shuffle=cfg.eval_samples is not None)
+        if got.skipped:
+            self.warnings.append(f"{len(got.skipped)} unreadable image(s) skipped in {cfg.eval}, e.g. {got.skipped[0]}")
+        if got.y is not None and self.labels and int(got.y.max()) >= len(self.labels):
+            raise UserInputError(f"{cfg.eval}: labels go up to {int(got.y.max())} but the model has "
+                                 f"{len(self.labels)} classes")
+        self.timings["eval_data_s"] = time.perf_counter() - t0
+        return got
+
+
+def resolve_spec(cfg: ConvertConfig, src: SourceModel) -> PreprocessSpec | None:
+    """Preprocessing from the flags, defaulting to the model's input shape. None for non-image inputs."""
+    shape = src.input_shape
+    if len(shape) != 4:
+        if cfg.input_size or cfg.color:
+            raise UserInputError(f"{cfg.model}: input shape {shape} is not an image (N,H,W,C); "
+                                 "drop --input-size/--color and calibrate with arrays")
+        return None
+    _, h, w, c = shape
+    if c not in (1, 3):
+        if cfg.color:
+            raise UserInputError(f"{cfg.model}: input has {c} channels; --color works with 1 or 3")
+        return None
+    if cfg.input_size:
+        if (h, w) != (None, None) and (h, w) != cfg.input_size:
+            raise UserInputError(f"{cfg.model}: input is {h}x{w} but --input-size is "
+                                 f"{cfg.input_size[0]}x{cfg.input_size[1]}; drop the flag or match it")
+        h, w = cfg.input_size
+    if h is None or w is None:
+        raise UserInputError(f"{cfg.model}: input size is dynamic ({shape}); give --input-size HxW")
+    color = cfg.color or ("gray" if c == 1 else "rgb")
+    if (color == "gray") != (c == 1):
+        raise UserInputError(f"{cfg.model}: model input has {c} channel(s) but --color is {color}; "
+                             f"use --color {'gray' if c == 1 else 'rgb or bgr'}")
+    return PreprocessSpec(height=int(h), width=int(w), color=color, resize=cfg.resize,
+                          mean=cfg.mean or (0.0,), std=cfg.std or (255.0,))
+
+
+@contextlib.contextmanager
+def prepared(cfg: ConvertConfig, warnings: list[str]) -> Iterator[Prepared]:
+    """Load the source (exported to a SavedModel for the converter) and collect calibration samples."""
+    t_start = time.perf_counter()
+    labels = md.read_labels_file(cfg.labels) if cfg.labels else None
+    with load_source(cfg.model) as src:
+        timings = {"load_s": time.perf_counter() - t_start}
+        if len(src.input_names) != 1 and cfg.mode.needs_calibration:
+            raise UserInputError(f"{cfg.model}: has {len(src.input_names)} inputs; calibration supports "
+                                 "single-input models for now")
+        spec = resolve_spec(cfg, src)
+        if labels and not md.labels_match_output(labels, tuple(d or 0 for d in src.output_shape)):
+            raise UserInputError(f"{cfg.labels}: {len(labels)} labels but the model has output shape "
+                                 f"{src.output_shape}; give one label per class")
+        info: dict[str, Any] = {"requested": 0, "used": 0, "skipped_unreadable": 0, "seed": cfg.seed,
+                                "source": str(cfg.calib) if cfg.calib else None, "class_counts": {}}
+        prep = Prepared(src, spec, labels, None, False, info, warnings, timings)
+        if cfg.mode.needs_calibration:
+            assert cfg.calib is not None
+            t0 = time.perf_counter()
+            source = open_source(cfg.calib, class_names=labels)
+            got = collect(source, spec, prep.sample_shape, cfg.samples, cfg.seed, desc="calibration")
+            if labels is None and source.class_names and md.labels_match_output(
+                    source.class_names, tuple(d or 0 for d in src.output_shape)):
+                prep.labels = source.class_names
+                warnings.append(f"labels taken from the class folders of {cfg.calib}: "
+                                f"{', '.join(source.class_names[:5])}…")
+            info.update(requested=cfg.samples, used=len(got.x), skipped_unreadable=len(got.skipped),
+                        class_counts=got.class_counts)
+            if got.skipped:
+                warnings.append(f"{len(got.skipped)} unreadable image(s) skipped in {cfg.calib}, "
+                                f"e.g. {got.skipped[0]}")
+            if len(got.x) < min(cfg.samples, 50):
+                warnings.append(f"only {len(got.x)} calibration samples; 100–500 give steadier int8 ranges")
+            prep.calib = got
+            prep.calib_is_arrays = source.kind == "floats"
+            timings["calibration_data_s"] = time.perf_counter() - t0
+        yield prep
