@@ -50,7 +50,8 @@ class AnalyzeReport(Report):
 def tensor_errors(float_bytes: bytes, quant_bytes: bytes, x: np.ndarray, nodes: Sequence[Node]
                   ) -> dict[str, dict[str, float | None]]:
     """Per node tensor: RMSE, RMSE/scale, SNR dB and max abs error of the int8 tensor vs the float one."""
-    f_int, q_int = preserving_interpreter(float_bytes), preserving_interpreter(quant_bytes)
+    shape = tuple(x.shape[1:])
+    f_int, q_int = preserving_interpreter(float_bytes, shape), preserving_interpreter(quant_bytes, shape)
     f_idx = {d["name"]: d for d in f_int.get_tensor_details()}
     q_idx = {d["name"]: d for d in q_int.get_tensor_details()}
     names = [n.tensor for n in nodes if n.tensor in f_idx and n.tensor in q_idx]

@@ -65,14 +65,18 @@ class Judge:
                      size_bytes=len(model_bytes))
 
 
-def preserving_interpreter(model_bytes: bytes) -> Any:
-    """A LiteRT interpreter that keeps every intermediate tensor readable (for per-layer comparisons)."""
+def preserving_interpreter(model_bytes: bytes, sample_shape: tuple[int, ...]) -> Any:
+    """A LiteRT interpreter that keeps every intermediate tensor readable (for per-layer comparisons), with
+    its input sized for one sample of ``sample_shape`` (dynamic height/width models)."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     # Built-in kernels: XNNPACK fuses ops and would free the intermediate tensors we want to read.
     with native_stderr_captured():
         interp = Interpreter(model_content=model_bytes, experimental_preserve_all_tensors=True,
                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    d = interp.get_input_details()[0]
+    if tuple(d["shape"]) != (1, *sample_shape):
+        interp.resize_tensor_input(d["index"], [1, *sample_shape])
     interp.allocate_tensors()
     return interp
 

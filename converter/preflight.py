@@ -26,7 +26,7 @@ PREFLIGHT_SAMPLES = 32
 
 def _channel_ranges(cal: Calibrated, x: np.ndarray, nodes: Sequence[Node]) -> dict[str, np.ndarray]:
     """Per-channel (last axis) max − min of each node's float output over the samples."""
-    interp = preserving_interpreter(cal.float_model())
+    interp = preserving_interpreter(cal.float_model(), tuple(x.shape[1:]))
     index = {d["name"]: d["index"] for d in interp.get_tensor_details()}
     lo: dict[str, np.ndarray] = {}
     hi: dict[str, np.ndarray] = {}

@@ -18,7 +18,7 @@ from edgelite.runtime.preprocess import PreprocessSpec, parse_floats, parse_size
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    return {"convert": cmd_convert, "analyze": cmd_analyze, "run": cmd_run, "compare": cmd_compare, "bench": cmd_bench,
+    return {"convert": cmd_convert, "analyze": cmd_analyze, "qat": cmd_qat, "run": cmd_run, "compare": cmd_compare, "bench": cmd_bench,
             "inspect": cmd_inspect}[args.command](args)
 
 
@@ -110,6 +110,20 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         raise UserInputError(f"--top must be ≥ 1, got {args.top}")
     report = analyze(_convert_config(args, Path(f"{Path(args.model).stem}_analyze.tflite")))
     print(render.analyze_table(report, limit=args.top))
+    _write_json(args.json, report)
+    return 0
+
+
+# ---- qat -----------------------------------------------------------------------------------------------------
+def cmd_qat(args: argparse.Namespace) -> int:
+    from edgelite.converter.train import TrainConfig, finetune
+
+    if args.calib is None:
+        args.calib = args.train
+    tc = TrainConfig(convert=_convert_config(args, Path(args.output)), train=Path(args.train), epochs=args.epochs,
+                     batch_size=args.batch_size, learning_rate=args.lr, qat=not args.no_qat, prune=args.prune)
+    report = finetune(tc, log=print)
+    print(render.train_table(report))
     _write_json(args.json, report)
     return 0
 

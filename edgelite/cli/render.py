@@ -157,3 +157,33 @@ def analyze_table(r: Any, limit: int = 20) -> str:
     more = f"\n… {len(r.layers) - limit} more layers in the JSON report" if len(r.layers) > limit else ""
     notes = "".join(f"\nwarning: {w}" for w in r.preflight)
     return "\n".join(head) + "\n" + body + more + notes
+
+
+def train_table(r: Any) -> str:
+    def score(sc: dict[str, Any] | None) -> str:
+        if not sc:
+            return "-"
+        top1 = f"top-1 {sc['top1']:.2f} %, " if sc.get("top1") is not None else ""
+        return f"{top1}agreement {sc['agreement']:.4f}"
+
+    plain = r.plain_int8
+    rows = [
+        ("source", f"{r.source}{' (Keras 3, rebuilt in tf_keras: outputs verified)' if r.keras_bridge else ''}"),
+        ("method", f"{r.method}, {r.epochs} epoch(s) on {r.train_samples} samples"),
+        ("output", f"{r.output} ({size(r.size_bytes)}, gzip {size(r.gzip_size_bytes)})"),
+        ("plain int8", f"{size(plain['size_bytes'])}, gzip {size(plain['gzip_size_bytes'])}"),
+    ]
+    if r.sparsity:
+        sp = r.sparsity
+        rows.append(("sparsity", f"requested {sp['requested']:.2f}, kernels {sp['achieved']:.4f}, "
+                                 f"int8 weights zero {sp['int8_weights_zero']:.4f}"))
+    if r.pruned_model:
+        rows.append(("pruned float", r.pruned_model))
+    if r.evaluated_on:
+        ftop1 = f"top-1 {r.float_top1:.2f} %" if r.float_top1 is not None else "reference"
+        rows.append(("eval", r.evaluated_on))
+        rows.append(("float", ftop1))
+        rows.append(("plain int8", score(plain["score"])))
+        rows.append((r.method, score(r.result)))
+    rows.append(("time", f"{r.timings.get('total_s', 0):.1f} s (training {r.timings.get('train_s', 0):.1f} s)"))
+    return table(rows) + "".join(f"\nwarning: {w}" for w in r.warnings)
