@@ -48,8 +48,9 @@ def _step_line(step: str, kept: Sequence[Node], s: Score, metric: str, detail: s
 
 
 def search(cal: Calibrated, judge: Judge, max_drop: float, *, forced: Sequence[Node] = (),
-           log: Log = lambda line: None) -> BudgetResult:
-    """Find the fewest float layers (beyond ``forced``) that keep ``judge``'s loss ≤ ``max_drop`` points."""
+           max_layers: int | None = None, log: Log = lambda line: None) -> BudgetResult:
+    """Find the fewest float layers (beyond ``forced``) that keep ``judge``'s loss ≤ ``max_drop`` points,
+    adding at most ``max_layers`` (a size bound; None: every candidate may stay float)."""
     trials: list[dict[str, Any]] = []
     cache: dict[tuple[int, ...], tuple[bytes, Score]] = {}
 
@@ -78,7 +79,7 @@ def search(cal: Calibrated, judge: Judge, max_drop: float, *, forced: Sequence[N
     for n in others:  # the single-layer trials are real trials: record them
         trials.append({"step": "rank", "float_layers": [*(k.label for k in forced), n.label],
                        **alone[n.index].to_dict()})
-    ranked = rank(others, s, alone)
+    ranked = rank(others, s, alone)[:max_layers]
 
     added: list[Node] = []
     met = False

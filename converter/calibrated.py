@@ -140,7 +140,8 @@ class Calibrated:
                 raise UserInputError(f"--keep-float {pattern!r}: not a valid regular expression ({exc})") from None
             hits = [n for n in self.nodes if rx.search(n.tensor) or (n.layer and rx.search(n.layer))]
             if not hits:
-                names = ", ".join(sorted({n.label for n in self.nodes})[:8])
+                layers = sorted({n.layer for n in self.nodes if n.layer}) or sorted({n.label for n in self.nodes})
+                names = ", ".join(layers[:8]) + (", …" if len(layers) > 8 else "")
                 raise UserInputError(f"--keep-float {pattern!r} matches no layer or tensor of {self.cfg.model}; "
                                      f"layers include: {names}")
             chosen.update((n.index, n) for n in hits)

@@ -49,6 +49,7 @@ class ConvertConfig:
     keep_float: tuple[str, ...] = ()       # regexes on layer/tensor names: those ops stay float
     keep_float_ops: tuple[str, ...] = ()   # op types (CONV_2D, HARD_SWISH, …): every op of the type stays float
     max_drop: float | None = None          # accuracy budget in points (needs ``eval``)
+    max_float_layers: int | None = None    # the budget search may keep at most this many layers float
     eval: Path | None = None               # evaluation data for the budget (and analyze)
     eval_samples: int | None = None        # seeded subset of the evaluation data; None: all
 
@@ -117,6 +118,11 @@ class ConvertConfig:
             if self.eval is None:
                 raise UserInputError("--max-drop needs --eval SRC: the budget is measured on evaluation data "
                                      "(SRC/<class>/ folders or an .npz with y give top-1; otherwise agreement)")
+        if self.max_float_layers is not None:
+            if self.max_drop is None:
+                raise UserInputError("--max-float-layers bounds the --max-drop search; add --max-drop PTS")
+            if self.max_float_layers < 0:
+                raise UserInputError(f"--max-float-layers must be ≥ 0, got {self.max_float_layers}")
         if self.eval is not None and not self.eval.exists():
             raise UserInputError(f"{self.eval}: evaluation data not found; pass an image folder, .npy or .npz")
         if self.eval_samples is not None and self.eval_samples < 1:

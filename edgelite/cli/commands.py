@@ -84,7 +84,8 @@ def _convert_config(args: argparse.Namespace, output: Path) -> Any:
         labels=getattr(args, "labels", None) and Path(args.labels),
         allow_float_ops=getattr(args, "allow_float_ops", False),
         keep_float=tuple(getattr(args, "keep_float", ())), keep_float_ops=tuple(getattr(args, "keep_float_op", ())),
-        max_drop=getattr(args, "max_drop", None), eval=args.eval and Path(args.eval), eval_samples=args.eval_samples,
+        max_drop=getattr(args, "max_drop", None), max_float_layers=getattr(args, "max_float_layers", None),
+        eval=args.eval and Path(args.eval), eval_samples=args.eval_samples,
     )
 
 
