@@ -75,6 +75,7 @@ def graph_warnings(cal: Calibrated, x: np.ndarray) -> list[str]:
     for op in ops:
         for t in op.inputs:
             consumers.setdefault(t.name, []).append(op.op_type)
+    smooth: dict[str, list[str]] = {}
     for op in ops:
         label = next((n.label for n in cal.nodes if n.index == op.index), op.outputs[0].name if op.outputs else "?")
         if op.op_type == "AVERAGE_POOL_2D":
@@ -90,12 +91,15 @@ def graph_warnings(cal: Calibrated, x: np.ndarray) -> list[str]:
                 warnings.append(f"{label} (PADV2 with constant {float(value.reshape(-1)[0]):.4g}): a non-zero pad "
                                 "value widens the int8 range of everything after it; pad with zeros")
         elif op.op_type in ("HARD_SWISH", "GELU"):
-            warnings.append(f"{label} ({op.op_type}): int8 {op.op_type.lower()} loses precision around zero; "
-                            f"check it with `edgelite analyze`, or --keep-float-op {op.op_type}, or QAT")
+            smooth.setdefault(op.op_type, []).append(label)
         elif op.op_type == "LOGISTIC" and op.outputs and "MUL" in consumers.get(op.outputs[0].name, []) \
                 and op.inputs and "MUL" in consumers.get(op.inputs[0].name, []):
-            warnings.append(f"{label} (SiLU/swish = x·sigmoid(x)): int8 swish loses precision around zero; check "
-                            "it with `edgelite analyze`, keep it float, or use QAT")
+            smooth.setdefault("SiLU (x·sigmoid(x))", []).append(label)
+    for kind, labels in smooth.items():  # one line per kind: a MobileNetV3 has dozens
+        names = ", ".join(dict.fromkeys(labels[:4])) + (", …" if len(labels) > 4 else "")
+        fix = f"--keep-float-op {kind}" if kind in ("HARD_SWISH", "GELU") else "--keep-float on those layers"
+        warnings.append(f"{len(labels)} {kind} op(s) ({names}): int8 loses precision around zero; check them "
+                        f"with `edgelite analyze`, or {fix}, or QAT")
     return warnings
 
 
