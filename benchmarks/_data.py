@@ -37,11 +37,16 @@ def mnist5k(seed: int = 0, eval_per_class: int = 50) -> tuple[np.ndarray, np.nda
     x, y = mnist_data()
     x = (x.reshape(-1, 28, 28, 1) / 255.0).astype(np.float32)
     y = y.astype(np.int64)
-    rng = np.random.default_rng(seed)
-    eval_idx, train_idx = [], []
-    for c in range(10):
-        members = rng.permutation(np.flatnonzero(y == c))
-        eval_idx.extend(members[:eval_per_class])
-        train_idx.extend(members[eval_per_class:])
-    tr, ev = np.sort(np.asarray(train_idx)), np.sort(np.asarray(eval_idx))
+    tr, ev = _example_split()(y, seed, eval_per_class)
     return x[tr], y[tr], x[ev], y[ev]
+
+
+def _example_split():
+    """examples/mnist/train.py's split, so the held-out digits are the example's eval/ images."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "mnist" / "train.py"
+    spec = importlib.util.spec_from_file_location("edgelite_example_train", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.split

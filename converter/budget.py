@@ -75,7 +75,7 @@ def search(cal: Calibrated, judge: Judge, max_drop: float, *, forced: Sequence[N
 
     others = [n for n in cal.candidates if n.index not in {k.index for k in forced}]
     log(f"  ranking {len(others)} layers by the output error each one causes …")
-    alone = contributions(cal, judge, [n for n in others], desc="ranking")
+    alone = contributions(cal, judge, others, desc="ranking")
     for n in others:  # the single-layer trials are real trials: record them
         trials.append({"step": "rank", "float_layers": [*(k.label for k in forced), n.label],
                        **alone[n.index].to_dict()})

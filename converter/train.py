@@ -31,7 +31,7 @@ from edgelite.converter.calibrated import Calibrated
 from edgelite.converter.config import ConvertConfig, IOType
 from edgelite.converter.judge import Judge
 from edgelite.converter.keras_bridge import to_tf_keras
-from edgelite.converter.loading import SourceModel, import_tf, load_source
+from edgelite.converter.loading import SourceModel, import_tf
 from edgelite.converter.prepare import prepared
 from edgelite.errors import UserInputError
 from edgelite.runtime import metadata as md
