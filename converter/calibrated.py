@@ -58,7 +58,8 @@ def layer_of(tensor_name: str, layer_names: tuple[str, ...]) -> str | None:
     return "+".join(unique) if unique else None
 
 
-def _io_dtype(tf: Any, io: IOType) -> Any:
+def io_dtype(tf: Any, io: IOType) -> Any:
+    """The TF dtype of an ``--io`` choice."""
     return {IOType.INT8: tf.int8, IOType.UINT8: tf.uint8, IOType.FLOAT32: tf.float32}[io]
 
 
@@ -73,14 +74,23 @@ def _converter(src: SourceModel, cfg: ConvertConfig, representative: np.ndarray 
 
 
 def run_tf(what: str, cfg: ConvertConfig, call: Any) -> bytes:
-    """Run one TF converter step; its exceptions (ConverterError and plain ones) become ``ConversionError``."""
+    """Run one TF converter step; its exceptions (ConverterError and plain ones) become ``ConversionError``
+    naming the TFLite/TF ops the converter complained about, with its log kept for ``--verbose``."""
     with native_stderr_captured() as log:
         try:
             return bytes(call())
         except Exception as exc:  # noqa: BLE001 - the converter raises ConverterError, ValueError, RuntimeError
-            first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-            raise ConversionError(f"{cfg.model}: {what} failed: {first[:300]}",
-                                  details=log.read_text(errors="replace")) from None
+            raise ConversionError(_failure_message(what, cfg, exc), details=log.read_text(errors="replace")) from None
+
+
+def _failure_message(what: str, cfg: ConvertConfig, exc: BaseException) -> str:
+    text = str(exc)
+    ops = sorted(set(re.findall(r"'(tfl|tf)\.([A-Za-z0-9_]+)'", text)))
+    names = ", ".join(f"{a}.{b}" for a, b in ops[:8])
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    first = next((line for line in lines if "error" in line.lower()), lines[0] if lines else type(exc).__name__)
+    hint = " (--allow-float-ops keeps unsupported ops float)" if cfg.mode.needs_calibration else ""
+    return f"{cfg.model}: {what} failed{f' on {names}' if names else ''}: {first[:300]}{hint}"
 
 
 class Calibrated:
@@ -118,7 +128,7 @@ class Calibrated:
         tf = import_tf()
         from tensorflow.lite.python import convert as tf_convert  # the quantizer step of TFLiteConverter
 
-        io = _io_dtype(tf, self.cfg.io_type)
+        io = io_dtype(tf, self.cfg.io_type)
         nodes = sorted({n.tensor for n in keep})
 
         def call() -> bytes:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import time
 from typing import Any, Callable
 
@@ -14,7 +13,7 @@ from edgelite import __version__
 from edgelite._util import atomic_write_bytes, native_stderr_captured, path_size, sha256_path
 from edgelite.converter import preflight
 from edgelite.converter.budget import search
-from edgelite.converter.calibrated import Calibrated, Node, layer_of  # noqa: F401 - layer_of: public API
+from edgelite.converter.calibrated import Calibrated, Node, layer_of, run_tf  # noqa: F401 - layer_of: public API
 from edgelite.converter.config import ConvertConfig, IOType, QuantMode
 from edgelite.converter.judge import Judge
 from edgelite.converter.loading import SourceModel, import_tf
@@ -47,20 +46,7 @@ def _run_converter(src: SourceModel, cfg: ConvertConfig, representative: np.ndar
     tf = import_tf()
     converter = tf.lite.TFLiteConverter.from_saved_model(str(src.saved_model_dir))
     _set_mode(converter, tf, cfg, representative)
-    with native_stderr_captured() as log:
-        try:
-            return bytes(converter.convert())
-        except Exception as exc:  # noqa: BLE001 - the converter raises ConverterError and plain Exceptions
-            raise ConversionError(_converter_message(cfg, exc), details=log.read_text(errors="replace")) from None
-
-
-def _converter_message(cfg: ConvertConfig, exc: BaseException) -> str:
-    text = str(exc)
-    ops = sorted(set(re.findall(r"'(tfl|tf)\.([A-Za-z0-9_]+)'", text)))
-    names = ", ".join(f"{a}.{b}" for a, b in ops[:8])
-    first = next((line.strip() for line in text.splitlines() if "error" in line.lower()), text.strip()[:300])
-    hint = " (--allow-float-ops keeps unsupported ops float)" if cfg.mode.needs_calibration else ""
-    return f"{cfg.model}: TFLite converter failed{f' on {names}' if names else ''}: {first}{hint}"
+    return run_tf("TFLite converter", cfg, converter.convert)
 
 
 def float_ops_report(model_bytes: bytes, layer_names: tuple[str, ...]) -> list[dict[str, str | None]]:

@@ -76,8 +76,9 @@ def graph_warnings(cal: Calibrated, x: np.ndarray) -> list[str]:
         for t in op.inputs:
             consumers.setdefault(t.name, []).append(op.op_type)
     smooth: dict[str, list[str]] = {}
+    labels = {n.index: n.label for n in cal.nodes}
     for op in ops:
-        label = next((n.label for n in cal.nodes if n.index == op.index), op.outputs[0].name if op.outputs else "?")
+        label = labels.get(op.index, op.outputs[0].name if op.outputs else "?")
         if op.op_type == "AVERAGE_POOL_2D":
             size = tflite_file.pool_filter(cal.data, op.index)
             if size and size[0] * size[1] >= LARGE_POOL_AREA:

@@ -28,7 +28,7 @@ from edgelite import __version__
 from edgelite._util import atomic_write_bytes, native_stderr_captured, sha256_path
 from edgelite.calibration import collect, open_source
 from edgelite.converter.calibrated import Calibrated
-from edgelite.converter.config import ConvertConfig, IOType
+from edgelite.converter.config import ConvertConfig
 from edgelite.converter.judge import Judge
 from edgelite.converter.keras_bridge import to_tf_keras
 from edgelite.converter.loading import SourceModel, import_tf
@@ -174,7 +174,7 @@ def _convert_qat(model: Any, cfg: ConvertConfig, tmp: Path) -> bytes:
     import contextlib
     import io
 
-    from edgelite.converter.calibrated import run_tf
+    from edgelite.converter.calibrated import io_dtype, run_tf
 
     tf = import_tf()
     out = tmp / "qat_saved_model"
@@ -182,8 +182,7 @@ def _convert_qat(model: Any, cfg: ConvertConfig, tmp: Path) -> bytes:
         model.export(str(out))
     converter = tf.lite.TFLiteConverter.from_saved_model(str(out))
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    io_type = {IOType.INT8: tf.int8, IOType.UINT8: tf.uint8, IOType.FLOAT32: tf.float32}[cfg.io_type]
-    converter.inference_input_type = converter.inference_output_type = io_type
+    converter.inference_input_type = converter.inference_output_type = io_dtype(tf, cfg.io_type)
     return run_tf("QAT conversion", cfg, converter.convert)
 
 
