@@ -93,6 +93,7 @@ def _one_config(path: str | os.PathLike[str], n: int, xnn: bool, runs: int, warm
         "threads": n, "xnnpack": xnn, "init_ms": round(init_s * 1e3, 3),
         "first_invoke_ms": round(first * 1e3, 3), "warmup": warmup, "runs": len(times),
         "latency_ms": latency_stats(times),
+        "samples_ms": [round(t * 1e3, 4) for t in times],
         "rss_added_mb": None if rss0 is None or rss1 is None else round(rss1 - rss0, 2),
         "peak_rss_mb": round(_peak_rss_mb(), 2),
     }

@@ -7,7 +7,7 @@ fed to both, so differences come from the models, not from the data path.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -48,6 +48,7 @@ class CompareReport(Report):
     snr_db: float | None
     max_abs_error: float
     warnings: list[str] = field(default_factory=list)
+    classes: dict[str, Any] | None = None   # per-class accuracy and the candidate's confusion (labelled data)
     device: dict[str, Any] = field(default_factory=device.fingerprint)
     edgelite_version: str = __version__
 
@@ -79,8 +80,34 @@ def output_error(ref: np.ndarray, cand: np.ndarray) -> dict[str, float | None]:
     }
 
 
+# Past this many classes the confusion matrix is left out of reports (1000 classes would be a million cells).
+CONFUSION_MAX_CLASSES = 50
+
+
+def per_class(ref_out: np.ndarray, cand_out: np.ndarray, y: np.ndarray,
+              class_names: Sequence[str] | None = None) -> dict[str, Any]:
+    """Per-class top-1 accuracy of both models (None for classes with no samples) and the candidate's
+    confusion matrix (rows: true class, columns: predicted)."""
+    n = ref_out.shape[1]
+    y = np.asarray(y, dtype=np.int64)
+    support = np.bincount(y, minlength=n)[:n]
+
+    def accuracy(out: np.ndarray) -> list[float | None]:
+        hit = np.bincount(y[out.argmax(1) == y], minlength=n)[:n]
+        return [round(float(h / s * 100.0), 4) if s else None for h, s in zip(hit, support)]
+
+    names = list(class_names) if class_names is not None and len(class_names) == n else [str(i) for i in range(n)]
+    result: dict[str, Any] = {"names": names, "support": support.tolist(),
+                              "reference": accuracy(ref_out), "candidate": accuracy(cand_out), "confusion": None}
+    if n <= CONFUSION_MAX_CLASSES:
+        confusion = np.zeros((n, n), dtype=np.int64)
+        np.add.at(confusion, (y, cand_out.argmax(1)), 1)
+        result["confusion"] = confusion.tolist()
+    return result
+
+
 def compare(reference: Runner, candidate: Runner, x: np.ndarray, y: np.ndarray | None = None,
-            *, candidate_is_int8: bool | None = None) -> CompareReport:
+            *, candidate_is_int8: bool | None = None, class_names: Sequence[str] | None = None) -> CompareReport:
     """Run both models on float inputs ``x`` (N, ...) and labels ``y`` (N,) if known."""
     if len(x) == 0:
         raise UserInputError("no evaluation samples to compare on")
@@ -88,11 +115,15 @@ def compare(reference: Runner, candidate: Runner, x: np.ndarray, y: np.ndarray |
     cand_out, cand_t = _run_all(candidate, x, "candidate")
     if ref_out.shape != cand_out.shape:
         raise UserInputError(f"the models' outputs differ in shape: {ref_out.shape[1:]} vs {cand_out.shape[1:]}")
+    if y is not None and len(y) and (int(np.max(y)) >= ref_out.shape[1] or int(np.min(y)) < 0):
+        raise UserInputError(f"labels run from {int(np.min(y))} to {int(np.max(y))} but the models have "
+                             f"{ref_out.shape[1]} outputs; check the evaluation data's classes")
 
     sides = []
     for runner, out, times in ((reference, ref_out, ref_t), (candidate, cand_out, cand_t)):
         side = dict(runner.describe())
         side["latency_ms"] = latency_stats(times)
+        side["latency_samples_ms"] = [round(t * 1e3, 4) for t in times]
         side["top1"] = side["top5"] = None
         if y is not None:
             side["top1"] = round(_topk_accuracy(out, y, 1), 4)
@@ -111,6 +142,7 @@ def compare(reference: Runner, candidate: Runner, x: np.ndarray, y: np.ndarray |
     return CompareReport(
         reference=ref_side, candidate=cand_side, samples=int(len(x)), labelled=y is not None,
         top1_drop_pts=drop("top1"), top5_drop_pts=drop("top5"), warnings=warnings,
+        classes=None if y is None else per_class(ref_out, cand_out, y, class_names),
         **output_error(ref_out, cand_out),  # type: ignore[arg-type]
     )
 

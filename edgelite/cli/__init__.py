@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--io", choices=("int8", "uint8", "float32"), help="I/O type (default int8)")
     p.add_argument("--top", type=int, default=20, metavar="N", help="layers shown in the table (default 20)")
     p.add_argument("--json", metavar="OUT", help="write every layer's figures as JSON")
+    p.add_argument("--html", metavar="OUT", help="write a self-contained HTML report with per-layer error plots")
     _add_spec_flags(p, defaults_note="defaults: the model's input size, mean 0, std 255")
 
     p = sub.add_parser("qat", help="quantization-aware fine-tuning and/or pruning (tfmot), then int8 TFLite")
@@ -119,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, help="evaluate on a seeded subset of N samples (default all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="OUT", help="write the report as JSON")
+    p.add_argument("--html", metavar="OUT", help="write a self-contained HTML report with plots")
     _add_runtime_flags(p)
     _add_spec_flags(p, defaults_note="defaults: the spec embedded in the candidate")
 
@@ -130,7 +132,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also time this float model, interleaved, and flag int8 that is slower")
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--json", metavar="OUT", help="write the report as JSON")
+    p.add_argument("--html", metavar="OUT", help="write a self-contained HTML report with latency plots")
     _add_runtime_flags(p, bench=True)
+
+    p = sub.add_parser("check", help="regression gate: size, latency and accuracy budgets vs a committed baseline")
+    p.add_argument("--config", metavar="FILE", help="edgelite.toml or pyproject.toml with [tool.edgelite] "
+                                                     "(default: found in the current folder)")
+    p.add_argument("--baseline", metavar="FILE", help="baseline JSON (default: the config's baseline key)")
+    p.add_argument("--update-baseline", action="store_true",
+                   help="re-record the baseline (atomically) when every absolute budget passes")
+    p.add_argument("--json", metavar="OUT", help="write the check report as JSON")
+    p.add_argument("--junit", metavar="OUT", help="write JUnit XML: one testcase per model x budget")
+    p.add_argument("--markdown", metavar="OUT", help="write a markdown summary (e.g. $GITHUB_STEP_SUMMARY)")
+    p.add_argument("--html", metavar="OUT", help="write a self-contained HTML report with plots")
 
     p = sub.add_parser("inspect", help="tensors, ops, float ops and embedded metadata of a .tflite")
     p.add_argument("model")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -19,13 +18,28 @@ from edgelite.runtime.preprocess import PreprocessSpec, parse_floats, parse_size
 
 def dispatch(args: argparse.Namespace) -> int:
     return {"convert": cmd_convert, "analyze": cmd_analyze, "qat": cmd_qat, "run": cmd_run, "compare": cmd_compare, "bench": cmd_bench,
-            "inspect": cmd_inspect}[args.command](args)
+            "inspect": cmd_inspect, "check": cmd_check}[args.command](args)
 
 
 def _write_json(path: str | None, report: Any) -> None:
     if path:
         atomic_write_text(path, report.to_json() + "\n")
         print(f"report written to {path}")
+
+
+def _ensure_output_folders(*paths: str | None) -> None:
+    """Fail before a long run, not after it, when an output's folder is missing."""
+    for path in paths:
+        if path and not Path(path).resolve().parent.is_dir():
+            raise UserInputError(f"{path}: output folder {Path(path).parent} does not exist; create it first")
+
+
+def _write_html(path: str | None, report: Any) -> None:
+    if path:
+        from edgelite.html import write_report
+
+        write_report(path, report)
+        print(f"HTML report written to {path}")
 
 
 def _spec_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -109,9 +123,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     if args.top < 1:
         raise UserInputError(f"--top must be ≥ 1, got {args.top}")
+    _ensure_output_folders(args.json, args.html)
     report = analyze(_convert_config(args, Path(f"{Path(args.model).stem}_analyze.tflite")))
     print(render.analyze_table(report, limit=args.top))
     _write_json(args.json, report)
+    _write_html(args.html, report)
     return 0
 
 
@@ -176,6 +192,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from edgelite.runtime import Model
 
+    _ensure_output_folders(args.json, args.html)
+
     cand = Model.load(args.candidate, threads=args.threads, probe=True, **_runtime(args))
     if Path(args.reference).suffix == ".tflite":
         ref: Any = Model.load(args.reference, threads=args.threads, probe=True, **_runtime(args))
@@ -193,24 +211,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _compare_with(args: argparse.Namespace, ref: Any, cand: Any) -> int:
-    from edgelite.calibration import collect, open_source
-    from edgelite.runtime import compare
+    from edgelite.evaluation import compare_on
 
-    spec = _spec_for(cand, args)
-    if tuple(ref.sample_shape) != tuple(cand.sample_shape):
-        raise UserInputError(f"{args.reference} takes {tuple(ref.sample_shape)} but {args.candidate} takes "
-                             f"{tuple(cand.sample_shape)}; compare two versions of the same model")
-    source = open_source(args.data, class_names=cand.labels)
-    got = collect(source, spec, cand.sample_shape, args.samples, args.seed, desc="eval data",
-                  shuffle=args.samples is not None)
-    report = compare(ref, cand, got.x, got.y, candidate_is_int8=cand.quantized)
-    if got.skipped:
-        report = dataclasses.replace(report, warnings=report.warnings + [
-            f"{len(got.skipped)} unreadable image(s) skipped in {args.data}, e.g. {got.skipped[0]}"])
+    report = compare_on(ref, cand, args.data, samples=args.samples, seed=args.seed, spec=_spec_for(cand, args))
     print(render.compare_table(report))
     for w in report.warnings:
         print(f"warning: {w}", file=sys.stderr)
     _write_json(args.json, report)
+    _write_html(args.html, report)
     return 0
 
 
@@ -222,6 +230,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from edgelite.runtime.tflite_file import read_model_bytes
 
     runtime = _runtime(args)
+    _ensure_output_folders(args.json, args.html)
     for path in [args.model] + ([args.reference] if args.reference else []):
         read_model_bytes(path)  # missing file / not a model: the plain message, before any process starts
         probe(path, backend=runtime["backend"], delegates=[(d.path, d.options) for d in runtime["delegates"]])
@@ -233,6 +242,36 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for w in report.warnings:
         print(f"warning: {w}", file=sys.stderr)
     _write_json(args.json, report)
+    _write_html(args.html, report)
+    return 0
+
+
+# ---- check -----------------------------------------------------------------------------------------------------
+def cmd_check(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from edgelite.check import find_config, load_config, run_check
+    from edgelite.check.export import junit_xml, markdown
+
+    _ensure_output_folders(args.json, args.junit, args.markdown, args.html)
+    cfg = load_config(args.config or find_config())
+    if args.baseline:
+        cfg = dataclasses.replace(cfg, baseline=Path(args.baseline))
+    report = run_check(cfg, update_baseline=args.update_baseline, log=print)
+    print(render.check_table(report))
+    for w in report.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    _write_json(args.json, report)
+    for path, text, what in ((args.junit, junit_xml, "JUnit XML"), (args.markdown, markdown, "markdown summary")):
+        if path:
+            atomic_write_text(path, text(report))
+            print(f"{what} written to {path}")
+    _write_html(args.html, report)
+    if report.baseline_updated:
+        print(f"baseline written to {report.baseline}")
+    if not report.passed:
+        failed = [f"{name}/{row['budget']} ({row['message']})" for name, row in report.rows() if row["status"] == "fail"]
+        raise CheckFailed(f"{len(failed)} budget(s) failed: {'; '.join(failed)}")
     return 0
 
 

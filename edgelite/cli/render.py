@@ -187,3 +187,29 @@ def train_table(r: Any) -> str:
         rows.append((r.method, score(r.result)))
     rows.append(("time", f"{r.timings.get('total_s', 0):.1f} s (training {r.timings.get('train_s', 0):.1f} s)"))
     return table(rows) + "".join(f"\nwarning: {w}" for w in r.warnings)
+
+
+def check_table(r: Any) -> str:
+    from edgelite.check import gate
+
+    rows = []
+    for m in r.models:
+        for row in m["budgets"]:
+            base = row["baseline"]
+            rows.append((m["name"], gate.DESCRIPTIONS[row["budget"]], gate.format_limit(row["budget"], row["limit"]),
+                         gate.format_value(row["budget"], row["value"]), "-" if base is None else f"{base:g}",
+                         row["status"].upper() if row["status"] == gate.FAIL else row["status"], row["message"]))
+    lines = []
+    for m in r.models:
+        lat = m["latency"]
+        ratio = "" if lat["int8_over_float"] is None else f", {lat['int8_over_float']:.2f}x float"
+        lines.append(f"{m['name']}: {m['candidate']} ({size(m['size_bytes'])}), {ms(lat['candidate_ms'])} at "
+                     f"{lat['threads']} thread(s){ratio}, {lat['latency_per_kernel']:.4f} timing kernels "
+                     f"(±{lat['noise_pct']:.1f} % round-to-round)")
+    counts = r.counts()
+    verdict = "PASS" if r.passed else "FAIL"
+    summary = (f"{verdict}: {counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped"
+               + (f", {counts['info']} re-recorded" if counts["info"] else ""))
+    body = table(rows, ("model", "budget", "limit", "value", "baseline", "status", "note")) if rows else \
+        "(no budgets set: figures only)"
+    return "\n".join(lines + ["", body, "", summary])

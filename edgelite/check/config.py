@@ -1,0 +1,300 @@
+"""``edgelite.toml`` (or ``[tool.edgelite]`` in pyproject.toml): the models ``edgelite check`` gates.
+
+Validation is strict and every error is one line naming the file and the key: an unknown key is a typo that
+would otherwise silently disable a budget. Relative paths are relative to the config file's folder.
+
+    baseline = "edgelite-baseline.json"
+    [budgets]                      # defaults for every model
+    max_top1_drop_pts = 1.0
+    [[models]]
+    name = "mnist"
+    source = "examples/mnist/model.keras"    # or tflite = "build/mnist_int8.tflite"
+    calib = "examples/mnist/calib"
+    eval = "examples/mnist/eval"
+    [models.budgets]
+    max_size_bytes = 40000
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgelite.errors import UserInputError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+CONFIG_NAMES = ("edgelite.toml", "pyproject.toml")
+SOURCE_SUFFIXES = (".keras", ".h5", ".hdf5")
+MODES = ("int8", "int16x8", "float16", "dynamic", "float32")
+IO_TYPES = ("int8", "uint8", "float32")
+BACKENDS = ("auto", "litert", "tflite-runtime", "tf")
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """Every budget is optional; an unset budget is not checked (and not listed)."""
+
+    max_size_bytes: int | None = None
+    max_size_growth_pct: float | None = None         # vs the baseline
+    max_latency_growth_pct: float | None = None      # vs the baseline, kernel-normalized
+    max_top1_drop_pts: float | None = None           # int8 vs float, same data, same run
+    min_agreement: float | None = None               # share of samples where int8 and float agree on top-1
+    max_int8_over_float_latency: float | None = None  # int8 latency / float latency, same rounds
+
+    def merged(self, override: "Budgets") -> "Budgets":
+        return Budgets(**{f.name: getattr(override, f.name) if getattr(override, f.name) is not None
+                          else getattr(self, f.name) for f in dataclasses.fields(self)})
+
+    def items(self) -> list[tuple[str, float]]:
+        return [(f.name, getattr(self, f.name)) for f in dataclasses.fields(self) if getattr(self, f.name) is not None]
+
+    @property
+    def needs_eval(self) -> bool:
+        return self.max_top1_drop_pts is not None or self.min_agreement is not None
+
+    @property
+    def needs_baseline(self) -> bool:
+        return self.max_size_growth_pct is not None or self.max_latency_growth_pct is not None
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """The subset of ``edgelite convert`` flags a checked model can set."""
+
+    mode: str = "int8"
+    io: str | None = None
+    samples: int = 200
+    seed: int = 0
+    allow_float_ops: bool = False
+    keep_float: list[str] = field(default_factory=list)
+    keep_float_ops: list[str] = field(default_factory=list)
+    input_size: list[int] | None = None
+    resize: str | None = None
+    color: str | None = None
+    mean: list[float] | None = None
+    std: list[float] | None = None
+
+
+@dataclass(frozen=True)
+class Latency:
+    threads: int = 1
+    rounds: int = 21
+    block_ms: float = 25.0
+    backend: str = "auto"
+    xnnpack: bool = True
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    source: Path | None = None       # .keras / .h5 / SavedModel: converted by check (needs edgelite[convert])
+    tflite: Path | None = None       # or an already converted candidate
+    reference: Path | None = None    # float model: .tflite, or a source converted to float32 (default: source)
+    calib: Path | None = None
+    eval: Path | None = None
+    eval_samples: int | None = None
+    seed: int = 0
+    labels: Path | None = None
+    convert: ConvertOptions = field(default_factory=ConvertOptions)
+    budgets: Budgets = field(default_factory=Budgets)
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    path: Path
+    models: list[ModelEntry]
+    baseline: Path
+    work_dir: Path
+    latency: Latency = field(default_factory=Latency)
+
+
+_PATH_FIELDS = {"source", "tflite", "reference", "calib", "eval", "labels"}
+
+
+def _type_name(t: Any) -> str:
+    origin = typing.get_origin(t)
+    if origin is list:
+        return f"a list of {_type_name(typing.get_args(t)[0])}s"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false", Path: "a path string"}.get(
+        t, getattr(t, "__name__", str(t)))
+
+
+def _check_value(value: Any, t: Any, where: str) -> Any:
+    args = [a for a in typing.get_args(t) if a is not type(None)]
+    if typing.get_origin(t) in (typing.Union, types.UnionType) and args:
+        t = args[0]
+    if typing.get_origin(t) is list:
+        (item,) = typing.get_args(t)
+        if not isinstance(value, list):
+            raise UserInputError(f"{where}: expected {_type_name(t)}, got {value!r}")
+        return [_check_value(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    ok = {
+        bool: isinstance(value, bool),
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, (int, float)) and not isinstance(value, bool),
+        str: isinstance(value, str),
+        Path: isinstance(value, str) and value != "",
+    }.get(t)
+    if ok is None:
+        raise AssertionError(f"no validator for {t}")
+    if not ok:
+        raise UserInputError(f"{where}: expected {_type_name(t)}, got {value!r}")
+    return float(value) if t is float else value
+
+
+def _build(cls: type, table: Any, where: str, file: Path, **fixed: Any) -> Any:
+    """A dataclass from a TOML table: unknown keys, missing keys and wrong types are one-line errors."""
+    if not isinstance(table, dict):
+        raise UserInputError(f"{file}: {where}: expected a table, got {table!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in fixed}
+    unknown = sorted(set(table) - set(fields))
+    if unknown:
+        raise UserInputError(f"{file}: {where}.{unknown[0]}: unknown key (known: {', '.join(sorted(fields))})")
+    values: dict[str, Any] = dict(fixed)
+    for name, f in fields.items():
+        key = f"{where}.{name}" if where else name
+        if name not in table:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:  # type: ignore[misc]
+                raise UserInputError(f"{file}: {key}: required key missing")
+            continue
+        values[name] = _check_value(table[name], hints[name], f"{file}: {key}")
+    return cls(**values)
+
+
+def _in_range(file: Path, key: str, value: float | None, lo: float, hi: float | None = None) -> None:
+    if value is not None and (value < lo or (hi is not None and value > hi)):
+        bound = f"between {lo:g} and {hi:g}" if hi is not None else f"≥ {lo:g}"
+        raise UserInputError(f"{file}: {key}: must be {bound}, got {value:g}")
+
+
+def _budgets(table: Any, where: str, file: Path) -> Budgets:
+    b = _build(Budgets, table, where, file)
+    for name, value in b.items():
+        _in_range(file, f"{where}.{name}", value, 0.0, 1.0 if name == "min_agreement" else None)
+    _in_range(file, f"{where}.max_int8_over_float_latency", b.max_int8_over_float_latency, 1e-9)
+    return b
+
+
+def _resolve(base: Path, file: Path, key: str, value: Path | str | None, *, must_exist: bool = True) -> Path | None:
+    if value is None:
+        return None
+    p = Path(value)
+    p = Path(os.path.normpath(p if p.is_absolute() else base / p))
+    if must_exist and not p.exists():
+        raise UserInputError(f"{file}: {key}: no such file or folder {p}")
+    return p
+
+
+def _model(table: Any, i: int, file: Path, defaults: Budgets) -> ModelEntry:
+    where = f"models[{i}]"
+    if not isinstance(table, dict):
+        raise UserInputError(f"{file}: {where}: expected a table ([[models]]), got {table!r}")
+    raw = dict(table)
+    convert = _build(ConvertOptions, raw.pop("convert", {}), f"{where}.convert", file)
+    budgets = defaults.merged(_budgets(raw.pop("budgets", {}), f"{where}.budgets", file))
+    entry = _build(ModelEntry, raw, where, file, convert=convert, budgets=budgets)
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", entry.name):
+        raise UserInputError(f"{file}: {where}.name: use letters, digits, '_', '-' or '.', got {entry.name!r}")
+    if (entry.source is None) == (entry.tflite is None):
+        raise UserInputError(f"{file}: {where}: give exactly one of source (a model to convert) or tflite")
+    if convert.mode not in MODES:
+        raise UserInputError(f"{file}: {where}.convert.mode: one of {', '.join(MODES)}, got {convert.mode!r}")
+    if convert.io is not None and convert.io not in IO_TYPES:
+        raise UserInputError(f"{file}: {where}.convert.io: one of {', '.join(IO_TYPES)}, got {convert.io!r}")
+    if convert.input_size is not None and len(convert.input_size) != 2:
+        raise UserInputError(f"{file}: {where}.convert.input_size: give [height, width], got {convert.input_size}")
+    base = file.parent
+    paths = {k: _resolve(base, file, f"{where}.{k}", getattr(entry, k)) for k in _PATH_FIELDS}
+    entry = dataclasses.replace(entry, **paths)
+    if entry.tflite is not None and entry.tflite.suffix != ".tflite":
+        raise UserInputError(f"{file}: {where}.tflite: expected a .tflite file, got {entry.tflite}")
+    if entry.source is not None and entry.convert.mode in ("int8", "int16x8") and entry.calib is None:
+        raise UserInputError(f"{file}: {where}.calib: required to convert {entry.source.name} to "
+                             f"{entry.convert.mode} (an image folder, .npy or .npz)")
+    if entry.budgets.needs_eval and entry.eval is None:
+        raise UserInputError(f"{file}: {where}.eval: required by max_top1_drop_pts / min_agreement "
+                             "(evaluation data: SRC/<class>/ folders, .npy or .npz)")
+    needs_ref = entry.budgets.needs_eval or entry.budgets.max_int8_over_float_latency is not None
+    if needs_ref and entry.reference is None and entry.source is None:
+        raise UserInputError(f"{file}: {where}.reference: required with tflite = ... to check accuracy or "
+                             "int8-over-float latency (the float model: .tflite, .keras, .h5 or SavedModel)")
+    if entry.eval_samples is not None and entry.eval_samples < 1:
+        raise UserInputError(f"{file}: {where}.eval_samples: must be ≥ 1, got {entry.eval_samples}")
+    return entry
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise UserInputError(f"{path}: no such config file; write an edgelite.toml (see README, 'edgelite check')"
+                             ) from None
+    except IsADirectoryError:
+        raise UserInputError(f"{path}: is a folder; --config takes an edgelite.toml or pyproject.toml") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserInputError(f"{path}: not valid TOML ({exc})") from None
+
+
+def find_config(start: Path | None = None) -> Path:
+    """``edgelite.toml`` in the current folder, else a pyproject.toml with ``[tool.edgelite]``."""
+    folder = start or Path.cwd()
+    if (folder / "edgelite.toml").is_file():
+        return folder / "edgelite.toml"
+    pyproject = folder / "pyproject.toml"
+    if pyproject.is_file() and "edgelite" in _read_toml(pyproject).get("tool", {}):
+        return pyproject
+    raise UserInputError(f"{folder}: no edgelite.toml and no [tool.edgelite] in pyproject.toml; "
+                         "pass --config FILE")
+
+
+def load_config(path: str | Path) -> CheckConfig:
+    """Read and validate a config file (``edgelite.toml``, or ``pyproject.toml`` with ``[tool.edgelite]``)."""
+    file = Path(path)
+    data = _read_toml(file)
+    if file.name == "pyproject.toml" or "edgelite" in data.get("tool", {}):
+        data = data.get("tool", {}).get("edgelite")
+        if data is None:
+            raise UserInputError(f"{file}: no [tool.edgelite] table; add one or pass an edgelite.toml")
+        prefix = "tool.edgelite."
+    else:
+        prefix = ""
+    known = {"models", "budgets", "latency", "baseline", "work_dir"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise UserInputError(f"{file}: {prefix}{unknown[0]}: unknown key (known: {', '.join(sorted(known))})")
+    defaults = _budgets(data.get("budgets", {}), f"{prefix}budgets", file)
+    latency = _build(Latency, data.get("latency", {}), f"{prefix}latency", file)
+    if latency.backend not in BACKENDS:
+        raise UserInputError(f"{file}: {prefix}latency.backend: one of {', '.join(BACKENDS)}, got {latency.backend!r}")
+    if latency.threads < 1 or latency.rounds < 3 or latency.block_ms <= 0:
+        raise UserInputError(f"{file}: {prefix}latency: threads ≥ 1, rounds ≥ 3 and block_ms > 0, got "
+                             f"threads={latency.threads} rounds={latency.rounds} block_ms={latency.block_ms:g}")
+    models_raw = data.get("models")
+    if not isinstance(models_raw, list) or not models_raw:
+        raise UserInputError(f"{file}: {prefix}models: list at least one model as [[{prefix}models]]")
+    models = [_model(t, i, file, defaults) for i, t in enumerate(models_raw)]
+    names = [m.name for m in models]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise UserInputError(f"{file}: {prefix}models: the name {dupes[0]!r} is used twice; names key the baseline")
+    for key in ("baseline", "work_dir"):
+        if key in data:
+            _check_value(data[key], Path, f"{file}: {prefix}{key}")
+    base = file.parent
+    baseline = _resolve(base, file, "baseline", data.get("baseline", "edgelite-baseline.json"), must_exist=False)
+    work_dir = _resolve(base, file, "work_dir", data.get("work_dir", "build/edgelite-check"), must_exist=False)
+    assert baseline is not None and work_dir is not None
+    return CheckConfig(path=file, models=models, baseline=baseline, work_dir=work_dir, latency=latency)

@@ -1,0 +1,191 @@
+"""``run_check``: for every configured model, get the .tflite (convert it, or take the given one), evaluate it
+against its float reference, time it next to the reference and the timing kernel, and judge the budgets.
+
+Only conversion needs TensorFlow; a config of ready .tflite files (with .tflite references) runs on a board.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from edgelite import __version__
+from edgelite.check import gate
+from edgelite.check.baseline import Baseline, load_baseline
+from edgelite.check.config import CheckConfig, ModelEntry
+from edgelite.errors import UserInputError
+from edgelite.runtime import device
+from edgelite.runtime.reports import Report
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class CheckReport(Report):
+    kind = "check"
+    schema_version = 1
+
+    config: str
+    baseline: str
+    models: list[dict[str, Any]]
+    passed: bool
+    baseline_updated: bool = False
+    warnings: list[str] = field(default_factory=list)
+    device: dict[str, Any] = field(default_factory=device.fingerprint)
+    edgelite_version: str = __version__
+
+    def rows(self) -> list[tuple[str, dict[str, Any]]]:
+        return [(m["name"], row) for m in self.models for row in m["budgets"]]
+
+    def counts(self) -> dict[str, int]:
+        out = {s: 0 for s in (gate.PASS, gate.FAIL, gate.SKIP, gate.INFO)}
+        for _, row in self.rows():
+            out[row["status"]] += 1
+        return out
+
+
+def _convert(entry: ModelEntry, source: Path, output: Path, mode: str, log: Log) -> Path:
+    from edgelite.converter import ConvertConfig, convert
+
+    c = entry.convert
+    float_mode = mode == "float32"
+    cfg = ConvertConfig(
+        model=source, output=output, calib=None if float_mode else entry.calib, mode=mode,
+        io=None if float_mode else c.io, samples=c.samples, seed=c.seed,
+        input_size=tuple(c.input_size) if c.input_size else None,  # type: ignore[arg-type]
+        resize=c.resize or "bilinear", color=c.color,
+        mean=tuple(c.mean) if c.mean else None, std=tuple(c.std) if c.std else None,
+        labels=entry.labels, allow_float_ops=c.allow_float_ops and not float_mode,
+        keep_float=() if float_mode else tuple(c.keep_float), keep_float_ops=() if float_mode else tuple(c.keep_float_ops),
+    )
+    log(f"[{entry.name}] converting {source} ({mode}) -> {output}")
+    convert(cfg, log=lambda line: log(f"[{entry.name}]   {line}"))
+    return output
+
+
+def _paths(entry: ModelEntry, work_dir: Path, log: Log) -> tuple[Path, Path | None]:
+    """(candidate .tflite, float reference .tflite or None)."""
+    folder = work_dir / entry.name
+    if entry.tflite is not None:
+        candidate = entry.tflite
+    else:
+        assert entry.source is not None
+        folder.mkdir(parents=True, exist_ok=True)
+        candidate = _convert(entry, entry.source, folder / f"{entry.name}_{entry.convert.mode}.tflite",
+                             entry.convert.mode, log)
+    ref_source = entry.reference or entry.source
+    if ref_source is None:
+        return candidate, None
+    if ref_source.suffix == ".tflite":
+        return candidate, ref_source
+    folder.mkdir(parents=True, exist_ok=True)
+    return candidate, _convert(entry, ref_source, folder / f"{entry.name}_float32.tflite", "float32", log)
+
+
+def _measure(entry: ModelEntry, cfg: CheckConfig, log: Log) -> dict[str, Any]:
+    from edgelite.evaluation import compare_on
+    from edgelite.runtime import Model
+    from edgelite.runtime import latency as lat
+
+    candidate, reference = _paths(entry, cfg.work_dir, log)
+    load = {"backend": cfg.latency.backend, "xnnpack": cfg.latency.xnnpack, "threads": cfg.latency.threads}
+    cand = Model.load(candidate, probe=True, **load)
+    ref = Model.load(reference, probe=True, **load) if reference is not None else None
+    if ref is not None and cand.spec is None and ref.spec is not None:
+        cand.with_spec(ref.spec)
+    m: dict[str, Any] = {"name": entry.name, "candidate": str(candidate),
+                         "reference": None if reference is None else str(reference),
+                         "size_bytes": cand.size_bytes, "quantized": cand.quantized,
+                         "reference_size_bytes": None if ref is None else ref.size_bytes, "accuracy": None}
+    if entry.eval is not None and ref is not None:
+        log(f"[{entry.name}] evaluating on {entry.eval}")
+        report = compare_on(ref, cand, entry.eval, samples=entry.eval_samples, seed=entry.seed)
+        if entry.budgets.max_top1_drop_pts is not None and not report.labelled:
+            raise UserInputError(f"{cfg.path}: models[name={entry.name!r}].eval: {entry.eval} has no labels, so "
+                                 "max_top1_drop_pts cannot be checked; use SRC/<class>/ folders or .npz with y, "
+                                 "or budget min_agreement instead")
+        m["accuracy"] = report.to_dict()
+    log(f"[{entry.name}] timing: {cfg.latency.rounds} interleaved rounds, {cfg.latency.threads} thread(s)")
+    models = {"candidate": cand, lat.KERNEL: lat.load_kernel(**load)}
+    if ref is not None:
+        models["reference"] = ref
+    t = lat.paired_timing(models, rounds=cfg.latency.rounds, block_ms=cfg.latency.block_ms)
+    m["latency"] = {
+        "threads": cfg.latency.threads, "rounds": cfg.latency.rounds,
+        "candidate_ms": round(t.median_ms("candidate"), 4), "kernel_ms": round(t.median_ms(lat.KERNEL), 4),
+        "reference_ms": round(t.median_ms("reference"), 4) if ref is not None else None,
+        "latency_per_kernel": round(t.ratio("candidate", lat.KERNEL), 6),
+        "noise_pct": round(t.ratio_spread("candidate", lat.KERNEL) * 100, 3),
+        "int8_over_float": round(t.ratio("candidate", "reference"), 4) if ref is not None else None,
+        "samples_ms": t.samples_ms, "round_medians_ms": t.round_medians_ms,
+    }
+    return m
+
+
+def _baseline_entry(m: dict[str, Any]) -> dict[str, Any]:
+    acc, latency = m["accuracy"], m["latency"]
+    return {
+        "size_bytes": m["size_bytes"], "latency_ms": latency["candidate_ms"], "kernel_ms": latency["kernel_ms"],
+        "latency_per_kernel": latency["latency_per_kernel"], "int8_over_float": latency["int8_over_float"],
+        "top1": acc and acc["candidate"]["top1"], "top1_float": acc and acc["reference"]["top1"],
+        "agreement": acc and acc["agreement"],
+    }
+
+
+def _usable_baseline(cfg: CheckConfig, update: bool) -> Baseline | None:
+    """The baseline to compare with; None when there is none and nothing needs one."""
+    from edgelite.runtime.latency import kernel_sha256
+
+    needs = any(e.budgets.needs_baseline for e in cfg.models)
+    if not cfg.baseline.exists() and (update or not needs):
+        return None
+    base = load_baseline(cfg.baseline)
+    if any(e.budgets.max_latency_growth_pct is not None for e in cfg.models) and not update:
+        if base.kernel_sha256 != kernel_sha256():
+            raise UserInputError(f"{cfg.baseline}: kernel_sha256: recorded against another timing kernel (another "
+                                 "edgelite version), so its latency is not comparable; re-record it with "
+                                 "`edgelite check --update-baseline`")
+        if base.threads != cfg.latency.threads:
+            raise UserInputError(f"{cfg.baseline}: threads: recorded with {base.threads} thread(s), the config "
+                                 f"times with {cfg.latency.threads}; re-record it with `edgelite check --update-baseline`")
+    return base
+
+
+def run_check(cfg: CheckConfig, *, update_baseline: bool = False, log: Log = lambda _: None) -> CheckReport:
+    """Measure every model and judge its budgets. With ``update_baseline``, rewrite the baseline (atomically)
+    when every budget that does not depend on the baseline passes."""
+    from edgelite.runtime.latency import kernel_sha256
+
+    base = _usable_baseline(cfg, update_baseline)
+    warnings: list[str] = []
+    if base is not None and base.device.get("cpu_model") not in (None, device.fingerprint().get("cpu_model")):
+        warnings.append(f"the baseline was recorded on {base.device.get('cpu_model')!r}, this is "
+                        f"{device.fingerprint().get('cpu_model')!r}: latency is compared per timing kernel, "
+                        "which tracks CPU speed but not every difference between CPUs")
+    results = []
+    for entry in cfg.models:
+        m = _measure(entry, cfg, log)
+        before = base.models.get(entry.name) if base is not None else None
+        m["baseline"] = before
+        m["budgets"] = gate.judge(entry.budgets, m, before, model=entry.name, updating=update_baseline)
+        m["passed"] = all(r["status"] != gate.FAIL for r in m["budgets"])
+        results.append(m)
+        log(f"[{entry.name}] {'pass' if m['passed'] else 'FAIL'}")
+    passed = all(m["passed"] for m in results)
+    updated = False
+    if update_baseline:
+        if passed:
+            new = Baseline(models={m["name"]: _baseline_entry(m) for m in results}, kernel_sha256=kernel_sha256(),
+                           threads=cfg.latency.threads, device=device.fingerprint(),
+                           updated=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+            new.save(cfg.baseline)
+            updated = True
+            stale = sorted(set(base.models) - set(new.models)) if base is not None else []
+            if stale:
+                warnings.append(f"dropped baseline entries of models no longer in the config: {', '.join(stale)}")
+        else:
+            warnings.append(f"baseline not updated: a budget failed, and {cfg.baseline} keeps its last good figures")
+    return CheckReport(config=str(cfg.path), baseline=str(cfg.baseline), models=results, passed=passed,
+                       baseline_updated=updated, warnings=warnings)
