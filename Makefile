@@ -12,7 +12,7 @@ TFLR_STAMP := $(TFLR)/.installed
 PARITY     := $(OUT)/parity
 PY_OK_TFLR := $(shell $(PYTHON) -c 'import sys; print(int(sys.version_info[:2] <= (3, 11)))')
 
-.PHONY: setup demo test test-tflite-runtime aarch64-check bench clean
+.PHONY: setup demo check test browser test-tflite-runtime aarch64-check bench clean
 
 setup: $(STAMP)
 
@@ -35,7 +35,13 @@ demo: $(STAMP)
 	$(BIN)/edgelite bench $(OUT)/mnist_float32.tflite --threads 1,2 --json $(OUT)/bench_float32.json
 	$(BIN)/edgelite bench $(OUT)/mnist_int8.tflite --threads 1,2 --json $(OUT)/bench_int8.json
 	$(BIN)/edgelite compare $(OUT)/mnist_float32.tflite $(OUT)/mnist_int8.tflite --data $(EX)/eval \
-		--json $(OUT)/compare.json
+		--json $(OUT)/compare.json --html $(OUT)/compare.html
+
+# The regression gate on the example against its committed baseline (exit 1 when a budget breaks).
+check: $(STAMP)
+	mkdir -p $(OUT)
+	$(BIN)/edgelite check --config $(EX)/edgelite.toml --junit $(OUT)/check.xml --markdown $(OUT)/check.md \
+		--html $(OUT)/check.html
 
 $(TFLR_STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(TFLR)
@@ -44,7 +50,11 @@ $(TFLR_STAMP): pyproject.toml Makefile
 	$(TFLR)/bin/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-test: $(STAMP)
+# Headless Chromium (Debian package) for the HTML report tests.
+browser:
+	bash scripts/ensure-chromium
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
 	$(MAKE) --no-print-directory test-tflite-runtime
 
@@ -69,6 +79,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_overhead.py
 	$(BIN)/python benchmarks/convert_overhead.py
 	$(BIN)/python benchmarks/vs_litert_benchmark.py
+	$(BIN)/python benchmarks/check_noise.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -181,8 +181,8 @@ def bench_page(r: dict[str, Any]) -> str:
         sizes[ref_name] = ref["size_bytes"]
     body.append(svg.bars("latency-median", "Median latency (ms)", labels, series, colors, fmt=lambda v: f"{v:.3f}"))
     body.append("<h2>Size</h2>")
-    body.append(svg.bars("size", "Model size (KB)", list(sizes), {"size": [v / 1e3 for v in sizes.values()]},
-                         {"size": svg.PALETTE["int8"]}, fmt=lambda v: f"{v:,.1f}", unit=" KB"))
+    body.append(svg.bars("size", "Model size (KB)", ["file size"], {k: [v / 1e3] for k, v in sizes.items()},
+                         colors, fmt=lambda v: f"{v:,.1f}", unit=" KB"))
     rows = [(_name(m), _config_name(res), f"{res['latency_ms']['median']:.4f}", f"{res['latency_ms']['p90']:.4f}",
              f"{res['latency_ms']['p99']:.4f}", f"{res['init_ms']:.2f}", f"{res['first_invoke_ms']:.3f}", res["runs"])
             for m, results in [(r["model"], r["results"])] + ([(ref["model"], ref["results"])] if ref else [])

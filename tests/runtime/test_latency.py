@@ -1,0 +1,36 @@
+"""Interleaved timing: ratios of models timed in the same rounds, and the shipped timing kernel."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgelite.errors import UserInputError
+from edgelite.runtime import Model
+from edgelite.runtime.latency import KERNEL_PATH, kernel_sha256, load_kernel, paired_timing
+
+
+def test_a_model_against_itself_is_a_ratio_of_one():
+    a, b = load_kernel(threads=1), load_kernel(threads=1)
+    t = paired_timing({"a": a, "b": b}, rounds=7, block_ms=10)
+    assert len(t.round_medians_ms["a"]) == 7 and len(t.samples_ms["a"]) >= 21
+    assert t.ratio("a", "b") == pytest.approx(1.0, abs=0.1)   # measured 0.99-1.01
+    assert t.ratio_spread("a", "b") < 0.1
+
+
+def test_ratios_order_models_by_their_real_cost(example_models):
+    small = Model.load(example_models["int8"], threads=1)
+    t = paired_timing({"mnist": small, "kernel": load_kernel(threads=1)}, rounds=5, block_ms=10)
+    # the 96x96 kernel CNN does ~20x the MNIST model's work (measured 0.048 kernels per MNIST invoke)
+    assert 0.005 < t.ratio("mnist", "kernel") < 0.3
+    assert t.median_ms("kernel") > t.median_ms("mnist")
+
+
+def test_the_kernel_is_a_quantized_model_with_a_stable_hash():
+    k = load_kernel()
+    assert k.quantized and KERNEL_PATH.stat().st_size > 10_000
+    assert kernel_sha256() == kernel_sha256() and len(kernel_sha256()) == 64
+
+
+def test_too_few_rounds_is_a_user_error():
+    with pytest.raises(UserInputError, match="rounds must be ≥ 3"):
+        paired_timing({"k": load_kernel()}, rounds=2)
