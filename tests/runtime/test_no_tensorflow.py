@@ -8,6 +8,8 @@ import textwrap
 
 
 import edgelite.calibration
+import edgelite.check
+import edgelite.html
 import edgelite.runtime
 
 BLOCK = textwrap.dedent("""
@@ -27,8 +29,11 @@ def _run(code: str) -> subprocess.CompletedProcess:
 
 
 def test_every_runtime_and_calibration_module_imports_without_tensorflow():
-    names = _modules(edgelite.runtime) + _modules(edgelite.calibration)
+    # check/ and html/ sit above runtime and calibration and must run on a board too (ready .tflite files)
+    names = (_modules(edgelite.runtime) + _modules(edgelite.calibration) + _modules(edgelite.check)
+             + _modules(edgelite.html) + ["edgelite.evaluation"])
     assert "edgelite.runtime.model" in names and "edgelite.calibration.sources" in names
+    assert "edgelite.check.run" in names and "edgelite.html.pages" in names
     proc = _run(f"""
         import importlib
         for name in {names!r}:
