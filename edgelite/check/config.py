@@ -218,6 +218,12 @@ def _model(table: Any, i: int, file: Path, defaults: Budgets) -> ModelEntry:
     base = file.parent
     paths = {k: _resolve(base, file, f"{where}.{k}", getattr(entry, k)) for k in _PATH_FIELDS}
     entry = dataclasses.replace(entry, **paths)
+    if entry.tflite is not None:
+        # Conversion settings on a ready .tflite would be silently ignored: say so instead.
+        unused = [k for k in ("convert", "calib", "labels") if k in table]
+        if unused:
+            raise UserInputError(f"{file}: {where}.{unused[0]}: only applies to source models (converted by the "
+                                 f"check); {entry.tflite.name} is already converted")
     if entry.tflite is not None and entry.tflite.suffix != ".tflite":
         raise UserInputError(f"{file}: {where}.tflite: expected a .tflite file, got {entry.tflite}")
     if entry.source is not None and entry.convert.mode in ("int8", "int16x8") and entry.calib is None:
