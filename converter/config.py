@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
@@ -35,8 +35,8 @@ class ConvertConfig:
     model: Path
     output: Path
     calib: Path | None = None
-    mode: QuantMode = QuantMode.INT8
-    io: IOType | None = None               # None: int8 for int8 mode, float32 otherwise
+    mode: QuantMode = None  # type: ignore[assignment]  # None: the target's choice (int8 for litert)
+    io: IOType | None = None               # None: the target's choice (int8 for int8 mode, float32 otherwise)
     samples: int = 200
     seed: int = 0
     input_size: tuple[int, int] | None = None
@@ -52,6 +52,8 @@ class ConvertConfig:
     max_float_layers: int | None = None    # the budget search may keep at most this many layers float
     eval: Path | None = None               # evaluation data for the budget (and analyze)
     eval_samples: int | None = None        # seeded subset of the evaluation data; None: all
+    target: str = "litert"                 # litert | mediapipe | gpu (converter/targets.py)
+    target_notes: tuple[str, ...] = field(default=(), init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", Path(self.model))
@@ -62,8 +64,15 @@ class ConvertConfig:
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, Path(value))
+        from edgelite.converter.targets import Target, resolve
+
+        mode, io, notes = resolve(self.target, None if self.mode is None else str(getattr(self.mode, "value", self.mode)),
+                                  None if self.io is None else str(getattr(self.io, "value", self.io)))
+        object.__setattr__(self, "target", Target(self.target or "litert"))
+        object.__setattr__(self, "target_notes", tuple(notes))
+        object.__setattr__(self, "io", io)
         try:
-            object.__setattr__(self, "mode", QuantMode(self.mode))
+            object.__setattr__(self, "mode", QuantMode(mode))
         except ValueError:
             raise UserInputError(f"--mode must be one of {', '.join(m.value for m in QuantMode)}, "
                                  f"got {self.mode!r}") from None
@@ -101,7 +110,7 @@ class ConvertConfig:
                 raise UserInputError(f"{self.calib}: calibration data not found; pass an image folder, .npy or .npz")
         io = self.io_type
         if self.mode is QuantMode.INT8:
-            if io is IOType.UINT8:
+            if io is IOType.UINT8 and self.target.value != "mediapipe":  # MediaPipe needs uint8: no nagging
                 warnings.append("uint8 I/O: XNNPACK's fast int8 kernels expect int8 (uint8 disables them on "
                                 "some Arm cores); prefer --io int8 unless a client needs uint8")
         elif self.mode is QuantMode.INT16X8:

@@ -19,9 +19,10 @@ from edgelite.converter.judge import Judge
 from edgelite.converter.loading import SourceModel, import_tf
 from edgelite.converter.prepare import prepared, resolve_spec  # noqa: F401 - resolve_spec: public API
 from edgelite.converter.report import ConvertReport
+from edgelite.converter.targets import Target
 from edgelite.errors import ConversionError, UserInputError
 from edgelite.runtime import metadata as md
-from edgelite.runtime import tflite_file
+from edgelite.runtime import gpu, tflite_file
 from edgelite.runtime.model import Model
 
 
@@ -73,6 +74,7 @@ def _provenance(cfg: ConvertConfig, src_hash: str, n_calib: int, created: str) -
         "source_sha256": src_hash,
         "mode": cfg.mode.value,
         "io": cfg.io_type.value,
+        "target": cfg.target.value,
         "calibration_samples": n_calib,
         "calibration_seed": cfg.seed if cfg.mode.needs_calibration else None,
         "created_utc": created,
@@ -87,6 +89,8 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
     writes the best model found: check ``report.budget["met"]``."""
     t_start = time.perf_counter()
     warnings = cfg.validate()
+    for note in cfg.target_notes:
+        log(note)
     created = _created_utc()
     src_hash = sha256_path(cfg.model)
     kept: list[Node] = []
@@ -141,6 +145,13 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
     final = md.embed(model_bytes, spec=spec, labels=labels, provenance=provenance,
                      name=cfg.model.stem, description=f"{cfg.model.name} converted by edgelite ({cfg.mode.value})")
     _verify(final, cfg)
+    gpu_report = None
+    if cfg.target is Target.GPU:
+        compat = gpu.check(final)
+        gpu_report = compat.to_dict()
+        if not compat.fully_compatible:
+            warnings.append(f"not fully GPU-delegate compatible: {compat.summary()}; see `edgelite inspect "
+                            f"{cfg.output} --gpu`")
     atomic_write_bytes(cfg.output, final)
     timings["total_s"] = time.perf_counter() - t_start
     return ConvertReport(
@@ -151,7 +162,7 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
         timings={k: round(v, 3) for k, v in timings.items()}, warnings=warnings,
         kept_float=[n.to_dict() for n in kept],
         size_cost_bytes=(len(model_bytes) - int8_size) if int8_size is not None else 0,
-        budget=budget,
+        budget=budget, target=cfg.target.value, target_notes=list(cfg.target_notes), gpu=gpu_report,
     )
 
 

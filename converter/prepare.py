@@ -4,7 +4,9 @@ labels, the calibration samples, and the evaluation samples."""
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -50,6 +52,24 @@ class Prepared:
         return got
 
 
+def _for_target(cfg: ConvertConfig, src: SourceModel, labels: Any, tmp: Path, warnings: list[str]) -> SourceModel:
+    """Check the source against ``--target`` and re-export it as the target needs (batch 1, RGB front)."""
+    from edgelite.converter.targets import Target, check_source, refront
+
+    if cfg.target is Target.LITERT:
+        return src
+    warnings.extend(check_source(cfg.target, cfg.model, src.input_shape, src.output_shape, len(src.input_names),
+                                 labels))
+    if len(src.input_names) != 1:
+        warnings.append(f"{cfg.model}: {len(src.input_names)} inputs: the batch size stays as exported")
+        return src
+    rgb = cfg.target is Target.MEDIAPIPE and src.input_shape[-1] == 1
+    if cfg.color and rgb:
+        raise UserInputError(f"--color {cfg.color}: --target mediapipe feeds RGB images to this grayscale model "
+                             "(an RGB->gray layer goes in front); drop --color")
+    return refront(src, tmp, batch1=True, rgb=rgb)
+
+
 def resolve_spec(cfg: ConvertConfig, src: SourceModel) -> PreprocessSpec | None:
     """Preprocessing from the flags, defaulting to the model's input shape. None for non-image inputs."""
     shape = src.input_shape
@@ -83,8 +103,9 @@ def prepared(cfg: ConvertConfig, warnings: list[str]) -> Iterator[Prepared]:
     """Load the source (exported to a SavedModel for the converter) and collect calibration samples."""
     t_start = time.perf_counter()
     labels = md.read_labels_file(cfg.labels) if cfg.labels else None
-    with load_source(cfg.model) as src:
+    with load_source(cfg.model) as src, tempfile.TemporaryDirectory(prefix="edgelite-target-") as tmp:
         timings = {"load_s": time.perf_counter() - t_start}
+        src = _for_target(cfg, src, labels, Path(tmp), warnings)
         if len(src.input_names) != 1 and cfg.mode.needs_calibration:
             raise UserInputError(f"{cfg.model}: has {len(src.input_names)} inputs; calibration supports "
                                  "single-input models for now")

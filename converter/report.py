@@ -12,7 +12,7 @@ from edgelite.runtime.reports import Report
 @dataclass(frozen=True)
 class ConvertReport(Report):
     kind = "convert"
-    schema_version = 2  # 2: kept_float, size_cost_bytes, budget
+    schema_version = 3  # 2: kept_float, size_cost_bytes, budget; 3: target, target_notes, gpu
 
     source: str
     source_kind: str
@@ -32,4 +32,7 @@ class ConvertReport(Report):
     kept_float: list[dict[str, Any]] = field(default_factory=list)   # ops left float on purpose
     size_cost_bytes: int = 0                                          # their size cost vs plain int8
     budget: dict[str, Any] | None = None                              # the --max-drop search, if run
+    target: str = "litert"                                            # --target
+    target_notes: list[str] = field(default_factory=list)             # what the target picked
+    gpu: dict[str, Any] | None = None                                 # GPU-delegate check (--target gpu)
     edgelite_version: str = __version__

@@ -237,5 +237,56 @@ def read(data: bytes, *, input_hw: tuple[int, int] | None = None, where: str = "
     return ModelMetadata()
 
 
+def _enum_name(enum_cls: Any, value: int) -> str:
+    return next((k for k, v in vars(enum_cls).items() if not k.startswith("_") and v == value), str(value))
+
+
+def _text(b: bytes | None) -> str | None:
+    return b.decode("utf-8", "replace") if b else None
+
+
+def _tensor_summary(t: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": _text(t.name), "description": _text(t.description)}
+    content = t.content
+    if content is not None:
+        out["content"] = _enum_name(mds.ContentProperties, content.contentPropertiesType)
+        if content.contentPropertiesType == mds.ContentProperties.ImageProperties:
+            out["color_space"] = _enum_name(mds.ColorSpaceType, content.contentProperties.colorSpace)
+    for unit in t.processUnits or []:
+        if unit.optionsType == mds.ProcessUnitOptions.NormalizationOptions:
+            out["normalization"] = {"mean": [float(v) for v in unit.options.mean],
+                                    "std": [float(v) for v in unit.options.std]}
+    if t.stats is not None and (t.stats.min is not None or t.stats.max is not None):
+        out["range"] = {"min": [float(v) for v in t.stats.min or []], "max": [float(v) for v in t.stats.max or []]}
+    out["associated_files"] = [{"name": _text(f.name), "type": _enum_name(mds.AssociatedFileType, f.type)}
+                               for f in t.associatedFiles or []]
+    return out
+
+
+def standard_summary(data: bytes, where: str = "model") -> dict[str, Any] | None:
+    """The standard TFLite metadata in readable form (what MediaPipe / Task Library / Android Studio read):
+    name, version, author, license, min parser version, per-tensor content, normalization, associated files
+    (with their sizes in the appended zip). None when the file has no ``TFLITE_METADATA``."""
+    raw = tflite_file.metadata_entries(data).get(STANDARD_ENTRY)
+    if raw is None:
+        return None
+    try:
+        meta = mds.ModelMetadataT.InitFromPackedBuf(bytearray(raw), 0)
+    except CORRUPT_ERRORS as exc:
+        raise UserInputError(f"{where}: TFLITE_METADATA entry is corrupt ({type(exc).__name__})") from None
+    files = associated_files(data, where)
+    subs = meta.subgraphMetadata or []
+    sub = subs[0] if subs else None
+    return {
+        "name": _text(meta.name), "version": _text(meta.version), "description": _text(meta.description),
+        "author": _text(meta.author), "license": _text(meta.license), "min_parser_version": _text(meta.minParserVersion),
+        "inputs": [_tensor_summary(t) for t in (sub.inputTensorMetadata or [])] if sub else [],
+        "outputs": [_tensor_summary(t) for t in (sub.outputTensorMetadata or [])] if sub else [],
+        "associated_files": [{"name": _text(f.name), "type": _enum_name(mds.AssociatedFileType, f.type)}
+                             for f in meta.associatedFiles or []],
+        "packed_files": {name: len(content) for name, content in files.items()},
+    }
+
+
 def labels_match_output(labels: tuple[str, ...] | None, output_shape: tuple[int, ...]) -> bool:
     return bool(labels) and len(output_shape) >= 1 and int(np.prod(output_shape[1:] or (1,))) == len(labels)

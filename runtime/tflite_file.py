@@ -93,6 +93,7 @@ class TensorRef:
     name: str
     dtype: str
     constant: bool
+    shape: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,9 @@ def op_inventory(data: bytes) -> list[OpInfo]:
         t = sg.Tensors(i)
         buf = model.Buffers(t.Buffer()) if t.Buffer() < model.BuffersLength() else None
         constant = bool(buf is not None and (buf.DataLength() > 0 or buf.Size() > 0))
-        return TensorRef((t.Name() or b"").decode("utf-8", "replace"), type_names.get(t.Type(), str(t.Type())), constant)
+        shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
+        return TensorRef((t.Name() or b"").decode("utf-8", "replace"), type_names.get(t.Type(), str(t.Type())),
+                         constant, shape)
 
     result = []
     for k in range(sg.OperatorsLength()):

@@ -37,6 +37,7 @@ else:  # pragma: no cover - Python 3.10
 CONFIG_NAMES = ("edgelite.toml", "pyproject.toml")
 SOURCE_SUFFIXES = (".keras", ".h5", ".hdf5")
 MODES = ("int8", "int16x8", "float16", "dynamic", "float32")
+TARGETS = ("litert", "mediapipe", "gpu")
 IO_TYPES = ("int8", "uint8", "float32")
 BACKENDS = ("auto", "litert", "tflite-runtime", "tf")
 
@@ -72,7 +73,8 @@ class Budgets:
 class ConvertOptions:
     """The subset of ``edgelite convert`` flags a checked model can set."""
 
-    mode: str = "int8"
+    target: str = "litert"              # litert | mediapipe | gpu, as `convert --target`
+    mode: str | None = None             # None: the target's (int8 for litert and mediapipe, float16 for gpu)
     io: str | None = None
     samples: int = 200
     seed: int = 0
@@ -209,8 +211,18 @@ def _model(table: Any, i: int, file: Path, defaults: Budgets) -> ModelEntry:
         raise UserInputError(f"{file}: {where}.name: use letters, digits, '_', '-' or '.', got {entry.name!r}")
     if (entry.source is None) == (entry.tflite is None):
         raise UserInputError(f"{file}: {where}: give exactly one of source (a model to convert) or tflite")
-    if convert.mode not in MODES:
+    if convert.mode is not None and convert.mode not in MODES:
         raise UserInputError(f"{file}: {where}.convert.mode: one of {', '.join(MODES)}, got {convert.mode!r}")
+    if convert.target not in TARGETS:
+        raise UserInputError(f"{file}: {where}.convert.target: one of {', '.join(TARGETS)}, got {convert.target!r}")
+    try:
+        # the preset rules live with the converter (pure Python: importing them loads no TensorFlow)
+        from edgelite.converter.targets import resolve
+
+        convert = dataclasses.replace(convert, mode=resolve(convert.target, convert.mode, convert.io)[0])
+    except UserInputError as exc:
+        raise UserInputError(f"{file}: {where}.convert: {exc}") from None
+    entry = dataclasses.replace(entry, convert=convert)
     if convert.io is not None and convert.io not in IO_TYPES:
         raise UserInputError(f"{file}: {where}.convert.io: one of {', '.join(IO_TYPES)}, got {convert.io!r}")
     if convert.input_size is not None and len(convert.input_size) != 2:

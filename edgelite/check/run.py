@@ -53,7 +53,7 @@ def _convert(entry: ModelEntry, source: Path, output: Path, mode: str, log: Log)
     float_mode = mode == "float32"
     cfg = ConvertConfig(
         model=source, output=output, calib=None if float_mode else entry.calib, mode=mode,
-        io=None if float_mode else c.io, samples=c.samples, seed=c.seed,
+        io=None if float_mode else c.io, samples=c.samples, seed=c.seed, target=c.target,
         input_size=tuple(c.input_size) if c.input_size else None,  # type: ignore[arg-type]
         resize=c.resize or "bilinear", color=c.color,
         mean=tuple(c.mean) if c.mean else None, std=tuple(c.std) if c.std else None,

@@ -54,8 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calib", help="calibration data: image folder, .npy or .npz (needed for int8/int16x8)")
     p.add_argument("--samples", type=int, default=200, help="calibration samples (default 200)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    p.add_argument("--mode", default="int8", choices=("int8", "int16x8", "float16", "dynamic", "float32"))
-    p.add_argument("--io", choices=("int8", "uint8", "float32"), help="I/O type (default int8 in int8 mode)")
+    p.add_argument("--target", choices=("litert", "mediapipe", "gpu"), default="litert",
+                   help="deployment preset: litert (int8, int8 I/O; default), mediapipe (int8, uint8 I/O, RGB, "
+                        "metadata for MediaPipe Tasks), gpu (float16, float I/O, GPU-delegate check)")
+    p.add_argument("--mode", choices=("int8", "int16x8", "float16", "dynamic", "float32"),
+                   help="quantization (default: the target's, int8 for litert and mediapipe, float16 for gpu)")
+    p.add_argument("--io", choices=("int8", "uint8", "float32"),
+                   help="I/O type (default: the target's, int8 for litert, uint8 for mediapipe)")
     p.add_argument("--labels", help="labels file, one per line (embedded in the .tflite)")
     p.add_argument("--allow-float-ops", action="store_true", help="keep ops with no int8 kernel in float")
     g = p.add_argument_group("float fallback and accuracy budget (int8)")
@@ -148,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("inspect", help="tensors, ops, float ops and embedded metadata of a .tflite")
     p.add_argument("model")
+    p.add_argument("--gpu", action="store_true",
+                   help="list the ops a phone GPU delegate would not take and the share that falls back to CPU")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
 

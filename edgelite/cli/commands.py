@@ -92,7 +92,7 @@ def _convert_config(args: argparse.Namespace, output: Path) -> Any:
     over = _spec_overrides(args)
     return ConvertConfig(
         model=Path(args.model), output=output, calib=args.calib and Path(args.calib),
-        mode=getattr(args, "mode", "int8"), io=args.io, samples=args.samples, seed=args.seed,
+        mode=getattr(args, "mode", None), io=args.io, target=getattr(args, "target", None) or "litert", samples=args.samples, seed=args.seed,
         input_size=over.get("height") and (over["height"], over["width"]), resize=over.get("resize", "bilinear"),
         color=over.get("color"), mean=over.get("mean"), std=over.get("std"),
         labels=getattr(args, "labels", None) and Path(args.labels),
@@ -278,6 +278,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 # ---- inspect -------------------------------------------------------------------------------------------------
 def cmd_inspect(args: argparse.Namespace) -> int:
     from edgelite.runtime import Model
+    from edgelite.runtime import metadata as md
     from edgelite.runtime import tflite_file
 
     model = Model.load(args.model, probe=True)
@@ -291,6 +292,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                          for op in ops if op.is_float_compute]
     info["quantized"] = model.quantized
     info["labels"] = list(model.labels or [])
+    info["standard_metadata"] = md.standard_summary(model.content, str(args.model))
+    if args.gpu:
+        from edgelite.runtime import gpu
+
+        info["gpu"] = gpu.check(model.content).to_dict()
     if args.json:
         print(json.dumps(info, indent=2))
     else:

@@ -36,7 +36,7 @@ def convert_table(r: Any) -> str:
     rows = [
         ("source", f"{r.source} ({r.source_kind}, {size(r.source_size_bytes)})"),
         ("output", f"{r.output} ({size(r.size_bytes)})"),
-        ("mode / io", f"{r.mode} / {r.io}"),
+        ("mode / io", f"{r.mode} / {r.io}" + (f" (--target {r.target})" if r.target != "litert" else "")),
     ]
     if r.spec:
         s = r.spec
@@ -58,6 +58,10 @@ def convert_table(r: Any) -> str:
         top1 = f", top-1 {f['top1']:.2f} % vs float {b['float_top1']:.2f} %" if f.get("top1") is not None else ""
         rows.append(("budget", f"{b['metric']} ≤ {b['max_drop_pts']:g}: {verdict}; final {f['loss_pts']:.3f}"
                                f"{top1}, agreement {f['agreement']:.4f}, {len(b['trials'])} trials"))
+    if r.gpu:
+        g = r.gpu
+        rows.append(("GPU delegate", "all ops have GPU kernels" if g["fully_compatible"] else
+                     f"{g['ops_on_cpu']} of {g['ops_total']} ops would run on the CPU"))
     rows.append(("time", f"{r.timings.get('total_s', 0):.1f} s (converter {r.timings.get('convert_s', 0):.1f} s)"))
     out = table(rows)
     for w in r.warnings:
@@ -138,6 +142,30 @@ def inspect_table(info: dict[str, Any]) -> str:
                  if labels else "-"))
     for k, v in (meta.get("provenance") or {}).items():
         rows.append((f"  {k}", v))
+    std = info.get("standard_metadata")
+    if std:
+        rows.append(("TFLite metadata", f"{std['name'] or '-'} (version {std['version'] or '-'}, author "
+                                        f"{std['author'] or '-'}, min parser {std['min_parser_version'] or '-'})"))
+        if std["description"]:
+            rows.append(("  description", std["description"][:110] + ("…" if len(std["description"]) > 110 else "")))
+        for kind in ("inputs", "outputs"):
+            for t in std[kind]:
+                bits = [t.get("content") or "", t.get("color_space") or ""]
+                if t.get("normalization"):
+                    n = t["normalization"]
+                    bits.append(f"normalize (x - {n['mean']}) / {n['std']}")
+                files = ", ".join(f"{f['name']} ({f['type']})" for f in t["associated_files"])
+                rows.append((f"  {kind[:-1]} {t['name'] or '?'}", " ".join(b for b in bits if b)
+                             + (f"; files {files}" if files else "")))
+        packed = std["packed_files"]
+        rows.append(("  packed files", ", ".join(f"{k} ({size(v)})" for k, v in packed.items()) or "none"))
+    g = info.get("gpu")
+    if g:
+        rows.append(("GPU delegate", f"{g['ops_total'] - g['ops_on_cpu']} of {g['ops_total']} ops on the GPU, "
+                                     f"{g['ops_on_cpu']} on the CPU ({g['cpu_fraction']:.0%}), "
+                                     f"{g['gpu_partitions']} GPU partition(s)"))
+        for u in g["unsupported"]:
+            rows.append((f"  op {u['index']}", f"{u['op']} ({u['tensor'][:50]}): {u['reason']}"))
     return table(rows)
 
 

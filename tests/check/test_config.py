@@ -100,6 +100,14 @@ def test_source_models_need_calibration_and_a_known_mode(tmp_path):
         load_config(path)
     path.write_text("[[models]]\n" + base + '[models.convert]\nmode = "float16"\n')
     assert load_config(path).models[0].convert.mode == "float16"   # no calibration needed
+    path.write_text("[[models]]\n" + base + '[models.convert]\ntarget = "gpu"\n')
+    assert load_config(path).models[0].convert.mode == "float16"   # the gpu target's default mode
+    path.write_text("[[models]]\n" + base + '[models.convert]\ntarget = "gpu"\nmode = "int8"\n')
+    with pytest.raises(UserInputError, match=r"models\[0\]\.convert: --target gpu takes --mode float16"):
+        load_config(path)
+    path.write_text("[[models]]\n" + base + '[models.convert]\ntarget = "phone"\n')
+    with pytest.raises(UserInputError, match=r"models\[0\]\.convert\.target: one of litert, mediapipe, gpu"):
+        load_config(path)
 
 
 def test_duplicate_names_empty_models_bad_toml_and_no_config(tmp_path):

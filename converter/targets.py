@@ -1,0 +1,130 @@
+"""Deployment targets: ``--target litert|mediapipe|gpu`` picks what the target needs and says what it picked.
+
+- ``litert`` (default): full int8 with int8 I/O, for edgelite's runtime and LiteRT on boards (XNNPACK's fast
+  int8 path; uint8 I/O disables it on some Arm cores).
+- ``mediapipe``: full int8 with uint8 I/O (or float32), batch 1, RGB input, standard metadata complete for
+  MediaPipe Tasks' ImageClassifier (normalization, color space, labels). MediaPipe refuses int8 I/O
+  ("Requested one of these types: uint8/float32, got INT8") and grayscale inputs, so a 1-channel model gets a
+  fixed RGB→luma layer in front (ITU-R 601-2 weights, what Pillow's ``convert("L")`` computes).
+- ``gpu``: float16 weights with float32 compute and I/O, batch 1: what phone GPU delegates run natively.
+  Fixing the batch lets the converter fold the SHAPE/STRIDED_SLICE/RESHAPE chain that Keras' ``Flatten``
+  leaves for a dynamic batch, which the GPU delegate cannot take. The file is then checked op by op
+  (``runtime/gpu.py``) and a warning says what would fall back to the CPU.
+
+A choice the target cannot meet is a one-line ``UserInputError`` with the reason, never a different model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from edgelite.errors import ConversionError, UserInputError
+
+LUMA = (0.299, 0.587, 0.114)  # ITU-R 601-2, as PIL.Image.convert("L")
+
+
+class Target(str, Enum):
+    LITERT = "litert"
+    MEDIAPIPE = "mediapipe"
+    GPU = "gpu"
+
+
+def resolve(target: str | Target | None, mode: str | None, io: str | None) -> tuple[str, str | None, list[str]]:
+    """(mode, io, notes) for a target, keeping what the user chose where the target allows it."""
+    try:
+        t = Target(target or "litert")
+    except ValueError:
+        raise UserInputError(f"--target must be one of {', '.join(x.value for x in Target)}, got {target!r}") from None
+    if t is Target.LITERT:
+        return mode or "int8", io, []
+    if t is Target.MEDIAPIPE:
+        if mode not in (None, "int8", "float16", "float32"):
+            raise UserInputError(f"--target mediapipe takes --mode int8, float16 or float32, not {mode}: MediaPipe "
+                                 "Tasks' classifiers need uint8 or float32 tensors at the model's edges")
+        mode = mode or "int8"
+        if io == "int8":
+            raise UserInputError("--target mediapipe cannot use --io int8: MediaPipe Tasks refuses int8 input "
+                                 "tensors (uint8/float32 only); use --io uint8 (default) or --io float32")
+        if mode != "int8" and io == "uint8":
+            raise UserInputError(f"--io uint8 needs --mode int8; --mode {mode} keeps float32 I/O")
+        io = io or ("uint8" if mode == "int8" else "float32")
+        return mode, io, [f"target mediapipe: --mode {mode} --io {io}, batch 1, RGB input, standard metadata "
+                          "(normalization, color space, labels) for MediaPipe Tasks' ImageClassifier"]
+    if mode not in (None, "float16", "float32"):
+        raise UserInputError(f"--target gpu takes --mode float16 (default) or float32, not {mode}: phone GPU "
+                             "delegates compute in float, so int8 weights buy no speed there and cost accuracy")
+    if io not in (None, "float32"):
+        raise UserInputError(f"--target gpu keeps float32 I/O; drop --io {io}")
+    mode = mode or "float16"
+    return mode, "float32", [f"target gpu: --mode {mode} (float weights, float compute), float32 I/O, batch 1; "
+                             "the result is checked op by op for GPU-delegate kernels"]
+
+
+def check_source(target: Target, model: Path, input_shape: tuple[int | None, ...],
+                 output_shape: tuple[int | None, ...], inputs: int, labels: Any) -> list[str]:
+    """Refuse what the target cannot take; return warnings for what it takes with a caveat."""
+    if target is not Target.MEDIAPIPE:
+        return []
+    why = "MediaPipe Tasks' ImageClassifier takes one image input (N, H, W, 3)"
+    if inputs != 1:
+        raise UserInputError(f"{model}: has {inputs} inputs; {why}")
+    if len(input_shape) != 4 or input_shape[3] not in (1, 3):
+        raise UserInputError(f"{model}: input shape {input_shape} is not an image with 1 or 3 channels; {why}")
+    if input_shape[1] is None or input_shape[2] is None:
+        raise UserInputError(f"{model}: input size is dynamic ({input_shape}); MediaPipe resizes images to the "
+                             "model's fixed input size: re-export the model with a fixed height and width")
+    if len(output_shape) != 2:
+        raise UserInputError(f"{model}: output shape {output_shape} is not (N, classes) scores; MediaPipe Tasks' "
+                             "ImageClassifier reads one score per class")
+    warnings = []
+    if input_shape[3] == 1:
+        warnings.append("MediaPipe Tasks takes RGB images only: a fixed RGB->gray layer (ITU-R 601-2 luma, as "
+                        "Pillow's convert('L')) was put in front of the grayscale model; feed it RGB images")
+    if not labels:
+        warnings.append("no labels: MediaPipe will report class indices only; pass --labels FILE")
+    return warnings
+
+
+def refront(src: Any, folder: Path, *, batch1: bool, rgb: bool) -> Any:
+    """A new SavedModel around ``src``'s serving signature: batch fixed to 1 and/or an RGB->luma front.
+
+    Returns a ``SourceModel`` that the rest of the conversion uses like the original (same layer names, so
+    float-fallback patterns still match)."""
+    from edgelite.converter.loading import import_tf
+
+    tf = import_tf()
+    loaded = tf.saved_model.load(str(src.saved_model_dir))
+    serve = loaded.signatures["serving_default"]
+    name = src.input_names[0]
+    rest = tuple(src.input_shape[1:])
+    if rgb:
+        rest = rest[:-1] + (3,)
+    batch = 1 if batch1 else src.input_shape[0]
+    kernel = tf.constant([[list(LUMA)]], dtype=tf.float32)[..., None] if rgb else None  # (1, 1, 3, 1)
+
+    class Front(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = loaded   # keeps the variables tracked
+
+        @tf.function(input_signature=[tf.TensorSpec((batch,) + rest, tf.float32, name=name)])
+        def __call__(self, x: Any) -> Any:
+            if kernel is not None:
+                x = tf.nn.conv2d(x, kernel, strides=1, padding="VALID")   # one 1x1 conv: int8- and GPU-friendly
+            return serve(**{name: x})
+
+    module = Front()
+    out_dir = folder / "refront"
+    try:
+        tf.saved_model.save(module, str(out_dir), signatures={"serving_default": module.__call__})
+    except Exception as exc:  # noqa: BLE001 - TF raises many types while tracing; the message is what matters
+        raise ConversionError(f"{src.path}: could not re-export the model for the target ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    shape = (batch,) + rest
+    out_shape = (batch,) + tuple(src.output_shape[1:])
+    reloaded = tf.saved_model.load(str(out_dir)).signatures["serving_default"]
+    return dataclasses.replace(src, saved_model_dir=out_dir, input_shape=shape, output_shape=out_shape,
+                               keras_model=None, signature=reloaded)
