@@ -88,27 +88,25 @@ def fail_message(budget: str, value: float, limit: float, before: Any) -> str:
     return f"int8 is {value:.2f}x the float latency > {limit:g}x"
 
 
+# budget -> (number format, unit) of its figure, for tables: one place decides how each figure reads
+_FORMAT = {
+    "max_size_bytes": (",.0f", " B"),
+    "max_size_growth_pct": ("+.2f", " %"),
+    "max_latency_growth_pct": ("+.2f", " %"),
+    "max_top1_drop_pts": (".2f", " pts"),
+    "min_agreement": (".4f", ""),
+    "max_int8_over_float_latency": (".2f", "x"),
+}
+
+
 def format_value(budget: str, value: float | None) -> str:
     if value is None:
         return "-"
-    if budget == "max_size_bytes":
-        return f"{value:,.0f} B"
-    if budget in GROWTH:
-        return f"{value:+.2f} %"
-    if budget == "max_top1_drop_pts":
-        return f"{value:.2f} pts"
-    if budget == "min_agreement":
-        return f"{value:.4f}"
-    return f"{value:.2f}x"
+    spec, unit = _FORMAT[budget]
+    return f"{value:{spec}}{unit}"
 
 
 def format_limit(budget: str, limit: float) -> str:
-    if budget == "min_agreement":
-        return f"≥ {limit:g}"
-    if budget == "max_size_bytes":
-        return f"≤ {limit:,.0f} B"
-    if budget in GROWTH:
-        return f"≤ {limit:g} %"
-    if budget == "max_top1_drop_pts":
-        return f"≤ {limit:g} pts"
-    return f"≤ {limit:g}x"
+    unit = _FORMAT[budget][1]
+    sign = "≥" if budget == "min_agreement" else "≤"
+    return f"{sign} {limit:{',.0f' if budget == 'max_size_bytes' else 'g'}}{unit}"
