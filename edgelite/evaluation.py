@@ -11,21 +11,21 @@ import os
 from typing import Any
 
 from edgelite.errors import UserInputError
-from edgelite.runtime.compare import CompareReport, Runner, compare
+from edgelite.runtime.compare import CompareReport, compare
 from edgelite.runtime.preprocess import PreprocessSpec
 
 
-def compare_on(reference: Runner, candidate: Any, data: str | os.PathLike[str], *, samples: int | None = None,
+def compare_on(reference: Any, candidate: Any, data: str | os.PathLike[str], *, samples: int | None = None,
                seed: int = 0, spec: PreprocessSpec | None = None) -> CompareReport:
-    """Compare ``reference`` and ``candidate`` (a ``Model``) on ``data`` (image folder, .npy or .npz).
+    """Compare ``reference`` (a ``Model`` or the converter's ``TFReference``) and ``candidate`` (a ``Model``) on ``data`` (image folder, .npy or .npz).
 
     ``spec`` defaults to the candidate's embedded preprocessing; ``samples`` takes a seeded subset.
     """
     from edgelite.calibration import collect, open_source
 
-    ref_shape = tuple(getattr(reference, "sample_shape"))
+    ref_shape = tuple(reference.sample_shape)
     if ref_shape != tuple(candidate.sample_shape):
-        raise UserInputError(f"{getattr(reference, 'path', 'the reference')} takes {ref_shape} but "
+        raise UserInputError(f"{reference.path} takes {ref_shape} but "
                              f"{candidate.path} takes {tuple(candidate.sample_shape)}; compare two versions of "
                              "the same model")
     source = open_source(data, class_names=candidate.labels)

@@ -74,6 +74,15 @@ def judge(budgets: Budgets, m: dict[str, Any], base: dict[str, Any] | None, *, m
     return rows
 
 
+def count_statuses(models: list[dict[str, Any]]) -> dict[str, int]:
+    """How many (model, budget) rows have each status, over a check report's ``models``."""
+    out = {s: 0 for s in (PASS, FAIL, SKIP, INFO)}
+    for m in models:
+        for row in m["budgets"]:
+            out[row["status"]] += 1
+    return out
+
+
 def fail_message(budget: str, value: float, limit: float, before: Any) -> str:
     if budget == "max_size_bytes":
         return f"{value:,.0f} bytes > {limit:,.0f}"

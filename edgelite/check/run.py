@@ -40,10 +40,7 @@ class CheckReport(Report):
         return [(m["name"], row) for m in self.models for row in m["budgets"]]
 
     def counts(self) -> dict[str, int]:
-        out = {s: 0 for s in (gate.PASS, gate.FAIL, gate.SKIP, gate.INFO)}
-        for _, row in self.rows():
-            out[row["status"]] += 1
-        return out
+        return gate.count_statuses(self.models)
 
 
 def _convert(entry: ModelEntry, source: Path, output: Path, mode: str, log: Log) -> Path:

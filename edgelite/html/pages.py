@@ -224,10 +224,7 @@ def analyze_page(r: dict[str, Any], limit: int = 40) -> str:
 def check_page(r: dict[str, Any]) -> str:
     from edgelite.check import gate
 
-    counts = {s: 0 for s in (gate.PASS, gate.FAIL, gate.SKIP, gate.INFO)}
-    for m in r["models"]:
-        for row in m["budgets"]:
-            counts[row["status"]] += 1
+    counts = gate.count_statuses(r["models"])
     verdict = (f'<div class="verdict pass">PASS · {counts["pass"]} budget(s) met</div>' if r["passed"] else
                f'<div class="verdict fail">FAIL · {counts["fail"]} budget(s) broken</div>')
     body = [verdict, f'<p class="meta">config <code>{escape(r["config"])}</code> · baseline '
