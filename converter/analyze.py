@@ -25,7 +25,7 @@ from edgelite.converter import preflight
 from edgelite.converter.calibrated import Calibrated, Node
 from edgelite.converter.config import ConvertConfig, QuantMode
 from edgelite.errors import UserInputError
-from edgelite.converter.prepare import prepared
+from edgelite.converter.prepare import input_pin, prepared
 from edgelite.converter.judge import Judge, Score, preserving_interpreter, set_input
 from edgelite.runtime.reports import Report
 
@@ -144,7 +144,7 @@ def analyze(cfg: ConvertConfig) -> AnalyzeReport:
     with prepared(cfg, warnings) as prep:
         assert prep.calib is not None
         t0 = time.perf_counter()
-        cal = Calibrated(prep.src, cfg, prep.calib.x)
+        cal = Calibrated(prep.src, cfg, prep.calib.x, input_pin(cfg, prep.spec, warnings))
         prep.timings["calibrate_s"] = time.perf_counter() - t0
         ev = prep.eval_data(cfg) if cfg.eval is not None else prep.calib
         warnings.extend(preflight.data_warnings(

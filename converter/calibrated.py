@@ -96,8 +96,10 @@ def _failure_message(what: str, cfg: ConvertConfig, exc: BaseException) -> str:
 class Calibrated:
     """A source model with recorded activation ranges; ``quantize`` makes int8 variants with ops kept float."""
 
-    def __init__(self, src: SourceModel, cfg: ConvertConfig, representative: np.ndarray) -> None:
+    def __init__(self, src: SourceModel, cfg: ConvertConfig, representative: np.ndarray,
+                 pin: Any = None) -> None:
         self.cfg = cfg
+        self.pin = pin   # InputPin: uint8 input quantization a raw-pixel client needs (converter/input_quant.py)
         self._src = src
         converter = _converter(src, cfg, representative)
         converter._experimental_calibrate_only = True  # noqa: SLF001 - the documented debugger path uses it
@@ -135,6 +137,11 @@ class Calibrated:
             out = tf_convert.mlir_quantize(self.data, input_data_type=io, output_data_type=io,
                                            denylisted_nodes=nodes or None)
             return tf_convert.deduplicate_readonly_buffers(out)
+
+        if self.pin is not None:
+            from edgelite.converter.input_quant import pin_input
+
+            return pin_input(run_tf("quantization", self.cfg, call), self.pin)
 
         return run_tf("quantization", self.cfg, call)
 

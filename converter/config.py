@@ -53,6 +53,8 @@ class ConvertConfig:
     eval: Path | None = None               # evaluation data for the budget (and analyze)
     eval_samples: int | None = None        # seeded subset of the evaluation data; None: all
     target: str = "litert"                 # litert | mediapipe | gpu (converter/targets.py)
+    resize_pipeline: str | None = None     # pil | mediapipe | tflite-support | tf; None: the target's (runtime/resize.py)
+    confirm_fraction: float = 1 / 3        # --max-drop: share of the evaluation data held out to confirm the budget
     target_notes: tuple[str, ...] = field(default=(), init=False)
 
     def __post_init__(self) -> None:
@@ -69,6 +71,7 @@ class ConvertConfig:
         mode, io, notes = resolve(self.target, None if self.mode is None else str(getattr(self.mode, "value", self.mode)),
                                   None if self.io is None else str(getattr(self.io, "value", self.io)))
         object.__setattr__(self, "target", Target(self.target or "litert"))
+        object.__setattr__(self, "resize_pipeline", _resolve_pipeline(self.target, self.resize_pipeline))
         object.__setattr__(self, "target_notes", tuple(notes))
         object.__setattr__(self, "io", io)
         try:
@@ -134,6 +137,8 @@ class ConvertConfig:
                 raise UserInputError(f"--max-float-layers must be ≥ 0, got {self.max_float_layers}")
         if self.eval is not None and not self.eval.exists():
             raise UserInputError(f"{self.eval}: evaluation data not found; pass an image folder, .npy or .npz")
+        if not 0.0 <= self.confirm_fraction < 1.0:
+            raise UserInputError(f"--confirm-fraction must be in [0, 1), got {self.confirm_fraction}")
         if self.eval_samples is not None and self.eval_samples < 1:
             raise UserInputError(f"--eval-samples must be ≥ 1, got {self.eval_samples}")
         if self.allow_float_ops and self.mode is not QuantMode.INT8 and self.mode is not QuantMode.INT16X8:
@@ -148,6 +153,21 @@ class ConvertConfig:
             raise UserInputError(f"{self.output}: output would overwrite the input model; choose another path")
         if not self.output.parent.resolve().is_dir():
             raise UserInputError(f"{self.output}: folder {self.output.parent} does not exist; create it first")
+
+
+def _resolve_pipeline(target: "Target", name: str | None) -> str:  # noqa: F821 - imported lazily above
+    """``mediapipe`` for ``--target mediapipe`` (anything else would predict another client); else the user's
+    choice, default ``pil``."""
+    from edgelite.converter.targets import Target
+    from edgelite.runtime.resize import Pipeline
+
+    if target is Target.MEDIAPIPE:
+        if name not in (None, Pipeline.MEDIAPIPE.value):
+            Pipeline.parse(name)   # an unknown name gets the list first
+            raise UserInputError(f"--target mediapipe resizes as MediaPipe Tasks does; --resize-pipeline {name} "
+                                 "would make edgelite's numbers differ from the phone's: drop it")
+        return Pipeline.MEDIAPIPE.value
+    return Pipeline.parse(name or Pipeline.PIL.value).value
 
 
 def default_output(model: str | os.PathLike[str], mode: QuantMode) -> Path:

@@ -17,7 +17,7 @@ from edgelite.converter.calibrated import Calibrated, Node, layer_of, run_tf  # 
 from edgelite.converter.config import ConvertConfig, IOType, QuantMode
 from edgelite.converter.judge import Judge
 from edgelite.converter.loading import SourceModel, import_tf
-from edgelite.converter.prepare import prepared, resolve_spec  # noqa: F401 - resolve_spec: public API
+from edgelite.converter.prepare import input_pin, prepared, resolve_spec  # noqa: F401 - resolve_spec: public API
 from edgelite.converter.report import ConvertReport
 from edgelite.converter.targets import Target
 from edgelite.errors import ConversionError, UserInputError
@@ -102,7 +102,7 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
         t0 = time.perf_counter()
         if cfg.mode is QuantMode.INT8:
             assert prep.calib is not None
-            cal = Calibrated(src, cfg, prep.calib.x)
+            cal = Calibrated(src, cfg, prep.calib.x, input_pin(cfg, spec, warnings))
             timings["calibrate_s"] = time.perf_counter() - t0
             kept = cal.select(cfg.keep_float, cfg.keep_float_ops)
             ev = prep.eval_data(cfg) if cfg.eval is not None else None

@@ -95,7 +95,17 @@ def resolve_spec(cfg: ConvertConfig, src: SourceModel) -> PreprocessSpec | None:
         raise UserInputError(f"{cfg.model}: model input has {c} channel(s) but --color is {color}; "
                              f"use --color {'gray' if c == 1 else 'rgb or bgr'}")
     return PreprocessSpec(height=int(h), width=int(w), color=color, resize=cfg.resize,
-                          mean=cfg.mean or (0.0,), std=cfg.std or (255.0,))
+                          mean=cfg.mean or (0.0,), std=cfg.std or (255.0,), pipeline=cfg.resize_pipeline or "pil")
+
+
+def input_pin(cfg: ConvertConfig, spec: PreprocessSpec | None, warnings: list[str]) -> Any:
+    """The uint8 input quantization to pin when the file's pipeline feeds raw pixels (None otherwise)."""
+    from edgelite.converter.config import IOType
+    from edgelite.converter.input_quant import raw_pixel_pin
+
+    if spec is None or cfg.io_type is not IOType.UINT8 or not spec.resize_pipeline.feeds_raw_uint8:
+        return None
+    return raw_pixel_pin(spec.mean, spec.std, spec.pipeline, warnings)
 
 
 @contextlib.contextmanager

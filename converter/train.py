@@ -32,7 +32,7 @@ from edgelite.converter.config import ConvertConfig
 from edgelite.converter.judge import Judge
 from edgelite.converter.keras_bridge import to_tf_keras
 from edgelite.converter.loading import SourceModel, import_tf
-from edgelite.converter.prepare import prepared
+from edgelite.converter.prepare import input_pin, prepared
 from edgelite.errors import UserInputError
 from edgelite.runtime import metadata as md
 from edgelite.runtime import tflite_file
@@ -210,7 +210,7 @@ def finetune(tc: TrainConfig, *, log: Log = lambda line: None) -> TrainReport:
         model, bridged = _tf_keras_model(prep.src, train.x)
         loss = _loss(model, train.x)
         ev = prep.eval_data(cfg) if cfg.eval is not None else None
-        cal = Calibrated(prep.src, cfg, prep.calib.x)
+        cal = Calibrated(prep.src, cfg, prep.calib.x, input_pin(cfg, prep.spec, prep.warnings))
         plain = cal.quantize()
         judge = Judge(cal.float_model(), ev.x, ev.y) if ev is not None else None
         plain_info: dict[str, Any] = {"size_bytes": len(plain), "gzip_size_bytes": _gzip_size(plain),
@@ -249,6 +249,10 @@ def finetune(tc: TrainConfig, *, log: Log = lambda line: None) -> TrainReport:
             history.update({f"qat_{k}": v for k, v in _fit(qat_model, train.x, train.y, tc, [], loss, log,
                                                             "QAT").items()})
             model_bytes = _convert_qat(qat_model, cfg, tmp)
+            if cal.pin is not None:   # the QAT file goes to the same raw-pixel clients
+                from edgelite.converter.input_quant import pin_input
+
+                model_bytes = pin_input(model_bytes, cal.pin)
         timings["train_s"] = time.perf_counter() - t0
         spec, labels, src_hash = prep.spec, prep.labels, sha256_path(cfg.model)
 

@@ -210,7 +210,8 @@ class Model:
                 f"{self.path}: has no preprocessing metadata, so images cannot be fed to it; pass float arrays, "
                 "or give --input-size/--mean/--std (or convert it with edgelite so the spec is embedded)"
             )
-        batch = np.stack([self.spec.apply(im) for im in images])
+        inp = self.input
+        batch = np.stack([self.spec.apply_for_input(im, inp.dtype, inp.scale, inp.zero_point) for im in images])
         if batch.shape[1:] != self.sample_shape:
             raise UserInputError(
                 f"preprocessing gives {batch.shape[1:]} but {self.path} expects {self.sample_shape}; "

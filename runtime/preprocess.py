@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from edgelite.errors import UnreadableImageError, UserInputError
+from edgelite.runtime.resize import Pipeline, resize
 
 RESIZE_METHODS = {
     "bilinear": Image.Resampling.BILINEAR,
@@ -41,7 +42,9 @@ class PreprocessSpec:
     """How 0–255 pixels become model input: ``value = (pixel − mean) / std`` per channel, after color/crop/resize.
 
     ``crop_fraction`` < 1 keeps that central fraction of height and width before resizing
-    (like ``tf.image.central_crop``). ``layout`` is the model's input layout.
+    (like ``tf.image.central_crop``). ``layout`` is the model's input layout. ``pipeline`` names the client
+    whose decode and resize edgelite reproduces (``runtime/resize.py``): ``pil``, ``mediapipe``,
+    ``tflite-support`` or ``tf``; files written before pipelines existed read as ``pil``.
     """
 
     height: int
@@ -52,6 +55,7 @@ class PreprocessSpec:
     std: tuple[float, ...] = (255.0,)
     crop_fraction: float = 1.0
     layout: str = "nhwc"
+    pipeline: str = "pil"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mean", tuple(float(m) for m in self.mean))
@@ -75,6 +79,21 @@ class PreprocessSpec:
             raise UserInputError("std values must be non-zero")
         if not 0.0 < self.crop_fraction <= 1.0:
             raise UserInputError(f"crop fraction must be in (0, 1], got {self.crop_fraction}")
+        pipe = Pipeline.parse(str(self.pipeline), "resize pipeline")
+        object.__setattr__(self, "pipeline", pipe.value)
+        if pipe is not Pipeline.PIL and self.resize != "bilinear":
+            raise UserInputError(f"resize {self.resize!r} is Pillow's; the {pipe.value} pipeline resizes bilinearly "
+                                 "only: drop --resize or use --resize-pipeline pil")
+        if pipe.feeds_raw_uint8 and self.crop_fraction < 1.0:
+            raise UserInputError(f"the {pipe.value} pipeline resizes the whole image (no central crop); "
+                                 "crop the images before, or use --resize-pipeline pil or tf")
+        if pipe is Pipeline.MEDIAPIPE and (len(set(self.mean)) > 1 or len(set(self.std)) > 1):
+            raise UserInputError("MediaPipe Tasks takes one mean and one std for all channels ('Per-channel "
+                                 "image normalization is not available'); give single --mean/--std values")
+
+    @property
+    def resize_pipeline(self) -> Pipeline:
+        return Pipeline(self.pipeline)
 
     @property
     def channels(self) -> int:
@@ -95,7 +114,7 @@ class PreprocessSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "PreprocessSpec":
-        known = {"height", "width", "color", "resize", "mean", "std", "crop_fraction", "layout"}
+        known = {"height", "width", "color", "resize", "mean", "std", "crop_fraction", "layout", "pipeline"}
         unknown = set(data) - known
         if unknown:
             raise UserInputError(f"unknown preprocessing keys: {', '.join(sorted(unknown))}")
@@ -103,26 +122,41 @@ class PreprocessSpec:
 
     # ---- application ---------------------------------------------------------------------------------------
     def normalize(self, pixels: np.ndarray) -> np.ndarray:
-        """(pixel − mean) / std on an HxWxC array of 0–255 values, returned as float32 in the model's layout."""
-        x = (pixels.astype(np.float32) - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+        """(pixel − mean) / std on an HxWxC array of 0–255 values, returned as float32 in the model's layout.
+
+        The ``mediapipe`` pipeline computes it as MediaPipe does, ``pixel × scale + offset`` with the range
+        (0 − mean)/std … (255 − mean)/std spread over 0–255 (equal up to float rounding)."""
+        px = pixels.astype(np.float32)
+        if self.resize_pipeline is Pipeline.MEDIAPIPE:
+            mean, std = np.float32(self.mean[0]), np.float32(self.std[0])
+            lo, hi = (np.float32(0.0) - mean) / std, (np.float32(255.0) - mean) / std
+            x = px * ((hi - lo) / np.float32(255.0)) + lo
+        else:
+            x = (px - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
         if self.layout == "nchw":
             x = np.transpose(x, (2, 0, 1))
         return np.ascontiguousarray(x, dtype=np.float32)
 
     def to_pixels(self, image: ImageLike) -> np.ndarray:
-        """Color-convert, crop and resize an image to an HxWxC uint8 array (before normalisation)."""
+        """Decode, orient, color-convert, crop and resize as the pipeline's client does: an HxWxC array of
+        0–255 values, uint8 (float32 for ``tf``, whose resize is not rounded)."""
+        pipe = self.resize_pipeline
         im = self._as_pil(image)
+        if pipe.applies_exif_orientation:
+            im = ImageOps.exif_transpose(im)
         im = im.convert("L" if self.color == "gray" else "RGB")
         if self.crop_fraction < 1.0:
             w, h = im.size
             cw, ch = max(1, round(w * self.crop_fraction)), max(1, round(h * self.crop_fraction))
             left, top = (w - cw) // 2, (h - ch) // 2
             im = im.crop((left, top, left + cw, top + ch))
-        if im.size != (self.width, self.height):
+        if pipe is Pipeline.PIL and im.size != (self.width, self.height):
             im = im.resize((self.width, self.height), RESIZE_METHODS[self.resize])
         arr = np.asarray(im, dtype=np.uint8)
         if arr.ndim == 2:
             arr = arr[:, :, None]
+        if pipe is not Pipeline.PIL:
+            arr = resize(arr, self.height, self.width, pipe)
         if self.color == "bgr":
             arr = arr[:, :, ::-1]
         return arr
@@ -130,6 +164,21 @@ class PreprocessSpec:
     def apply(self, image: ImageLike) -> np.ndarray:
         """Image (path, PIL image, or HxW[xC] 0–255 integer array) → one model-ready float32 sample."""
         return self.normalize(self.to_pixels(image))
+
+    def apply_for_input(self, image: ImageLike, dtype: np.dtype, scale: float, zero_point: int) -> np.ndarray:
+        """``apply`` as the pipeline's client feeds a model input of ``dtype`` with that quantization.
+
+        MediaPipe Tasks and the Task Library copy the resized 0–255 pixels straight into a uint8 input,
+        whatever its scale/zero-point and normalization say. The float returned here quantizes back to
+        exactly those pixels, so edgelite's numbers are the phone's even when the two disagree (files
+        converted by edgelite for these clients have a matching input quantization, see the converter)."""
+        if self.resize_pipeline.feeds_raw_uint8 and np.dtype(dtype) == np.uint8 and scale:
+            px = self.to_pixels(image).astype(np.float32)
+            x = (px - np.float32(zero_point)) * np.float32(scale)
+            if self.layout == "nchw":
+                x = np.transpose(x, (2, 0, 1))
+            return np.ascontiguousarray(x, dtype=np.float32)
+        return self.apply(image)
 
     @staticmethod
     def _as_pil(image: ImageLike) -> Image.Image:

@@ -21,6 +21,10 @@ def _add_spec_flags(p: argparse.ArgumentParser, *, defaults_note: str) -> None:
     g = p.add_argument_group(f"preprocessing ({defaults_note})")
     g.add_argument("--input-size", metavar="HxW", help="input height x width, e.g. 224x224")
     g.add_argument("--resize", choices=("bilinear", "bicubic", "nearest"), help="resize method")
+    g.add_argument("--resize-pipeline", metavar="NAME",
+                   help="decode+resize as the client that runs the file: pil (Pillow, antialiased), mediapipe "
+                        "(MediaPipe Tasks), tflite-support (TFLite Task Library), tf (tf.image.resize / Keras "
+                        "image_dataset_from_directory)")
     g.add_argument("--color", choices=("rgb", "bgr", "gray"), help="channel order / grayscale")
     g.add_argument("--mean", metavar="M[,M,M]", help="per-channel mean on 0-255 pixels")
     g.add_argument("--std", metavar="S[,S,S]", help="per-channel std on 0-255 pixels (value=(pixel-mean)/std)")

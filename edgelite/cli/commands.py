@@ -48,6 +48,10 @@ def _spec_overrides(args: argparse.Namespace) -> dict[str, Any]:
         over["height"], over["width"] = parse_size(args.input_size)
     if args.resize:
         over["resize"] = args.resize
+    if getattr(args, "resize_pipeline", None):
+        from edgelite.runtime.resize import Pipeline
+
+        over["pipeline"] = Pipeline.parse(args.resize_pipeline).value
     if args.color:
         over["color"] = args.color
     if args.mean:
@@ -94,7 +98,8 @@ def _convert_config(args: argparse.Namespace, output: Path) -> Any:
         model=Path(args.model), output=output, calib=args.calib and Path(args.calib),
         mode=getattr(args, "mode", None), io=args.io, target=getattr(args, "target", None) or "litert", samples=args.samples, seed=args.seed,
         input_size=over.get("height") and (over["height"], over["width"]), resize=over.get("resize", "bilinear"),
-        color=over.get("color"), mean=over.get("mean"), std=over.get("std"),
+        color=over.get("color"), mean=over.get("mean"), std=over.get("std"), resize_pipeline=over.get("pipeline"),
+        confirm_fraction=getattr(args, "confirm_fraction", None) if getattr(args, "confirm_fraction", None) is not None else 1 / 3,
         labels=getattr(args, "labels", None) and Path(args.labels),
         allow_float_ops=getattr(args, "allow_float_ops", False),
         keep_float=tuple(getattr(args, "keep_float", ())), keep_float_ops=tuple(getattr(args, "keep_float_op", ())),
