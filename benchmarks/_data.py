@@ -50,3 +50,28 @@ def _example_split():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.split
+
+
+PHOTO_NAMES = ("astronaut.png", "chelsea.png", "coffee.png", "hubble_deep_field.jpg", "ihc.png",
+               "motorcycle_left.png", "motorcycle_right.png", "retina.jpg", "rocket.jpg")
+
+
+def photos(folder: Path, crops_per_photo: int = 6, seed: int = 0) -> Path:
+    """Real colour photos from the scikit-image wheel (300–1411 px, several aspect ratios) and seeded crops of
+    them (at least 120 px a side), written as PNG (lossless, so every client decodes the same pixels).
+    Crop files are named ``<photo>_crop<j>.png``: the held-out split groups them by their source photo."""
+    import skimage
+
+    data = Path(skimage.__file__).parent / "data"
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in PHOTO_NAMES:
+        im = Image.open(data / name).convert("RGB")
+        stem = name.split(".")[0]
+        im.save(folder / f"{stem}.png")
+        w, h = im.size
+        for j in range(crops_per_photo):
+            cw, ch = int(rng.integers(min(w, 120), w + 1)), int(rng.integers(min(h, 120), h + 1))
+            x0, y0 = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+            im.crop((x0, y0, x0 + cw, y0 + ch)).save(folder / f"{stem}_crop{j}.png")
+    return folder

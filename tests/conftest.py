@@ -172,3 +172,30 @@ def mnist_train_npz(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("mnist") / "train.npz"
     np.savez(path, x=x, y=y)
     return path
+
+
+@pytest.fixture(scope="session")
+def photos(tmp_path_factory) -> Path:
+    """Real colour photos (scikit-image wheel) and seeded crops: 9 sources × 7 = 63 PNGs of mixed sizes."""
+    import sys
+
+    sys.path.insert(0, str(EXAMPLE.parents[1] / "benchmarks"))
+    from _data import photos as write
+
+    return write(tmp_path_factory.mktemp("photos"))
+
+
+def small_photo_cnn(path: Path, size: int = 160, classes: int = 19) -> Path:
+    """A small RGB CNN (random weights, spread logits) whose top-1 moves with small input changes: a sensitive
+    detector of preprocessing differences. Not a classifier of anything."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((size, size, 3), name="image")
+    x = inp
+    for filters in (16, 32, 64):
+        x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dense(classes, kernel_initializer=keras.initializers.RandomNormal(stddev=3.0))(x)
+    keras.Model(inp, keras.layers.Softmax(name="probability")(x)).save(path)
+    return path
