@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from edgelite import __version__
 from edgelite.errors import UserInputError
-from edgelite.runtime import device
+from edgelite.runtime import device, stats
 from edgelite.runtime.reports import Report, latency_stats
 
 # int8 counted as "slower" only past this ratio, so run-to-run noise alone does not raise the flag.
@@ -35,7 +35,7 @@ class Runner(Protocol):
 @dataclass(frozen=True)
 class CompareReport(Report):
     kind = "compare"
-    schema_version = 1
+    schema_version = 2   # 2: 95 % intervals (Wilson; Newcombe for the paired drop) and the exact McNemar p
 
     reference: dict[str, Any]
     candidate: dict[str, Any]
@@ -49,6 +49,10 @@ class CompareReport(Report):
     max_abs_error: float
     warnings: list[str] = field(default_factory=list)
     classes: dict[str, Any] | None = None   # per-class accuracy and the candidate's confusion (labelled data)
+    agreement_ci95: list[float] | None = None      # Wilson, fraction
+    top1_drop_ci95: list[float] | None = None      # Newcombe paired, points
+    mcnemar_p: float | None = None                 # exact, on float-right/int8-wrong vs the reverse
+    discordant: dict[str, int] | None = None       # {"reference_only": b, "candidate_only": c}
     device: dict[str, Any] = field(default_factory=device.fingerprint)
     edgelite_version: str = __version__
 
@@ -119,14 +123,17 @@ def compare(reference: Runner, candidate: Runner, x: np.ndarray, y: np.ndarray |
         raise UserInputError(f"labels run from {int(np.min(y))} to {int(np.max(y))} but the models have "
                              f"{ref_out.shape[1]} outputs; check the evaluation data's classes")
 
+    n = len(x)
     sides = []
     for runner, out, times in ((reference, ref_out, ref_t), (candidate, cand_out, cand_t)):
         side = dict(runner.describe())
         side["latency_ms"] = latency_stats(times)
         side["latency_samples_ms"] = [round(t * 1e3, 4) for t in times]
-        side["top1"] = side["top5"] = None
+        side["top1"] = side["top5"] = side["top1_ci95"] = None
         if y is not None:
             side["top1"] = round(_topk_accuracy(out, y, 1), 4)
+            lo, hi = stats.wilson(int(np.sum(out.argmax(1) == y)), n)
+            side["top1_ci95"] = [round(lo * 100, 4), round(hi * 100, 4)]
             if out.shape[1] > 5:
                 side["top5"] = round(_topk_accuracy(out, y, 5), 4)
         sides.append(side)
@@ -139,7 +146,17 @@ def compare(reference: Runner, candidate: Runner, x: np.ndarray, y: np.ndarray |
 
     drop = lambda key: (round(ref_side[key] - cand_side[key], 4)  # noqa: E731
                         if ref_side[key] is not None and cand_side[key] is not None else None)
+    lo, hi = stats.wilson(int(np.sum(ref_out.argmax(1) == cand_out.argmax(1))), n)
+    paired: dict[str, Any] = {}
+    if y is not None:
+        ref_ok, cand_ok = ref_out.argmax(1) == y, cand_out.argmax(1) == y
+        d_lo, d_hi = stats.paired_difference(ref_ok, cand_ok)
+        b, c = int(np.sum(ref_ok & ~cand_ok)), int(np.sum(~ref_ok & cand_ok))
+        paired = {"top1_drop_ci95": [round(d_lo * 100, 4), round(d_hi * 100, 4)],
+                  "mcnemar_p": round(stats.mcnemar_exact(b, c), 6),
+                  "discordant": {"reference_only": b, "candidate_only": c}}
     return CompareReport(
+        agreement_ci95=[round(lo, 6), round(hi, 6)], **paired,
         reference=ref_side, candidate=cand_side, samples=int(len(x)), labelled=y is not None,
         top1_drop_pts=drop("top1"), top5_drop_pts=drop("top5"), warnings=warnings,
         classes=None if y is None else per_class(ref_out, cand_out, y, class_names),

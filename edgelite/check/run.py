@@ -150,6 +150,22 @@ def _usable_baseline(cfg: CheckConfig, update: bool) -> Baseline | None:
     return base
 
 
+def _sample_warnings(entry: ModelEntry, acc: dict[str, Any] | None) -> list[str]:
+    """Budgets tighter than the 95 % interval of what they are checked on (runtime/stats.py)."""
+    from edgelite.runtime.stats import too_few_samples
+
+    if not acc:
+        return []
+    out = []
+    b = entry.budgets
+    if b.max_top1_drop_pts is not None and acc.get("top1_drop_ci95"):
+        out.append(too_few_samples("the top-1 drop", b.max_top1_drop_pts, acc["top1_drop_ci95"], acc["samples"]))
+    if b.min_agreement is not None and acc.get("agreement_ci95"):
+        lo, hi = acc["agreement_ci95"]
+        out.append(too_few_samples("agreement", (1 - b.min_agreement) * 100, (lo * 100, hi * 100), acc["samples"]))
+    return [w for w in out if w]
+
+
 def run_check(cfg: CheckConfig, *, update_baseline: bool = False, log: Log = lambda _: None) -> CheckReport:
     """Measure every model and judge its budgets. With ``update_baseline``, rewrite the baseline (atomically)
     when every budget that does not depend on the baseline passes."""
@@ -167,6 +183,7 @@ def run_check(cfg: CheckConfig, *, update_baseline: bool = False, log: Log = lam
         before = base.models.get(entry.name) if base is not None else None
         m["baseline"] = before
         m["budgets"] = gate.judge(entry.budgets, m, before, model=entry.name, updating=update_baseline)
+        warnings.extend(f"{entry.name}: {w}" for w in _sample_warnings(entry, m.get("accuracy")))
         m["passed"] = all(r["status"] != gate.FAIL for r in m["budgets"])
         results.append(m)
         log(f"[{entry.name}] {'pass' if m['passed'] else 'FAIL'}")

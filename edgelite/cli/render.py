@@ -69,6 +69,14 @@ def convert_table(r: Any) -> str:
     return out
 
 
+def ci_pts(ci: Any, *, signed: bool = False) -> str:
+    """``[lo, hi]`` in points as "(95 % CI lo … hi)"; empty when there is none."""
+    if not ci:
+        return ""
+    f = "+.2f" if signed else ".2f"
+    return f"(95 % CI {format(ci[0], f)} … {format(ci[1], f)})"
+
+
 def compare_table(r: Any) -> str:
     ref, cand = r.reference, r.candidate
     ratio = cand["size_bytes"] / max(ref["size_bytes"], 1)
@@ -79,13 +87,17 @@ def compare_table(r: Any) -> str:
         ("size", size(ref["size_bytes"]), f"{size(cand['size_bytes'])} ({ratio:.3f}x)"),
     ]
     if r.labelled:
-        rows.append(("top-1", pct(ref["top1"]), f"{pct(cand['top1'])} (drop {r.top1_drop_pts:+.2f} pts)"))
+        rows.append(("top-1", f"{pct(ref['top1'])} {ci_pts(ref.get('top1_ci95'))}",
+                     f"{pct(cand['top1'])} {ci_pts(cand.get('top1_ci95'))}"))
+        rows.append(("top-1 drop", "", f"{r.top1_drop_pts:+.2f} pts {ci_pts(r.top1_drop_ci95, signed=True)}, "
+                                       f"McNemar p = {r.mcnemar_p:.3g}"))
         if ref["top5"] is not None:
             rows.append(("top-5", pct(ref["top5"]), f"{pct(cand['top5'])} (drop {r.top5_drop_pts:+.2f} pts)"))
     rows += [
         ("latency median", ms(ref["latency_ms"]["median"]), f"{ms(cand['latency_ms']['median'])} ({lat_ratio:.2f}x)"),
         ("latency p90", ms(ref["latency_ms"]["p90"]), ms(cand["latency_ms"]["p90"])),
-        ("agreement", "", pct(r.agreement * 100)),
+        ("agreement", "", f"{pct(r.agreement * 100)} "
+                          f"{ci_pts(None if r.agreement_ci95 is None else [v * 100 for v in r.agreement_ci95])}"),
         ("cosine mean", "", f"{r.cosine_mean:.6f}"),
         ("SNR", "", "identical" if r.snr_db is None else f"{r.snr_db:.2f} dB"),
         ("max abs error", "", f"{r.max_abs_error:.6f}"),

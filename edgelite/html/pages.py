@@ -81,6 +81,10 @@ def _fmt(v: float | None, spec: str, suffix: str = "") -> str:
     return "-" if v is None else f"{format(v, spec)}{suffix}"
 
 
+def _ci(ci: Sequence[float] | None, spec: str, suffix: str) -> str:
+    return "" if not ci else f" (95 % CI {format(ci[0], spec)} … {format(ci[1], spec)}{suffix})"
+
+
 def _size(n: int | None) -> str:
     if n is None:
         return "-"
@@ -123,8 +127,10 @@ def compare_page(r: dict[str, Any]) -> str:
     top = [("samples", str(r["samples"]))]
     if r["top1_drop_pts"] is not None:
         top += [("top-1 float → int8", f"{ref['top1']:.2f} → {cand['top1']:.2f} %"),
-                ("top-1 drop", f"{r['top1_drop_pts']:.2f} pts")]
-    top += [("agreement", f"{r['agreement']:.4f}"), ("output SNR", _fmt(r["snr_db"], ".1f", " dB")),
+                ("top-1 drop", f"{r['top1_drop_pts']:.2f} pts" + _ci(r.get("top1_drop_ci95"), "+.2f", " pts")),
+                ("McNemar p (exact)", _fmt(r.get("mcnemar_p"), ".3g"))]
+    agree_ci = r.get("agreement_ci95")
+    top += [("agreement", f"{r['agreement']:.4f}" + _ci(agree_ci, ".4f", "")), ("output SNR", _fmt(r["snr_db"], ".1f", " dB")),
             ("size", f"{_size(ref['size_bytes'])} → {_size(cand['size_bytes'])}"),
             ("median latency", f"{ref['latency_ms']['median']:.3f} → {cand['latency_ms']['median']:.3f} ms")]
     body = [f'<p><code>{escape(ref["path"])}</code> (reference) vs <code>{escape(cand["path"])}</code> '

@@ -51,6 +51,6 @@ def test_from_json_refuses_other_kinds_and_versions(example_models):
     m = Model.load(example_models["int8"])
     r = compare(m, m, np.zeros((1, 28, 28, 1), np.float32))
     with pytest.raises(UserInputError, match="schema_version"):
-        CompareReport.from_json(r.to_json().replace('"schema_version": 1', '"schema_version": 0'))
+        CompareReport.from_json(r.to_json().replace('"schema_version": 2', '"schema_version": 0'))
     with pytest.raises(UserInputError, match="not a compare report"):
         CompareReport.from_json('{"kind": "bench"}')
