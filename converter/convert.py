@@ -113,11 +113,7 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
             t0 = time.perf_counter()
             if cfg.max_drop is not None:
                 assert ev is not None
-                judge = Judge(cal.float_model(), ev.x, ev.y)
-                log(f"budget: {judge.metric_name} ≤ {cfg.max_drop:g} on {len(ev.x)} samples of {cfg.eval}")
-                result = search(cal, judge, cfg.max_drop, forced=kept, max_layers=cfg.max_float_layers, log=log)
-                model_bytes, kept, budget = result.model, result.kept, result.to_dict()
-                budget["float_top1"] = judge.float_top1
+                model_bytes, kept, budget = _budgeted(cal, cfg, prep, ev, kept, warnings, log)
                 timings["search_s"] = time.perf_counter() - t0
             else:
                 model_bytes = cal.quantize(kept)
@@ -164,6 +160,53 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
         size_cost_bytes=(len(model_bytes) - int8_size) if int8_size is not None else 0,
         budget=budget, target=cfg.target.value, target_notes=list(cfg.target_notes), gpu=gpu_report,
     )
+
+
+# Calibration samples used to rank layers (each candidate layer costs one run over them).
+RANK_SAMPLES = 64
+
+
+def _budgeted(cal: Calibrated, cfg: ConvertConfig, prep: Any, ev: Any, kept: list[Node], warnings: list[str],
+              log: Callable[[str], None]) -> tuple[bytes, list[Node], dict[str, Any]]:
+    """``--max-drop``: search on one part of the evaluation data, confirm on the held-out rest."""
+    from edgelite.calibration.split import search_confirm
+    from edgelite.converter.budget import held_out_figures
+    from edgelite.runtime.stats import too_few_samples
+
+    s_idx, c_idx = search_confirm(prep.eval_groups, ev.y, cfg.confirm_fraction, cfg.seed)
+    ys = None if ev.y is None else ev.y
+    float_bytes = cal.float_model()
+    judge = Judge(float_bytes, ev.x[s_idx], None if ys is None else ys[s_idx])
+    rank_judge = Judge(float_bytes, prep.calib.x[:RANK_SAMPLES], None)
+    log(f"budget: {judge.metric_name} ≤ {cfg.max_drop:g}; search on {len(s_idx)} samples of {cfg.eval}, "
+        f"confirm on {len(c_idx)} held out (whole source groups); layers ranked on {len(rank_judge.x)} "
+        "calibration samples")
+    result = search(cal, judge, cfg.max_drop, forced=kept, max_layers=cfg.max_float_layers, log=log,
+                    rank_judge=rank_judge)
+    budget = result.to_dict()
+    budget["float_top1"] = judge.float_top1
+    budget["search"] = {**held_out_figures(judge, result.model), "met": result.met}
+    budget["search_met"] = result.met
+    if len(c_idx):
+        confirm = Judge(float_bytes, ev.x[c_idx], None if ys is None else ys[c_idx])
+        fig = held_out_figures(confirm, result.model)
+        plain = held_out_figures(confirm, cal.quantize(kept)) if result.kept != kept else fig
+        fig["plain_int8_loss_pts"] = plain["loss_pts"]
+        fig["met"] = fig["loss_pts"] <= cfg.max_drop + 1e-9
+        budget["confirm"] = fig
+        budget["met"] = fig["met"]
+        budget["gap_pts"] = 0.0 if fig["met"] else round(fig["loss_pts"] - cfg.max_drop, 4)
+        log(f"  confirm: {judge.metric_name} {fig['loss_pts']:.3f} (95 % CI {fig['loss_ci95'][0]:.1f} … "
+            f"{fig['loss_ci95'][1]:.1f}) on {fig['samples']} held-out samples; plain int8 there: "
+            f"{fig['plain_int8_loss_pts']:.3f}")
+        warn = too_few_samples(judge.metric_name, cfg.max_drop, tuple(fig["loss_ci95"]), fig["samples"])
+        if warn:
+            warnings.append(f"confirm part: {warn}")
+    else:
+        budget["confirm"] = None
+        warnings.append("--confirm-fraction 0: the budget was judged on the data the search tuned on; expect "
+                        "less on other images")
+    return result.model, result.kept, budget
 
 
 def _verify(data: bytes, cfg: ConvertConfig) -> None:

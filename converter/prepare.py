@@ -29,6 +29,7 @@ class Prepared:
     calib_info: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    eval_groups: list[str] = field(default_factory=list)   # source group of each eval sample (calibration/split.py)
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -49,6 +50,11 @@ class Prepared:
             raise UserInputError(f"{cfg.eval}: labels go up to {int(got.y.max())} but the model has "
                                  f"{len(self.labels)} classes")
         self.timings["eval_data_s"] = time.perf_counter() - t0
+        from edgelite.calibration.split import group_key
+
+        items = source.items
+        self.eval_groups = [group_key(items[int(i)] if source.kind == "images" else None, int(i))
+                            for i in got.indices]
         return got
 
 

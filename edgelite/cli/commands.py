@@ -114,11 +114,18 @@ def cmd_convert(args: argparse.Namespace) -> int:
     report = convert(_convert_config(args, Path(args.output)), log=print)
     print(render.convert_table(report))
     _write_json(args.json, report)
-    if report.budget and not report.budget["met"]:
-        raise CheckFailed(f"accuracy budget not met: {report.budget['metric']} {report.budget['final']['loss_pts']:.3f}"
-                          f" > {report.budget['max_drop_pts']:g} (gap {report.budget['gap_pts']:.3f} pts) even with "
-                          f"{len(report.budget['float_layers'])} layers float; the best model found was written "
-                          f"to {report.output}")
+    b = report.budget
+    if b and not b["met"]:
+        if b.get("confirm") and b.get("search_met"):
+            c = b["confirm"]
+            raise CheckFailed(f"accuracy budget met on the search part but not on the held-out confirm part: "
+                              f"{b['metric']} {c['loss_pts']:.3f} > {b['max_drop_pts']:g} by {b['gap_pts']:.3f} pts "
+                              f"on {c['samples']} samples (95 % CI {c['loss_ci95'][0]:.1f} … {c['loss_ci95'][1]:.1f}); "
+                              f"the model was written to {report.output}")
+        loss = b["confirm"]["loss_pts"] if b.get("confirm") else b["final"]["loss_pts"]
+        raise CheckFailed(f"accuracy budget not met: {b['metric']} {loss:.3f} > {b['max_drop_pts']:g} (gap "
+                          f"{b['gap_pts']:.3f} pts) even with {len(b['float_layers'])} layers float; the best "
+                          f"model found was written to {report.output}")
     return 0
 
 
