@@ -54,14 +54,11 @@ def search_confirm(groups: Sequence[str], labels: np.ndarray | None, confirm_fra
     for c in np.unique(klass):
         class_groups = sorted({g for i, g in enumerate(groups) if klass[i] == c})
         order = [class_groups[j] for j in rng.permutation(len(class_groups))]
-        total = sum(len(members[g]) for g in order)
-        want = confirm_fraction * total
+        want = confirm_fraction * sum(len(members[g]) for g in order)
         taken = 0
-        for k, g in enumerate(order):
-            if taken >= want or (k == len(order) - 1 and len(order) > 1):
+        for g in order[:-1]:          # the last group always stays with the search (a lone group too)
+            if taken >= want:
                 break
-            if len(order) == 1:
-                break   # one group: it stays with the search
             confirm.extend(members[g])
             taken += len(members[g])
     confirm_idx = np.asarray(sorted(set(confirm)), np.int64)

@@ -116,18 +116,13 @@ def held_out_figures(judge: Judge, model_bytes: bytes) -> dict[str, Any]:
     from edgelite.converter.judge import run_outputs
     from edgelite.runtime import stats
 
-    out = run_outputs(model_bytes, judge.x)
-    n = len(judge.x)
-    agree = out.argmax(1) == judge.ref.argmax(1)
-    a_lo, a_hi = stats.wilson(int(agree.sum()), n)
-    fig: dict[str, Any] = {"samples": n, "agreement": round(float(agree.mean()), 6),
-                           "agreement_ci95": [round(a_lo, 6), round(a_hi, 6)]}
+    p = stats.paired_figures(judge.ref.argmax(1), run_outputs(model_bytes, judge.x).argmax(1), judge.y)
+    a_lo, a_hi = p["agreement_ci95"]
+    fig: dict[str, Any] = {"samples": len(judge.x), "agreement": round(p["agreement"], 6),
+                           "agreement_ci95": p["agreement_ci95"]}
     if judge.y is not None:
-        ref_ok, cand_ok = judge.ref.argmax(1) == judge.y, out.argmax(1) == judge.y
-        lo, hi = stats.paired_difference(ref_ok, cand_ok)
-        fig.update(loss_pts=round(float(ref_ok.mean() - cand_ok.mean()) * 100, 4),
-                   loss_ci95=[round(lo * 100, 4), round(hi * 100, 4)])
+        fig.update(loss_pts=round(p["top1_drop_pts"], 4), loss_ci95=p["top1_drop_ci95"])
     else:
-        fig.update(loss_pts=round(100.0 * (1 - float(agree.mean())), 4),
+        fig.update(loss_pts=round(100.0 * (1 - p["agreement"]), 4),
                    loss_ci95=[round(100 * (1 - a_hi), 4), round(100 * (1 - a_lo), 4)])
     return fig

@@ -174,9 +174,8 @@ def _budgeted(cal: Calibrated, cfg: ConvertConfig, prep: Any, ev: Any, kept: lis
     from edgelite.runtime.stats import too_few_samples
 
     s_idx, c_idx = search_confirm(prep.eval_groups, ev.y, cfg.confirm_fraction, cfg.seed)
-    ys = None if ev.y is None else ev.y
     float_bytes = cal.float_model()
-    judge = Judge(float_bytes, ev.x[s_idx], None if ys is None else ys[s_idx])
+    judge = Judge(float_bytes, ev.x[s_idx], None if ev.y is None else ev.y[s_idx])
     rank_judge = Judge(float_bytes, prep.calib.x[:RANK_SAMPLES], None)
     log(f"budget: {judge.metric_name} ≤ {cfg.max_drop:g}; search on {len(s_idx)} samples of {cfg.eval}, "
         f"confirm on {len(c_idx)} held out (whole source groups); layers ranked on {len(rank_judge.x)} "
@@ -188,7 +187,7 @@ def _budgeted(cal: Calibrated, cfg: ConvertConfig, prep: Any, ev: Any, kept: lis
     budget["search"] = {**held_out_figures(judge, result.model), "met": result.met}
     budget["search_met"] = result.met
     if len(c_idx):
-        confirm = Judge(float_bytes, ev.x[c_idx], None if ys is None else ys[c_idx])
+        confirm = Judge(float_bytes, ev.x[c_idx], None if ev.y is None else ev.y[c_idx])
         fig = held_out_figures(confirm, result.model)
         plain = held_out_figures(confirm, cal.quantize(kept)) if result.kept != kept else fig
         fig["plain_int8_loss_pts"] = plain["loss_pts"]

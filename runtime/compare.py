@@ -146,17 +146,10 @@ def compare(reference: Runner, candidate: Runner, x: np.ndarray, y: np.ndarray |
 
     drop = lambda key: (round(ref_side[key] - cand_side[key], 4)  # noqa: E731
                         if ref_side[key] is not None and cand_side[key] is not None else None)
-    lo, hi = stats.wilson(int(np.sum(ref_out.argmax(1) == cand_out.argmax(1))), n)
-    paired: dict[str, Any] = {}
-    if y is not None:
-        ref_ok, cand_ok = ref_out.argmax(1) == y, cand_out.argmax(1) == y
-        d_lo, d_hi = stats.paired_difference(ref_ok, cand_ok)
-        b, c = int(np.sum(ref_ok & ~cand_ok)), int(np.sum(~ref_ok & cand_ok))
-        paired = {"top1_drop_ci95": [round(d_lo * 100, 4), round(d_hi * 100, 4)],
-                  "mcnemar_p": round(stats.mcnemar_exact(b, c), 6),
-                  "discordant": {"reference_only": b, "candidate_only": c}}
+    fig = stats.paired_figures(ref_out.argmax(1), cand_out.argmax(1), y)
+    paired = {k: fig[k] for k in ("agreement_ci95", "top1_drop_ci95", "mcnemar_p", "discordant") if k in fig}
     return CompareReport(
-        agreement_ci95=[round(lo, 6), round(hi, 6)], **paired,
+        **paired,
         reference=ref_side, candidate=cand_side, samples=int(len(x)), labelled=y is not None,
         top1_drop_pts=drop("top1"), top5_drop_pts=drop("top5"), warnings=warnings,
         classes=None if y is None else per_class(ref_out, cand_out, y, class_names),

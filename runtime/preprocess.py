@@ -133,6 +133,9 @@ class PreprocessSpec:
             x = px * ((hi - lo) / np.float32(255.0)) + lo
         else:
             x = (px - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+        return self._in_layout(x)
+
+    def _in_layout(self, x: np.ndarray) -> np.ndarray:
         if self.layout == "nchw":
             x = np.transpose(x, (2, 0, 1))
         return np.ascontiguousarray(x, dtype=np.float32)
@@ -155,8 +158,8 @@ class PreprocessSpec:
         arr = np.asarray(im, dtype=np.uint8)
         if arr.ndim == 2:
             arr = arr[:, :, None]
-        if pipe is not Pipeline.PIL:
-            arr = resize(arr, self.height, self.width, pipe)
+        if pipe is not Pipeline.PIL and arr.shape[:2] != (self.height, self.width):
+            arr = resize(arr, self.height, self.width, pipe)   # every pipeline is the identity at the same size
         if self.color == "bgr":
             arr = arr[:, :, ::-1]
         return arr
@@ -174,10 +177,7 @@ class PreprocessSpec:
         converted by edgelite for these clients have a matching input quantization, see the converter)."""
         if self.resize_pipeline.feeds_raw_uint8 and np.dtype(dtype) == np.uint8 and scale:
             px = self.to_pixels(image).astype(np.float32)
-            x = (px - np.float32(zero_point)) * np.float32(scale)
-            if self.layout == "nchw":
-                x = np.transpose(x, (2, 0, 1))
-            return np.ascontiguousarray(x, dtype=np.float32)
+            return self._in_layout((px - np.float32(zero_point)) * np.float32(scale))
         return self.apply(image)
 
     @staticmethod

@@ -68,6 +68,24 @@ def mcnemar_exact(b: int, c: int) -> float:
     return min(1.0, 2.0 * tail)
 
 
+def paired_figures(ref_pred: np.ndarray, cand_pred: np.ndarray, y: np.ndarray | None) -> dict:
+    """Agreement of two models' top-1 predictions on the same samples, with its Wilson interval (fractions);
+    with labels also the top-1 drop (reference − candidate) with its paired interval in points, the exact
+    McNemar p and the discordant counts."""
+    n = len(ref_pred)
+    same = ref_pred == cand_pred
+    lo, hi = wilson(int(same.sum()), n)
+    fig: dict = {"agreement": float(same.mean()) if n else 0.0, "agreement_ci95": [round(lo, 6), round(hi, 6)]}
+    if y is not None:
+        ref_ok, cand_ok = ref_pred == y, cand_pred == y
+        d_lo, d_hi = paired_difference(ref_ok, cand_ok)
+        b, c = int(np.sum(ref_ok & ~cand_ok)), int(np.sum(~ref_ok & cand_ok))
+        fig.update(top1_drop_pts=float(ref_ok.mean() - cand_ok.mean()) * 100,
+                   top1_drop_ci95=[round(d_lo * 100, 4), round(d_hi * 100, 4)],
+                   mcnemar_p=round(mcnemar_exact(b, c), 6), discordant={"reference_only": b, "candidate_only": c})
+    return fig
+
+
 def rate_halfwidth(k: int, n: int) -> float:
     """Half the width of the 95 % Wilson interval (fraction)."""
     lo, hi = wilson(k, n)

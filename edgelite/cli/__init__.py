@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --max-drop: keep at most N layers float (a size bound)")
     g.add_argument("--eval", metavar="SRC", help="evaluation data for --max-drop (SRC/<class>/ or .npz with y)")
     g.add_argument("--eval-samples", type=int, metavar="N", help="use a seeded subset of N evaluation samples")
-    g.add_argument("--confirm-fraction", type=float, metavar="F",
+    g.add_argument("--confirm-fraction", type=float, metavar="F", default=1 / 3,
                    help="with --max-drop: hold out this share of --eval (whole source groups, class-balanced) "
                         "that the search never sees; the budget must hold there (default 0.333; 0 disables)")
     p.add_argument("--json", metavar="REPORT", help="write the conversion report as JSON")

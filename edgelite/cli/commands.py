@@ -99,7 +99,7 @@ def _convert_config(args: argparse.Namespace, output: Path) -> Any:
         mode=getattr(args, "mode", None), io=args.io, target=getattr(args, "target", None) or "litert", samples=args.samples, seed=args.seed,
         input_size=over.get("height") and (over["height"], over["width"]), resize=over.get("resize", "bilinear"),
         color=over.get("color"), mean=over.get("mean"), std=over.get("std"), resize_pipeline=over.get("pipeline"),
-        confirm_fraction=getattr(args, "confirm_fraction", None) if getattr(args, "confirm_fraction", None) is not None else 1 / 3,
+        confirm_fraction=getattr(args, "confirm_fraction", 1 / 3),
         labels=getattr(args, "labels", None) and Path(args.labels),
         allow_float_ops=getattr(args, "allow_float_ops", False),
         keep_float=tuple(getattr(args, "keep_float", ())), keep_float_ops=tuple(getattr(args, "keep_float_op", ())),
