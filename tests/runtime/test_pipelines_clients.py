@@ -109,7 +109,7 @@ def test_pillow_resize_is_not_what_mediapipe_feeds(probe, photos):
         rgb = np.asarray(Image.open(f).convert("RGB"))
         fed = np.round(_scores(clf, _mp_image(rgb), h * w * 3) * 255).reshape(h, w, 3)
     pil = PreprocessSpec(height=h, width=w, pipeline="pil").to_pixels(f).astype(float)
-    assert np.abs(fed - pil).mean() > 1.0   # measured: ~8 levels on average
+    assert np.abs(fed - pil).mean() > 1.0   # measured: 20.3 levels on average
 
 
 def test_mediapipe_applies_exif_orientation_and_so_does_the_pipeline(probe, photos, tmp_path):
