@@ -11,7 +11,6 @@ place keeps every op as converted: the QUANTIZE op after the input requantizes f
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -44,19 +43,12 @@ def raw_pixel_pin(mean: tuple[float, ...], std: tuple[float, ...], pipeline: str
 
 def pin_input(data: bytes, pin: InputPin) -> bytes:
     """``data`` with every uint8 graph input's scale and zero-point set to ``pin`` (same size, patched in place)."""
-    s = tflite_file.schema()
     buf = bytearray(data)
-    sg = s.Model.GetRootAs(buf, 0).Subgraphs(0)
-    uint8 = s.TensorType.UINT8
-    for k in range(sg.InputsLength()):
-        tensor: Any = sg.Tensors(sg.Inputs(k))
-        if tensor.Type() != uint8:
-            continue
-        q = tensor.Quantization()
-        if q is None or q.ScaleLength() != 1 or q.ZeroPointLength() != 1:
+    for scale, zero_point in tflite_file.uint8_input_quantization(buf):
+        if scale is None or zero_point is None or len(scale) != 1 or len(zero_point) != 1:
             raise ConversionError("the converted uint8 input has no per-tensor quantization to pin; "
                                   "use --io float32")
         # Views into ``buf``: writing them rewrites the flatbuffer's vectors.
-        q.ScaleAsNumpy()[0] = np.float32(pin.scale)
-        q.ZeroPointAsNumpy()[0] = np.int64(pin.zero_point)
+        scale[0] = np.float32(pin.scale)
+        zero_point[0] = np.int64(pin.zero_point)
     return bytes(buf)

@@ -16,14 +16,13 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
-import flatbuffers
 import numpy as np
 
 from edgelite.errors import UserInputError
+from edgelite.runtime import metadata_schema as ms
 from edgelite.runtime import tflite_file
-from edgelite.runtime.tflite_file import CORRUPT_ERRORS
-from edgelite.runtime._schema import metadata_schema_py_generated as mds
 from edgelite.runtime.preprocess import PreprocessSpec
+from edgelite.runtime.tflite_file import CORRUPT_ERRORS
 
 STANDARD_ENTRY = "TFLITE_METADATA"
 EDGELITE_ENTRY = "edgelite"
@@ -74,54 +73,32 @@ def read_labels_file(path: str | os.PathLike[str]) -> tuple[str, ...]:
 # ---- writing ------------------------------------------------------------------------------------------------
 def _standard_metadata(spec: PreprocessSpec | None, labels: tuple[str, ...] | None, name: str, description: str,
                        version: str) -> bytes:
-    inp = mds.TensorMetadataT()
-    inp.name = "image" if spec else "input"
-    if spec is not None:
-        inp.description = f"Input image {spec.height}x{spec.width}, {spec.color.upper()}; value = (pixel - mean) / std."
-        content = mds.ContentT()
-        content.contentPropertiesType = mds.ContentProperties.ImageProperties
-        props = mds.ImagePropertiesT()
-        props.colorSpace = mds.ColorSpaceType.GRAYSCALE if spec.color == "gray" else mds.ColorSpaceType.RGB
-        content.contentProperties = props
-        inp.content = content
-        norm = mds.NormalizationOptionsT()
-        norm.mean, norm.std = list(spec.mean), list(spec.std)
-        unit = mds.ProcessUnitT()
-        unit.optionsType = mds.ProcessUnitOptions.NormalizationOptions
-        unit.options = norm
-        inp.processUnits = [unit]
+    if spec is None:
+        inp = ms.TensorMetadata(name="input")
+    else:
         lo, hi = spec.value_range()
-        stats = mds.StatsT()
-        stats.min, stats.max = [float(v) for v in lo], [float(v) for v in hi]
-        inp.stats = stats
-
-    out = mds.TensorMetadataT()
-    out.name = "probability" if labels else "output"
-    out.description = "Scores per class." if labels else "Model output."
-    content = mds.ContentT()
-    content.contentPropertiesType = mds.ContentProperties.FeatureProperties
-    content.contentProperties = mds.FeaturePropertiesT()
-    out.content = content
+        color = ms.ColorSpaceType.GRAYSCALE if spec.color == "gray" else ms.ColorSpaceType.RGB
+        inp = ms.TensorMetadata(
+            name="image",
+            description=f"Input image {spec.height}x{spec.width}, {spec.color.upper()}; value = (pixel - mean) / std.",
+            content=ms.Content(content_properties=ms.ImageProperties(color_space=color)),
+            process_units=(ms.ProcessUnit(options=ms.NormalizationOptions(mean=tuple(map(float, spec.mean)),
+                                                                          std=tuple(map(float, spec.std)))),),
+            stats=ms.Stats(max=tuple(float(v) for v in hi), min=tuple(float(v) for v in lo)),
+        )
+    files = None
     if labels:
-        assoc = mds.AssociatedFileT()
-        assoc.name = LABELS_FILE
-        assoc.description = "Labels for the output classes, one per line."
-        assoc.type = mds.AssociatedFileType.TENSOR_AXIS_LABELS
-        out.associatedFiles = [assoc]
-
-    sub = mds.SubGraphMetadataT()
-    sub.inputTensorMetadata = [inp]
-    sub.outputTensorMetadata = [out]
-    meta = mds.ModelMetadataT()
-    meta.name = name
-    meta.description = description
-    meta.version = version
-    meta.author = "edgelite"
-    meta.subgraphMetadata = [sub]
-    meta.minParserVersion = MIN_PARSER_VERSION
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(meta.Pack(builder), file_identifier=METADATA_IDENTIFIER)
-    return bytes(builder.Output())
+        files = (ms.AssociatedFile(name=LABELS_FILE, description="Labels for the output classes, one per line.",
+                                   type=ms.AssociatedFileType.TENSOR_AXIS_LABELS),)
+    out = ms.TensorMetadata(name="probability" if labels else "output",
+                            description="Scores per class." if labels else "Model output.",
+                            content=ms.Content(content_properties=ms.FeatureProperties()), associated_files=files)
+    meta = ms.ModelMetadata(
+        name=name, description=description, version=version, author="edgelite",
+        subgraph_metadata=(ms.SubGraphMetadata(input_tensor_metadata=(inp,), output_tensor_metadata=(out,)),),
+        min_parser_version=MIN_PARSER_VERSION,
+    )
+    return ms.encode(meta)
 
 
 def embed(model_bytes: bytes, *, spec: PreprocessSpec | None, labels: tuple[str, ...] | None,
@@ -166,34 +143,42 @@ def associated_files(data: bytes, where: str = "model") -> dict[str, bytes]:
                              "re-create the model") from None
 
 
-def _labels_from_standard(meta: Any, files: dict[str, bytes]) -> tuple[str, ...] | None:
-    for sub in meta.subgraphMetadata or []:
-        for tensor in sub.outputTensorMetadata or []:
-            for f in tensor.associatedFiles or []:
-                if f.type == mds.AssociatedFileType.TENSOR_AXIS_LABELS and f.name:
-                    raw = files.get(f.name.decode())
+def _labels_from_standard(meta: ms.ModelMetadata, files: dict[str, bytes]) -> tuple[str, ...] | None:
+    for sub in meta.subgraph_metadata or ():
+        for tensor in sub.output_tensor_metadata or ():
+            for f in tensor.associated_files or ():
+                if f.type == ms.AssociatedFileType.TENSOR_AXIS_LABELS and f.name:
+                    raw = files.get(f.name)
                     if raw is not None:
                         lines = raw.decode("utf-8", "replace").splitlines()
                         return tuple(x.strip() for x in lines if x.strip())
     return None
 
 
-def _spec_from_standard(meta: Any, input_hw: tuple[int, int] | None) -> PreprocessSpec | None:
-    subs = meta.subgraphMetadata or []
-    if not subs or not subs[0].inputTensorMetadata or input_hw is None:
+def _spec_from_standard(meta: ms.ModelMetadata, input_hw: tuple[int, int] | None) -> PreprocessSpec | None:
+    subs = meta.subgraph_metadata or ()
+    if not subs or not subs[0].input_tensor_metadata or input_hw is None:
         return None
-    tensor = subs[0].inputTensorMetadata[0]
-    color = "rgb"
-    content = tensor.content
-    if content is not None and content.contentPropertiesType == mds.ContentProperties.ImageProperties:
-        if content.contentProperties.colorSpace == mds.ColorSpaceType.GRAYSCALE:
-            color = "gray"
-    for unit in tensor.processUnits or []:
-        if unit.optionsType == mds.ProcessUnitOptions.NormalizationOptions:
-            opts = unit.options
+    tensor = subs[0].input_tensor_metadata[0]
+    props = tensor.content.content_properties if tensor.content is not None else None
+    color = "gray" if isinstance(props, ms.ImageProperties) and props.color_space == ms.ColorSpaceType.GRAYSCALE \
+        else "rgb"
+    for unit in tensor.process_units or ():
+        if isinstance(unit.options, ms.NormalizationOptions):
             return PreprocessSpec(height=input_hw[0], width=input_hw[1], color=color,
-                                  mean=tuple(opts.mean), std=tuple(opts.std))
+                                  mean=tuple(unit.options.mean or ()), std=tuple(unit.options.std or ()))
     return None
+
+
+def decode_standard(raw: bytes, where: str = "model") -> ms.ModelMetadata:
+    """A ``TFLITE_METADATA`` entry decoded, or a one-line error naming ``where``."""
+    if len(raw) < 8 or raw[4:8] != METADATA_IDENTIFIER:
+        raise UserInputError(f"{where}: TFLITE_METADATA entry is corrupt (no M001 identifier)")
+    try:
+        return ms.decode(raw)
+    except CORRUPT_ERRORS as exc:
+        raise UserInputError(f"{where}: TFLITE_METADATA entry is corrupt ({exc}); "
+                             "re-create the model or strip its metadata") from None
 
 
 def read(data: bytes, *, input_hw: tuple[int, int] | None = None, where: str = "model") -> ModelMetadata:
@@ -202,17 +187,9 @@ def read(data: bytes, *, input_hw: tuple[int, int] | None = None, where: str = "
     files = associated_files(data, where) if (EDGELITE_ENTRY in entries or STANDARD_ENTRY in entries) else {}
     standard, labels, name, description = None, None, None, None
     if STANDARD_ENTRY in entries:
-        raw = entries[STANDARD_ENTRY]
-        if len(raw) < 8 or raw[4:8] != METADATA_IDENTIFIER:
-            raise UserInputError(f"{where}: TFLITE_METADATA entry is corrupt (no M001 identifier)")
-        try:
-            standard = mds.ModelMetadataT.InitFromPackedBuf(bytearray(raw), 0)
-            labels = _labels_from_standard(standard, files)
-            name = standard.name.decode() if standard.name else None
-            description = standard.description.decode() if standard.description else None
-        except CORRUPT_ERRORS as exc:
-            raise UserInputError(f"{where}: TFLITE_METADATA entry is corrupt ({type(exc).__name__}); "
-                                 "re-create the model or strip its metadata") from None
+        standard = decode_standard(entries[STANDARD_ENTRY], where)
+        labels = _labels_from_standard(standard, files)
+        name, description = standard.name, standard.description
 
     if EDGELITE_ENTRY in entries:
         try:
@@ -231,35 +208,45 @@ def read(data: bytes, *, input_hw: tuple[int, int] | None = None, where: str = "
     if standard is not None:
         try:
             spec = _spec_from_standard(standard, input_hw)
-        except CORRUPT_ERRORS as exc:
+        except (TypeError, ValueError) as exc:
             raise UserInputError(f"{where}: TFLITE_METADATA normalization is invalid ({exc})") from None
         return ModelMetadata(spec, labels, {}, "standard", name, description)
     return ModelMetadata()
 
 
 def _enum_name(enum_cls: Any, value: int) -> str:
-    return next((k for k, v in vars(enum_cls).items() if not k.startswith("_") and v == value), str(value))
+    try:
+        return enum_cls(value).name
+    except ValueError:
+        return str(value)
 
 
-def _text(b: bytes | None) -> str | None:
-    return b.decode("utf-8", "replace") if b else None
+def _content_name(content: ms.Content) -> str:
+    props = content.content_properties
+    if props is not None:
+        return type(props).__name__
+    members = ms.CONTENT_PROPERTIES
+    t = content.content_properties_type
+    return members[t - 1].__name__ if 0 < t <= len(members) else str(t)
 
 
-def _tensor_summary(t: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": _text(t.name), "description": _text(t.description)}
-    content = t.content
-    if content is not None:
-        out["content"] = _enum_name(mds.ContentProperties, content.contentPropertiesType)
-        if content.contentPropertiesType == mds.ContentProperties.ImageProperties:
-            out["color_space"] = _enum_name(mds.ColorSpaceType, content.contentProperties.colorSpace)
-    for unit in t.processUnits or []:
-        if unit.optionsType == mds.ProcessUnitOptions.NormalizationOptions:
-            out["normalization"] = {"mean": [float(v) for v in unit.options.mean],
-                                    "std": [float(v) for v in unit.options.std]}
+def _files_summary(files: tuple[ms.AssociatedFile, ...] | None) -> list[dict[str, Any]]:
+    return [{"name": f.name, "type": _enum_name(ms.AssociatedFileType, f.type)} for f in files or ()]
+
+
+def _tensor_summary(t: ms.TensorMetadata) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": t.name or None, "description": t.description or None}
+    if t.content is not None:
+        out["content"] = _content_name(t.content)
+        props = t.content.content_properties
+        if isinstance(props, ms.ImageProperties):
+            out["color_space"] = _enum_name(ms.ColorSpaceType, props.color_space)
+    for unit in t.process_units or ():
+        if isinstance(unit.options, ms.NormalizationOptions):
+            out["normalization"] = {"mean": list(unit.options.mean or ()), "std": list(unit.options.std or ())}
     if t.stats is not None and (t.stats.min is not None or t.stats.max is not None):
-        out["range"] = {"min": [float(v) for v in t.stats.min or []], "max": [float(v) for v in t.stats.max or []]}
-    out["associated_files"] = [{"name": _text(f.name), "type": _enum_name(mds.AssociatedFileType, f.type)}
-                               for f in t.associatedFiles or []]
+        out["range"] = {"min": list(t.stats.min or ()), "max": list(t.stats.max or ())}
+    out["associated_files"] = _files_summary(t.associated_files)
     return out
 
 
@@ -270,20 +257,17 @@ def standard_summary(data: bytes, where: str = "model") -> dict[str, Any] | None
     raw = tflite_file.metadata_entries(data).get(STANDARD_ENTRY)
     if raw is None:
         return None
-    try:
-        meta = mds.ModelMetadataT.InitFromPackedBuf(bytearray(raw), 0)
-    except CORRUPT_ERRORS as exc:
-        raise UserInputError(f"{where}: TFLITE_METADATA entry is corrupt ({type(exc).__name__})") from None
+    meta = decode_standard(raw, where)
     files = associated_files(data, where)
-    subs = meta.subgraphMetadata or []
+    subs = meta.subgraph_metadata or ()
     sub = subs[0] if subs else None
     return {
-        "name": _text(meta.name), "version": _text(meta.version), "description": _text(meta.description),
-        "author": _text(meta.author), "license": _text(meta.license), "min_parser_version": _text(meta.minParserVersion),
-        "inputs": [_tensor_summary(t) for t in (sub.inputTensorMetadata or [])] if sub else [],
-        "outputs": [_tensor_summary(t) for t in (sub.outputTensorMetadata or [])] if sub else [],
-        "associated_files": [{"name": _text(f.name), "type": _enum_name(mds.AssociatedFileType, f.type)}
-                             for f in meta.associatedFiles or []],
+        "name": meta.name or None, "version": meta.version or None, "description": meta.description or None,
+        "author": meta.author or None, "license": meta.license or None,
+        "min_parser_version": meta.min_parser_version or None,
+        "inputs": [_tensor_summary(t) for t in (sub.input_tensor_metadata or ())] if sub else [],
+        "outputs": [_tensor_summary(t) for t in (sub.output_tensor_metadata or ())] if sub else [],
+        "associated_files": _files_summary(meta.associated_files),
         "packed_files": {name: len(content) for name, content in files.items()},
     }
 

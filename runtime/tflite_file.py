@@ -1,6 +1,9 @@
 """Read and edit the .tflite flatbuffer itself (no interpreter): identity checks, op inventory, metadata entries.
 
-Uses the flatc-generated TFLite schema module (vendored, the same file ai-edge-litert ships).
+Reading goes through ``flatbuf.View`` with the field slots of the few TFLite schema tables edgelite needs (below):
+it imports in milliseconds on every backend, where the generated schema module costs ~0.36 s per command and
+tflite-runtime ships none. Writing (``with_metadata``, done only by the converter) re-packs the whole model with
+the generated object API of the schema module the installed LiteRT ships.
 """
 
 from __future__ import annotations
@@ -10,14 +13,14 @@ import os
 import struct
 import zlib
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
-import flatbuffers
 import numpy as np
 
-from edgelite.errors import UserInputError
+from edgelite.errors import MissingDependencyError, UserInputError
+from edgelite.runtime.flatbuf import CorruptFlatbuffer, View
+from edgelite.runtime.tflite_enums import op_name, type_name
 
 TFLITE_IDENTIFIER = b"TFL3"
 # The converter aligns weight buffers to 16 bytes; we keep that when we repack (XNNPACK reads weights in place).
@@ -26,9 +29,30 @@ FLOAT_TYPES = ("FLOAT32", "FLOAT16", "FLOAT64", "BFLOAT16")
 # Ops that only move between float and quantized domains at a boundary; they are not float compute.
 BOUNDARY_OPS = ("QUANTIZE", "DEQUANTIZE")
 INTEGER_ACTIVATIONS = ("INT8", "UINT8", "INT16")
-# What Python's flatbuffers (and zipfile) raise on corrupt input. LiteRT's verifier runs before these readers,
-# but it does not check everything they follow (for example a metadata entry's buffer index).
-CORRUPT_ERRORS = (struct.error, TypeError, IndexError, ValueError, UnicodeDecodeError, EOFError, zlib.error)
+# What a corrupt flatbuffer raises in our readers (and zipfile in the appended-files reader). LiteRT's verifier
+# runs before these readers, but it does not check everything they follow (a metadata entry's buffer index).
+CORRUPT_ERRORS = (CorruptFlatbuffer, struct.error, TypeError, IndexError, ValueError, UnicodeDecodeError, EOFError,
+                  zlib.error)
+
+
+class Slot:
+    """Field slots of the TFLite model schema tables edgelite reads (schema.fbs order; a union takes two)."""
+
+    MODEL_OPERATOR_CODES, MODEL_SUBGRAPHS, MODEL_BUFFERS, MODEL_METADATA = 1, 2, 4, 6
+    SUBGRAPH_TENSORS, SUBGRAPH_INPUTS, SUBGRAPH_OUTPUTS, SUBGRAPH_OPERATORS = 0, 1, 2, 3
+    TENSOR_SHAPE, TENSOR_TYPE, TENSOR_BUFFER, TENSOR_NAME, TENSOR_QUANTIZATION = 0, 1, 2, 3, 4
+    QUANT_MIN, QUANT_MAX, QUANT_SCALE, QUANT_ZERO_POINT = 0, 1, 2, 3
+    OPERATOR_OPCODE_INDEX, OPERATOR_INPUTS, OPERATOR_OUTPUTS = 0, 1, 2
+    OPERATOR_OPTIONS_TYPE, OPERATOR_OPTIONS = 3, 4
+    OPCODE_DEPRECATED_BUILTIN, OPCODE_CUSTOM, OPCODE_BUILTIN = 0, 1, 3
+    BUFFER_DATA, BUFFER_OFFSET, BUFFER_SIZE = 0, 1, 2
+    METADATA_NAME, METADATA_BUFFER = 0, 1
+    POOL_FILTER_WIDTH, POOL_FILTER_HEIGHT = 3, 4
+
+
+UINT8_TYPE = 3  # TensorType.UINT8
+POOL2D_OPTIONS = 5  # BuiltinOptions.Pool2DOptions
+CUSTOM_OP = 32  # BuiltinOperator.CUSTOM
 
 
 def _guarded(fn):
@@ -45,22 +69,25 @@ def _guarded(fn):
     return wrapper
 
 
-def schema():
-    """The TFLite flatbuffer schema module (vendored from ai-edge-litert 2.3.0, see runtime/_schema/README.md).
+def schema() -> Any:
+    """The generated TFLite schema module of the installed LiteRT (object API, for re-packing a model).
 
-    Vendored rather than imported from ai_edge_litert so that tflite-runtime boards (armv7, no ai-edge-litert
-    wheels) read files exactly as LiteRT boards do."""
-    from edgelite.runtime._schema import tflite_schema_py_generated
+    ai-edge-litert ships one; tflite-runtime does not (there, writing a model needs ai-edge-litert or
+    TensorFlow, both present wherever edgelite converts). Imported only when called: it costs ~0.36 s."""
+    try:
+        from ai_edge_litert import schema_py_generated
+    except ImportError:
+        try:
+            from tensorflow.lite.python import schema_py_generated  # type: ignore[no-redef]
+        except ImportError:
+            raise MissingDependencyError("re-packing a .tflite needs the TFLite schema module of ai-edge-litert "
+                                         "or TensorFlow: pip install ai-edge-litert") from None
+    return schema_py_generated
 
-    return tflite_schema_py_generated
 
-
-@lru_cache(maxsize=1)
-def _enum_names() -> tuple[dict[int, str], dict[int, str]]:
-    s = schema()
-    ops = {v: k for k, v in vars(s.BuiltinOperator).items() if not k.startswith("_")}
-    types = {v: k for k, v in vars(s.TensorType).items() if not k.startswith("_")}
-    return ops, types
+def model_view(data: bytes | bytearray) -> View:
+    """The root ``Model`` table."""
+    return View.root(data)
 
 
 def read_model_bytes(path: str | os.PathLike[str]) -> bytes:
@@ -111,34 +138,50 @@ class OpInfo:
         return any(t.dtype in FLOAT_TYPES and not t.constant for t in self.inputs + self.outputs)
 
 
+def _tensor_ref(model: View, tensors: list[View], buffers: list[View], i: int) -> TensorRef:
+    t = tensors[i]
+    b = t.scalar(Slot.TENSOR_BUFFER, "I")
+    buf = buffers[b] if b < len(buffers) else None
+    span = buf.vector(Slot.BUFFER_DATA, 1) if buf is not None else None
+    constant = bool(buf is not None and ((span is not None and span[1] > 0) or buf.scalar(Slot.BUFFER_SIZE, "Q") > 0))
+    shape = t.numbers(Slot.TENSOR_SHAPE, "i4")
+    return TensorRef(t.text(Slot.TENSOR_NAME) or "", type_name(t.scalar(Slot.TENSOR_TYPE, "b")), constant,
+                     tuple(int(d) for d in shape) if shape is not None else ())
+
+
+def _ids(view: View, slot: int) -> list[int]:
+    ids = view.numbers(slot, "i4")
+    return [int(i) for i in ids] if ids is not None else []
+
+
 @_guarded
 def op_inventory(data: bytes) -> list[OpInfo]:
     """Every operator of the main subgraph with its tensors' names and types."""
-    s = schema()
-    ops_names, type_names = _enum_names()
-    model = s.Model.GetRootAs(data, 0)
-    if model.SubgraphsLength() == 0:
+    model = model_view(data)
+    subgraphs = model.tables(Slot.MODEL_SUBGRAPHS)
+    if not subgraphs:
         return []
-    sg = model.Subgraphs(0)
+    sg = subgraphs[0]
+    tensors = sg.tables(Slot.SUBGRAPH_TENSORS)
+    buffers = model.tables(Slot.MODEL_BUFFERS)
+    codes = model.tables(Slot.MODEL_OPERATOR_CODES)
+    refs: dict[int, TensorRef] = {}
 
     def tensor(i: int) -> TensorRef:
-        t = sg.Tensors(i)
-        buf = model.Buffers(t.Buffer()) if t.Buffer() < model.BuffersLength() else None
-        constant = bool(buf is not None and (buf.DataLength() > 0 or buf.Size() > 0))
-        shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
-        return TensorRef((t.Name() or b"").decode("utf-8", "replace"), type_names.get(t.Type(), str(t.Type())),
-                         constant, shape)
+        if i not in refs:
+            refs[i] = _tensor_ref(model, tensors, buffers, i)
+        return refs[i]
 
     result = []
-    for k in range(sg.OperatorsLength()):
-        op = sg.Operators(k)
-        code = model.OperatorCodes(op.OpcodeIndex())
-        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-        name = ops_names.get(builtin, str(builtin))
-        if name == "CUSTOM":
-            name = f"CUSTOM:{(code.CustomCode() or b'?').decode()}"
-        ins = tuple(tensor(i) for i in op.InputsAsNumpy() if i >= 0) if op.InputsLength() else ()
-        outs = tuple(tensor(i) for i in op.OutputsAsNumpy() if i >= 0) if op.OutputsLength() else ()
+    for k, op in enumerate(sg.iter_tables(Slot.SUBGRAPH_OPERATORS)):
+        code = codes[op.scalar(Slot.OPERATOR_OPCODE_INDEX, "I")]
+        # Codes below 127 are also in the deprecated int8 field; newer ones only in the int32 one.
+        builtin = max(code.scalar(Slot.OPCODE_BUILTIN, "i"), code.scalar(Slot.OPCODE_DEPRECATED_BUILTIN, "b"))
+        name = op_name(builtin)
+        if builtin == CUSTOM_OP:
+            name = f"CUSTOM:{(code.string(Slot.OPCODE_CUSTOM) or b'?').decode('utf-8', 'replace')}"
+        ins = tuple(tensor(i) for i in _ids(op, Slot.OPERATOR_INPUTS) if i >= 0)
+        outs = tuple(tensor(i) for i in _ids(op, Slot.OPERATOR_OUTPUTS) if i >= 0)
         result.append(OpInfo(k, name, ins, outs))
     return result
 
@@ -156,18 +199,31 @@ def is_quantized(data: bytes) -> bool:
     )
 
 
+def _buffer_bytes(buf: View) -> bytes:
+    span = buf.vector(Slot.BUFFER_DATA, 1)
+    return bytes(buf.buf[span[0] : span[0] + span[1]]) if span else b""
+
+
 @_guarded
 def metadata_entries(data: bytes) -> dict[str, bytes]:
     """The ``Model.metadata`` list as name → buffer bytes."""
-    s = schema()
-    model = s.Model.GetRootAs(data, 0)
+    model = model_view(data)
+    buffers = model.tables(Slot.MODEL_BUFFERS)
     entries: dict[str, bytes] = {}
-    for i in range(model.MetadataLength()):
-        md = model.Metadata(i)
-        name = (md.Name() or b"").decode("utf-8", "replace")
-        buf = model.Buffers(md.Buffer())
-        entries[name] = buf.DataAsNumpy().tobytes() if buf.DataLength() else b""
+    for md in model.iter_tables(Slot.MODEL_METADATA):
+        name = md.text(Slot.METADATA_NAME) or ""
+        entries[name] = _buffer_bytes(buffers[md.scalar(Slot.METADATA_BUFFER, "I")])
     return entries
+
+
+def data_offsets(data: bytes) -> list[int]:
+    """Where each non-empty buffer's data starts in the file (to check alignment)."""
+    starts = []
+    for buf in model_view(data).iter_tables(Slot.MODEL_BUFFERS):
+        span = buf.vector(Slot.BUFFER_DATA, 1)
+        if span and span[1]:
+            starts.append(span[0])
+    return starts
 
 
 def with_metadata(data: bytes, entries: dict[str, bytes], *, remove: Iterable[str] = ()) -> bytes:
@@ -177,6 +233,8 @@ def with_metadata(data: bytes, entries: dict[str, bytes], *, remove: Iterable[st
     every tensor). Anything appended after the flatbuffer (an associated-files zip) is dropped; the caller
     appends its own.
     """
+    import flatbuffers
+
     s = schema()
     model = s.ModelT.InitFromPackedBuf(bytearray(data), 0)
     buffers = model.buffers or []
@@ -214,7 +272,7 @@ class _AlignedBuffer:
     def __init__(self, inner) -> None:
         self.inner = inner
 
-    def Pack(self, builder: flatbuffers.Builder) -> int:  # noqa: N802 - flatbuffers' naming
+    def Pack(self, builder: Any) -> int:  # noqa: N802 - flatbuffers' naming
         s = schema()
         data = self.inner.data
         vec = None
@@ -232,22 +290,27 @@ class _AlignedBuffer:
         return s.BufferEnd(builder)
 
 
+def _main_subgraph(data: bytes | bytearray) -> tuple[View, View | None]:
+    model = model_view(data)
+    subgraphs = model.tables(Slot.MODEL_SUBGRAPHS)
+    return model, (subgraphs[0] if subgraphs else None)
+
+
 @_guarded
 def tensor_ranges(data: bytes) -> dict[str, tuple[float, float]]:
     """Per-tensor (min, max) recorded in the quantization field, e.g. by a calibrate-only conversion."""
-    s = schema()
-    model = s.Model.GetRootAs(data, 0)
-    if model.SubgraphsLength() == 0:
+    _, sg = _main_subgraph(data)
+    if sg is None:
         return {}
-    sg = model.Subgraphs(0)
     ranges: dict[str, tuple[float, float]] = {}
-    for i in range(sg.TensorsLength()):
-        t = sg.Tensors(i)
-        q = t.Quantization()
-        if q is None or q.MinLength() == 0 or q.MaxLength() == 0:
+    for t in sg.iter_tables(Slot.SUBGRAPH_TENSORS):
+        q = t.table(Slot.TENSOR_QUANTIZATION)
+        if q is None:
             continue
-        ranges[(t.Name() or b"").decode("utf-8", "replace")] = (float(q.MinAsNumpy().min()),
-                                                              float(q.MaxAsNumpy().max()))
+        lo, hi = q.numbers(Slot.QUANT_MIN, "f4"), q.numbers(Slot.QUANT_MAX, "f4")
+        if lo is None or hi is None or not len(lo) or not len(hi):
+            continue
+        ranges[t.text(Slot.TENSOR_NAME) or ""] = (float(lo.min()), float(hi.max()))
     return ranges
 
 
@@ -258,24 +321,27 @@ _NUMPY_TYPES = {"FLOAT32": np.float32, "INT32": np.int32, "INT8": np.int8, "UINT
 @_guarded
 def op_constants(data: bytes, op_index: int) -> list[np.ndarray | None]:
     """The constant inputs of one op as arrays (None for non-constant inputs or unreadable types)."""
-    s = schema()
-    _, type_names = _enum_names()
-    model = s.Model.GetRootAs(data, 0)
-    sg = model.Subgraphs(0)
-    op = sg.Operators(op_index)
+    model, sg = _main_subgraph(data)
+    if sg is None:
+        raise IndexError("no subgraph")
+    tensors = sg.tables(Slot.SUBGRAPH_TENSORS)
+    buffers = model.tables(Slot.MODEL_BUFFERS)
+    op = sg.tables(Slot.SUBGRAPH_OPERATORS)[op_index]
     result: list[np.ndarray | None] = []
-    for i in (op.InputsAsNumpy() if op.InputsLength() else []):
+    for i in _ids(op, Slot.OPERATOR_INPUTS):
         if i < 0:
             result.append(None)
             continue
-        t = sg.Tensors(int(i))
-        buf = model.Buffers(t.Buffer()) if t.Buffer() < model.BuffersLength() else None
-        dtype = _NUMPY_TYPES.get(type_names.get(t.Type(), ""))
-        if buf is None or buf.DataLength() == 0 or dtype is None:
+        t = tensors[i]
+        b = t.scalar(Slot.TENSOR_BUFFER, "I")
+        raw = _buffer_bytes(buffers[b]) if b < len(buffers) else b""
+        dtype = _NUMPY_TYPES.get(type_name(t.scalar(Slot.TENSOR_TYPE, "b")))
+        if not raw or dtype is None:
             result.append(None)
             continue
-        shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
-        arr = np.frombuffer(buf.DataAsNumpy().tobytes(), dtype=dtype)
+        dims = t.numbers(Slot.TENSOR_SHAPE, "i4")
+        shape = tuple(int(d) for d in dims) if dims is not None else ()
+        arr = np.frombuffer(raw[: len(raw) - len(raw) % np.dtype(dtype).itemsize], dtype=dtype)
         result.append(arr.reshape(shape) if arr.size == int(np.prod(shape)) else arr)
     return result
 
@@ -283,11 +349,30 @@ def op_constants(data: bytes, op_index: int) -> list[np.ndarray | None]:
 @_guarded
 def pool_filter(data: bytes, op_index: int) -> tuple[int, int] | None:
     """(height, width) of a pooling op's window, None for other ops."""
-    s = schema()
-    op = s.Model.GetRootAs(data, 0).Subgraphs(0).Operators(op_index)
-    if op.BuiltinOptionsType() != s.BuiltinOptions.Pool2DOptions:
+    _, sg = _main_subgraph(data)
+    if sg is None:
+        raise IndexError("no subgraph")
+    op = sg.tables(Slot.SUBGRAPH_OPERATORS)[op_index]
+    if op.scalar(Slot.OPERATOR_OPTIONS_TYPE, "B") != POOL2D_OPTIONS:
         return None
-    opts = s.Pool2DOptions()
-    table = op.BuiltinOptions()
-    opts.Init(table.Bytes, table.Pos)
-    return int(opts.FilterHeight()), int(opts.FilterWidth())
+    opts = op.union(Slot.OPERATOR_OPTIONS)
+    if opts is None:
+        return None
+    return int(opts.scalar(Slot.POOL_FILTER_HEIGHT, "i")), int(opts.scalar(Slot.POOL_FILTER_WIDTH, "i"))
+
+
+def uint8_input_quantization(buf: bytearray) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
+    """(scale, zero_point) of every uint8 graph input as writable views into ``buf`` (None when absent)."""
+    _, sg = _main_subgraph(buf)
+    if sg is None:
+        return []
+    tensors = sg.tables(Slot.SUBGRAPH_TENSORS)
+    out = []
+    for i in _ids(sg, Slot.SUBGRAPH_INPUTS):
+        t = tensors[i]
+        if t.scalar(Slot.TENSOR_TYPE, "b") != UINT8_TYPE:
+            continue
+        q = t.table(Slot.TENSOR_QUANTIZATION)
+        out.append((None, None) if q is None else
+                   (q.numbers(Slot.QUANT_SCALE, "f4"), q.numbers(Slot.QUANT_ZERO_POINT, "i8")))
+    return out

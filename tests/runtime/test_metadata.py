@@ -10,7 +10,7 @@ from edgelite.errors import UserInputError
 from edgelite.runtime import Model, PreprocessSpec
 from edgelite.runtime import metadata as md
 from edgelite.runtime import tflite_file
-from edgelite.runtime._schema import metadata_schema_py_generated as mds
+from edgelite.runtime import metadata_schema as ms
 
 
 def _strip(path):
@@ -35,17 +35,17 @@ def test_standard_metadata_fields(example_models):
     data = example_models["int8"].read_bytes()
     raw = tflite_file.metadata_entries(data)["TFLITE_METADATA"]
     assert raw[4:8] == b"M001"
-    meta = mds.ModelMetadataT.InitFromPackedBuf(bytearray(raw), 0)
-    inp = meta.subgraphMetadata[0].inputTensorMetadata[0]
-    norm = inp.processUnits[0].options
+    meta = ms.decode(raw)
+    inp = meta.subgraph_metadata[0].input_tensor_metadata[0]
+    norm = inp.process_units[0].options
     assert list(norm.mean) == [0.0] and list(norm.std) == [255.0]
-    assert inp.content.contentProperties.colorSpace == mds.ColorSpaceType.GRAYSCALE
-    out = meta.subgraphMetadata[0].outputTensorMetadata[0]
-    assert out.associatedFiles[0].type == mds.AssociatedFileType.TENSOR_AXIS_LABELS
-    assert out.associatedFiles[0].name == b"labels.txt"
+    assert inp.content.content_properties.color_space == ms.ColorSpaceType.GRAYSCALE
+    out = meta.subgraph_metadata[0].output_tensor_metadata[0]
+    assert out.associated_files[0].type == ms.AssociatedFileType.TENSOR_AXIS_LABELS
+    assert out.associated_files[0].name == "labels.txt"
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         assert zf.read("labels.txt").decode().split() == [str(i) for i in range(10)]
-    assert meta.minParserVersion == b"1.0.0"
+    assert meta.min_parser_version == "1.0.0"
 
 
 def test_embedding_keeps_outputs_identical_and_buffers_aligned(example_models, tmp_path):
@@ -56,9 +56,7 @@ def test_embedding_keeps_outputs_identical_and_buffers_aligned(example_models, t
     b = Model.load(example_models["int8"]).predict(x)
     np.testing.assert_array_equal(a, b)
     data = example_models["int8"].read_bytes()
-    model = tflite_file.schema().Model.GetRootAs(data, 0)
-    starts = [model.Buffers(i)._tab.Vector(model.Buffers(i)._tab.Offset(4))
-              for i in range(model.BuffersLength()) if model.Buffers(i).DataLength()]
+    starts = tflite_file.data_offsets(data)
     assert starts and all(s % tflite_file.BUFFER_ALIGNMENT == 0 for s in starts)
 
 

@@ -1,1 +1,0 @@
-"""Vendored, flatc-generated TFLite metadata schema (see README.md in this folder)."""
