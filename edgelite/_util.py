@@ -6,7 +6,6 @@ import contextlib
 import hashlib
 import importlib
 import os
-import tempfile
 from pathlib import Path
 from types import ModuleType
 from typing import Iterator
@@ -20,6 +19,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
         raise UserInputError(f"{target}: output folder {parent} does not exist; create it first")
+    import tempfile  # here: a board command that writes nothing should not pay for it
+
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -75,6 +76,8 @@ def native_stderr_captured() -> Iterator[Path]:
 
     Yields the file's path so a failure can show what the native code said; the file is removed afterwards.
     """
+    import tempfile
+
     fd, name = tempfile.mkstemp(prefix="edgelite-native-", suffix=".log")
     saved = os.dup(2)
     try:

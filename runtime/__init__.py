@@ -3,13 +3,41 @@
 >>> from edgelite.runtime import Model
 >>> m = Model.load("mnist_int8.tflite")
 >>> m.classify("digit.png", top_k=3)
+
+The names below are imported on first use (PEP 562), so ``import edgelite.runtime`` and a command that needs
+only ``Model`` do not pay for the benchmark and comparison modules.
 """
 
-from edgelite.runtime.bench import BenchReport, benchmark
-from edgelite.runtime.compare import CompareReport, compare
-from edgelite.runtime.metadata import ModelMetadata
-from edgelite.runtime.model import Model, TensorInfo
-from edgelite.runtime.preprocess import PreprocessSpec
+from __future__ import annotations
 
-__all__ = ["Model", "TensorInfo", "PreprocessSpec", "ModelMetadata", "benchmark", "BenchReport", "compare",
-           "CompareReport"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# ``compare`` is both a submodule and a function: importing the submodule later would rebind the package
+# attribute to the module, so the function is bound here, eagerly (compare.py imports only numpy and stats).
+from edgelite.runtime.compare import CompareReport, compare
+
+_EXPORTS = {
+    "Model": "model", "TensorInfo": "model", "PreprocessSpec": "preprocess", "ModelMetadata": "metadata",
+    "benchmark": "bench", "BenchReport": "bench",
+}
+__all__ = [*_EXPORTS, "compare", "CompareReport"]
+
+if TYPE_CHECKING:
+    from edgelite.runtime.bench import BenchReport, benchmark
+    from edgelite.runtime.metadata import ModelMetadata
+    from edgelite.runtime.model import Model, TensorInfo
+    from edgelite.runtime.preprocess import PreprocessSpec
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'edgelite.runtime' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"edgelite.runtime.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

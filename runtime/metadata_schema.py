@@ -1,8 +1,8 @@
-"""The standard TFLite model metadata (file identifier ``M001``, schema 1.5) as frozen dataclasses, with our own
+"""The standard TFLite model metadata (file identifier ``M001``, schema 1.5) as frozen value classes, with our own
 flatbuffers encoder and decoder.
 
 MediaPipe Tasks, the TFLite Task Library and Android Studio read this table from a model's ``TFLITE_METADATA``
-entry. Each dataclass below is one table of the published schema; ``_LAYOUT`` gives its fields in schema order,
+entry. Each class below is one table of the published schema; ``_LAYOUT`` gives its fields in schema order,
 which is what fixes each field's slot (a union is two fields, ``<name>_type`` then ``<name>``: files exist that
 set the type without a value, so both are kept). A field left at
 ``None`` is absent from the buffer; an empty tuple is an empty vector, kept distinct so that a decoded table
@@ -16,8 +16,8 @@ re-encoded byte for byte. Strings are decoded with ``surrogateescape`` so that e
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, fields
-from typing import Any
+import sys
+from typing import Any, ClassVar
 
 from edgelite.runtime.flatbuf import CorruptFlatbuffer, View
 
@@ -25,6 +25,54 @@ IDENTIFIER = b"M001"
 # Bounded resources: the metadata of a real model is a few KB (EfficientNet-lite0: 1,072 bytes, DeepLabV3: 968).
 MAX_METADATA_BYTES = 1 << 20
 MAX_DEPTH = 16  # tables nest at most 5 deep in the schema; a cycle in a hostile buffer stops here
+
+
+if sys.version_info >= (3, 11):
+    from typing import dataclass_transform
+else:  # pragma: no cover - Python 3.10: type checkers just see a plain class
+    def dataclass_transform(**_: Any):
+        return lambda cls: cls
+
+
+@dataclass_transform(kw_only_default=True, frozen_default=True)
+class Table:
+    """Base of the metadata tables: frozen value objects with keyword fields, like frozen dataclasses.
+
+    Not ``dataclasses`` because those build each method with ``exec``: 22 tables cost 28 ms to import that
+    way, paid by every ``edgelite run`` on a board; these cost ~1 ms."""
+
+    _fields: ClassVar[tuple[str, ...]] = ()
+    _defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls) -> None:
+        cls._fields = tuple(cls.__dict__.get("__annotations__", {}))
+        cls._defaults = {name: cls.__dict__.get(name) for name in cls._fields}
+
+    def __init__(self, **values: Any) -> None:
+        unknown = set(values) - set(self._fields)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field(s) {', '.join(sorted(unknown))}")
+        for name in self._fields:
+            object.__setattr__(self, name, values.get(name, self._defaults[name]))
+        self._check()
+
+    def _check(self) -> None:
+        """Hook for invariants (the union tables fill in their type field here)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen")
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self._fields)
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self._values() == other._values()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._values()))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{n}={getattr(self, n)!r}' for n in self._fields)})"
 
 
 class AssociatedFileType(enum.IntEnum):
@@ -62,8 +110,7 @@ class ScoreTransformationType(enum.IntEnum):
 
 
 
-@dataclass(frozen=True)
-class AssociatedFile:
+class AssociatedFile(Table):
     name: str | None = None
     description: str | None = None
     type: int = AssociatedFileType.UNKNOWN
@@ -71,110 +118,93 @@ class AssociatedFile:
     version: str | None = None
 
 
-@dataclass(frozen=True)
-class FeatureProperties:
-    pass
+class FeatureProperties(Table):
+    """An empty table: the tensor holds features."""
 
 
-@dataclass(frozen=True)
-class ImageSize:
+class ImageSize(Table):
     width: int = 0
     height: int = 0
 
 
-@dataclass(frozen=True)
-class ImageProperties:
+class ImageProperties(Table):
     color_space: int = ColorSpaceType.UNKNOWN
     default_size: ImageSize | None = None
 
 
-@dataclass(frozen=True)
-class AudioProperties:
+class AudioProperties(Table):
     sample_rate: int = 0
     channels: int = 0
 
 
-@dataclass(frozen=True)
-class BoundingBoxProperties:
+class BoundingBoxProperties(Table):
     index: tuple[int, ...] | None = None
     type: int = BoundingBoxType.UNKNOWN
     coordinate_type: int = CoordinateType.RATIO
 
 
-@dataclass(frozen=True)
-class ValueRange:
+class ValueRange(Table):
     min: int = 0
     max: int = 0
 
 
-@dataclass(frozen=True)
-class Content:
+class Content(Table):
     content_properties_type: int = 0  # 0 = none; derived from content_properties when left 0
     content_properties: FeatureProperties | ImageProperties | BoundingBoxProperties | AudioProperties | None = None
     range: ValueRange | None = None
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         _set_union_type(self, "content_properties")
 
 
-@dataclass(frozen=True)
-class NormalizationOptions:
+class NormalizationOptions(Table):
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
 
 
-@dataclass(frozen=True)
-class ScoreCalibrationOptions:
+class ScoreCalibrationOptions(Table):
     score_transformation: int = ScoreTransformationType.IDENTITY
     default_score: float = 0.0
 
 
-@dataclass(frozen=True)
-class ScoreThresholdingOptions:
+class ScoreThresholdingOptions(Table):
     global_score_threshold: float = 0.0
 
 
-@dataclass(frozen=True)
-class BertTokenizerOptions:
+class BertTokenizerOptions(Table):
     vocab_file: tuple[AssociatedFile, ...] | None = None
 
 
-@dataclass(frozen=True)
-class SentencePieceTokenizerOptions:
+class SentencePieceTokenizerOptions(Table):
     sentence_piece_model: tuple[AssociatedFile, ...] | None = None
     vocab_file: tuple[AssociatedFile, ...] | None = None
 
 
-@dataclass(frozen=True)
-class RegexTokenizerOptions:
+class RegexTokenizerOptions(Table):
     delim_regex_pattern: str | None = None
     vocab_file: tuple[AssociatedFile, ...] | None = None
 
 
-@dataclass(frozen=True)
-class ProcessUnit:
+class ProcessUnit(Table):
     options_type: int = 0  # 0 = none; derived from options when left 0
     options: (NormalizationOptions | ScoreCalibrationOptions | ScoreThresholdingOptions | BertTokenizerOptions
               | SentencePieceTokenizerOptions | RegexTokenizerOptions | None) = None
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         _set_union_type(self, "options")
 
 
-@dataclass(frozen=True)
-class Stats:
+class Stats(Table):
     max: tuple[float, ...] | None = None
     min: tuple[float, ...] | None = None
 
 
-@dataclass(frozen=True)
-class TensorGroup:
+class TensorGroup(Table):
     name: str | None = None
     tensor_names: tuple[str, ...] | None = None
 
 
-@dataclass(frozen=True)
-class TensorMetadata:
+class TensorMetadata(Table):
     name: str | None = None
     description: str | None = None
     dimension_names: tuple[str, ...] | None = None
@@ -184,14 +214,12 @@ class TensorMetadata:
     associated_files: tuple[AssociatedFile, ...] | None = None
 
 
-@dataclass(frozen=True)
-class CustomMetadata:
+class CustomMetadata(Table):
     name: str | None = None
     data: bytes | None = None
 
 
-@dataclass(frozen=True)
-class SubGraphMetadata:
+class SubGraphMetadata(Table):
     name: str | None = None
     description: str | None = None
     input_tensor_metadata: tuple[TensorMetadata, ...] | None = None
@@ -204,8 +232,7 @@ class SubGraphMetadata:
     custom_metadata: tuple[CustomMetadata, ...] | None = None
 
 
-@dataclass(frozen=True)
-class ModelMetadata:
+class ModelMetadata(Table):
     name: str | None = None
     description: str | None = None
     version: str | None = None
@@ -277,7 +304,7 @@ _ALIGN = {(CustomMetadata, "data"): 16}  # the schema's force_align
 
 
 _SLOTS = {cls: [(slot, *f) for slot, f in enumerate(lay)] for cls, lay in _LAYOUT.items()}
-assert all([f.name for f in fields(cls)] == [n for n, _, _ in lay] for cls, lay in _LAYOUT.items())
+assert all(list(cls._fields) == [n for n, _, _ in lay] for cls, lay in _LAYOUT.items())
 
 
 # ---- decoding -------------------------------------------------------------------------------------------------

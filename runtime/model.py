@@ -16,6 +16,7 @@ from edgelite.errors import UserInputError
 from edgelite.runtime import metadata as md
 from edgelite.runtime import tflite_file
 from edgelite.runtime.backends import Backend, DelegateSpec, load_delegates, select_backend
+from edgelite.runtime.native_log import filtered_stderr
 from edgelite.runtime.preprocess import IMAGE_EXTENSIONS, ImageLike, PreprocessSpec
 
 _INT_RANGES = {np.dtype(np.int8): (-128, 127), np.dtype(np.uint8): (0, 255), np.dtype(np.int16): (-32768, 32767)}
@@ -110,20 +111,22 @@ class Model:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, backend: str = "auto", threads: int | None = None,
-             xnnpack: bool = True, delegates: list[DelegateSpec] | None = None, probe: bool = False) -> "Model":
+             xnnpack: bool = True, delegates: list[DelegateSpec] | None = None, probe: bool = False,
+             probe_cache: bool = True) -> "Model":
         """Load a .tflite file with a backend (``auto``, ``litert``, ``tflite-runtime``, ``tf``), optionally
         without XNNPACK and with external delegates.
 
         ``probe=True`` first loads and invokes the file once in a child process (``runtime.isolation``), so a
         corrupt file that would crash the interpreter natively is a ``UserInputError`` instead (the CLI always
-        probes; it costs one short process start)."""
+        probes). A clean probe is remembered by content hash, so it costs one short process start per file and
+        runtime; ``probe_cache=False`` probes every time (see ``runtime.probe_cache``)."""
         p = Path(path)
         content = tflite_file.read_model_bytes(p)  # cheap checks first: missing file, wrong identifier
         if probe:
             from edgelite.runtime.isolation import probe as run_probe
 
-            run_probe(p, backend=backend, xnnpack=xnnpack,
-                      delegates=[(d.path, d.options) for d in delegates or []])
+            run_probe(p, backend=backend, xnnpack=xnnpack, delegates=[(d.path, d.options) for d in delegates or []],
+                      content=content, cache=probe_cache)
         return cls.from_bytes(content, p, backend=backend, threads=threads, xnnpack=xnnpack, delegates=delegates)
 
     @classmethod
@@ -149,7 +152,8 @@ class Model:
             hw = (first.shape[1], first.shape[2]) if len(first.shape) == 4 and min(first.shape_signature) > 0 else None
             metadata = md.read(content, input_hw=hw, where=str(p))
             _fit_dynamic_input(interp, first, metadata.spec)
-            interp.allocate_tensors()
+            with filtered_stderr():  # LiteRT announces XNNPACK here, once per process
+                interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             text = str(exc).strip()
             _raise_if_custom_op(text, content, p, chosen.name)

@@ -19,6 +19,13 @@ EXAMPLE = ROOT / "examples" / "mnist"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _probe_cache_dir(tmp_path_factory):
+    """The tests' probe cache lives in their own temp folder, never in the user's ~/.cache."""
+    os.environ["EDGELITE_CACHE_DIR"] = str(tmp_path_factory.mktemp("probe-cache"))
+    yield
+
+
 @pytest.fixture(scope="session")
 def example() -> Path:
     return EXAMPLE

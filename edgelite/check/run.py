@@ -81,13 +81,14 @@ def _paths(entry: ModelEntry, work_dir: Path, log: Log) -> tuple[Path, Path | No
     return candidate, _convert(entry, ref_source, folder / f"{entry.name}_float32.tflite", "float32", log)
 
 
-def _measure(entry: ModelEntry, cfg: CheckConfig, log: Log) -> dict[str, Any]:
+def _measure(entry: ModelEntry, cfg: CheckConfig, log: Log, probe_cache: bool = True) -> dict[str, Any]:
     from edgelite.evaluation import compare_on
     from edgelite.runtime import Model
     from edgelite.runtime import latency as lat
 
     candidate, reference = _paths(entry, cfg.work_dir, log)
-    load = {"backend": cfg.latency.backend, "xnnpack": cfg.latency.xnnpack, "threads": cfg.latency.threads}
+    load = {"backend": cfg.latency.backend, "xnnpack": cfg.latency.xnnpack, "threads": cfg.latency.threads,
+            "probe_cache": probe_cache}
     cand = Model.load(candidate, probe=True, **load)
     ref = Model.load(reference, probe=True, **load) if reference is not None else None
     if ref is not None and cand.spec is None and ref.spec is not None:
@@ -166,9 +167,11 @@ def _sample_warnings(entry: ModelEntry, acc: dict[str, Any] | None) -> list[str]
     return [w for w in out if w]
 
 
-def run_check(cfg: CheckConfig, *, update_baseline: bool = False, log: Log = lambda _: None) -> CheckReport:
+def run_check(cfg: CheckConfig, *, update_baseline: bool = False, log: Log = lambda _: None,
+              probe_cache: bool = True) -> CheckReport:
     """Measure every model and judge its budgets. With ``update_baseline``, rewrite the baseline (atomically)
-    when every budget that does not depend on the baseline passes."""
+    when every budget that does not depend on the baseline passes. ``probe_cache=False`` probes every model
+    file in a child process even when it probed clean before."""
     from edgelite.runtime.latency import kernel_sha256
 
     base = _usable_baseline(cfg, update_baseline)
@@ -179,7 +182,7 @@ def run_check(cfg: CheckConfig, *, update_baseline: bool = False, log: Log = lam
                         "which tracks CPU speed but not every difference between CPUs")
     results = []
     for entry in cfg.models:
-        m = _measure(entry, cfg, log)
+        m = _measure(entry, cfg, log, probe_cache)
         before = base.models.get(entry.name) if base is not None else None
         m["baseline"] = before
         m["budgets"] = gate.judge(entry.budgets, m, before, model=entry.name, updating=update_baseline)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 from edgelite import __version__
 from edgelite.errors import ConversionError, EdgeliteError, UserInputError
@@ -44,6 +44,13 @@ def _add_runtime_flags(p: argparse.ArgumentParser, *, bench: bool = False) -> No
                    help="external delegate library (repeatable), e.g. an Edge TPU or Arm NN delegate")
     g.add_argument("--delegate-option", action="append", metavar="KEY=VALUE",
                    help="option passed to every --delegate (repeatable)")
+    _add_no_cache(g)
+
+
+def _add_no_cache(p: Any) -> None:
+    p.add_argument("--no-cache", action="store_true",
+                   help="probe the model in a child process even if this file already probed clean "
+                        "(also: EDGELITE_NO_CACHE=1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,12 +164,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--junit", metavar="OUT", help="write JUnit XML: one testcase per model x budget")
     p.add_argument("--markdown", metavar="OUT", help="write a markdown summary (e.g. $GITHUB_STEP_SUMMARY)")
     p.add_argument("--html", metavar="OUT", help="write a self-contained HTML report with plots")
+    _add_no_cache(p)
 
     p = sub.add_parser("inspect", help="tensors, ops, float ops and embedded metadata of a .tflite")
     p.add_argument("model")
     p.add_argument("--gpu", action="store_true",
                    help="list the ops a phone GPU delegate would not take and the share that falls back to CPU")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_no_cache(p)
     return parser
 
 

@@ -86,7 +86,8 @@ def _runtime(args: argparse.Namespace) -> dict[str, Any]:
     if options and not args.delegate:
         raise UserInputError("--delegate-option needs a --delegate PATH.so to apply to")
     return {"backend": args.backend, "xnnpack": not args.no_xnnpack,
-            "delegates": [DelegateSpec(path, options) for path in args.delegate or []]}
+            "delegates": [DelegateSpec(path, options) for path in args.delegate or []],
+            "probe_cache": not args.no_cache}
 
 
 # ---- convert -------------------------------------------------------------------------------------------------
@@ -244,8 +245,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     runtime = _runtime(args)
     _ensure_output_folders(args.json, args.html)
     for path in [args.model] + ([args.reference] if args.reference else []):
-        read_model_bytes(path)  # missing file / not a model: the plain message, before any process starts
-        probe(path, backend=runtime["backend"], delegates=[(d.path, d.options) for d in runtime["delegates"]])
+        content = read_model_bytes(path)  # missing file / not a model: the plain message, before any process
+        probe(path, backend=runtime["backend"], delegates=[(d.path, d.options) for d in runtime["delegates"]],
+              content=content, cache=runtime["probe_cache"])
     xnnpack = {"on": (True,), "off": (False,), "both": (True, False)}["off" if args.no_xnnpack else args.xnnpack]
     report = benchmark(args.model, threads=parse_threads(args.threads), runs=args.runs, warmup=args.warmup,
                        max_seconds=args.max_seconds, backend=runtime["backend"], xnnpack=xnnpack,
@@ -269,7 +271,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     cfg = load_config(args.config or find_config())
     if args.baseline:
         cfg = dataclasses.replace(cfg, baseline=Path(args.baseline))
-    report = run_check(cfg, update_baseline=args.update_baseline, log=print)
+    report = run_check(cfg, update_baseline=args.update_baseline, log=print, probe_cache=not args.no_cache)
     print(render.check_table(report))
     for w in report.warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -293,7 +295,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from edgelite.runtime import metadata as md
     from edgelite.runtime import tflite_file
 
-    model = Model.load(args.model, probe=True)
+    model = Model.load(args.model, probe=True, probe_cache=not args.no_cache)
     ops = tflite_file.op_inventory(model.content)
     info = model.describe()
     counts: dict[str, int] = {}
