@@ -7,6 +7,8 @@ numpy<2), then ``tf.lite.Interpreter`` (deprecated, needs TensorFlow) as a last 
 from __future__ import annotations
 
 import importlib
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -27,6 +29,22 @@ class Backend:
     version: str
     make: Callable[[bytes, int | None, bool, list[Any]], Any]
     load_delegate: Callable[[str, dict[str, str]], Any]
+    # How long importing the interpreter library took in this process (None: imported before edgelite could
+    # time it). Reported apart from model init: LiteRT's own benchmark tool starts its clock after it.
+    load_ms: float | None = None
+
+
+_LOAD_MS: dict[str, float] = {}
+
+
+def _timed_import(module: str) -> Any:
+    """Import ``module``, remembering how long its first import in this process took."""
+    fresh = module not in sys.modules
+    t0 = time.perf_counter()
+    mod = importlib.import_module(module)
+    if fresh:
+        _LOAD_MS.setdefault(module, (time.perf_counter() - t0) * 1e3)
+    return mod
 
 
 @dataclass(frozen=True)
@@ -49,9 +67,10 @@ def _maker(interpreter_cls: Any, resolver: Any) -> Callable[[bytes, int | None, 
 
 
 def _litert() -> Backend:
-    mod = importlib.import_module("ai_edge_litert.interpreter")
+    mod = _timed_import("ai_edge_litert.interpreter")
     version = importlib.import_module("ai_edge_litert").__version__
-    return Backend("litert", version, _maker(mod.Interpreter, mod.OpResolverType), mod.load_delegate)
+    return Backend("litert", version, _maker(mod.Interpreter, mod.OpResolverType), mod.load_delegate,
+                   _LOAD_MS.get("ai_edge_litert.interpreter"))
 
 
 def _tflite_runtime() -> Backend:
@@ -61,15 +80,16 @@ def _tflite_runtime() -> Backend:
             f"tflite-runtime needs numpy<2 but numpy {np.__version__} is installed; "
             "run: pip install 'numpy<2' (or use ai-edge-litert: pip install ai-edge-litert)"
         )
-    mod = importlib.import_module("tflite_runtime.interpreter")
+    mod = _timed_import("tflite_runtime.interpreter")
     version = getattr(importlib.import_module("tflite_runtime"), "__version__", "unknown")
-    return Backend("tflite-runtime", version, _maker(mod.Interpreter, mod.OpResolverType), mod.load_delegate)
+    return Backend("tflite-runtime", version, _maker(mod.Interpreter, mod.OpResolverType), mod.load_delegate,
+                   _LOAD_MS.get("tflite_runtime.interpreter"))
 
 
 def _tf() -> Backend:
-    tf = importlib.import_module("tensorflow")
+    tf = _timed_import("tensorflow")
     return Backend("tf", tf.__version__, _maker(tf.lite.Interpreter, tf.lite.experimental.OpResolverType),
-                   tf.lite.experimental.load_delegate)
+                   tf.lite.experimental.load_delegate, _LOAD_MS.get("tensorflow"))
 
 
 _FACTORIES = {"litert": _litert, "tflite-runtime": _tflite_runtime, "tf": _tf}

@@ -117,7 +117,9 @@ def bench_table(r: Any) -> str:
                          ms(res["first_invoke_ms"]), f"{res['peak_rss_mb']:.0f} MB"))
     dev = r.device
     delegates = f", delegates: {', '.join(r.delegates)}" if r.delegates else ""
-    head = (f"{r.model} ({size(r.size_bytes)}, input {r.input_dtype}) on {r.backend} {r.backend_version}{delegates}\n"
+    load = "" if r.library_load_ms is None else f" (library load {ms(r.library_load_ms)}, once per process)"
+    head = (f"{r.model} ({size(r.size_bytes)}, input {r.input_dtype}) on {r.backend} {r.backend_version}{load}"
+            f"{delegates}\n"
             f"{dev['cpu_model']}, {dev['cores']} cores, {dev['arch']}, simd: {' '.join(dev['simd']) or '-'}\n")
     return head + table(rows, header=("model", "threads", "xnnpack", "median", "p90", "p99", "min", "std ms", "runs",
                                       "init", "1st invoke", "peak RSS"))

@@ -164,6 +164,8 @@ def bench_page(r: dict[str, Any]) -> str:
     best = min(r["results"], key=lambda res: res["latency_ms"]["median"])
     top = [("model", f"{name} ({_size(r['size_bytes'])})"), ("backend", f"{r['backend']} {r['backend_version']}"),
            ("best median", f"{best['latency_ms']['median']:.3f} ms"), ("at", _config_name(best))]
+    if r.get("library_load_ms") is not None:
+        top.append(("library load", f"{r['library_load_ms']:.1f} ms (once per process)"))
     body = [cards(top), *warnings(r.get("warnings", []))]
     groups = []
     for res in r["results"]:
