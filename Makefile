@@ -82,12 +82,14 @@ aarch64-check: $(STAMP)
 	$(MAKE) --no-print-directory $(TFLR_STAMP)
 	bash scripts/aarch64-check
 
-# Scripts that print figures (not tests): measurement overhead of bench and convert.
+# Scripts that print figures (not tests): measurement overhead of bench and convert, the check's noise,
+# cold start of `edgelite run` against a bare script.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_overhead.py
 	$(BIN)/python benchmarks/convert_overhead.py
 	$(BIN)/python benchmarks/vs_litert_benchmark.py
 	$(BIN)/python benchmarks/check_noise.py
+	$(BIN)/python benchmarks/cold_start.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -87,9 +87,14 @@ def main() -> None:
         folder = Path(tmp)
         model = args.model
         if model is None:
-            from _models import EXAMPLE, converted
-
-            model = converted(folder, EXAMPLE / "model.keras", "int8")
+            # In a child: Linux keeps a process's peak RSS across fork+exec, so a parent that has loaded
+            # TensorFlow would make every child's peak at least its own.
+            code = ("import sys; sys.path.insert(0, sys.argv[2]); from pathlib import Path; "
+                    "from _models import EXAMPLE, converted; "
+                    "print(converted(Path(sys.argv[1]), EXAMPLE / 'model.keras', 'int8'))")
+            out = subprocess.run([sys.executable, "-c", code, str(folder), str(Path(__file__).resolve().parent)],
+                                 capture_output=True, text=True, check=True).stdout
+            model = Path(out.strip().splitlines()[-1])
         image = args.image or next((Path(__file__).resolve().parents[1] / "examples/mnist/eval/3").iterdir())
         bare = folder / "bare.py"
         bare.write_text(BARE)
@@ -115,6 +120,11 @@ def main() -> None:
             for statement in imports:
                 imports[statement].append(in_process_seconds(args.python, statement, env))
 
+        import resource
+
+        floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+        if floor > 0.5 * min(rss["bare"]):
+            print(f"warning: this process peaked at {floor:.0f} MB; children's peak RSS cannot go below it")
         print(f"model {model.name}, image {image.name}, python {args.python}, {args.rounds} interleaved rounds")
         print(f"{'command':<10} {'wall s (median)':>15} {'x bare':>7} {'peak RSS MB':>12} {'x bare':>7}")
         for name in names:
