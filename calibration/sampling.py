@@ -15,6 +15,8 @@ from edgelite.runtime.preprocess import PreprocessSpec
 def sample_order(n_total: int, labels: np.ndarray | None, seed: int) -> np.ndarray:
     """A seeded order of all indices. With labels, classes take turns (round-robin over shuffled classes'
     members), so any prefix of the order is as class-balanced as the data allows."""
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise UserInputError(f"--seed must be a whole number ≥ 0, got {seed}")
     rng = np.random.default_rng(seed)
     if labels is None:
         return rng.permutation(n_total)

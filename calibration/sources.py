@@ -127,26 +127,25 @@ def _open_folder(p: Path, class_names: Sequence[str] | None) -> DataSource:
 
 # ---- arrays -------------------------------------------------------------------------------------------------
 def _load_npy(p: Path) -> np.ndarray:
-    try:
-        return np.load(p, allow_pickle=False)
-    except ValueError as exc:
-        raise UserInputError(f"{p}: cannot load without unpickling ({exc}); save plain numeric arrays") from None
-    except OSError as exc:
-        raise UserInputError(f"{p}: not a readable .npy file ({exc})") from None
+    from edgelite.runtime.arrays import read_npy
+
+    return read_npy(p)
 
 
 def _load_npz(p: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    try:
-        with np.load(p, allow_pickle=False) as npz:
-            keys = list(npz.keys())
-            if "x" not in keys:
-                raise UserInputError(f"{p}: no array named 'x' (found: {', '.join(keys) or 'none'}); "
-                                     "save with np.savez(path, x=..., y=...)")
-            return npz["x"], (npz["y"] if "y" in keys else None)
-    except ValueError as exc:
-        raise UserInputError(f"{p}: cannot load without unpickling ({exc}); save plain numeric arrays") from None
-    except (OSError, EOFError) as exc:
-        raise UserInputError(f"{p}: not a readable .npz file ({exc})") from None
+    from edgelite.runtime.arrays import read_npz
+
+    arrays = read_npz(p, ("x", "y"), required=("x",))
+    return arrays["x"], arrays.get("y")
+
+
+def _nonfinite_rows(x: np.ndarray, chunk: int = 1024) -> int:
+    """Samples with a NaN or Inf, counted a chunk of rows at a time (x may be a memory map of a large file)."""
+    bad = 0
+    for start in range(0, len(x), chunk):
+        part = np.asarray(x[start:start + chunk])
+        bad += int(np.count_nonzero(~np.isfinite(part).reshape(len(part), -1).all(axis=1)))
+    return bad
 
 
 def _checked_arrays(name: str, x: np.ndarray, y: np.ndarray | None) -> DataSource:
@@ -154,8 +153,8 @@ def _checked_arrays(name: str, x: np.ndarray, y: np.ndarray | None) -> DataSourc
         raise UserInputError(f"{name}: x must be a numeric array of samples (N, ...), got {x.dtype} {x.shape}")
     if len(x) == 0:
         raise UserInputError(f"{name}: the array holds no samples")
-    if x.dtype.kind == "f" and not np.isfinite(x).all():
-        bad = int(np.count_nonzero(~np.isfinite(x).reshape(len(x), -1).all(axis=1)))
+    bad = _nonfinite_rows(x) if x.dtype.kind == "f" else 0
+    if bad:
         raise UserInputError(f"{name}: {bad} sample(s) contain NaN or Inf; clean or drop them")
     if y is not None:
         y = np.asarray(y)

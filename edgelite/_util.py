@@ -6,16 +6,37 @@ import contextlib
 import hashlib
 import importlib
 import os
+import stat
 from pathlib import Path
 from types import ModuleType
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from edgelite.errors import MissingDependencyError, UserInputError
 
 
+def _special_target(target: Path) -> bool:
+    """True for an existing character device or FIFO (``/dev/null``, ``/dev/stdout``, a pipe): written in
+    place, never renamed over. Any other existing non-regular path is refused."""
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        return False
+    if stat.S_ISREG(mode):
+        return False
+    if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
+        return True
+    kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+    raise UserInputError(f"{target}: output path is {kind}; give a file path")
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder and a rename, so readers never see half."""
+    """Write ``data`` to ``path`` via a temp file in the same folder and a rename, so readers never see half.
+    A character device or FIFO is written directly (a rename would replace the device node)."""
     target = Path(path)
+    if _special_target(target):
+        with open(target, "wb") as fh:
+            fh.write(data)
+        return
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
         raise UserInputError(f"{target}: output folder {parent} does not exist; create it first")
@@ -36,6 +57,43 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_outputs(outputs: dict[str, str | os.PathLike[str] | None],
+                  inputs: Iterable[str | os.PathLike[str] | None]) -> None:
+    """Before any work: refuse an output (``{flag: path}``) that is one of the inputs or another output, a
+    folder or another non-regular path (devices and FIFOs are allowed: written in place), or whose folder is
+    missing or not writable (tried with a temp file: permissions, read-only mounts and immutable folders all
+    show up here instead of after a long conversion)."""
+    given = [(flag, Path(p)) for flag, p in outputs.items() if p is not None and str(p) != ""]
+    sources = [Path(p) for p in inputs if p is not None and str(p) != ""]
+    for k, (flag, out) in enumerate(given):
+        special = _special_target(out)
+        for src in sources:
+            if _same(out, src):
+                raise UserInputError(f"{out}: {flag} would overwrite the input {src}; choose another path")
+        for other_flag, other in given[:k]:
+            if _same(out, other):
+                raise UserInputError(f"{out}: given to both {other_flag} and {flag}; choose two paths")
+        if special:
+            continue
+        parent = out.parent if str(out.parent) else Path(".")
+        if not parent.is_dir():
+            raise UserInputError(f"{out}: output folder {parent} does not exist; create it first")
+        import tempfile
+
+        try:
+            tempfile.TemporaryFile(dir=parent).close()
+        except OSError as exc:
+            raise UserInputError(f"{out}: cannot write in {parent} ({exc.strerror or exc}); "
+                                 f"choose a writable folder for {flag}") from None
 
 
 def sha256_path(path: str | os.PathLike[str]) -> str:

@@ -129,26 +129,64 @@ def embed(model_bytes: bytes, *, spec: PreprocessSpec | None, labels: tuple[str,
 # ---- reading ------------------------------------------------------------------------------------------------
 
 
-def associated_files(data: bytes, where: str = "model") -> dict[str, bytes]:
-    """Files in the zip appended to a .tflite (empty when there is none)."""
+# Bounded resources: the labels file is read with this cap (ImageNet-21k's 21,843 labels are ~300 KB), and only
+# the member the metadata names is inflated; a member's size is taken from the zip directory, never by reading.
+MAX_LABELS_BYTES = 4 * 1024 * 1024
+MAX_ASSOCIATED_FILES = 256
+
+
+def _zip(data: bytes, where: str) -> zipfile.ZipFile | None:
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            return {n: zf.read(n) for n in zf.namelist()}
+        zf = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
         if zipfile.is_zipfile(io.BytesIO(data)):
             raise UserInputError(f"{where}: the associated-files zip (labels) is corrupt; re-create the model") from None
-        return {}
+        return None
     except CORRUPT_ERRORS as exc:
         raise UserInputError(f"{where}: the associated-files zip (labels) is corrupt ({exc}); "
                              "re-create the model") from None
+    if len(zf.infolist()) > MAX_ASSOCIATED_FILES:
+        zf.close()
+        raise UserInputError(f"{where}: {len(zf.infolist())} associated files, over the cap of "
+                             f"{MAX_ASSOCIATED_FILES}; the file is not a model edgelite can read")
+    return zf
 
 
-def _labels_from_standard(meta: ms.ModelMetadata, files: dict[str, bytes]) -> tuple[str, ...] | None:
+def associated_file_sizes(data: bytes, where: str = "model") -> dict[str, int]:
+    """Name → declared size of the files in the zip appended to a .tflite (none are inflated)."""
+    zf = _zip(data, where)
+    if zf is None:
+        return {}
+    with zf:
+        return {i.filename: i.file_size for i in zf.infolist()}
+
+
+def read_associated_file(data: bytes, name: str, where: str = "model", cap: int = MAX_LABELS_BYTES) -> bytes | None:
+    """One appended file, at most ``cap`` bytes once inflated (None when the zip or the member is absent)."""
+    zf = _zip(data, where)
+    if zf is None:
+        return None
+    with zf:
+        try:
+            info = zf.getinfo(name)
+        except KeyError:
+            return None
+        if info.file_size > cap:
+            raise UserInputError(f"{where}: associated file {name} inflates to {info.file_size:,} bytes, over the "
+                                 f"{cap:,}-byte cap for a labels file; the file is not a model edgelite can read")
+        try:
+            with zf.open(info) as fh:
+                return fh.read(cap + 1)[:cap]
+        except (zipfile.BadZipFile, *CORRUPT_ERRORS) as exc:
+            raise UserInputError(f"{where}: associated file {name} is corrupt ({exc}); re-create the model") from None
+
+
+def _labels_from_standard(meta: ms.ModelMetadata, data: bytes, where: str) -> tuple[str, ...] | None:
     for sub in meta.subgraph_metadata or ():
         for tensor in sub.output_tensor_metadata or ():
             for f in tensor.associated_files or ():
                 if f.type == ms.AssociatedFileType.TENSOR_AXIS_LABELS and f.name:
-                    raw = files.get(f.name)
+                    raw = read_associated_file(data, f.name, where)
                     if raw is not None:
                         lines = raw.decode("utf-8", "replace").splitlines()
                         return tuple(x.strip() for x in lines if x.strip())
@@ -184,11 +222,10 @@ def decode_standard(raw: bytes, where: str = "model") -> ms.ModelMetadata:
 def read(data: bytes, *, input_hw: tuple[int, int] | None = None, where: str = "model") -> ModelMetadata:
     """Read edgelite metadata, else standard TFLite metadata (third-party models), else nothing."""
     entries = tflite_file.metadata_entries(data)
-    files = associated_files(data, where) if (EDGELITE_ENTRY in entries or STANDARD_ENTRY in entries) else {}
     standard, labels, name, description = None, None, None, None
     if STANDARD_ENTRY in entries:
         standard = decode_standard(entries[STANDARD_ENTRY], where)
-        labels = _labels_from_standard(standard, files)
+        labels = _labels_from_standard(standard, data, where)
         name, description = standard.name, standard.description
 
     if EDGELITE_ENTRY in entries:
@@ -258,7 +295,7 @@ def standard_summary(data: bytes, where: str = "model") -> dict[str, Any] | None
     if raw is None:
         return None
     meta = decode_standard(raw, where)
-    files = associated_files(data, where)
+    files = associated_file_sizes(data, where)
     subs = meta.subgraph_metadata or ()
     sub = subs[0] if subs else None
     return {
@@ -268,7 +305,7 @@ def standard_summary(data: bytes, where: str = "model") -> dict[str, Any] | None
         "inputs": [_tensor_summary(t) for t in (sub.input_tensor_metadata or ())] if sub else [],
         "outputs": [_tensor_summary(t) for t in (sub.output_tensor_metadata or ())] if sub else [],
         "associated_files": _files_summary(meta.associated_files),
-        "packed_files": {name: len(content) for name, content in files.items()},
+        "packed_files": files,
     }
 
 

@@ -25,14 +25,43 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".
 ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray]
 
 
-def load_image(path: str | os.PathLike[str]) -> Image.Image:
-    """Open and fully decode an image; an unreadable file is a ``UserInputError`` naming it."""
+# Bounded resources: an image is refused before it is decoded when its header declares more pixels than this
+# (50 MP covers 48-MP phone photos; a 48 KB PNG can declare 20000x20000 = 400 MP, 1.2 GB once decoded).
+MAX_IMAGE_PIXELS_DEFAULT = 50_000_000
+MAX_IMAGE_PIXELS_ENV = "EDGELITE_MAX_IMAGE_PIXELS"
+
+
+def max_image_pixels() -> int:
+    raw = os.environ.get(MAX_IMAGE_PIXELS_ENV, "")
     try:
-        with Image.open(path) as im:
-            im.load()
-            return im.copy()
+        return int(raw) if raw.strip() else MAX_IMAGE_PIXELS_DEFAULT
+    except ValueError:
+        raise UserInputError(f"{MAX_IMAGE_PIXELS_ENV}={raw!r}: expected a whole number of pixels") from None
+
+
+def load_image(path: str | os.PathLike[str]) -> Image.Image:
+    """Open and fully decode an image; an unreadable or oversized file is an ``UnreadableImageError`` naming it
+    (folders skip and count those)."""
+    import warnings
+
+    cap = max_image_pixels()
+    try:
+        with warnings.catch_warnings():
+            # Pillow's own bomb check warns past 89 MP and raises past 179 MP; ours (above) comes first.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                width, height = im.size
+                if width * height > cap:
+                    raise UnreadableImageError(
+                        f"{path}: {width}x{height} pixels is over the {cap:,}-pixel cap for one image; resize it, "
+                        f"or raise the cap with {MAX_IMAGE_PIXELS_ENV}")
+                im.load()
+                return im.copy()
     except FileNotFoundError:
         raise UserInputError(f"{path}: no such image file") from None
+    except Image.DecompressionBombError as exc:
+        # Pillow's own hard limit (179 MP) applies even when our cap is raised past it.
+        raise UnreadableImageError(f"{path}: over the pixel cap for one image ({exc}); resize it") from None
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise UnreadableImageError(f"{path}: not a readable image ({exc}); remove it or convert it to PNG/JPEG") from None
 

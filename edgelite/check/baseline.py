@@ -62,6 +62,8 @@ def load_baseline(path: Path) -> Baseline:
     except FileNotFoundError:
         raise UserInputError(f"{path}: no baseline yet; record one with `edgelite check --update-baseline` and "
                              "commit it") from None
+    except IsADirectoryError:
+        raise UserInputError(f"{path}: is a folder; the baseline is a JSON file (edgelite-baseline.json)") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UserInputError(f"{path}: not a baseline JSON file ({exc}); re-create it with "
                              "`edgelite check --update-baseline`") from None

@@ -262,8 +262,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
                              ) from None
     except IsADirectoryError:
         raise UserInputError(f"{path}: is a folder; --config takes an edgelite.toml or pyproject.toml") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UserInputError(f"{path}: not valid TOML ({exc})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UserInputError(f"{path}: not valid TOML ({exc}); TOML files are UTF-8 text") from None
 
 
 def find_config(start: Path | None = None) -> Path:

@@ -175,23 +175,71 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point. Returns the exit code: 0 ok, 1 a check failed, 2 user error, 3 internal error."""
-    from edgelite.cli import commands
+class Terminated(BaseException):
+    """SIGTERM, turned into an exception so that ``finally`` blocks run (temp files of atomic writes go away)."""
 
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+def _report_internal_error(exc: BaseException, verbose: bool) -> int:
+    """A bug, not a user mistake: one line naming where the full traceback went; exit 3 (never 1, which
+    ``check`` users read as "a budget broke")."""
+    import tempfile
+    import traceback
+
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    where = "stderr above" if verbose else None
+    if verbose:
+        print(text, file=sys.stderr, end="")
+    else:
+        try:
+            fd, where = tempfile.mkstemp(prefix="edgelite-traceback-", suffix=".txt")
+            with open(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError:
+            where = "nowhere (the temp folder is not writable; run with -v to print it)"
+    from edgelite.cli.render import printable
+
+    summary = printable(f"{type(exc).__name__}: {exc}")[:300]
+    print(f"edgelite: internal error ({summary}); please report it with the traceback ({where})", file=sys.stderr)
+    return 3
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point. Returns the exit code: 0 ok, 1 a check failed, 2 user error, 3 internal error,
+    130 interrupted (SIGINT), 143 terminated (SIGTERM)."""
+    import signal
+    import threading
+
+    from edgelite.cli import commands
+    from edgelite.cli.render import printable
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     verbose = False
     try:
         args = build_parser().parse_args(argv)
         verbose = args.verbose
         return commands.dispatch(args)
     except ConversionError as exc:
-        print(f"edgelite: error: {exc}", file=sys.stderr)
+        print(f"edgelite: error: {printable(exc)}", file=sys.stderr)
         if verbose and exc.details:
             print(exc.details, file=sys.stderr)
         return exc.exit_code
     except EdgeliteError as exc:
-        print(f"edgelite: error: {exc}", file=sys.stderr)
+        print(f"edgelite: error: {printable(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("edgelite: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("edgelite: terminated", file=sys.stderr)
+        return 143
+    except Exception as exc:  # noqa: BLE001 - the CLI boundary: a bug becomes exit 3 and a traceback file
+        return _report_internal_error(exc, verbose)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from edgelite._util import atomic_write_text
+from edgelite._util import atomic_write_text, check_outputs
 from edgelite.cli import render
 from edgelite.errors import CheckFailed, UserInputError
 from edgelite.runtime.preprocess import PreprocessSpec, parse_floats, parse_size
@@ -27,11 +27,10 @@ def _write_json(path: str | None, report: Any) -> None:
         print(f"report written to {path}")
 
 
-def _ensure_output_folders(*paths: str | None) -> None:
-    """Fail before a long run, not after it, when an output's folder is missing."""
-    for path in paths:
-        if path and not Path(path).resolve().parent.is_dir():
-            raise UserInputError(f"{path}: output folder {Path(path).parent} does not exist; create it first")
+def _check_outputs(args: argparse.Namespace, flags: tuple[str, ...], inputs: list[Any]) -> None:
+    """Before any work: outputs may not be inputs, folders or unwritable (see ``_util.check_outputs``)."""
+    check_outputs({f"--{flag.replace('_', '-')}" if flag != "output" else "-o": getattr(args, flag, None)
+                   for flag in flags}, inputs)
 
 
 def _write_html(path: str | None, report: Any) -> None:
@@ -112,6 +111,7 @@ def _convert_config(args: argparse.Namespace, output: Path) -> Any:
 def cmd_convert(args: argparse.Namespace) -> int:
     from edgelite.converter import convert
 
+    _check_outputs(args, ("output", "json"), [args.model, args.calib, getattr(args, "labels", None), args.eval])
     report = convert(_convert_config(args, Path(args.output)), log=print)
     print(render.convert_table(report))
     _write_json(args.json, report)
@@ -136,7 +136,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     if args.top < 1:
         raise UserInputError(f"--top must be ≥ 1, got {args.top}")
-    _ensure_output_folders(args.json, args.html)
+    _check_outputs(args, ("json", "html"), [args.model, args.calib, getattr(args, "labels", None), args.eval])
     report = analyze(_convert_config(args, Path(f"{Path(args.model).stem}_analyze.tflite")))
     print(render.analyze_table(report, limit=args.top))
     _write_json(args.json, report)
@@ -150,6 +150,8 @@ def cmd_qat(args: argparse.Namespace) -> int:
 
     if args.calib is None:
         args.calib = args.train
+    _check_outputs(args, ("output", "json"), [args.model, args.train, args.calib, getattr(args, "labels", None),
+                                              args.eval])
     tc = TrainConfig(convert=_convert_config(args, Path(args.output)), train=Path(args.train), epochs=args.epochs,
                      batch_size=args.batch_size, learning_rate=args.lr, qat=not args.no_qat, prune=args.prune)
     report = finetune(tc, log=print)
@@ -162,12 +164,11 @@ def cmd_qat(args: argparse.Namespace) -> int:
 def _load_inputs(path: str) -> list[Any]:
     p = Path(path)
     if p.suffix.lower() == ".npy":
-        if not p.is_file():
-            raise UserInputError(f"{p}: no such file")
-        try:
-            arr = np.load(p, allow_pickle=False)
-        except ValueError as exc:
-            raise UserInputError(f"{p}: cannot load without unpickling ({exc}); save plain numeric arrays") from None
+        from edgelite.runtime.arrays import read_npy
+
+        arr = read_npy(p)
+        if arr.ndim == 0 or len(arr) == 0:
+            raise UserInputError(f"{p}: holds no samples (shape {arr.shape}); save at least one input")
         return [arr]
     if not p.is_file():
         raise UserInputError(f"{p}: no such input file; pass image files or .npy arrays")
@@ -205,7 +206,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from edgelite.runtime import Model
 
-    _ensure_output_folders(args.json, args.html)
+    _check_outputs(args, ("json", "html"), [args.reference, args.candidate, args.data])
 
     cand = Model.load(args.candidate, threads=args.threads, probe=True, **_runtime(args))
     if Path(args.reference).suffix == ".tflite":
@@ -229,7 +230,7 @@ def _compare_with(args: argparse.Namespace, ref: Any, cand: Any) -> int:
     report = compare_on(ref, cand, args.data, samples=args.samples, seed=args.seed, spec=_spec_for(cand, args))
     print(render.compare_table(report))
     for w in report.warnings:
-        print(f"warning: {w}", file=sys.stderr)
+        print(f"warning: {render.printable(w)}", file=sys.stderr)
     _write_json(args.json, report)
     _write_html(args.html, report)
     return 0
@@ -243,7 +244,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from edgelite.runtime.tflite_file import read_model_bytes
 
     runtime = _runtime(args)
-    _ensure_output_folders(args.json, args.html)
+    _check_outputs(args, ("json", "html"), [args.model, args.reference])
     for path in [args.model] + ([args.reference] if args.reference else []):
         content = read_model_bytes(path)  # missing file / not a model: the plain message, before any process
         probe(path, backend=runtime["backend"], delegates=[(d.path, d.options) for d in runtime["delegates"]],
@@ -254,7 +255,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                        delegates=runtime["delegates"], reference=args.reference)
     print(render.bench_table(report))
     for w in report.warnings:
-        print(f"warning: {w}", file=sys.stderr)
+        print(f"warning: {render.printable(w)}", file=sys.stderr)
     _write_json(args.json, report)
     _write_html(args.html, report)
     return 0
@@ -267,14 +268,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     from edgelite.check import find_config, load_config, run_check
     from edgelite.check.export import junit_xml, markdown
 
-    _ensure_output_folders(args.json, args.junit, args.markdown, args.html)
     cfg = load_config(args.config or find_config())
     if args.baseline:
         cfg = dataclasses.replace(cfg, baseline=Path(args.baseline))
+    model_paths = [getattr(m, f.name) for m in cfg.models for f in dataclasses.fields(m)
+                   if isinstance(getattr(m, f.name), Path)]
+    _check_outputs(args, ("json", "junit", "markdown", "html"), [cfg.path, cfg.baseline, *model_paths])
     report = run_check(cfg, update_baseline=args.update_baseline, log=print, probe_cache=not args.no_cache)
     print(render.check_table(report))
     for w in report.warnings:
-        print(f"warning: {w}", file=sys.stderr)
+        print(f"warning: {render.printable(w)}", file=sys.stderr)
     _write_json(args.json, report)
     for path, text, what in ((args.junit, junit_xml, "JUnit XML"), (args.markdown, markdown, "markdown summary")):
         if path:

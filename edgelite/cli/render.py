@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Sequence
+
+# C0 and C1 control characters (ESC, BEL, backspace, CR, newline, …): text from a model file or a file name must
+# not move the cursor, retitle the terminal or fake other lines in a human-readable table or message.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(value: Any) -> str:
+    """``str(value)`` with control characters shown as escapes (``\x1b``), so it stays one inert line."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(value))
 
 
 def table(rows: Sequence[Sequence[Any]], header: Sequence[str] | None = None) -> str:
-    cells = [[str(c) for c in row] for row in ([header] if header else []) + list(rows)]
+    cells = [[printable(c) for c in row] for row in ([header] if header else []) + list(rows)]
     widths = [max(len(r[i]) for r in cells if i < len(r)) for i in range(max(len(r) for r in cells))]
     lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in cells]
     if header:
