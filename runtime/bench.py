@@ -16,7 +16,7 @@ from edgelite.errors import UserInputError
 from edgelite.runtime import device
 from edgelite.runtime.backends import DelegateSpec, select_backend
 from edgelite.runtime.compare import SLOWER_MARGIN, int8_slower_message
-from edgelite.runtime.model import Model, TensorInfo
+from edgelite.runtime.model import MAX_THREADS, Model, TensorInfo
 from edgelite.runtime.reports import Report, latency_stats
 
 
@@ -119,7 +119,7 @@ def benchmark(path: str | os.PathLike[str], *, threads: Sequence[int] = (1,), ru
         raise UserInputError(f"--warmup must be ≥ 0, got {warmup}")
     if max_seconds is not None and max_seconds <= 0:
         raise UserInputError(f"--max-seconds must be > 0, got {max_seconds}")
-    if not threads or any(t < 1 for t in threads):
+    if not threads or any(not 1 <= t <= MAX_THREADS for t in threads):
         raise UserInputError(f"--threads takes positive counts like 1,2,4; got {list(threads)}")
     xnn_settings = (xnnpack,) if isinstance(xnnpack, bool) else tuple(xnnpack)
     # Load the library before the first configuration's clock starts (its import is reported on its own).
@@ -159,6 +159,6 @@ def parse_threads(text: str) -> list[int]:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         values = []
-    if not values or min(values) < 1:
+    if not values or min(values) < 1 or max(values) > MAX_THREADS:
         raise UserInputError(f"--threads takes positive counts like 1 or 1,2,4; got {text!r}")
     return values

@@ -241,11 +241,14 @@ def read(data: bytes, *, input_hw: tuple[int, int] | None = None, where: str = "
             spec = PreprocessSpec.from_dict(own["spec"]) if own.get("spec") else None
         except (TypeError, AttributeError) as exc:
             raise UserInputError(f"{where}: edgelite metadata has an invalid spec ({exc})") from None
+        except UserInputError as exc:
+            raise UserInputError(f"{where}: the preprocessing stored in the file is invalid ({exc}); re-convert "
+                                 "it, or override with the preprocessing flags") from None
         return ModelMetadata(spec, labels, dict(own.get("provenance") or {}), "edgelite", name, description)
     if standard is not None:
         try:
             spec = _spec_from_standard(standard, input_hw)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, UserInputError) as exc:
             raise UserInputError(f"{where}: TFLITE_METADATA normalization is invalid ({exc})") from None
         return ModelMetadata(spec, labels, {}, "standard", name, description)
     return ModelMetadata()

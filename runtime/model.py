@@ -58,6 +58,10 @@ class TensorInfo:
         }
 
 
+# LiteRT takes an int32 thread count; past a few hundred threads nothing gets faster on any board.
+MAX_THREADS = 1024
+
+
 def _tensor_info(d: dict[str, Any]) -> TensorInfo:
     scale, zp = d.get("quantization", (0.0, 0))
     return TensorInfo(
@@ -101,6 +105,11 @@ class Model:
         self.metadata = metadata
         self.spec: PreprocessSpec | None = metadata.spec
         self._refresh_tensors()
+        for t in self.inputs + self.outputs:
+            if t.dtype.kind in "iu" and t.scale and not np.isfinite(t.scale):
+                # Quantizing or dequantizing with it would give NaN scores and still exit 0.
+                raise UserInputError(f"{path}: tensor {t.name!r} has quantization scale {t.scale}; the file is "
+                                     "corrupt — re-create it")
         labels = metadata.labels
         self.labels: tuple[str, ...] | None = labels if md.labels_match_output(labels, self.outputs[0].shape) else None
         self.last_invoke_s = 0.0
@@ -139,8 +148,8 @@ class Model:
         before tensors are allocated; without a spec it keeps the converter's placeholder shape.
         """
         p = Path(name)
-        if threads is not None and threads < 1:
-            raise UserInputError(f"threads must be ≥ 1, got {threads}")
+        if threads is not None and not 1 <= threads <= MAX_THREADS:
+            raise UserInputError(f"threads must be between 1 and {MAX_THREADS}, got {threads}")
         tflite_file.check_tflite_bytes(content, p)
         chosen = select_backend(backend)
         loaded = load_delegates(chosen, list(delegates or []))

@@ -25,6 +25,9 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".
 ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray]
 
 
+# Bounded resources: a model input (and so every preprocessed sample) is at most this many pixels, so a spec
+# read from a model file or --input-size cannot ask for a 100000x100000 float array (40 GB per channel).
+MAX_INPUT_PIXELS = 4096 * 4096
 # Bounded resources: an image is refused before it is decoded when its header declares more pixels than this
 # (50 MP covers 48-MP phone photos; a 48 KB PNG can declare 20000x20000 = 400 MP, 1.2 GB once decoded).
 MAX_IMAGE_PIXELS_DEFAULT = 50_000_000
@@ -91,6 +94,9 @@ class PreprocessSpec:
         object.__setattr__(self, "std", tuple(float(s) for s in self.std))
         if not (isinstance(self.height, int) and isinstance(self.width, int)) or self.height < 1 or self.width < 1:
             raise UserInputError(f"input size must be positive integers, got {self.height}x{self.width}")
+        if self.height * self.width > MAX_INPUT_PIXELS:
+            raise UserInputError(f"input size {self.height}x{self.width} is over the {MAX_INPUT_PIXELS:,}-pixel cap "
+                                 "(4096x4096) for a model input; a real image model takes far less")
         if self.color not in COLOR_MODES:
             raise UserInputError(f"color must be one of {', '.join(COLOR_MODES)}, got {self.color!r}")
         if self.resize not in RESIZE_METHODS:
@@ -99,9 +105,8 @@ class PreprocessSpec:
             raise UserInputError(f"layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
         for name, values in (("mean", self.mean), ("std", self.std)):
             if len(values) not in (1, self.channels):
-                raise UserInputError(
-                    f"{name} needs 1 or {self.channels} values for color {self.color!r}, got {len(values)}"
-                )
+                need = "1 value" if self.channels == 1 else f"1 or {self.channels} values"
+                raise UserInputError(f"{name} needs {need} for color {self.color!r}, got {len(values)}")
             if not all(np.isfinite(values)):
                 raise UserInputError(f"{name} values must be finite numbers, got {values}")
         if any(s == 0 for s in self.std):
