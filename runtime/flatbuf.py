@@ -68,6 +68,10 @@ class View:
     def has(self, slot: int) -> bool:
         return self._field(slot) != 0
 
+    def field_position(self, slot: int) -> int:
+        """Where the field's value is stored in ``buf`` (0 when absent): for in-place edits and mutation tests."""
+        return self._field(slot)
+
     def scalar(self, slot: int, fmt: str, default: int | float | bool = 0):
         """A scalar field (``fmt`` is a ``struct`` code: b B h H i I q Q f d ?)."""
         at = self._field(slot)

@@ -212,6 +212,9 @@ class Model:
             return self._prepare_images([x] if single else list(x))
         if isinstance(x, Sequence) and not isinstance(x, (bytes, str)):
             return np.concatenate([self.prepare(item) for item in x]) if len(x) else self._empty()
+        if isinstance(x, np.ndarray):
+            raise UserInputError(f"a {x.dtype} array cannot be model input; pass float (model-ready) or integer "
+                                 "(pixel) arrays")
         raise UserInputError(f"cannot use {type(x).__name__} as model input; pass floats, images or paths")
 
     def _empty(self) -> np.ndarray:

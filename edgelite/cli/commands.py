@@ -185,7 +185,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     results = []
     for name in args.inputs:
         for item in _load_inputs(name):
-            scores = model.predict(item)
+            try:
+                scores = model.predict(item)
+            except UserInputError as exc:
+                if str(exc).startswith(str(name)):
+                    raise
+                raise UserInputError(f"{name}: {exc}") from None
             for row, sample_scores in enumerate(scores.reshape(len(scores), -1)):
                 order = np.argsort(-sample_scores, kind="stable")[: args.top_k]
                 names = model.labels or tuple(str(i) for i in range(sample_scores.size))

@@ -67,3 +67,13 @@ def test_control_characters_from_a_model_are_escaped(run_cli, example_models, tm
 def test_printable_keeps_ordinary_text():
     assert render.printable("chat égyptien ≤ 0.5 — ok") == "chat égyptien ≤ 0.5 — ok"
     assert render.printable("a\nb\x9bc") == "a\\nb\\x9bc"
+
+
+def test_run_on_arrays_names_the_file(run_cli, example_models, tmp_path):
+    from .test_errors import assert_user_error
+
+    np.save(tmp_path / "shape.npy", np.zeros((2, 32, 32, 3), np.float32))
+    np.save(tmp_path / "nan.npy", np.full((1, 28, 28, 1), np.nan, np.float32))
+    np.save(tmp_path / "text.npy", np.array(["a", "b"]))
+    for name, needle in (("shape.npy", "does not fit"), ("nan.npy", "NaN"), ("text.npy", "<U1 array")):
+        assert_user_error(run_cli("run", example_models["int8"], tmp_path / name), f"{tmp_path / name}: ", needle)

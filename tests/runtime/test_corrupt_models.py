@@ -42,3 +42,23 @@ def test_a_segfaulting_file_is_a_one_line_error(tmp_path, run_cli):
     for argv in (("run", bad, FACE), ("inspect", bad), ("bench", bad, "--runs", "2")):
         code, _, err = run_cli(*argv)
         assert code == 2 and err.count("\n") == 1 and "crashed (SIGSEGV)" in err, (argv, err)
+
+
+def test_structured_mutants_are_user_errors_or_caught_by_the_probe(tmp_path, run_cli, example_models):
+    """Valid flatbuffers saying hostile things (shape dims, types, buffer/opcode/tensor indices, the labels
+    zip). Measured on the example int8 model, 300 mutants, seed 1: 69 ran, 229 one-line errors, and 2 (an
+    operator's tensor index) segfault LiteRT 2.3.0 in-process — the probe must turn each such crash into a
+    one-line error, and nothing may fail any other way."""
+    from fuzz_models import run_mutants, structured_mutants
+
+    blobs = structured_mutants(example_models["int8"].read_bytes(), 300, 1)
+    counts, crashed = run_mutants(blobs)
+    assert set(counts) <= {"ran", "user-error", "CRASH signal 11"}, dict(counts)
+    assert counts["user-error"] > 100 and counts["ran"] > 10, dict(counts)
+    for k in crashed:
+        path = tmp_path / f"crash{k}.tflite"
+        path.write_bytes(blobs[k])
+        with pytest.raises(UserInputError, match="crashed"):
+            Model.load(path, probe=True, probe_cache=False)
+        code, _, err = run_cli("inspect", path)
+        assert code == 2 and err.count("\n") == 1 and "crashed" in err, err
