@@ -18,6 +18,7 @@ would otherwise silently disable a budget. Relative paths are relative to the co
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import sys
@@ -152,6 +153,9 @@ def _check_value(value: Any, t: Any, where: str) -> Any:
         raise AssertionError(f"no validator for {t}")
     if not ok:
         raise UserInputError(f"{where}: expected {_type_name(t)}, got {value!r}")
+    if t is float and not math.isfinite(value):
+        # nan compares false with everything: a budget of nan would silently never (or always) hold.
+        raise UserInputError(f"{where}: expected a finite number, got {value!r}")
     return float(value) if t is float else value
 
 

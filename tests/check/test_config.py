@@ -135,3 +135,13 @@ def test_cli_config_error_is_one_line_exit_2(tmp_path, run_cli):
     code, out, err = run_cli("check", "--config", path)
     assert code == 2 and "Traceback" not in err
     assert err.strip().count("\n") == 0 and "models[0].budgets.max_sise_bytes: unknown key" in err
+
+
+def test_non_finite_budgets_are_config_errors(tmp_path, example_models, run_cli):
+    """nan compares false with everything: a nan budget is a config mistake (exit 2), not a failed budget."""
+    for value in ("nan", "inf", "-inf"):
+        cfg = tmp_path / f"{value}.toml"
+        cfg.write_text(f'[[models]]\nname = "m"\ntflite = "{example_models["int8"]}"\n'
+                       f"[models.budgets]\nmin_agreement = {value}\n")
+        code, _, err = run_cli("check", "--config", cfg)
+        assert code == 2 and "expected a finite number" in err and err.count("\n") == 1, err
