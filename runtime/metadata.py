@@ -57,9 +57,16 @@ class ModelMetadata:
 def read_labels_file(path: str | os.PathLike[str]) -> tuple[str, ...]:
     """One label per line; blank trailing lines ignored."""
     try:
-        text = open(path, encoding="utf-8").read()
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_LABELS_BYTES + 1)
+        if len(raw) > MAX_LABELS_BYTES:
+            raise UserInputError(f"{path}: labels file is over the {MAX_LABELS_BYTES:,}-byte cap; one label per "
+                                 "line, for the model's classes")
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise UserInputError(f"{path}: labels file not found") from None
+    except IsADirectoryError:
+        raise UserInputError(f"{path}: is a folder; --labels takes a text file, one label per line") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserInputError(f"{path}: cannot read labels file as UTF-8 text ({exc})") from None
     labels = tuple(line.strip() for line in text.splitlines())

@@ -248,7 +248,15 @@ class Model:
         t0 = time.perf_counter()
         self._invoke()
         self.last_invoke_s = time.perf_counter() - t0
-        return [o.dequantize(self._interp.get_tensor(o.index)) for o in self.outputs]
+        return [o.dequantize(self._output(o)) for o in self.outputs]
+
+    def _output(self, o: TensorInfo) -> np.ndarray:
+        try:
+            return self._interp.get_tensor(o.index)
+        except ValueError:
+            # LiteRT: "Tensor data is null" — nothing in the graph writes this output (a file without operators).
+            raise UserInputError(f"{self.path}: output {o.name!r} holds no data after running the model (no "
+                                 "operator produces it); the file is corrupt — re-create it") from None
 
     @_locked
     def invoke_raw(self) -> float:
@@ -312,7 +320,7 @@ class Model:
         t0 = time.perf_counter()
         self._invoke()
         self.last_invoke_s = time.perf_counter() - t0
-        return {o.name: o.dequantize(self._interp.get_tensor(o.index)) for o in self.outputs}
+        return {o.name: o.dequantize(self._output(o)) for o in self.outputs}
 
     @_locked
     def _run_signature(self, inputs: np.ndarray | dict[str, np.ndarray], key: str) -> dict[str, np.ndarray]:

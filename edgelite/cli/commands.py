@@ -188,8 +188,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             try:
                 scores = model.predict(item)
             except UserInputError as exc:
-                if str(exc).startswith(str(name)):
-                    raise
+                if str(exc).startswith((str(name), str(model.path))):
+                    raise  # already names the input or the model
                 raise UserInputError(f"{name}: {exc}") from None
             for row, sample_scores in enumerate(scores.reshape(len(scores), -1)):
                 order = np.argsort(-sample_scores, kind="stable")[: args.top_k]

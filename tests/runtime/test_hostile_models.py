@@ -55,3 +55,28 @@ def test_one_channel_mean_message():
         PreprocessSpec(28, 28, color="gray", mean=(1.0, 2.0))
     assert PreprocessSpec(4096, 4096).input_shape == (4096, 4096, 3)
     assert np.isfinite(PreprocessSpec(28, 28).std).all()
+
+
+def test_a_model_without_operators_is_one_line(example_models, tmp_path, run_cli, example):
+    import flatbuffers
+
+    s = tflite_file.schema()
+    model = s.ModelT.InitFromPackedBuf(bytearray(example_models["int8"].read_bytes()), 0)
+    model.subgraphs[0].operators = []
+    builder = flatbuffers.Builder(0)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    path = tmp_path / "noops.tflite"
+    path.write_bytes(bytes(builder.Output()))
+    image = next((example / "eval" / "2").iterdir())
+    assert_user_error(run_cli("run", path, image), f"{path}: output", "no operator produces it")
+
+
+def test_labels_file_is_capped(tmp_path):
+    from edgelite.runtime import metadata as md
+
+    big = tmp_path / "labels.txt"
+    big.write_bytes(b"label\n" * (md.MAX_LABELS_BYTES // 6 + 10))
+    with pytest.raises(UserInputError, match="byte cap"):
+        md.read_labels_file(big)
+    with pytest.raises(UserInputError, match="is a folder"):
+        md.read_labels_file(tmp_path)
