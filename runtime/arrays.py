@@ -45,6 +45,12 @@ def _header(fh, where: str) -> tuple[tuple[int, ...], np.dtype, bool]:
     except (ValueError, EOFError, OSError) as exc:
         text = str(exc) or type(exc).__name__
         raise UserInputError(f"{where}: not a .npy array ({text}); save it with np.save") from None
+    extent = dtype.itemsize
+    for d in shape:
+        extent *= max(d, 1)
+    if extent > 2**48:
+        # numpy cannot even describe such an array (an empty axis beside huge ones still overflows its size).
+        raise UserInputError(f"{where}: its header declares an implausible shape {tuple(shape)}; re-save it")
     if dtype.hasobject:
         raise UserInputError(f"{where}: holds Python objects, which cannot be loaded without unpickling; "
                              "save plain numeric arrays (np.save(path, x.astype(np.float32)))")

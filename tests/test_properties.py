@@ -178,3 +178,22 @@ def test_the_strategies_reach_both_outcomes(tmp_path, example_models):
     except UserInputError:
         pass
     assert Path(example_models["int8"]).is_file()
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.sampled_from([b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF89a", b"BM"]),
+                          st.binary(max_size=300)), min_size=1, max_size=4))
+def test_any_image_files_in_a_folder_are_read_or_skipped(tmp_path_factory, example, blobs):
+    """Random image-looking files beside one real digit: the real one is read, the rest skipped and counted."""
+    import shutil
+
+    from edgelite.calibration.sampling import collect
+    from edgelite.calibration.sources import open_source
+    from edgelite.runtime import PreprocessSpec
+
+    folder = tmp_path_factory.mktemp("imgs")
+    shutil.copy(next((example / "eval" / "4").iterdir()), folder / "real.png")
+    for k, (magic, body) in enumerate(blobs):
+        (folder / f"junk{k}.png").write_bytes(magic + body)
+    got = collect(open_source(folder), PreprocessSpec(28, 28, color="gray"), (28, 28, 1), None, 0)
+    assert len(got.x) + len(got.skipped) == len(blobs) + 1 and len(got.x) >= 1
