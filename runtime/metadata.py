@@ -147,7 +147,8 @@ def _zip(data: bytes, where: str) -> zipfile.ZipFile | None:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
         if zipfile.is_zipfile(io.BytesIO(data)):
-            raise UserInputError(f"{where}: the associated-files zip (labels) is corrupt; re-create the model") from None
+            raise UserInputError(f"{where}: the associated-files zip (labels) is corrupt; "
+                                 "re-create the model") from None
         return None
     except CORRUPT_ERRORS as exc:
         raise UserInputError(f"{where}: the associated-files zip (labels) is corrupt ({exc}); "
@@ -240,7 +241,14 @@ def read(data: bytes, *, input_hw: tuple[int, int] | None = None, where: str = "
             own = json.loads(entries[EDGELITE_ENTRY].decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise UserInputError(f"{where}: edgelite metadata entry is not valid JSON ({exc})") from None
-        if own.get("schema_version", 0) > EDGELITE_SCHEMA_VERSION:
+        version = own.get("schema_version", 0) if isinstance(own, dict) else None
+        shaped = (isinstance(version, int) and not isinstance(version, bool)
+                  and isinstance(own.get("spec"), (dict, type(None)))
+                  and isinstance(own.get("provenance"), (dict, type(None))))
+        if not shaped:
+            raise UserInputError(f"{where}: edgelite metadata entry is not an edgelite object (schema_version, spec, "
+                                 "provenance); re-convert the model or strip the entry")
+        if version > EDGELITE_SCHEMA_VERSION:
             raise UserInputError(
                 f"{where}: written by a newer edgelite (metadata schema {own.get('schema_version')}); upgrade edgelite"
             )

@@ -51,7 +51,8 @@ def test_control_characters_from_a_model_are_escaped(run_cli, example_models, tm
     """Labels from a downloaded model with ESC/BEL/backspace/CR are shown escaped by run and inspect."""
     data = example_models["int8"].read_bytes()
     meta = md.read(data)
-    evil = ["\x1b]0;owned\x07", "\x1b[2J\x1b[Hfake prompt $", "ok\x1b[1Aover", "\x08\x08x"] + [str(i) for i in range(4, 10)]
+    evil = ["\x1b]0;owned\x07", "\x1b[2J\x1b[Hfake prompt $", "ok\x1b[1Aover", "\x08\x08x"]
+    evil += [str(i) for i in range(4, 10)]
     path = tmp_path / "evil.tflite"
     path.write_bytes(md.embed(tflite_file.with_metadata(data, {}, remove=["edgelite", "TFLITE_METADATA"]),
                               spec=meta.spec, labels=tuple(evil), provenance=meta.provenance))

@@ -72,7 +72,8 @@ def _expected_inventory(s, data: bytes):
 def test_reader_agrees_with_the_generated_schema(path, generated):
     data = path.read_bytes()
     ours = [(op.index, op.op_type, tuple((t.name, t.dtype, t.constant, t.shape) for t in op.inputs),
-             tuple((t.name, t.dtype, t.constant, t.shape) for t in op.outputs)) for op in tflite_file.op_inventory(data)]
+             tuple((t.name, t.dtype, t.constant, t.shape) for t in op.outputs))
+            for op in tflite_file.op_inventory(data)]
     assert ours == _expected_inventory(generated, data)
     model = generated.Model.GetRootAs(data, 0)
     expected_entries = {model.Metadata(i).Name().decode():
