@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -197,3 +198,32 @@ def test_any_image_files_in_a_folder_are_read_or_skipped(tmp_path_factory, examp
         (folder / f"junk{k}.png").write_bytes(magic + body)
     got = collect(open_source(folder), PreprocessSpec(28, 28, color="gray"), (28, 28, 1), None, 0)
     assert len(got.x) + len(got.skipped) == len(blobs) + 1 and len(got.x) >= 1
+
+
+compare_flags = st.sampled_from(["--samples", "--seed", "--input-size", "--mean", "--std", "--color",
+                                 "--resize-pipeline", "--threads"])
+
+
+@SETTINGS
+@given(st.lists(st.tuples(compare_flags, flag_values), max_size=3))
+def test_any_compare_flags_work_or_are_one_line(run_cli, example_models, tiny_eval, flags):
+    argv = ["compare", example_models["float32"], example_models["int8"], "--data", tiny_eval]
+    for flag, value in flags:
+        argv += [flag, value]
+    code, out, err = run_cli(*argv)
+    assert code in (0, 2), (argv, code, err)
+    if code == 2:
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, (argv, err)
+
+
+@pytest.fixture(scope="module")
+def tiny_eval(tmp_path_factory, example):
+    """Two classes, three digits each: enough for compare, quick for sixty examples."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("tiny_eval")
+    for digit in ("1", "7"):
+        (root / digit).mkdir()
+        for f in sorted((example / "eval" / digit).iterdir())[:3]:
+            shutil.copy(f, root / digit / f.name)
+    return root
