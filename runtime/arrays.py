@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edgelite.errors import UserInputError
+from edgelite.runtime.limits import env_cap
 
 MAX_ARRAY_BYTES_DEFAULT = 256 * 1024 * 1024  # one decoded .npz member; README "Limits and guarantees"
 MAX_ARRAY_BYTES_ENV = "EDGELITE_MAX_ARRAY_BYTES"
@@ -24,11 +25,7 @@ MAX_NPZ_MEMBERS = 64
 
 
 def max_array_bytes() -> int:
-    raw = os.environ.get(MAX_ARRAY_BYTES_ENV, "")
-    try:
-        return int(raw) if raw.strip() else MAX_ARRAY_BYTES_DEFAULT
-    except ValueError:
-        raise UserInputError(f"{MAX_ARRAY_BYTES_ENV}={raw!r}: expected a whole number of bytes") from None
+    return env_cap(MAX_ARRAY_BYTES_ENV, MAX_ARRAY_BYTES_DEFAULT, "bytes")
 
 
 def _header(fh, where: str) -> tuple[tuple[int, ...], np.dtype, bool]:

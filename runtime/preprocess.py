@@ -35,11 +35,9 @@ MAX_IMAGE_PIXELS_ENV = "EDGELITE_MAX_IMAGE_PIXELS"
 
 
 def max_image_pixels() -> int:
-    raw = os.environ.get(MAX_IMAGE_PIXELS_ENV, "")
-    try:
-        return int(raw) if raw.strip() else MAX_IMAGE_PIXELS_DEFAULT
-    except ValueError:
-        raise UserInputError(f"{MAX_IMAGE_PIXELS_ENV}={raw!r}: expected a whole number of pixels") from None
+    from edgelite.runtime.limits import env_cap
+
+    return env_cap(MAX_IMAGE_PIXELS_ENV, MAX_IMAGE_PIXELS_DEFAULT, "pixels")
 
 
 def load_image(path: str | os.PathLike[str]) -> Image.Image:
