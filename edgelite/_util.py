@@ -72,6 +72,8 @@ def check_outputs(outputs: dict[str, str | os.PathLike[str] | None],
     folder or another non-regular path (devices and FIFOs are allowed: written in place), or whose folder is
     missing or not writable (tried with a temp file: permissions, read-only mounts and immutable folders all
     show up here instead of after a long conversion)."""
+    import tempfile
+
     given = [(flag, Path(p)) for flag, p in outputs.items() if p is not None and str(p) != ""]
     sources = [Path(p) for p in inputs if p is not None and str(p) != ""]
     for k, (flag, out) in enumerate(given):
@@ -87,8 +89,6 @@ def check_outputs(outputs: dict[str, str | os.PathLike[str] | None],
         parent = out.parent if str(out.parent) else Path(".")
         if not parent.is_dir():
             raise UserInputError(f"{out}: output folder {parent} does not exist; create it first")
-        import tempfile
-
         try:
             tempfile.TemporaryFile(dir=parent).close()
         except OSError as exc:

@@ -120,6 +120,13 @@ class View:
     def tables(self, slot: int) -> list["View"]:
         return list(self.iter_tables(slot))
 
+    def table_at(self, slot: int, k: int) -> "View":
+        """Element ``k`` of a vector of tables, without building the others (``IndexError`` when out of range)."""
+        span = self.vector(slot, 4)
+        if span is None or not 0 <= k < span[1]:
+            raise IndexError(f"table {k} of a vector of {0 if span is None else span[1]}")
+        return View(self.buf, self._deref(span[0] + 4 * k))
+
     def iter_tables(self, slot: int) -> Iterator["View"]:
         span = self.vector(slot, 4)
         if span is None:

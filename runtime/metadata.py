@@ -184,7 +184,7 @@ def read_associated_file(data: bytes, name: str, where: str = "model", cap: int 
                                  f"{cap:,}-byte cap for a labels file; the file is not a model edgelite can read")
         try:
             with zf.open(info) as fh:
-                return fh.read(cap + 1)[:cap]
+                return fh.read(cap)  # zipfile never inflates past the declared size checked above
         except (zipfile.BadZipFile, *CORRUPT_ERRORS) as exc:
             raise UserInputError(f"{where}: associated file {name} is corrupt ({exc}); re-create the model") from None
 

@@ -99,15 +99,3 @@ def _prune(folder: Path) -> None:
     for _, name in records[: len(records) - MAX_ENTRIES]:
         (folder / name).unlink(missing_ok=True)
 
-
-def clear(folder: Path | None = None) -> int:
-    """Remove every record; returns how many were removed."""
-    folder = folder or cache_dir()
-    if not folder.is_dir():
-        return 0
-    removed = 0
-    for path in folder.iterdir():
-        if len(path.name) == 64:
-            path.unlink(missing_ok=True)
-            removed += 1
-    return removed

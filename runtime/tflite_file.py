@@ -138,7 +138,7 @@ class OpInfo:
         return any(t.dtype in FLOAT_TYPES and not t.constant for t in self.inputs + self.outputs)
 
 
-def _tensor_ref(model: View, tensors: list[View], buffers: list[View], i: int) -> TensorRef:
+def _tensor_ref(tensors: list[View], buffers: list[View], i: int) -> TensorRef:
     t = tensors[i]
     b = t.scalar(Slot.TENSOR_BUFFER, "I")
     buf = buffers[b] if b < len(buffers) else None
@@ -169,7 +169,7 @@ def op_inventory(data: bytes) -> list[OpInfo]:
 
     def tensor(i: int) -> TensorRef:
         if i not in refs:
-            refs[i] = _tensor_ref(model, tensors, buffers, i)
+            refs[i] = _tensor_ref(tensors, buffers, i)
         return refs[i]
 
     result = []
@@ -208,11 +208,10 @@ def _buffer_bytes(buf: View) -> bytes:
 def metadata_entries(data: bytes) -> dict[str, bytes]:
     """The ``Model.metadata`` list as name → buffer bytes."""
     model = model_view(data)
-    buffers = model.tables(Slot.MODEL_BUFFERS)
     entries: dict[str, bytes] = {}
     for md in model.iter_tables(Slot.MODEL_METADATA):
         name = md.text(Slot.METADATA_NAME) or ""
-        entries[name] = _buffer_bytes(buffers[md.scalar(Slot.METADATA_BUFFER, "I")])
+        entries[name] = _buffer_bytes(model.table_at(Slot.MODEL_BUFFERS, md.scalar(Slot.METADATA_BUFFER, "I")))
     return entries
 
 
@@ -324,17 +323,16 @@ def op_constants(data: bytes, op_index: int) -> list[np.ndarray | None]:
     model, sg = _main_subgraph(data)
     if sg is None:
         raise IndexError("no subgraph")
-    tensors = sg.tables(Slot.SUBGRAPH_TENSORS)
-    buffers = model.tables(Slot.MODEL_BUFFERS)
-    op = sg.tables(Slot.SUBGRAPH_OPERATORS)[op_index]
+    op = sg.table_at(Slot.SUBGRAPH_OPERATORS, op_index)
+    n_buffers = (model.vector(Slot.MODEL_BUFFERS, 4) or (0, 0))[1]
     result: list[np.ndarray | None] = []
     for i in _ids(op, Slot.OPERATOR_INPUTS):
         if i < 0:
             result.append(None)
             continue
-        t = tensors[i]
+        t = sg.table_at(Slot.SUBGRAPH_TENSORS, i)
         b = t.scalar(Slot.TENSOR_BUFFER, "I")
-        raw = _buffer_bytes(buffers[b]) if b < len(buffers) else b""
+        raw = _buffer_bytes(model.table_at(Slot.MODEL_BUFFERS, b)) if b < n_buffers else b""
         dtype = _NUMPY_TYPES.get(type_name(t.scalar(Slot.TENSOR_TYPE, "b")))
         if not raw or dtype is None:
             result.append(None)
@@ -352,7 +350,7 @@ def pool_filter(data: bytes, op_index: int) -> tuple[int, int] | None:
     _, sg = _main_subgraph(data)
     if sg is None:
         raise IndexError("no subgraph")
-    op = sg.tables(Slot.SUBGRAPH_OPERATORS)[op_index]
+    op = sg.table_at(Slot.SUBGRAPH_OPERATORS, op_index)
     if op.scalar(Slot.OPERATOR_OPTIONS_TYPE, "B") != POOL2D_OPTIONS:
         return None
     opts = op.union(Slot.OPERATOR_OPTIONS)
