@@ -12,7 +12,7 @@ TFLR_STAMP := $(TFLR)/.installed
 PARITY     := $(OUT)/parity
 PY_OK_TFLR := $(shell $(PYTHON) -c 'import sys; print(int(sys.version_info[:2] <= (3, 11)))')
 
-.PHONY: setup demo check test browser test-tflite-runtime aarch64-check bench clean
+.PHONY: setup demo check lint test browser test-tflite-runtime aarch64-check bench clean
 
 setup: $(STAMP)
 
@@ -62,7 +62,13 @@ $(TFLR_STAMP): pyproject.toml Makefile
 browser:
 	bash scripts/ensure-chromium
 
-test: $(STAMP) browser
+# Layer contracts (import-linter, on the sources laid out as installed), lint rules and types: pyproject.toml.
+lint: $(STAMP)
+	$(BIN)/python scripts/lint_layers.py
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: $(STAMP) browser lint
 	$(BIN)/python -m pytest
 	$(MAKE) --no-print-directory test-tflite-runtime
 

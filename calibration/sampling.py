@@ -8,8 +8,8 @@ import numpy as np
 from tqdm import tqdm
 
 from edgelite.calibration.sources import DataSource
-from edgelite.errors import UnreadableImageError, UserInputError
-from edgelite.runtime.preprocess import PreprocessSpec
+from edgelite.core.errors import UnreadableImageError, UserInputError
+from edgelite.calibration.preprocess import PreprocessSpec
 
 
 def sample_order(n_total: int, labels: np.ndarray | None, seed: int) -> np.ndarray:

@@ -13,8 +13,8 @@ from typing import Callable, Iterable, Literal, Sequence
 
 import numpy as np
 
-from edgelite.errors import UserInputError
-from edgelite.runtime.preprocess import IMAGE_EXTENSIONS, PreprocessSpec
+from edgelite.core.errors import UserInputError
+from edgelite.calibration.preprocess import IMAGE_EXTENSIONS, PreprocessSpec
 
 Kind = Literal["images", "pixels", "floats"]
 
@@ -127,13 +127,13 @@ def _open_folder(p: Path, class_names: Sequence[str] | None) -> DataSource:
 
 # ---- arrays -------------------------------------------------------------------------------------------------
 def _load_npy(p: Path) -> np.ndarray:
-    from edgelite.runtime.arrays import read_npy
+    from edgelite.calibration.arrays import read_npy
 
     return read_npy(p)
 
 
 def _load_npz(p: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    from edgelite.runtime.arrays import read_npz
+    from edgelite.calibration.arrays import read_npz
 
     arrays = read_npz(p, ("x", "y"), required=("x",))
     return arrays["x"], arrays.get("y")

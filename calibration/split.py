@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from edgelite.errors import UserInputError
+from edgelite.core.errors import UserInputError
 
 # A trailing marker of a derived image: separator, a derivation word, optional separator and number.
 _DERIVED = re.compile(r"[-_. ](crop|aug|augment|augmented|flip|flipped|mirror|mirrored|rot|rotated|patch|tile|"

@@ -20,14 +20,15 @@ from typing import Any, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from edgelite import __version__
+from edgelite.core.version import __version__
 from edgelite.converter import preflight
 from edgelite.converter.calibrated import Calibrated, Node
 from edgelite.converter.config import ConvertConfig, QuantMode
-from edgelite.errors import UserInputError
+from edgelite.core import metrics
+from edgelite.core.errors import UserInputError
 from edgelite.converter.prepare import input_pin, prepared
 from edgelite.converter.judge import Judge, Score, preserving_interpreter, set_input
-from edgelite.runtime.reports import Report
+from edgelite.core.report import Report
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def tensor_errors(float_bytes: bytes, quant_bytes: bytes, x: np.ndarray, nodes: 
             qd = q_idx[name]
             raw = q_int.get_tensor(qd["index"])
             scale, zp = qd["quantization"]
-            got = (raw.astype(np.float64) - zp) * scale if scale else raw.astype(np.float64)
+            got = metrics.dequantize(raw, scale, zp).astype(np.float64) if scale else raw.astype(np.float64)
             err = got - ref
             a = acc[name]
             a[0] += float(np.sum(err ** 2))
@@ -79,7 +80,7 @@ def tensor_errors(float_bytes: bytes, quant_bytes: bytes, x: np.ndarray, nodes: 
         result[name] = {
             "rmse": rmse,
             "rmse_per_scale": rmse / scale if scale else None,
-            "snr_db": None if sq == 0 else float(10 * np.log10(max(sig, 1e-30) / sq)),
+            "snr_db": metrics.snr_db(sig, sq),
             "max_abs_error": mx,
             "scale": float(scale) if scale else None,
         }

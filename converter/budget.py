@@ -114,7 +114,7 @@ def search(cal: Calibrated, judge: Judge, max_drop: float, *, forced: Sequence[N
 def held_out_figures(judge: Judge, model_bytes: bytes) -> dict[str, Any]:
     """The budget metric on ``judge``'s samples with its 95 % interval (paired for top-1 drops)."""
     from edgelite.converter.judge import run_outputs
-    from edgelite.runtime import stats
+    from edgelite.core import stats
 
     p = stats.paired_figures(judge.ref.argmax(1), run_outputs(model_bytes, judge.x).argmax(1), judge.y)
     a_lo, a_hi = p["agreement_ci95"]

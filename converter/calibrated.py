@@ -17,10 +17,10 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from edgelite._util import native_stderr_captured
+from edgelite.core.files import native_stderr_captured
 from edgelite.converter.config import ConvertConfig, IOType
 from edgelite.converter.loading import SourceModel, import_tf
-from edgelite.errors import ConversionError, UserInputError
+from edgelite.core.errors import ConversionError, UserInputError
 from edgelite.runtime import tflite_file
 
 # Ops that only reshape or route data: keeping them float saves no accuracy but costs two extra conversions.

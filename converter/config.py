@@ -1,31 +1,16 @@
-"""Conversion settings: ``QuantMode``/``IOType`` enums whose values are the CLI choices, and ``ConvertConfig``."""
+"""Conversion settings: ``ConvertConfig`` (its choices are the enums of ``edgelite.core.vocabulary``)."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 
-from edgelite.errors import UserInputError
+from edgelite.core.errors import UserInputError
+from edgelite.core.options import ConvertOptions
+from edgelite.core.vocabulary import IOType, QuantMode, Target, resolve_target
 
-
-class QuantMode(str, Enum):
-    INT8 = "int8"          # full integer: int8 weights and activations, calibrated
-    INT16X8 = "int16x8"    # int16 activations, int8 weights, calibrated
-    FLOAT16 = "float16"    # float16 weights, float compute
-    DYNAMIC = "dynamic"    # int8 weights, float activations (dynamic range)
-    FLOAT32 = "float32"    # no quantization
-
-    @property
-    def needs_calibration(self) -> bool:
-        return self in (QuantMode.INT8, QuantMode.INT16X8)
-
-
-class IOType(str, Enum):
-    INT8 = "int8"
-    UINT8 = "uint8"
-    FLOAT32 = "float32"
+__all__ = ["ConvertConfig", "IOType", "QuantMode", "default_output"]
 
 
 @dataclass(frozen=True)
@@ -53,7 +38,7 @@ class ConvertConfig:
     eval: Path | None = None               # evaluation data for the budget (and analyze)
     eval_samples: int | None = None        # seeded subset of the evaluation data; None: all
     target: str = "litert"                 # litert | mediapipe | gpu (converter/targets.py)
-    resize_pipeline: str | None = None     # pil | mediapipe | tflite-support | tf; None: the target's (runtime/resize.py)
+    resize_pipeline: str | None = None     # pil | mediapipe | tflite-support | tf; None: the target's (calibration/resize.py)
     confirm_fraction: float = 1 / 3        # --max-drop: share of the evaluation data held out to confirm the budget
     target_notes: tuple[str, ...] = field(default=(), init=False)
 
@@ -66,25 +51,36 @@ class ConvertConfig:
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, Path(value))
-        from edgelite.converter.targets import Target, resolve
-
-        mode, io, notes = resolve(self.target, None if self.mode is None else str(getattr(self.mode, "value", self.mode)),
-                                  None if self.io is None else str(getattr(self.io, "value", self.io)))
+        mode, io, notes = resolve_target(self.target, self.mode, self.io)
         object.__setattr__(self, "target", Target(self.target or "litert"))
         object.__setattr__(self, "resize_pipeline", _resolve_pipeline(self.target, self.resize_pipeline))
         object.__setattr__(self, "target_notes", tuple(notes))
+        object.__setattr__(self, "mode", mode)
         object.__setattr__(self, "io", io)
-        try:
-            object.__setattr__(self, "mode", QuantMode(mode))
-        except ValueError:
-            raise UserInputError(f"--mode must be one of {', '.join(m.value for m in QuantMode)}, "
-                                 f"got {self.mode!r}") from None
-        if self.io is not None:
-            try:
-                object.__setattr__(self, "io", IOType(self.io))
-            except ValueError:
-                raise UserInputError(f"--io must be one of {', '.join(t.value for t in IOType)}, "
-                                     f"got {self.io!r}") from None
+
+    @classmethod
+    def from_options(cls, model: str | os.PathLike[str], output: str | os.PathLike[str], options: ConvertOptions, *,
+                     calib: str | os.PathLike[str] | None = None, labels: str | os.PathLike[str] | None = None,
+                     eval: str | os.PathLike[str] | None = None, eval_samples: int | None = None,
+                     max_drop: float | None = None, max_float_layers: int | None = None,
+                     resize_pipeline: str | None = None, confirm_fraction: float = 1 / 3) -> "ConvertConfig":
+        """The one way from stated choices (CLI flags, an ``edgelite.toml`` table) to a config."""
+        o = options
+        if o.input_size is not None and len(o.input_size) != 2:
+            raise UserInputError(f"input size: give height and width, got {o.input_size}")
+        return cls(
+            model=Path(model), output=Path(output), calib=None if calib is None else Path(calib),
+            mode=o.mode, io=o.io, target=o.target or Target.LITERT.value,  # type: ignore[arg-type]
+            samples=o.samples, seed=o.seed,
+            input_size=None if o.input_size is None else (o.input_size[0], o.input_size[1]),
+            resize=o.resize or "bilinear", color=o.color,
+            mean=None if o.mean is None else tuple(o.mean), std=None if o.std is None else tuple(o.std),
+            labels=None if labels is None else Path(labels), allow_float_ops=o.allow_float_ops,
+            keep_float=tuple(o.keep_float), keep_float_ops=tuple(o.keep_float_ops),
+            max_drop=max_drop, max_float_layers=max_float_layers,
+            eval=None if eval is None else Path(eval), eval_samples=eval_samples,
+            resize_pipeline=resize_pipeline, confirm_fraction=confirm_fraction,
+        )
 
     @property
     def io_type(self) -> IOType:
@@ -155,11 +151,10 @@ class ConvertConfig:
             raise UserInputError(f"{self.output}: folder {self.output.parent} does not exist; create it first")
 
 
-def _resolve_pipeline(target: "Target", name: str | None) -> str:  # noqa: F821 - imported lazily above
+def _resolve_pipeline(target: Target, name: str | None) -> str:
     """``mediapipe`` for ``--target mediapipe`` (anything else would predict another client); else the user's
     choice, default ``pil``."""
-    from edgelite.converter.targets import Target
-    from edgelite.runtime.resize import Pipeline
+    from edgelite.calibration.resize import Pipeline
 
     if target is Target.MEDIAPIPE:
         if name not in (None, Pipeline.MEDIAPIPE.value):

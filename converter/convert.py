@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import os
 import time
 from typing import Any, Callable
 
 import numpy as np
 
-from edgelite import __version__
-from edgelite._util import atomic_write_bytes, native_stderr_captured, path_size, sha256_path
+from edgelite.core.files import path_size, sha256_path
 from edgelite.converter import preflight
 from edgelite.converter.budget import search
 from edgelite.converter.calibrated import Calibrated, Node, layer_of, run_tf  # noqa: F401 - layer_of: public API
-from edgelite.converter.config import ConvertConfig, IOType, QuantMode
+from edgelite.converter.config import ConvertConfig, QuantMode
+from edgelite.converter.finalize import created_utc, finalize, provenance
 from edgelite.converter.judge import Judge
 from edgelite.converter.loading import SourceModel, import_tf
 from edgelite.converter.prepare import input_pin, prepared, resolve_spec  # noqa: F401 - resolve_spec: public API
 from edgelite.converter.report import ConvertReport
 from edgelite.converter.targets import Target
-from edgelite.errors import ConversionError, UserInputError
-from edgelite.runtime import metadata as md
+from edgelite.core.errors import ConversionError
 from edgelite.runtime import gpu, tflite_file
-from edgelite.runtime.model import Model
 
 
 def _set_mode(converter: Any, tf: Any, cfg: ConvertConfig, representative: np.ndarray | None) -> None:
@@ -58,29 +54,6 @@ def float_ops_report(model_bytes: bytes, layer_names: tuple[str, ...]) -> list[d
     return found
 
 
-def _created_utc() -> str:
-    """Now in UTC, or SOURCE_DATE_EPOCH (the reproducible-builds convention) for byte-identical reruns."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch and not epoch.isdigit():
-        raise UserInputError(f"SOURCE_DATE_EPOCH must be whole seconds since 1970, got {epoch!r}; unset or fix it")
-    when = dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc) if epoch else dt.datetime.now(dt.timezone.utc)
-    return when.replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def _provenance(cfg: ConvertConfig, src_hash: str, n_calib: int, created: str) -> dict[str, Any]:
-    return {
-        "edgelite_version": __version__,
-        "source_file": cfg.model.name,
-        "source_sha256": src_hash,
-        "mode": cfg.mode.value,
-        "io": cfg.io_type.value,
-        "target": cfg.target.value,
-        "calibration_samples": n_calib,
-        "calibration_seed": cfg.seed if cfg.mode.needs_calibration else None,
-        "created_utc": created,
-    }
-
-
 def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: None) -> ConvertReport:
     """Convert ``cfg.model`` to ``cfg.output``. Raises ``UserInputError``/``ConversionError``; writes atomically.
 
@@ -91,7 +64,7 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
     warnings = cfg.validate()
     for note in cfg.target_notes:
         log(note)
-    created = _created_utc()
+    created = created_utc()
     src_hash = sha256_path(cfg.model)
     kept: list[Node] = []
     budget: dict[str, Any] | None = None
@@ -135,12 +108,11 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
         )
     if float_ops:
         warnings.append(f"{len(float_ops)} op(s) stay float: " + ", ".join(sorted({f['op'] for f in float_ops})))
-    provenance = _provenance(cfg, src_hash, calib_info["used"], created)
+    made = provenance(cfg, src_hash, calib_info["used"], created)
     if kept:
-        provenance["float_layers"] = [n.label for n in kept]
-    final = md.embed(model_bytes, spec=spec, labels=labels, provenance=provenance,
-                     name=cfg.model.stem, description=f"{cfg.model.name} converted by edgelite ({cfg.mode.value})")
-    _verify(final, cfg)
+        made["float_layers"] = [n.label for n in kept]
+    final = finalize(model_bytes, cfg, spec=spec, labels=labels, provenance=made,
+                     description=f"{cfg.model.name} converted by edgelite ({cfg.mode.value})")
     gpu_report = None
     if cfg.target is Target.GPU:
         compat = gpu.check(final)
@@ -148,7 +120,6 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
         if not compat.fully_compatible:
             warnings.append(f"not fully GPU-delegate compatible: {compat.summary()}; see `edgelite inspect "
                             f"{cfg.output} --gpu`")
-    atomic_write_bytes(cfg.output, final)
     timings["total_s"] = time.perf_counter() - t_start
     return ConvertReport(
         source=str(cfg.model), source_kind=src.kind, source_sha256=src_hash, source_size_bytes=path_size(cfg.model),
@@ -171,7 +142,7 @@ def _budgeted(cal: Calibrated, cfg: ConvertConfig, prep: Any, ev: Any, kept: lis
     """``--max-drop``: search on one part of the evaluation data, confirm on the held-out rest."""
     from edgelite.calibration.split import search_confirm
     from edgelite.converter.budget import held_out_figures
-    from edgelite.runtime.stats import too_few_samples
+    from edgelite.core.stats import too_few_samples
 
     s_idx, c_idx = search_confirm(prep.eval_groups, ev.y, cfg.confirm_fraction, cfg.seed)
     float_bytes = cal.float_model()
@@ -206,13 +177,3 @@ def _budgeted(cal: Calibrated, cfg: ConvertConfig, prep: Any, ev: Any, kept: lis
         warnings.append("--confirm-fraction 0: the budget was judged on the data the search tuned on; expect "
                         "less on other images")
     return result.model, result.kept, budget
-
-
-def _verify(data: bytes, cfg: ConvertConfig) -> None:
-    """Load the result in LiteRT before writing it: a file we cannot run is never written."""
-    with native_stderr_captured():  # LiteRT's "Created XNNPACK delegate" line is noise here
-        model = Model.from_bytes(data, cfg.output)
-    want = {IOType.INT8: np.int8, IOType.UINT8: np.uint8, IOType.FLOAT32: np.float32}[cfg.io_type]
-    if model.input.dtype != np.dtype(want):
-        raise ConversionError(f"{cfg.model}: converter produced {model.input.dtype} input, "
-                              f"expected {np.dtype(want)} for --io {cfg.io_type.value}")

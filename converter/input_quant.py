@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgelite.errors import ConversionError, UserInputError
+from edgelite.core.errors import ConversionError, UserInputError
 from edgelite.runtime import tflite_file
 
 

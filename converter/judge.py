@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from edgelite._util import native_stderr_captured
+from edgelite.core import metrics
+from edgelite.core.files import native_stderr_captured
 from edgelite.runtime.model import Model
 
 
@@ -55,25 +56,23 @@ class Judge:
 
     def score(self, model_bytes: bytes) -> Score:
         out = run_outputs(model_bytes, self.x)
-        agreement = float(np.mean(out.argmax(1) == self.ref.argmax(1)))
+        agreement = metrics.agreement(out, self.ref)
         top1 = self._top1(out)
         loss = (self.float_top1 - top1) if top1 is not None and self.float_top1 is not None \
             else 100.0 * (1.0 - agreement)
         noise = float(np.mean((out - self.ref) ** 2))
-        snr = None if noise == 0.0 else float(10.0 * np.log10(max(self.signal, 1e-30) / noise))
-        return Score(loss_pts=float(loss), agreement=agreement, top1=top1, noise=noise, snr_db=snr,
+        return Score(loss_pts=float(loss), agreement=agreement, top1=top1, noise=noise,
+                     snr_db=metrics.snr_db(self.signal, noise),
                      size_bytes=len(model_bytes))
 
 
 def preserving_interpreter(model_bytes: bytes, sample_shape: tuple[int, ...]) -> Any:
     """A LiteRT interpreter that keeps every intermediate tensor readable (for per-layer comparisons), with
     its input sized for one sample of ``sample_shape`` (dynamic height/width models)."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    from edgelite.runtime.backends import select_backend
 
-    # Built-in kernels: XNNPACK fuses ops and would free the intermediate tensors we want to read.
     with native_stderr_captured():
-        interp = Interpreter(model_content=model_bytes, experimental_preserve_all_tensors=True,
-                             experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        interp = select_backend("litert").make(model_bytes, preserve_all_tensors=True)
     d = interp.get_input_details()[0]
     if tuple(d["shape"]) != (1, *sample_shape):
         interp.resize_tensor_input(d["index"], [1, *sample_shape])
@@ -87,6 +86,5 @@ def set_input(interp: Any, sample: np.ndarray) -> None:
     scale, zp = d["quantization"]
     x = sample[None]
     if d["dtype"] != np.float32 and scale:
-        info = np.iinfo(d["dtype"])
-        x = np.clip(np.round(x / scale + zp), info.min, info.max)
+        x = metrics.quantize(x, scale, zp, d["dtype"])
     interp.set_tensor(d["index"], x.astype(d["dtype"]))

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from edgelite.errors import UserInputError
+from edgelite.core.errors import UserInputError
 
 TOLERANCE = 1e-4  # max abs output difference accepted (float32 reorderings give ~1e-6)
 _DROP_KEYS = ("module", "registered_name", "build_config", "compile_config", "optional")

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from edgelite.errors import UserInputError
-from edgelite._util import lazy_import, native_stderr_captured
+from edgelite.core.errors import UserInputError
+from edgelite.core.files import lazy_import, native_stderr_captured
 
 
 def import_tf() -> Any:

@@ -14,7 +14,7 @@ import numpy as np
 from edgelite.converter.calibrated import Calibrated, Node
 from edgelite.converter.judge import preserving_interpreter, set_input
 from edgelite.runtime import tflite_file
-from edgelite.runtime.preprocess import PreprocessSpec
+from edgelite.calibration.preprocess import PreprocessSpec
 
 # Thresholds. int8 has 256 steps per tensor: a tensor spanning R has steps of R/255.
 HUGE_RANGE_RATIO = 100.0      # a tensor whose range is this many times the model's median activation range

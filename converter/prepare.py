@@ -14,9 +14,9 @@ from edgelite.calibration import collect, open_source
 from edgelite.calibration.sampling import Collected
 from edgelite.converter.config import ConvertConfig
 from edgelite.converter.loading import SourceModel, load_source
-from edgelite.errors import UserInputError
+from edgelite.core.errors import UserInputError
 from edgelite.runtime import metadata as md
-from edgelite.runtime.preprocess import PreprocessSpec
+from edgelite.calibration.preprocess import PreprocessSpec
 
 
 @dataclass

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from edgelite._util import path_size
+from edgelite.core.files import path_size
 from edgelite.converter.loading import SourceModel
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgelite import __version__
-from edgelite.runtime.reports import Report
+from edgelite.core.version import __version__
+from edgelite.core.report import Report
 
 
 @dataclass(frozen=True)

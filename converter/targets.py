@@ -11,56 +11,21 @@
   leaves for a dynamic batch, which the GPU delegate cannot take. The file is then checked op by op
   (``runtime/gpu.py``) and a warning says what would fall back to the CPU.
 
-A choice the target cannot meet is a one-line ``UserInputError`` with the reason, never a different model.
+The preset rules themselves (``resolve_target``) live in ``edgelite.core.vocabulary``, so that ``check`` on a
+board validates them without the converter. A choice the target cannot meet is a one-line ``UserInputError``
+with the reason, never a different model.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from edgelite.errors import ConversionError, UserInputError
+from edgelite.core.errors import ConversionError, UserInputError
+from edgelite.core.vocabulary import Target
 
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601-2, as PIL.Image.convert("L")
-
-
-class Target(str, Enum):
-    LITERT = "litert"
-    MEDIAPIPE = "mediapipe"
-    GPU = "gpu"
-
-
-def resolve(target: str | Target | None, mode: str | None, io: str | None) -> tuple[str, str | None, list[str]]:
-    """(mode, io, notes) for a target, keeping what the user chose where the target allows it."""
-    try:
-        t = Target(target or "litert")
-    except ValueError:
-        raise UserInputError(f"--target must be one of {', '.join(x.value for x in Target)}, got {target!r}") from None
-    if t is Target.LITERT:
-        return mode or "int8", io, []
-    if t is Target.MEDIAPIPE:
-        if mode not in (None, "int8", "float16", "float32"):
-            raise UserInputError(f"--target mediapipe takes --mode int8, float16 or float32, not {mode}: MediaPipe "
-                                 "Tasks' classifiers need uint8 or float32 tensors at the model's edges")
-        mode = mode or "int8"
-        if io == "int8":
-            raise UserInputError("--target mediapipe cannot use --io int8: MediaPipe Tasks refuses int8 input "
-                                 "tensors (uint8/float32 only); use --io uint8 (default) or --io float32")
-        if mode != "int8" and io == "uint8":
-            raise UserInputError(f"--io uint8 needs --mode int8; --mode {mode} keeps float32 I/O")
-        io = io or ("uint8" if mode == "int8" else "float32")
-        return mode, io, [f"target mediapipe: --mode {mode} --io {io}, batch 1, RGB input, standard metadata "
-                          "(normalization, color space, labels) for MediaPipe Tasks' ImageClassifier"]
-    if mode not in (None, "float16", "float32"):
-        raise UserInputError(f"--target gpu takes --mode float16 (default) or float32, not {mode}: phone GPU "
-                             "delegates compute in float, so int8 weights buy no speed there and cost accuracy")
-    if io not in (None, "float32"):
-        raise UserInputError(f"--target gpu keeps float32 I/O; drop --io {io}")
-    mode = mode or "float16"
-    return mode, "float32", [f"target gpu: --mode {mode} (float weights, float compute), float32 I/O, batch 1; "
-                             "the result is checked op by op for GPU-delegate kernels"]
 
 
 def check_source(target: Target, model: Path, input_shape: tuple[int | None, ...],

@@ -24,8 +24,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from edgelite import __version__
-from edgelite._util import atomic_write_bytes, native_stderr_captured, sha256_path
+from edgelite.core.version import __version__
+from edgelite.core.files import native_stderr_captured, sha256_path
 from edgelite.calibration import collect, open_source
 from edgelite.converter.calibrated import Calibrated
 from edgelite.converter.config import ConvertConfig
@@ -33,10 +33,9 @@ from edgelite.converter.judge import Judge
 from edgelite.converter.keras_bridge import to_tf_keras
 from edgelite.converter.loading import SourceModel, import_tf
 from edgelite.converter.prepare import input_pin, prepared
-from edgelite.errors import UserInputError
-from edgelite.runtime import metadata as md
+from edgelite.core.errors import UserInputError
 from edgelite.runtime import tflite_file
-from edgelite.runtime.reports import Report
+from edgelite.core.report import Report
 
 Log = Callable[[str], None]
 
@@ -188,7 +187,8 @@ def _convert_qat(model: Any, cfg: ConvertConfig, tmp: Path) -> bytes:
 
 def finetune(tc: TrainConfig, *, log: Log = lambda line: None) -> TrainReport:
     """Run QAT and/or pruning on ``tc.convert.model`` with ``tc.train`` and write ``tc.convert.output``."""
-    from edgelite.converter.convert import _created_utc, _provenance, _verify, convert
+    from edgelite.converter.convert import convert
+    from edgelite.converter.finalize import created_utc, finalize, provenance
 
     t_start = time.perf_counter()
     cfg = tc.convert
@@ -257,12 +257,10 @@ def finetune(tc: TrainConfig, *, log: Log = lambda line: None) -> TrainReport:
         spec, labels, src_hash = prep.spec, prep.labels, sha256_path(cfg.model)
 
     if tc.qat:
-        provenance = _provenance(cfg, src_hash, 0, _created_utc())
-        provenance.update(method=method, training_samples=len(train.x), epochs=tc.epochs)
-        final = md.embed(model_bytes, spec=spec, labels=labels, provenance=provenance, name=cfg.model.stem,
+        made = provenance(cfg, src_hash, 0, created_utc())
+        made.update(method=method, training_samples=len(train.x), epochs=tc.epochs)
+        final = finalize(model_bytes, cfg, spec=spec, labels=labels, provenance=made,
                          description=f"{cfg.model.name} fine-tuned ({method}) and converted by edgelite (int8)")
-        _verify(final, cfg)
-        atomic_write_bytes(cfg.output, final)
     else:
         assert pruned_path is not None
         report = convert(replace(cfg, model=pruned_path))

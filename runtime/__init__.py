@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 from edgelite.runtime.compare import CompareReport, compare
 
 _EXPORTS = {
-    "Model": "model", "TensorInfo": "model", "PreprocessSpec": "preprocess", "ModelMetadata": "metadata",
-    "benchmark": "bench", "BenchReport": "bench",
+    "Model": "edgelite.runtime.model", "TensorInfo": "edgelite.runtime.model",
+    "PreprocessSpec": "edgelite.calibration.preprocess", "ModelMetadata": "edgelite.runtime.metadata",
+    "benchmark": "edgelite.runtime.bench", "BenchReport": "edgelite.runtime.bench",
 }
 __all__ = [*_EXPORTS, "compare", "CompareReport"]
 
@@ -27,14 +28,14 @@ if TYPE_CHECKING:
     from edgelite.runtime.bench import BenchReport, benchmark
     from edgelite.runtime.metadata import ModelMetadata
     from edgelite.runtime.model import Model, TensorInfo
-    from edgelite.runtime.preprocess import PreprocessSpec
+    from edgelite.calibration.preprocess import PreprocessSpec
 
 
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'edgelite.runtime' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"edgelite.runtime.{module}"), name)
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 

@@ -15,23 +15,36 @@ from typing import Any, Callable
 
 import numpy as np
 
-from edgelite.errors import MissingDependencyError, UserInputError
+from edgelite.core.errors import MissingDependencyError, UserInputError
+from edgelite.core.vocabulary import BackendName, choices
 
-BACKEND_NAMES = ("auto", "litert", "tflite-runtime", "tf")
+BACKEND_NAMES = choices(BackendName)
 
 
 @dataclass(frozen=True)
 class Backend:
-    """A way to build interpreters: ``make(model_content, num_threads, xnnpack, delegates)`` → interpreter,
-    and ``load_delegate(path, options)`` for external delegates (.so files such as an Edge TPU or Arm NN)."""
+    """A way to build interpreters (``make``), and ``load_delegate(path, options)`` for external delegates
+    (.so files such as an Edge TPU or Arm NN). All three share the classic ``tf.lite.Interpreter``
+    constructor; only the classes differ."""
 
     name: str
     version: str
-    make: Callable[[bytes, int | None, bool, list[Any]], Any]
+    interpreter_cls: Any
+    resolver: Any                  # the library's OpResolverType enum
     load_delegate: Callable[[str, dict[str, str]], Any]
     # How long importing the interpreter library took in this process (None: imported before edgelite could
     # time it). Reported apart from model init: LiteRT's own benchmark tool starts its clock after it.
     load_ms: float | None = None
+
+    def make(self, content: bytes, threads: int | None = None, xnnpack: bool = True,
+             delegates: list[Any] | None = None, *, preserve_all_tensors: bool = False) -> Any:
+        """The one interpreter factory. ``preserve_all_tensors`` keeps every intermediate tensor readable
+        (per-layer comparisons); it needs XNNPACK off, which fuses ops and frees intermediates."""
+        kind = self.resolver.AUTO if xnnpack and not preserve_all_tensors \
+            else self.resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        extra = {"experimental_preserve_all_tensors": True} if preserve_all_tensors else {}
+        return self.interpreter_cls(model_content=content, num_threads=threads, experimental_op_resolver_type=kind,
+                                    experimental_delegates=delegates or None, **extra)
 
 
 _LOAD_MS: dict[str, float] = {}
@@ -55,21 +68,10 @@ class DelegateSpec:
     options: dict[str, str] = field(default_factory=dict)
 
 
-def _maker(interpreter_cls: Any, resolver: Any) -> Callable[[bytes, int | None, bool, list[Any]], Any]:
-    """All three backends share the classic Interpreter constructor; only the classes differ."""
-
-    def make(content: bytes, threads: int | None, xnnpack: bool, delegates: list[Any]) -> Any:
-        kind = resolver.AUTO if xnnpack else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-        return interpreter_cls(model_content=content, num_threads=threads, experimental_op_resolver_type=kind,
-                               experimental_delegates=delegates or None)
-
-    return make
-
-
 def _litert() -> Backend:
     mod = _timed_import("ai_edge_litert.interpreter")
     version = importlib.import_module("ai_edge_litert").__version__
-    return Backend("litert", version, _maker(mod.Interpreter, mod.OpResolverType), mod.load_delegate,
+    return Backend("litert", version, mod.Interpreter, mod.OpResolverType, mod.load_delegate,
                    _LOAD_MS.get("ai_edge_litert.interpreter"))
 
 
@@ -82,13 +84,13 @@ def _tflite_runtime() -> Backend:
         )
     mod = _timed_import("tflite_runtime.interpreter")
     version = getattr(importlib.import_module("tflite_runtime"), "__version__", "unknown")
-    return Backend("tflite-runtime", version, _maker(mod.Interpreter, mod.OpResolverType), mod.load_delegate,
+    return Backend("tflite-runtime", version, mod.Interpreter, mod.OpResolverType, mod.load_delegate,
                    _LOAD_MS.get("tflite_runtime.interpreter"))
 
 
 def _tf() -> Backend:
     tf = _timed_import("tensorflow")
-    return Backend("tf", tf.__version__, _maker(tf.lite.Interpreter, tf.lite.experimental.OpResolverType),
+    return Backend("tf", tf.__version__, tf.lite.Interpreter, tf.lite.experimental.OpResolverType,
                    tf.lite.experimental.load_delegate, _LOAD_MS.get("tensorflow"))
 
 

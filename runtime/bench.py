@@ -11,13 +11,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from edgelite import __version__
-from edgelite.errors import UserInputError
+from edgelite.core.version import __version__
+from edgelite.core.errors import UserInputError
 from edgelite.runtime import device
 from edgelite.runtime.backends import DelegateSpec, select_backend
 from edgelite.runtime.compare import SLOWER_MARGIN, int8_slower_message
 from edgelite.runtime.model import MAX_THREADS, Model, TensorInfo
-from edgelite.runtime.reports import Report, latency_stats
+from edgelite.core.report import Report, latency_stats
 
 
 @dataclass(frozen=True)

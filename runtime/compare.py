@@ -6,15 +6,21 @@ fed to both, so differences come from the models, not from the data path.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 import numpy as np
 
-from edgelite import __version__
-from edgelite.errors import UserInputError
-from edgelite.runtime import device, stats
-from edgelite.runtime.reports import Report, latency_stats
+from edgelite.core.version import __version__
+from edgelite.core.errors import UserInputError
+from edgelite.core import metrics, stats
+from edgelite.runtime import device
+from edgelite.core.report import Report, latency_stats
+
+if TYPE_CHECKING:
+    from edgelite.calibration.preprocess import PreprocessSpec
 
 # int8 counted as "slower" only past this ratio, so run-to-run noise alone does not raise the flag.
 SLOWER_MARGIN = 1.05
@@ -56,11 +62,6 @@ class CompareReport(Report):
     edgelite_version: str = __version__
 
 
-def _topk_accuracy(scores: np.ndarray, y: np.ndarray, k: int) -> float:
-    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    return float(np.mean(np.any(top == y[:, None], axis=1)) * 100.0)
-
-
 def _run_all(runner: Runner, x: np.ndarray, label: str) -> tuple[np.ndarray, list[float]]:
     from tqdm import tqdm  # imported here: it costs ~45 ms and only evaluation loops show progress
 
@@ -73,14 +74,13 @@ def _run_all(runner: Runner, x: np.ndarray, label: str) -> tuple[np.ndarray, lis
 
 def output_error(ref: np.ndarray, cand: np.ndarray) -> dict[str, float | None]:
     """Agreement (argmax), mean cosine similarity, SNR in dB (None when identical), max abs error."""
-    eps = 1e-12
-    cos = np.sum(ref * cand, axis=1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(cand, axis=1) + eps)
     noise = float(np.sum((ref - cand) ** 2, dtype=np.float64))
     signal = float(np.sum(ref.astype(np.float64) ** 2))
+    snr = metrics.snr_db(signal, noise)
     return {
-        "agreement": round(float(np.mean(ref.argmax(1) == cand.argmax(1))), 6),
-        "cosine_mean": round(float(np.mean(cos)), 6),
-        "snr_db": None if noise == 0.0 else round(10.0 * np.log10(max(signal, eps) / noise), 3),
+        "agreement": round(metrics.agreement(ref, cand), 6),
+        "cosine_mean": round(float(np.mean(metrics.cosine_rows(ref, cand))), 6),
+        "snr_db": None if snr is None else round(snr, 3),
         "max_abs_error": round(float(np.max(np.abs(ref - cand))), 6),
     }
 
@@ -132,11 +132,11 @@ def compare(reference: Runner, candidate: Runner, x: np.ndarray, y: np.ndarray |
         side["latency_samples_ms"] = [round(t * 1e3, 4) for t in times]
         side["top1"] = side["top5"] = side["top1_ci95"] = None
         if y is not None:
-            side["top1"] = round(_topk_accuracy(out, y, 1), 4)
+            side["top1"] = round(metrics.topk_accuracy_pct(out, y, 1), 4)
             lo, hi = stats.wilson(int(np.sum(out.argmax(1) == y)), n)
             side["top1_ci95"] = [round(lo * 100, 4), round(hi * 100, 4)]
             if out.shape[1] > 5:
-                side["top5"] = round(_topk_accuracy(out, y, 5), 4)
+                side["top5"] = round(metrics.topk_accuracy_pct(out, y, 5), 4)
         sides.append(side)
     ref_side, cand_side = sides
 
@@ -165,3 +165,28 @@ def int8_slower_message(ratio: float) -> str:
     return (f"int8 is {ratio:.2f}x the float latency on this machine ({fp['arch']}, {fp['cpu_model']}): {why}. "
             "On Arm cores with dot-product instructions (Pi 5, recent phones) int8 is usually faster; "
             "measure on the target board.")
+
+
+def compare_on(reference: Any, candidate: Any, data: str | os.PathLike[str], *, samples: int | None = None,
+               seed: int = 0, spec: PreprocessSpec | None = None) -> CompareReport:
+    """Compare ``reference`` (a ``Model`` or the converter's ``TFReference``) and ``candidate`` (a ``Model``) on
+    ``data`` (image folder, .npy or .npz): what ``compare`` and ``check`` both run.
+
+    ``spec`` defaults to the candidate's embedded preprocessing; ``samples`` takes a seeded subset.
+    """
+    from edgelite.calibration import collect, open_source
+
+    ref_shape = tuple(reference.sample_shape)
+    if ref_shape != tuple(candidate.sample_shape):
+        raise UserInputError(f"{reference.path} takes {ref_shape} but "
+                             f"{candidate.path} takes {tuple(candidate.sample_shape)}; compare two versions of "
+                             "the same model")
+    source = open_source(data, class_names=candidate.labels)
+    got = collect(source, spec if spec is not None else candidate.spec, candidate.sample_shape, samples, seed,
+                  desc="eval data", shuffle=samples is not None)
+    names = candidate.labels or source.class_names
+    report = compare(reference, candidate, got.x, got.y, candidate_is_int8=candidate.quantized, class_names=names)
+    if got.skipped:
+        report = dataclasses.replace(report, warnings=report.warnings + [
+            f"{len(got.skipped)} unreadable image(s) skipped in {data}, e.g. {got.skipped[0]}"])
+    return report

@@ -16,14 +16,14 @@ import os
 import sys
 from typing import Sequence
 
-from edgelite.errors import UserInputError
+from edgelite.core.errors import UserInputError
 
 PROBE_TIMEOUT_S = 300
 
 _CHILD = """
 import json, sys
 import numpy as np
-from edgelite.errors import EdgeliteError
+from edgelite.core.errors import EdgeliteError
 from edgelite.runtime.backends import DelegateSpec
 from edgelite.runtime.model import Model
 args = json.loads(sys.argv[1])

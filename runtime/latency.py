@@ -17,7 +17,7 @@ from typing import Mapping
 
 import numpy as np
 
-from edgelite.errors import UserInputError
+from edgelite.core.errors import UserInputError
 from edgelite.runtime.bench import random_input
 from edgelite.runtime.model import Model
 

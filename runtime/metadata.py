@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from edgelite.errors import UserInputError
+from edgelite.core.errors import UserInputError
 from edgelite.runtime import metadata_schema as ms
 from edgelite.runtime import tflite_file
-from edgelite.runtime.preprocess import PreprocessSpec
+from edgelite.calibration.preprocess import PreprocessSpec
 from edgelite.runtime.tflite_file import CORRUPT_ERRORS
 
 STANDARD_ENTRY = "TFLITE_METADATA"

@@ -12,14 +12,14 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from edgelite.errors import UserInputError
+from edgelite.core import metrics
+from edgelite.core.errors import UserInputError
 from edgelite.runtime import metadata as md
 from edgelite.runtime import tflite_file
 from edgelite.runtime.backends import Backend, DelegateSpec, load_delegates, select_backend
 from edgelite.runtime.native_log import filtered_stderr
-from edgelite.runtime.preprocess import IMAGE_EXTENSIONS, ImageLike, PreprocessSpec
+from edgelite.calibration.preprocess import IMAGE_EXTENSIONS, ImageLike, PreprocessSpec
 
-_INT_RANGES = {np.dtype(np.int8): (-128, 127), np.dtype(np.uint8): (0, 255), np.dtype(np.int16): (-32768, 32767)}
 
 
 @dataclass(frozen=True)
@@ -36,20 +36,18 @@ class TensorInfo:
 
     @property
     def quantized(self) -> bool:
-        return self.scale != 0.0 and self.dtype in _INT_RANGES
+        return self.scale != 0.0 and self.dtype in metrics.INT_RANGES
 
     def quantize(self, x: np.ndarray) -> np.ndarray:
-        """Float values → this tensor's dtype (identity for float tensors)."""
+        """Float values → this tensor's dtype, as TFLite rounds (``core.metrics``); a cast for float tensors."""
         if not self.quantized:
             return x.astype(self.dtype, copy=False)
-        lo, hi = _INT_RANGES[self.dtype]
-        q = np.round(x / np.float32(self.scale)) + self.zero_point
-        return np.clip(q, lo, hi).astype(self.dtype)
+        return metrics.quantize(x, self.scale, self.zero_point, self.dtype)
 
     def dequantize(self, q: np.ndarray) -> np.ndarray:
         if not self.quantized:
             return q.astype(np.float32, copy=False)
-        return (q.astype(np.float32) - self.zero_point) * np.float32(self.scale)
+        return metrics.dequantize(q, self.scale, self.zero_point)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -245,9 +243,7 @@ class Model:
             self._interp.allocate_tensors()
             self._refresh_tensors()
         self._interp.set_tensor(self.input.index, self.input.quantize(sample[None]))
-        t0 = time.perf_counter()
         self._invoke()
-        self.last_invoke_s = time.perf_counter() - t0
         return [o.dequantize(self._output(o)) for o in self.outputs]
 
     def _output(self, o: TensorInfo) -> np.ndarray:
@@ -261,17 +257,20 @@ class Model:
     @_locked
     def invoke_raw(self) -> float:
         """Invoke on whatever the input tensors hold; returns seconds (for benchmarks)."""
-        t0 = time.perf_counter()
         self._invoke()
-        return time.perf_counter() - t0
+        return self.last_invoke_s
 
     def _invoke(self, call: Any = None) -> Any:
-        """``invoke()`` (or a signature runner call) with LiteRT's runtime errors turned into one-line errors.
+        """``invoke()`` (or a signature runner call), timed into ``last_invoke_s`` — the one clock every run,
+        benchmark and comparison reads — with LiteRT's runtime errors turned into one-line errors.
 
         LiteRT reports an unresolved custom op only here, at the first invoke, not when loading.
         """
         try:
-            return call() if call is not None else self._interp.invoke()
+            t0 = time.perf_counter()
+            result = call() if call is not None else self._interp.invoke()
+            self.last_invoke_s = time.perf_counter() - t0
+            return result
         except RuntimeError as exc:
             text = str(exc).strip()
             _raise_if_custom_op(text, self.content, self.path, self.backend.name)
@@ -317,9 +316,7 @@ class Model:
             self._refresh_tensors()
         for t in self.inputs:
             self._interp.set_tensor(t.index, _to_tensor(feeds[t.name], t))
-        t0 = time.perf_counter()
         self._invoke()
-        self.last_invoke_s = time.perf_counter() - t0
         return {o.name: o.dequantize(self._output(o)) for o in self.outputs}
 
     @_locked
@@ -329,9 +326,8 @@ class Model:
         runner = self._interp.get_signature_runner(key)
         in_details = {n: _tensor_info(d) for n, d in runner.get_input_details().items()}
         feeds = self._by_name(inputs, list(in_details))
-        t0 = time.perf_counter()
-        raw = self._invoke(lambda: runner(**{n: _to_tensor(feeds[n], in_details[n]) for n in in_details}))
-        self.last_invoke_s = time.perf_counter() - t0
+        tensors = {n: _to_tensor(feeds[n], in_details[n]) for n in in_details}
+        raw = self._invoke(lambda: runner(**tensors))
         out_details = {n: _tensor_info(d) for n, d in runner.get_output_details().items()}
         return {n: out_details[n].dequantize(v) for n, v in raw.items()}
 
@@ -363,7 +359,7 @@ class Model:
     def classify(self, image: Any, top_k: int = 5) -> list[tuple[str, float]]:
         """Top-k (label, score) for one input; labels fall back to class indices."""
         scores = self.predict(image)[0].reshape(-1)
-        order = np.argsort(-scores, kind="stable")[: max(1, top_k)]
+        order = metrics.topk_indices(scores, top_k)
         names = self.labels or tuple(str(i) for i in range(scores.size))
         return [(names[i], float(scores[i])) for i in order]
 

@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from edgelite.errors import MissingDependencyError, UserInputError
+from edgelite.core.errors import MissingDependencyError, UserInputError
 from edgelite.runtime.flatbuf import CorruptFlatbuffer, View
 from edgelite.runtime.tflite_enums import op_name, type_name
 

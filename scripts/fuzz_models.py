@@ -21,7 +21,7 @@ import numpy as np
 
 CHILD = """
 import sys, numpy as np
-from edgelite.errors import UserInputError
+from edgelite.core.errors import UserInputError
 from edgelite.runtime import Model
 for path in sys.argv[1:]:
     print(path, end=" ", flush=True)

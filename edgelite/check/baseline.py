@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgelite import __version__
-from edgelite._util import atomic_write_text
-from edgelite.errors import UserInputError
+from edgelite.core.version import __version__
+from edgelite.core.files import atomic_write_text
+from edgelite.core.errors import UserInputError
 
 KIND = "edgelite-baseline"
 SCHEMA_VERSION = 1

@@ -28,7 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgelite.errors import UserInputError
+from edgelite.core import vocabulary as voc
+from edgelite.core.budgets import RULES
+from edgelite.core.errors import UserInputError
+from edgelite.core.options import ConvertOptions
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -37,10 +40,6 @@ else:  # pragma: no cover - Python 3.10
 
 CONFIG_NAMES = ("edgelite.toml", "pyproject.toml")
 SOURCE_SUFFIXES = (".keras", ".h5", ".hdf5")
-MODES = ("int8", "int16x8", "float16", "dynamic", "float32")
-TARGETS = ("litert", "mediapipe", "gpu")
-IO_TYPES = ("int8", "uint8", "float32")
-BACKENDS = ("auto", "litert", "tflite-runtime", "tf")
 
 
 @dataclass(frozen=True)
@@ -63,30 +62,11 @@ class Budgets:
 
     @property
     def needs_eval(self) -> bool:
-        return self.max_top1_drop_pts is not None or self.min_agreement is not None
+        return any(RULES[name].needs_eval for name, _ in self.items())
 
     @property
     def needs_baseline(self) -> bool:
-        return self.max_size_growth_pct is not None or self.max_latency_growth_pct is not None
-
-
-@dataclass(frozen=True)
-class ConvertOptions:
-    """The subset of ``edgelite convert`` flags a checked model can set."""
-
-    target: str = "litert"              # litert | mediapipe | gpu, as `convert --target`
-    mode: str | None = None             # None: the target's (int8 for litert and mediapipe, float16 for gpu)
-    io: str | None = None
-    samples: int = 200
-    seed: int = 0
-    allow_float_ops: bool = False
-    keep_float: list[str] = field(default_factory=list)
-    keep_float_ops: list[str] = field(default_factory=list)
-    input_size: list[int] | None = None
-    resize: str | None = None
-    color: str | None = None
-    mean: list[float] | None = None
-    std: list[float] | None = None
+        return any(RULES[name].growth for name, _ in self.items())
 
 
 @dataclass(frozen=True)
@@ -215,20 +195,17 @@ def _model(table: Any, i: int, file: Path, defaults: Budgets) -> ModelEntry:
         raise UserInputError(f"{file}: {where}.name: use letters, digits, '_', '-' or '.', got {entry.name!r}")
     if (entry.source is None) == (entry.tflite is None):
         raise UserInputError(f"{file}: {where}: give exactly one of source (a model to convert) or tflite")
-    if convert.mode is not None and convert.mode not in MODES:
-        raise UserInputError(f"{file}: {where}.convert.mode: one of {', '.join(MODES)}, got {convert.mode!r}")
-    if convert.target not in TARGETS:
-        raise UserInputError(f"{file}: {where}.convert.target: one of {', '.join(TARGETS)}, got {convert.target!r}")
+    for key, enum in (("target", voc.Target), ("mode", voc.QuantMode), ("io", voc.IOType),
+                      ("resize", voc.ResizeMethod), ("color", voc.ColorMode)):
+        value = getattr(convert, key)
+        if value is not None and value not in voc.choices(enum):
+            raise UserInputError(f"{file}: {where}.convert.{key}: one of {', '.join(voc.choices(enum))}, got {value!r}")
     try:
-        # the preset rules live with the converter (pure Python: importing them loads no TensorFlow)
-        from edgelite.converter.targets import resolve
-
-        convert = dataclasses.replace(convert, mode=resolve(convert.target, convert.mode, convert.io)[0])
+        mode, _, _ = voc.resolve_target(convert.target, convert.mode, convert.io)
     except UserInputError as exc:
         raise UserInputError(f"{file}: {where}.convert: {exc}") from None
+    convert = dataclasses.replace(convert, mode=mode.value)
     entry = dataclasses.replace(entry, convert=convert)
-    if convert.io is not None and convert.io not in IO_TYPES:
-        raise UserInputError(f"{file}: {where}.convert.io: one of {', '.join(IO_TYPES)}, got {convert.io!r}")
     if convert.input_size is not None and len(convert.input_size) != 2:
         raise UserInputError(f"{file}: {where}.convert.input_size: give [height, width], got {convert.input_size}")
     base = file.parent
@@ -299,8 +276,9 @@ def load_config(path: str | Path) -> CheckConfig:
         raise UserInputError(f"{file}: {prefix}{unknown[0]}: unknown key (known: {', '.join(sorted(known))})")
     defaults = _budgets(data.get("budgets", {}), f"{prefix}budgets", file)
     latency = _build(Latency, data.get("latency", {}), f"{prefix}latency", file)
-    if latency.backend not in BACKENDS:
-        raise UserInputError(f"{file}: {prefix}latency.backend: one of {', '.join(BACKENDS)}, got {latency.backend!r}")
+    if latency.backend not in voc.choices(voc.BackendName):
+        raise UserInputError(f"{file}: {prefix}latency.backend: one of {', '.join(voc.choices(voc.BackendName))}, "
+                             f"got {latency.backend!r}")
     if latency.threads < 1 or latency.rounds < 3 or latency.block_ms <= 0:
         raise UserInputError(f"{file}: {prefix}latency: threads ≥ 1, rounds ≥ 3 and block_ms > 0, got "
                              f"threads={latency.threads} rounds={latency.rounds} block_ms={latency.block_ms:g}")

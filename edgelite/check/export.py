@@ -5,6 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from edgelite.check import gate
+from edgelite.core.budgets import RULES, cells
 from edgelite.check.run import CheckReport
 
 _ICON = {gate.PASS: "✅ pass", gate.FAIL: "❌ FAIL", gate.SKIP: "⚪ skip", gate.INFO: "🔄 updated"}
@@ -26,8 +27,8 @@ def junit_xml(report: CheckReport) -> str:
         for row in m["budgets"]:
             case = ET.SubElement(suite, "testcase", classname=f"edgelite.check.{m['name']}", name=row["budget"],
                                  time="0")
-            detail = (f"{gate.DESCRIPTIONS[row['budget']]}: {gate.format_value(row['budget'], row['value'])} "
-                      f"(limit {gate.format_limit(row['budget'], row['limit'])})")
+            rule = RULES[row["budget"]]
+            detail = f"{rule.description}: {rule.format_value(row['value'])} (limit {rule.format_limit(row['limit'])})"
             if row["status"] == gate.FAIL:
                 ET.SubElement(case, "failure", message=row["message"], type="BudgetExceeded").text = detail
             elif row["status"] == gate.SKIP:
@@ -59,11 +60,8 @@ def markdown(report: CheckReport) -> str:
                   + ", ".join(facts), "", "| budget | limit | value | baseline | status | note |",
                   "|---|---|---|---|---|---|"]
         for row in m["budgets"]:
-            base = row["baseline"]
-            lines.append("| " + " | ".join(_cell(c) for c in (
-                gate.DESCRIPTIONS[row["budget"]], gate.format_limit(row["budget"], row["limit"]),
-                gate.format_value(row["budget"], row["value"]), "-" if base is None else f"{base:g}",
-                _ICON[row["status"]], row["message"])) + " |")
+            lines.append("| " + " | ".join(_cell(c) for c in (*cells(row), _ICON[row["status"]], row["message"]))
+                         + " |")
         lines.append("")
     for w in report.warnings:
         lines.append(f"> ⚠️ {_cell(w)}")

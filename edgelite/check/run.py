@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from edgelite import __version__
+from edgelite.core.version import __version__
 from edgelite.check import gate
 from edgelite.check.baseline import Baseline, load_baseline
 from edgelite.check.config import CheckConfig, ModelEntry
-from edgelite.errors import UserInputError
+from edgelite.core.errors import UserInputError
 from edgelite.runtime import device
-from edgelite.runtime.reports import Report
+from edgelite.core.report import Report
 
 Log = Callable[[str], None]
 
@@ -40,23 +40,16 @@ class CheckReport(Report):
         return [(m["name"], row) for m in self.models for row in m["budgets"]]
 
     def counts(self) -> dict[str, int]:
-        return gate.count_statuses(self.models)
+        return gate.count_statuses([row for m in self.models for row in m["budgets"]])
 
 
 def _convert(entry: ModelEntry, source: Path, output: Path, mode: str, log: Log) -> Path:
     from edgelite.converter import ConvertConfig, convert
 
-    c = entry.convert
-    float_mode = mode == "float32"
-    cfg = ConvertConfig(
-        model=source, output=output, calib=None if float_mode else entry.calib, mode=mode,
-        io=None if float_mode else c.io, samples=c.samples, seed=c.seed, target=c.target,
-        input_size=tuple(c.input_size) if c.input_size else None,  # type: ignore[arg-type]
-        resize=c.resize or "bilinear", color=c.color,
-        mean=tuple(c.mean) if c.mean else None, std=tuple(c.std) if c.std else None,
-        labels=entry.labels, allow_float_ops=c.allow_float_ops and not float_mode,
-        keep_float=() if float_mode else tuple(c.keep_float), keep_float_ops=() if float_mode else tuple(c.keep_float_ops),
-    )
+    float_ref = mode == "float32"
+    options = entry.convert.as_float_reference() if float_ref else entry.convert
+    cfg = ConvertConfig.from_options(source, output, options, calib=None if float_ref else entry.calib,
+                                     labels=entry.labels)
     log(f"[{entry.name}] converting {source} ({mode}) -> {output}")
     convert(cfg, log=lambda line: log(f"[{entry.name}]   {line}"))
     return output
@@ -82,7 +75,7 @@ def _paths(entry: ModelEntry, work_dir: Path, log: Log) -> tuple[Path, Path | No
 
 
 def _measure(entry: ModelEntry, cfg: CheckConfig, log: Log, probe_cache: bool = True) -> dict[str, Any]:
-    from edgelite.evaluation import compare_on
+    from edgelite.runtime.compare import compare_on
     from edgelite.runtime import Model
     from edgelite.runtime import latency as lat
 
@@ -152,8 +145,8 @@ def _usable_baseline(cfg: CheckConfig, update: bool) -> Baseline | None:
 
 
 def _sample_warnings(entry: ModelEntry, acc: dict[str, Any] | None) -> list[str]:
-    """Budgets tighter than the 95 % interval of what they are checked on (runtime/stats.py)."""
-    from edgelite.runtime.stats import too_few_samples
+    """Budgets tighter than the 95 % interval of what they are checked on (core/stats.py)."""
+    from edgelite.core.stats import too_few_samples
 
     if not acc:
         return []

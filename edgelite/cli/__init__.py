@@ -6,8 +6,9 @@ import argparse
 import sys
 from typing import Any, Sequence
 
-from edgelite import __version__
-from edgelite.errors import ConversionError, EdgeliteError, UserInputError
+from edgelite.core import vocabulary as voc
+from edgelite.core.version import __version__
+from edgelite.core.errors import ConversionError, EdgeliteError, UserInputError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -20,12 +21,12 @@ class _Parser(argparse.ArgumentParser):
 def _add_spec_flags(p: argparse.ArgumentParser, *, defaults_note: str) -> None:
     g = p.add_argument_group(f"preprocessing ({defaults_note})")
     g.add_argument("--input-size", metavar="HxW", help="input height x width, e.g. 224x224")
-    g.add_argument("--resize", choices=("bilinear", "bicubic", "nearest"), help="resize method")
+    g.add_argument("--resize", choices=voc.choices(voc.ResizeMethod), help="resize method")
     g.add_argument("--resize-pipeline", metavar="NAME",
                    help="decode+resize as the client that runs the file: pil (Pillow, antialiased), mediapipe "
                         "(MediaPipe Tasks), tflite-support (TFLite Task Library), tf (tf.image.resize / Keras "
                         "image_dataset_from_directory)")
-    g.add_argument("--color", choices=("rgb", "bgr", "gray"), help="channel order / grayscale")
+    g.add_argument("--color", choices=voc.choices(voc.ColorMode), help="channel order / grayscale")
     g.add_argument("--mean", metavar="M[,M,M]", help="per-channel mean on 0-255 pixels")
     g.add_argument("--std", metavar="S[,S,S]", help="per-channel std on 0-255 pixels (value=(pixel-mean)/std)")
 
@@ -34,12 +35,12 @@ def _add_runtime_flags(p: argparse.ArgumentParser, *, bench: bool = False) -> No
     g = p.add_argument_group("runtime")
     if bench:
         g.add_argument("--threads", default="1", help="thread counts to sweep, e.g. 1,2,4 (default 1)")
-        g.add_argument("--xnnpack", choices=("on", "off", "both"), default="on",
+        g.add_argument("--xnnpack", choices=voc.choices(voc.XnnpackChoice), default="on",
                        help="XNNPACK delegate on, off, or both in one call (default on)")
     else:
         g.add_argument("--threads", type=int, help="interpreter threads (default: the runtime's choice)")
     g.add_argument("--no-xnnpack", action="store_true", help="run without the default XNNPACK delegate")
-    g.add_argument("--backend", default="auto", choices=("auto", "litert", "tflite-runtime", "tf"))
+    g.add_argument("--backend", default="auto", choices=voc.choices(voc.BackendName))
     g.add_argument("--delegate", action="append", metavar="PATH.so",
                    help="external delegate library (repeatable), e.g. an Edge TPU or Arm NN delegate")
     g.add_argument("--delegate-option", action="append", metavar="KEY=VALUE",
@@ -65,12 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calib", help="calibration data: image folder, .npy or .npz (needed for int8/int16x8)")
     p.add_argument("--samples", type=int, default=200, help="calibration samples (default 200)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    p.add_argument("--target", choices=("litert", "mediapipe", "gpu"), default="litert",
+    p.add_argument("--target", choices=voc.choices(voc.Target), default="litert",
                    help="deployment preset: litert (int8, int8 I/O; default), mediapipe (int8, uint8 I/O, RGB, "
                         "metadata for MediaPipe Tasks), gpu (float16, float I/O, GPU-delegate check)")
-    p.add_argument("--mode", choices=("int8", "int16x8", "float16", "dynamic", "float32"),
+    p.add_argument("--mode", choices=voc.choices(voc.QuantMode),
                    help="quantization (default: the target's, int8 for litert and mediapipe, float16 for gpu)")
-    p.add_argument("--io", choices=("int8", "uint8", "float32"),
+    p.add_argument("--io", choices=voc.choices(voc.IOType),
                    help="I/O type (default: the target's, int8 for litert, uint8 for mediapipe)")
     p.add_argument("--labels", help="labels file, one per line (embedded in the .tflite)")
     p.add_argument("--allow-float-ops", action="store_true", help="keep ops with no int8 kernel in float")
@@ -99,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-samples", type=int, metavar="N", help="use a seeded subset of N evaluation samples")
     p.add_argument("--samples", type=int, default=200, help="calibration samples (default 200)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    p.add_argument("--io", choices=("int8", "uint8", "float32"), help="I/O type (default int8)")
+    p.add_argument("--io", choices=voc.choices(voc.IOType), help="I/O type (default int8)")
     p.add_argument("--top", type=int, default=20, metavar="N", help="layers shown in the table (default 20)")
     p.add_argument("--json", metavar="OUT", help="write every layer's figures as JSON")
     p.add_argument("--html", metavar="OUT", help="write a self-contained HTML report with per-layer error plots")
@@ -119,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval", metavar="SRC", help="evaluation data: report float vs plain int8 vs the result")
     p.add_argument("--eval-samples", type=int, metavar="N")
-    p.add_argument("--io", choices=("int8", "uint8", "float32"), help="I/O type (default int8)")
+    p.add_argument("--io", choices=voc.choices(voc.IOType), help="I/O type (default int8)")
     p.add_argument("--labels", help="labels file, one per line (embedded in the .tflite)")
     p.add_argument("--json", metavar="REPORT", help="write the report as JSON")
     _add_spec_flags(p, defaults_note="defaults: the model's input size, mean 0, std 255")

@@ -10,10 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from edgelite._util import atomic_write_text, check_outputs
+from edgelite.core.files import atomic_write_text, check_outputs
 from edgelite.cli import render
-from edgelite.errors import CheckFailed, UserInputError
-from edgelite.runtime.preprocess import PreprocessSpec, parse_floats, parse_size
+from edgelite.core.errors import CheckFailed, UserInputError
+from edgelite.core.options import ConvertOptions
+from edgelite.calibration.preprocess import PreprocessSpec, parse_floats, parse_size
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -48,7 +49,7 @@ def _spec_overrides(args: argparse.Namespace) -> dict[str, Any]:
     if args.resize:
         over["resize"] = args.resize
     if getattr(args, "resize_pipeline", None):
-        from edgelite.runtime.resize import Pipeline
+        from edgelite.calibration.resize import Pipeline
 
         over["pipeline"] = Pipeline.parse(args.resize_pipeline).value
     if args.color:
@@ -90,22 +91,25 @@ def _runtime(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # ---- convert -------------------------------------------------------------------------------------------------
+def _list(values: Any) -> list[float] | None:
+    return None if values is None else list(values)
+
+
 def _convert_config(args: argparse.Namespace, output: Path) -> Any:
     from edgelite.converter import ConvertConfig
 
     over = _spec_overrides(args)
-    return ConvertConfig(
-        model=Path(args.model), output=output, calib=args.calib and Path(args.calib),
-        mode=getattr(args, "mode", None), io=args.io, target=getattr(args, "target", None) or "litert", samples=args.samples, seed=args.seed,
-        input_size=over.get("height") and (over["height"], over["width"]), resize=over.get("resize", "bilinear"),
-        color=over.get("color"), mean=over.get("mean"), std=over.get("std"), resize_pipeline=over.get("pipeline"),
-        confirm_fraction=getattr(args, "confirm_fraction", 1 / 3),
-        labels=getattr(args, "labels", None) and Path(args.labels),
-        allow_float_ops=getattr(args, "allow_float_ops", False),
-        keep_float=tuple(getattr(args, "keep_float", ())), keep_float_ops=tuple(getattr(args, "keep_float_op", ())),
-        max_drop=getattr(args, "max_drop", None), max_float_layers=getattr(args, "max_float_layers", None),
-        eval=args.eval and Path(args.eval), eval_samples=args.eval_samples,
-    )
+    options = ConvertOptions(
+        target=getattr(args, "target", None) or "litert", mode=getattr(args, "mode", None), io=args.io,
+        samples=args.samples, seed=args.seed, allow_float_ops=getattr(args, "allow_float_ops", False),
+        keep_float=list(getattr(args, "keep_float", ())), keep_float_ops=list(getattr(args, "keep_float_op", ())),
+        input_size=[over["height"], over["width"]] if "height" in over else None, resize=over.get("resize"),
+        color=over.get("color"), mean=_list(over.get("mean")), std=_list(over.get("std")))
+    return ConvertConfig.from_options(
+        args.model, output, options, calib=args.calib, labels=getattr(args, "labels", None), eval=args.eval,
+        eval_samples=args.eval_samples, max_drop=getattr(args, "max_drop", None),
+        max_float_layers=getattr(args, "max_float_layers", None), resize_pipeline=over.get("pipeline"),
+        confirm_fraction=getattr(args, "confirm_fraction", 1 / 3))
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -164,7 +168,7 @@ def cmd_qat(args: argparse.Namespace) -> int:
 def _load_inputs(path: str) -> list[Any]:
     p = Path(path)
     if p.suffix.lower() == ".npy":
-        from edgelite.runtime.arrays import read_npy
+        from edgelite.calibration.arrays import read_npy
 
         arr = read_npy(p)
         if arr.ndim == 0 or len(arr) == 0:
@@ -230,7 +234,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _compare_with(args: argparse.Namespace, ref: Any, cand: Any) -> int:
-    from edgelite.evaluation import compare_on
+    from edgelite.runtime.compare import compare_on
 
     report = compare_on(ref, cand, args.data, samples=args.samples, seed=args.seed, spec=_spec_for(cand, args))
     print(render.compare_table(report))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
+from edgelite.core.formatting import ms, pct, size
+
 # C0 and C1 control characters (ESC, BEL, backspace, CR, newline, …): text from a model file or a file name must
 # not move the cursor, retitle the terminal or fake other lines in a human-readable table or message.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -22,23 +24,6 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str] | None = None) ->
     if header:
         lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
-
-
-def size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    for unit, div in (("MB", 1e6), ("KB", 1e3)):
-        if n >= div:
-            return f"{n / div:.2f} {unit}"
-    return f"{n} B"
-
-
-def pct(v: float | None) -> str:
-    return "-" if v is None else f"{v:.2f} %"
-
-
-def ms(v: float | None) -> str:
-    return "-" if v is None else f"{v:.3f} ms"
 
 
 def convert_table(r: Any) -> str:
@@ -242,15 +227,13 @@ def train_table(r: Any) -> str:
 
 
 def check_table(r: Any) -> str:
-    from edgelite.check import gate
+    from edgelite.core.budgets import FAIL, cells
 
     rows = []
     for m in r.models:
         for row in m["budgets"]:
-            base = row["baseline"]
-            rows.append((m["name"], gate.DESCRIPTIONS[row["budget"]], gate.format_limit(row["budget"], row["limit"]),
-                         gate.format_value(row["budget"], row["value"]), "-" if base is None else f"{base:g}",
-                         row["status"].upper() if row["status"] == gate.FAIL else row["status"], row["message"]))
+            rows.append((m["name"], *cells(row), row["status"].upper() if row["status"] == FAIL else row["status"],
+                         row["message"]))
     lines = []
     for m in r.models:
         lat = m["latency"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from edgelite._util import atomic_write_text
-from edgelite.errors import UserInputError
+from edgelite.core.files import atomic_write_text
+from edgelite.core.errors import UserInputError
 
 
 def render(report: Any) -> str:

@@ -9,7 +9,8 @@ import datetime as dt
 from html import escape
 from typing import Any, Callable, Sequence
 
-from edgelite import __version__
+from edgelite.core.version import __version__
+from edgelite.core import formatting as fmt
 from edgelite.html import svg
 
 CSS = """
@@ -77,24 +78,6 @@ def warnings(items: Sequence[str]) -> list[str]:
     return [f'<div class="warn">⚠ {escape(w)}</div>' for w in items]
 
 
-def _fmt(v: float | None, spec: str, suffix: str = "") -> str:
-    return "-" if v is None else f"{format(v, spec)}{suffix}"
-
-
-def _ci(ci: Sequence[float] | None, spec: str, suffix: str) -> str:
-    return "" if not ci else f" (95 % CI {format(ci[0], spec)} … {format(ci[1], spec)}{suffix})"
-
-
-def _size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    return f"{n / 1e6:.2f} MB" if n >= 1e6 else f"{n / 1e3:.1f} KB" if n >= 1e3 else f"{n} B"
-
-
-def _name(path: str) -> str:
-    return path.replace("\\", "/").rsplit("/", 1)[-1]
-
-
 # ---- compare -------------------------------------------------------------------------------------------------
 def accuracy_section(r: dict[str, Any], *, ref_name: str = "float", cand_name: str = "int8") -> list[str]:
     ref, cand = r["reference"], r["candidate"]
@@ -127,25 +110,25 @@ def compare_page(r: dict[str, Any]) -> str:
     top = [("samples", str(r["samples"]))]
     if r["top1_drop_pts"] is not None:
         top += [("top-1 float → int8", f"{ref['top1']:.2f} → {cand['top1']:.2f} %"),
-                ("top-1 drop", f"{r['top1_drop_pts']:.2f} pts" + _ci(r.get("top1_drop_ci95"), "+.2f", " pts")),
-                ("McNemar p (exact)", _fmt(r.get("mcnemar_p"), ".3g"))]
+                ("top-1 drop", f"{r['top1_drop_pts']:.2f} pts" + fmt.ci95(r.get("top1_drop_ci95"), "+.2f", " pts")),
+                ("McNemar p (exact)", fmt.number(r.get("mcnemar_p"), ".3g"))]
     agree_ci = r.get("agreement_ci95")
-    top += [("agreement", f"{r['agreement']:.4f}" + _ci(agree_ci, ".4f", "")), ("output SNR", _fmt(r["snr_db"], ".1f", " dB")),
-            ("size", f"{_size(ref['size_bytes'])} → {_size(cand['size_bytes'])}"),
+    top += [("agreement", f"{r['agreement']:.4f}" + fmt.ci95(agree_ci, ".4f", "")), ("output SNR", fmt.number(r["snr_db"], ".1f", " dB")),
+            ("size", f"{fmt.size(ref['size_bytes'])} → {fmt.size(cand['size_bytes'])}"),
             ("median latency", f"{ref['latency_ms']['median']:.3f} → {cand['latency_ms']['median']:.3f} ms")]
     body = [f'<p><code>{escape(ref["path"])}</code> (reference) vs <code>{escape(cand["path"])}</code> '
             "(candidate)</p>", cards(top), *warnings(r.get("warnings", []))]
     body.append("<h2>Accuracy</h2>")
     body += accuracy_section(r)
     body.append("<h2>Latency and size</h2>")
-    groups = [(f"float · {_name(ref['path'])}", ref.get("latency_samples_ms", []), svg.PALETTE["float"]),
-              (f"int8 · {_name(cand['path'])}", cand.get("latency_samples_ms", []), svg.PALETTE["int8"])]
+    groups = [(f"float · {fmt.file_name(ref['path'])}", ref.get("latency_samples_ms", []), svg.PALETTE["float"]),
+              (f"int8 · {fmt.file_name(cand['path'])}", cand.get("latency_samples_ms", []), svg.PALETTE["int8"])]
     if any(g[1] for g in groups):
         body.append(svg.distributions("latency", "Per-sample latency during the evaluation (ms)", groups))
-    body.append(svg.bars("size", "Model size (KB)", [_name(ref["path"]), _name(cand["path"])],
+    body.append(svg.bars("size", "Model size (KB)", [fmt.file_name(ref["path"]), fmt.file_name(cand["path"])],
                          {"size": [ref["size_bytes"] / 1e3, cand["size_bytes"] / 1e3]},
                          {"size": svg.PALETTE["float"]}, fmt=lambda v: f"{v:,.1f}", unit=" KB"))
-    rows = [(k, _fmt(ref.get(k), ".2f"), _fmt(cand.get(k), ".2f")) for k in ("top1", "top5")]
+    rows = [(k, fmt.number(ref.get(k), ".2f"), fmt.number(cand.get(k), ".2f")) for k in ("top1", "top5")]
     rows += [(f"latency {k} ms", f"{ref['latency_ms'][k]:.4f}", f"{cand['latency_ms'][k]:.4f}")
              for k in ("min", "median", "p90", "p99")]
     rows += [("size bytes", f"{ref['size_bytes']:,}", f"{cand['size_bytes']:,}")]
@@ -160,9 +143,9 @@ def _config_name(res: dict[str, Any]) -> str:
 
 def bench_page(r: dict[str, Any]) -> str:
     ref = r.get("reference")
-    name = _name(r["model"])
+    name = fmt.file_name(r["model"])
     best = min(r["results"], key=lambda res: res["latency_ms"]["median"])
-    top = [("model", f"{name} ({_size(r['size_bytes'])})"), ("backend", f"{r['backend']} {r['backend_version']}"),
+    top = [("model", f"{name} ({fmt.size(r['size_bytes'])})"), ("backend", f"{r['backend']} {r['backend_version']}"),
            ("best median", f"{best['latency_ms']['median']:.3f} ms"), ("at", _config_name(best))]
     if r.get("library_load_ms") is not None:
         top.append(("library load", f"{r['library_load_ms']:.1f} ms (once per process)"))
@@ -173,7 +156,7 @@ def bench_page(r: dict[str, Any]) -> str:
                        if r.get("quantized") else svg.PALETTE["float"]))
     if ref:
         for res in ref["results"]:
-            groups.append((f"{_name(ref['model'])} · {_config_name(res)}", res.get("samples_ms", []),
+            groups.append((f"{fmt.file_name(ref['model'])} · {_config_name(res)}", res.get("samples_ms", []),
                            svg.PALETTE["float"]))
     body.append("<h2>Latency</h2>")
     if any(g[1] for g in groups):
@@ -183,7 +166,7 @@ def bench_page(r: dict[str, Any]) -> str:
     colors = {name: svg.PALETTE["int8"] if r.get("quantized") else svg.PALETTE["float"]}
     sizes = {name: r["size_bytes"]}
     if ref:
-        ref_name = _name(ref["model"]) + " (reference)"
+        ref_name = fmt.file_name(ref["model"]) + " (reference)"
         series[ref_name] = [res["latency_ms"]["median"] for res in ref["results"]]
         colors[ref_name] = svg.PALETTE["float"]
         sizes[ref_name] = ref["size_bytes"]
@@ -191,7 +174,7 @@ def bench_page(r: dict[str, Any]) -> str:
     body.append("<h2>Size</h2>")
     body.append(svg.bars("size", "Model size (KB)", ["file size"], {k: [v / 1e3] for k, v in sizes.items()},
                          colors, fmt=lambda v: f"{v:,.1f}", unit=" KB"))
-    rows = [(_name(m), _config_name(res), f"{res['latency_ms']['median']:.4f}", f"{res['latency_ms']['p90']:.4f}",
+    rows = [(fmt.file_name(m), _config_name(res), f"{res['latency_ms']['median']:.4f}", f"{res['latency_ms']['p90']:.4f}",
              f"{res['latency_ms']['p99']:.4f}", f"{res['init_ms']:.2f}", f"{res['first_invoke_ms']:.3f}", res["runs"])
             for m, results in [(r["model"], r["results"])] + ([(ref["model"], ref["results"])] if ref else [])
             for res in results]
@@ -204,7 +187,7 @@ def bench_page(r: dict[str, Any]) -> str:
 def analyze_page(r: dict[str, Any], limit: int = 40) -> str:
     i = r["int8"]
     top = [("samples", str(r["samples"])), ("layers", str(len(r["layers"]))),
-           ("int8 agreement", f"{i['agreement']:.4f}"), ("output SNR", _fmt(i.get("snr_db"), ".1f", " dB"))]
+           ("int8 agreement", f"{i['agreement']:.4f}"), ("output SNR", fmt.number(i.get("snr_db"), ".1f", " dB"))]
     if r.get("float_top1") is not None:
         top.insert(2, ("top-1 float → int8", f"{r['float_top1']:.2f} → {i['top1']:.2f} %"))
     layers = r["layers"][:limit]
@@ -218,21 +201,21 @@ def analyze_page(r: dict[str, Any], limit: int = 40) -> str:
     body.append(svg.bars("layer-snr", "int8 vs float SNR of each layer's output (dB, higher is better)", labels,
                          {"SNR dB": [row.get("snr_db") for row in layers]}, {"SNR dB": svg.PALETTE["float"]},
                          fmt=lambda v: f"{v:.1f}", bar=10))
-    rows = [(row["rank"], row["op"], labels[k].split(". ", 1)[1], _fmt(row.get("rmse_per_scale"), ".2f"),
-             _fmt(row.get("snr_db"), ".1f"), f"{row['contribution_pct']:.1f}", f"{row['loss_pts_if_float']:.2f}")
+    rows = [(row["rank"], row["op"], labels[k].split(". ", 1)[1], fmt.number(row.get("rmse_per_scale"), ".2f"),
+             fmt.number(row.get("snr_db"), ".1f"), f"{row['contribution_pct']:.1f}", f"{row['loss_pts_if_float']:.2f}")
             for k, row in enumerate(layers)]
     body.append(html_table(("#", "op", "layer", "rmse/scale", "SNR dB", "contribution %", "loss if float (pts)"),
                            rows, numeric=(0, 3, 4, 5, 6)))
     if len(r["layers"]) > limit:
         body.append(f"<p class='meta'>{len(r['layers']) - limit} more layers in the JSON report.</p>")
-    return document(f"edgelite analyze: {_name(r['source'])}", body, version=r.get("edgelite_version", ""))
+    return document(f"edgelite analyze: {fmt.file_name(r['source'])}", body, version=r.get("edgelite_version", ""))
 
 
 # ---- check ---------------------------------------------------------------------------------------------------
 def check_page(r: dict[str, Any]) -> str:
-    from edgelite.check import gate
+    from edgelite.core.budgets import count_statuses
 
-    counts = gate.count_statuses(r["models"])
+    counts = count_statuses([row for m in r["models"] for row in m["budgets"]])
     verdict = (f'<div class="verdict pass">PASS · {counts["pass"]} budget(s) met</div>' if r["passed"] else
                f'<div class="verdict fail">FAIL · {counts["fail"]} budget(s) broken</div>')
     body = [verdict, f'<p class="meta">config <code>{escape(r["config"])}</code> · baseline '
@@ -257,14 +240,14 @@ def check_page(r: dict[str, Any]) -> str:
 
 
 def _check_model(m: dict[str, Any]) -> list[str]:
-    from edgelite.check import gate
+    from edgelite.core.budgets import cells
 
     lat, acc = m["latency"], m["accuracy"]
     status = "pass" if m["passed"] else "FAIL"
     out = [f"<h2>{escape(m['name'])} · {status}</h2>",
            f"<p><code>{escape(m['candidate'])}</code>"
            + (f" vs float <code>{escape(m['reference'])}</code>" if m.get("reference") else "") + "</p>"]
-    items = [("size", _size(m["size_bytes"])), ("latency", f"{lat['candidate_ms']:.3f} ms"),
+    items = [("size", fmt.size(m["size_bytes"])), ("latency", f"{lat['candidate_ms']:.3f} ms"),
              ("timing kernel", f"{lat['kernel_ms']:.3f} ms"), ("in timing kernels", f"{lat['latency_per_kernel']:.4f}"),
              ("round-to-round noise", f"±{lat['noise_pct']:.1f} %")]
     if lat.get("int8_over_float") is not None:
@@ -274,9 +257,7 @@ def _check_model(m: dict[str, Any]) -> list[str]:
             items.append(("top-1 drop", f"{acc['top1_drop_pts']:.2f} pts"))
         items.append(("agreement", f"{acc['agreement']:.4f}"))
     out.append(cards(items))
-    rows = [(gate.DESCRIPTIONS[row["budget"]], gate.format_limit(row["budget"], row["limit"]),
-             gate.format_value(row["budget"], row["value"]), row["baseline"], row["status"], row["message"])
-            for row in m["budgets"]]
+    rows = [(*cells(row), row["status"], row["message"]) for row in m["budgets"]]
     if rows:
         out.append(html_table(("budget", "limit", "value", "baseline", "status", "note"), rows,
                               row_class=lambda i: m["budgets"][i]["status"], numeric=(2,)))

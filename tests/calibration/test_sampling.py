@@ -47,7 +47,7 @@ def test_one_source_cannot_be_split():
     import pytest
 
     from edgelite.calibration.split import search_confirm
-    from edgelite.errors import UserInputError
+    from edgelite.core.errors import UserInputError
 
     with pytest.raises(UserInputError, match="--confirm-fraction 0"):
         search_confirm(["x/a"] * 5, None, 1 / 3, seed=0)

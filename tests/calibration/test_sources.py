@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from edgelite.calibration import collect, from_arrays, from_generator, open_source
-from edgelite.errors import UserInputError
+from edgelite.core.errors import UserInputError
 from edgelite.runtime import PreprocessSpec
 
 GRAY28 = PreprocessSpec(28, 28, color="gray")

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from edgelite.check.baseline import SCHEMA_VERSION, Baseline, load_baseline
-from edgelite.errors import UserInputError
+from edgelite.core.errors import UserInputError
 
 FIGURES = {"size_bytes": 1000, "latency_ms": 0.1, "kernel_ms": 2.0, "latency_per_kernel": 0.05,
            "int8_over_float": None, "top1": 97.0, "top1_float": 97.5, "agreement": 0.995}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from edgelite.check.config import load_config, find_config
-from edgelite.errors import UserInputError
+from edgelite.core.errors import UserInputError
 
 
 def _write(folder: Path, text: str, name: str = "edgelite.toml") -> Path:

@@ -114,13 +114,20 @@ def test_python_dash_m_and_version():
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "required" in proc.stderr
 
 
-def test_source_checkout_resolves_subpackages():
-    """From the checkout root, without any install, edgelite.runtime is runtime/ (not shadowed)."""
+def test_installed_layout_maps_top_level_folders():
+    """The install maps edgelite.runtime/calibration/converter to the top-level folders, and only those: no
+    ``__path__`` widening, so a stray folder of the checkout (tests/, scripts/) is not an edgelite module."""
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    code = "import importlib.util as u; print(u.find_spec('edgelite.runtime').origin)"
-    # -S: no site-packages, so no editable-install finder; the current folder is still on sys.path
-    proc = subprocess.run([sys.executable, "-S", "-c", code], cwd=root, capture_output=True, text=True)
+    code = ("import importlib.util as u\n"
+            "for m in ('edgelite.runtime', 'edgelite.calibration', 'edgelite.converter', 'edgelite.core'):\n"
+            "    print(u.find_spec(m).origin)\n"
+            "print(u.find_spec('edgelite.tests'), u.find_spec('edgelite.scripts'))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root / "tests", capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert Path(proc.stdout.strip()) == root / "runtime" / "__init__.py"
+    *origins, strays = proc.stdout.strip().splitlines()
+    assert [Path(o) for o in origins] == [root / "runtime" / "__init__.py", root / "calibration" / "__init__.py",
+                                          root / "converter" / "__init__.py",
+                                          root / "edgelite" / "core" / "__init__.py"]
+    assert strays == "None None"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edgelite._util import atomic_write_text
+from edgelite.core.files import atomic_write_text
 
 from .test_errors import assert_user_error
 

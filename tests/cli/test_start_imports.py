@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 HEAVY = ("ai_edge_litert.schema_py_generated", "tensorflow", "tqdm", "edgelite.converter", "edgelite.runtime.bench",
-         "edgelite.check", "edgelite.html", "edgelite.evaluation")
+         "edgelite.check", "edgelite.html", "edgelite.calibration.sources", "edgelite.calibration.sampling")
 
 RUN = """
 import json, sys

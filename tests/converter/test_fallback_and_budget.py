@@ -12,7 +12,7 @@ from edgelite.converter import ConvertConfig, convert
 from edgelite.converter.calibrated import Calibrated, layer_of
 from edgelite.converter.loading import load_source
 from edgelite.converter.prepare import resolve_spec
-from edgelite.errors import UserInputError
+from edgelite.core.errors import UserInputError
 from edgelite.runtime import Model, tflite_file
 
 pytestmark = pytest.mark.slow

@@ -3,7 +3,7 @@
 import pytest
 
 from edgelite.converter import ConvertConfig, convert
-from edgelite.errors import ConversionError
+from edgelite.core.errors import ConversionError
 from edgelite.runtime import Model
 from edgelite.runtime import tflite_file
 

@@ -6,7 +6,7 @@ import pytest
 
 from edgelite.converter import ConvertConfig, convert
 from edgelite.converter.loading import load_source
-from edgelite.errors import UserInputError
+from edgelite.core.errors import UserInputError
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import pytest
 
 from edgelite.converter import ConvertConfig
 from edgelite.converter.keras_bridge import to_tf_keras
-from edgelite.errors import UserInputError
+from edgelite.core.errors import UserInputError
 from edgelite.runtime import Model, tflite_file
 
 pytestmark = pytest.mark.slow

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgelite.errors import MissingDependencyError
+from edgelite.core.errors import MissingDependencyError
 from edgelite.runtime import Model, benchmark
 from edgelite.runtime.backends import select_backend
 

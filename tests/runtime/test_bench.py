@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from edgelite.errors import UserInputError
+from edgelite.core.errors import UserInputError
 from edgelite.runtime import BenchReport, benchmark
 from edgelite.runtime.bench import parse_threads, random_input
 from edgelite.runtime.model import TensorInfo

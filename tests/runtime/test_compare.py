@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from edgelite.calibration import collect, open_source
-from edgelite.errors import UserInputError
+from edgelite.core.errors import UserInputError
 from edgelite.runtime import CompareReport, Model, compare
 from edgelite.runtime.compare import output_error
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edgelite.errors import UserInputError
+from edgelite.core.errors import UserInputError
 from edgelite.runtime import Model
 
 ROOT = Path(__file__).resolve().parents[2]

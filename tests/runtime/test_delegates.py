@@ -6,7 +6,7 @@ here; XNNPACK, the built-in delegate, is exercised on and off everywhere else.
 
 import pytest
 
-from edgelite.errors import UserInputError
+from edgelite.core.errors import UserInputError
 from edgelite.runtime import Model
 from edgelite.runtime.backends import DelegateSpec, parse_delegate_options
 

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from edgelite.errors import UserInputError
+from edgelite.core.errors import UserInputError
 from edgelite.runtime import Model, PreprocessSpec
 from edgelite.runtime import tflite_file
 from edgelite.runtime.flatbuf import View

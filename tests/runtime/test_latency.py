@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgelite.errors import UserInputError
+from edgelite.core.errors import UserInputError
 from edgelite.runtime import Model
 from edgelite.runtime.latency import KERNEL_PATH, kernel_sha256, load_kernel, paired_timing
 

@@ -6,7 +6,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from edgelite.errors import UserInputError
+from edgelite.core.errors import UserInputError
 from edgelite.runtime import Model, PreprocessSpec
 from edgelite.runtime import metadata as md
 from edgelite.runtime import tflite_file

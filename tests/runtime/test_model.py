@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgelite.errors import UserInputError
+from edgelite.core.errors import UserInputError
 from edgelite.runtime import Model
 
 
@@ -113,7 +113,7 @@ def test_tf_lite_backend_matches_litert(example_models):
 
 
 def test_tflite_runtime_backend_refuses_numpy2_clearly():
-    from edgelite.errors import MissingDependencyError
+    from edgelite.core.errors import MissingDependencyError
     from edgelite.runtime.backends import select_backend
 
     if int(np.__version__.split(".")[0]) < 2:

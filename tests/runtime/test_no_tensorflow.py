@@ -31,7 +31,7 @@ def _run(code: str) -> subprocess.CompletedProcess:
 def test_every_runtime_and_calibration_module_imports_without_tensorflow():
     # check/ and html/ sit above runtime and calibration and must run on a board too (ready .tflite files)
     names = (_modules(edgelite.runtime) + _modules(edgelite.calibration) + _modules(edgelite.check)
-             + _modules(edgelite.html) + ["edgelite.evaluation"])
+             + _modules(edgelite.html) + ["edgelite.runtime.compare"])
     assert "edgelite.runtime.model" in names and "edgelite.calibration.sources" in names
     assert "edgelite.check.run" in names and "edgelite.html.pages" in names
     proc = _run(f"""

@@ -18,8 +18,8 @@ import pytest
 from PIL import Image, ImageOps
 
 from edgelite.runtime import Model
-from edgelite.runtime.preprocess import PreprocessSpec
-from edgelite.runtime.resize import Pipeline, resize
+from edgelite.calibration.preprocess import PreprocessSpec
+from edgelite.calibration.resize import Pipeline, resize
 
 pytestmark = pytest.mark.slow
 
@@ -184,7 +184,7 @@ def test_mediapipe_tasks_and_edgelite_give_the_same_top1_and_scores_on_photos(me
 
 
 def test_unknown_pipeline_in_a_file_is_a_one_line_error_naming_the_known_ones():
-    from edgelite.errors import UserInputError
+    from edgelite.core.errors import UserInputError
 
     with pytest.raises(UserInputError, match="known: pil, mediapipe, tflite-support, tf"):
         PreprocessSpec.from_dict({"height": 8, "width": 8, "pipeline": "opencv-9"})

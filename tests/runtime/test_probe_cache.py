@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from edgelite.errors import UserInputError
+from edgelite.core.errors import UserInputError
 from edgelite.runtime import Model, probe_cache
 from edgelite.runtime.isolation import probe
 

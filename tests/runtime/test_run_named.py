@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from edgelite.errors import UserInputError
+from edgelite.core.errors import UserInputError
 from edgelite.runtime import Model
 from edgelite.runtime import tflite_file
 

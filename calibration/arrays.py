@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgelite.errors import UserInputError
-from edgelite.runtime.limits import env_cap
+from edgelite.core.errors import UserInputError
+from edgelite.core.limits import env_cap
 
 MAX_ARRAY_BYTES_DEFAULT = 256 * 1024 * 1024  # one decoded .npz member; README "Limits and guarantees"
 MAX_ARRAY_BYTES_ENV = "EDGELITE_MAX_ARRAY_BYTES"

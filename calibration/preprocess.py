@@ -10,15 +10,16 @@ from typing import Any, Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from edgelite.errors import UnreadableImageError, UserInputError
-from edgelite.runtime.resize import Pipeline, resize
+from edgelite.core.errors import UnreadableImageError, UserInputError
+from edgelite.core.vocabulary import ColorMode, ResizeMethod, choices
+from edgelite.calibration.resize import Pipeline, resize
 
 RESIZE_METHODS = {
-    "bilinear": Image.Resampling.BILINEAR,
-    "bicubic": Image.Resampling.BICUBIC,
-    "nearest": Image.Resampling.NEAREST,
+    ResizeMethod.BILINEAR.value: Image.Resampling.BILINEAR,
+    ResizeMethod.BICUBIC.value: Image.Resampling.BICUBIC,
+    ResizeMethod.NEAREST.value: Image.Resampling.NEAREST,
 }
-COLOR_MODES = ("rgb", "bgr", "gray")
+COLOR_MODES = choices(ColorMode)
 LAYOUTS = ("nhwc", "nchw")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
@@ -35,7 +36,7 @@ MAX_IMAGE_PIXELS_ENV = "EDGELITE_MAX_IMAGE_PIXELS"
 
 
 def max_image_pixels() -> int:
-    from edgelite.runtime.limits import env_cap
+    from edgelite.core.limits import env_cap
 
     return env_cap(MAX_IMAGE_PIXELS_ENV, MAX_IMAGE_PIXELS_DEFAULT, "pixels")
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from edgelite.runtime import Model, stats
+from edgelite.core import stats
+from edgelite.runtime import Model
 from edgelite.runtime.compare import compare
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from edgelite.errors import UnreadableImageError, UserInputError
-from edgelite.runtime.preprocess import load_image
+from edgelite.core.errors import UnreadableImageError, UserInputError
+from edgelite.calibration.preprocess import load_image
 
 from ..cli.test_errors import assert_user_error
 

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Sequence, TypeVar
 
 import numpy as np
 
-from edgelite.errors import UserInputError
+from edgelite.core.errors import UserInputError
 
 R = TypeVar("R", bound="Report")
 

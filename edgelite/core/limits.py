@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from edgelite.errors import UserInputError
+from edgelite.core.errors import UserInputError
 
 
 def env_cap(name: str, default: int, unit: str) -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Iterable, Iterator
 
-from edgelite.errors import MissingDependencyError, UserInputError
+from edgelite.core.errors import MissingDependencyError, UserInputError
 
 
 def _special_target(target: Path) -> bool:

@@ -27,7 +27,7 @@ from enum import Enum
 
 import numpy as np
 
-from edgelite.errors import UserInputError
+from edgelite.core.errors import UserInputError
 
 
 class Pipeline(str, Enum):
