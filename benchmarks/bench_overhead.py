@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _models import EXAMPLE, abba, converted, mobilenet_v2  # noqa: E402
+from _models import EXAMPLE, abba, converted, mobilenet_v2
 
-from edgelite.runtime import benchmark  # noqa: E402
-from edgelite.runtime.bench import random_input  # noqa: E402
-from edgelite.runtime.model import _tensor_info  # noqa: E402
+from edgelite.runtime import benchmark
+from edgelite.runtime.bench import random_input
+from edgelite.runtime.tensors import tensor_info
 
 
 def raw_median_ms(path: Path, runs: int, warmup: int) -> float:
@@ -31,7 +31,7 @@ def raw_median_ms(path: Path, runs: int, warmup: int) -> float:
     it = Interpreter(model_path=str(path), num_threads=1)
     it.allocate_tensors()
     d = it.get_input_details()[0]
-    it.set_tensor(d["index"], random_input(_tensor_info(d)))
+    it.set_tensor(d["index"], random_input(tensor_info(d)))
     for _ in range(warmup):
         it.invoke()
     times = []
@@ -57,9 +57,9 @@ def main() -> None:
         print(f"{'model':<22} {'raw median ms':>13} {'edgelite median ms':>18} {'ratio':>7}  (median of "
               f"{args.rounds} interleaved rounds, {args.runs} runs each, 1 thread)")
         for name, path in models.items():
-            raw, ours = abba(args.rounds, lambda: raw_median_ms(path, args.runs, 10),
-                             lambda: benchmark(path, threads=[1], runs=args.runs,
-                                               warmup=10).results[0]["latency_ms"]["median"])
+            raw, ours = abba(args.rounds, lambda p=path: raw_median_ms(p, args.runs, 10),
+                             lambda p=path: benchmark(p, threads=[1], runs=args.runs,
+                                                      warmup=10).results[0].latency_ms.median)
             ratios = np.asarray(ours) / np.asarray(raw)
             print(f"{name:<22} {np.median(raw):>13.4f} {np.median(ours):>18.4f} {np.median(ratios):>7.3f}  "
                   f"(pooled {np.median(ours) / np.median(raw):.3f}; per-round {ratios.min():.3f}–{ratios.max():.3f})")

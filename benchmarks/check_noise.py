@@ -23,8 +23,7 @@ from pathlib import Path
 import numpy as np
 
 
-
-def _busy(stop: "mp.synchronize.Event") -> None:  # type: ignore[name-defined]
+def _busy(stop: mp.synchronize.Event) -> None:  # type: ignore[name-defined]
     x = 0
     while not stop.is_set():
         x = (x * 31 + 7) % 1_000_003
@@ -73,9 +72,8 @@ def runs(cfg_path: Path, n: int, limit: float) -> dict[str, list[float]]:
     growth, naive = [], []
     for _ in range(n):
         m = run_check(cfg).models[0]
-        row = m["budgets"][0]
-        growth.append(row["value"])
-        naive.append((m["latency"]["candidate_ms"] / base["latency_ms"] - 1) * 100)
+        growth.append(m.budgets[0].value)
+        naive.append((m.latency.candidate_ms / base["latency_ms"] - 1) * 100)
     return {"growth": growth, "naive": naive}
 
 
@@ -95,18 +93,18 @@ def main() -> int:
     args = ap.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from edgelite.check import load_config, run_check
-    from edgelite.runtime import Model
-    from edgelite.runtime import device
+    from edgelite.runtime import Model, device
     from edgelite.runtime.latency import paired_timing
 
     fp = device.fingerprint()
-    print(f"machine: {fp['cpu_model']}, {fp['cores']} cores, {fp['arch']}, simd {' '.join(fp['simd'])}")
+    print(f"machine: {fp.cpu_model}, {fp.cores} cores, {fp.arch}, simd {' '.join(fp.simd)}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         base, slow = build(folder, args.base_blocks), build(folder, args.slow_blocks)
         t = paired_timing({"base": Model.load(base, threads=1), "slow": Model.load(slow, threads=1)}, rounds=101)
         print(f"true slowdown of '{slow.stem}' over '{base.stem}' (101 interleaved rounds, 1 thread): "
-              f"{(t.ratio('slow', 'base') - 1) * 100:+.1f} % ({t.median_ms('base'):.3f} -> {t.median_ms('slow'):.3f} ms)")
+              f"{(t.ratio('slow', 'base') - 1) * 100:+.1f} % "
+              f"({t.median_ms('base'):.3f} -> {t.median_ms('slow'):.3f} ms)")
         base_cfg, slow_cfg = config(folder, base, args.limit), config(folder, slow, args.limit)
         run_check(load_config(base_cfg), update_baseline=True)
         print(f"baseline recorded with '{base.stem}'; {args.runs} checks each, max_latency_growth_pct = {args.limit:g}")

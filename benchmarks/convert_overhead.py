@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _models import EXAMPLE, mobilenet_v2  # noqa: E402
+from _models import EXAMPLE, mobilenet_v2
 
-from edgelite.calibration import collect, open_source  # noqa: E402
-from edgelite.converter import ConvertConfig, convert  # noqa: E402
-from edgelite.runtime import PreprocessSpec  # noqa: E402
+from edgelite.calibration import collect, open_source
+from edgelite.converter import ConvertConfig, convert
+from edgelite.runtime import PreprocessSpec
 
 
 def plain_tf(model_path: Path, samples: np.ndarray, out: Path) -> float:

@@ -38,7 +38,7 @@ def main() -> None:
                 convert(ConvertConfig(EX / "model.keras", out, calib=EX / "calib", samples=n, seed=seed,
                                       labels=EX / "labels.txt"))
                 r = compare(ref, Model.load(out), data.x, data.y)
-                print(f"{n:>7} {seed:>4} {r.reference['top1']:>10.2f} {r.candidate['top1']:>9.2f} "
+                print(f"{n:>7} {seed:>4} {r.reference.top1:>10.2f} {r.candidate.top1:>9.2f} "
                       f"{r.top1_drop_pts:>8.2f} {r.agreement:>9.4f} {r.snr_db:>7.2f}")
 
 

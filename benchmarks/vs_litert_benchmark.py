@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _models import abba, converted, mobilenet_v2  # noqa: E402
+from _models import abba, converted, mobilenet_v2
 
 RUNS, WARMUP = 200, 10
 
@@ -63,8 +63,8 @@ def main() -> None:
         print(f"{'model':<22} {'peer median ms':>14} {'edgelite median ms':>18} {'ratio':>7}  "
               f"(median of {args.rounds} ABBA rounds, {RUNS} runs, 1 thread)")
         for name, path in models.items():
-            peer, ours = abba(args.rounds, lambda: peer_ms(path, folder / "peer.json"),
-                              lambda: ours_ms(path, folder / "ours.json"))
+            peer, ours = abba(args.rounds, lambda p=path: peer_ms(p, folder / "peer.json"),
+                              lambda p=path: ours_ms(p, folder / "ours.json"))
             ratios = np.asarray(ours) / np.asarray(peer)
             print(f"{name:<22} {np.median(peer):>14.2f} {np.median(ours):>18.3f} {np.median(ratios):>7.3f}  "
                   f"(pooled {np.median(ours) / np.median(peer):.3f}; per-round {ratios.min():.3f}–{ratios.max():.3f})")

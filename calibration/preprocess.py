@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from edgelite.calibration.resize import Pipeline, resize
 from edgelite.core.errors import UnreadableImageError, UserInputError
 from edgelite.core.vocabulary import ColorMode, ResizeMethod, choices
-from edgelite.calibration.resize import Pipeline, resize
 
 RESIZE_METHODS = {
     ResizeMethod.BILINEAR.value: Image.Resampling.BILINEAR,
@@ -23,7 +23,7 @@ COLOR_MODES = choices(ColorMode)
 LAYOUTS = ("nhwc", "nchw")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
-ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray]
+ImageLike = str | os.PathLike | Image.Image | np.ndarray
 
 
 # Bounded resources: a model input (and so every preprocessed sample) is at most this many pixels, so a spec
@@ -65,7 +65,8 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
         # Pillow's own hard limit (179 MP) applies even when our cap is raised past it.
         raise UnreadableImageError(f"{path}: over the pixel cap for one image ({exc}); resize it") from None
     except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise UnreadableImageError(f"{path}: not a readable image ({exc}); remove it or convert it to PNG/JPEG") from None
+        raise UnreadableImageError(f"{path}: not a readable image ({exc}); remove it or convert it to "
+                                   "PNG/JPEG") from None
 
 
 @dataclass(frozen=True)
@@ -146,12 +147,13 @@ class PreprocessSpec:
         return d
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "PreprocessSpec":
+    def from_dict(cls, data: dict[str, Any]) -> PreprocessSpec:
         known = {"height", "width", "color", "resize", "mean", "std", "crop_fraction", "layout", "pipeline"}
         unknown = set(data) - known
         if unknown:
             raise UserInputError(f"unknown preprocessing keys: {', '.join(sorted(unknown))}")
-        return cls(**{k: (tuple(v) if k in ("mean", "std") else v) for k, v in data.items()})
+        values: dict[str, Any] = {k: (tuple(v) if k in ("mean", "std") else v) for k, v in data.items()}
+        return cls(**values)
 
     # ---- application ---------------------------------------------------------------------------------------
     def normalize(self, pixels: np.ndarray) -> np.ndarray:

@@ -37,7 +37,7 @@ class Pipeline(str, Enum):
     TF = "tf"
 
     @classmethod
-    def parse(cls, name: str, where: str = "--resize-pipeline") -> "Pipeline":
+    def parse(cls, name: str, where: str = "--resize-pipeline") -> Pipeline:
         try:
             return cls(name)
         except ValueError:

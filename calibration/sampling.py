@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
+from edgelite.calibration.preprocess import PreprocessSpec
 from edgelite.calibration.sources import DataSource
 from edgelite.core.errors import UnreadableImageError, UserInputError
-from edgelite.calibration.preprocess import PreprocessSpec
 
 
 def sample_order(n_total: int, labels: np.ndarray | None, seed: int) -> np.ndarray:
@@ -21,7 +21,7 @@ def sample_order(n_total: int, labels: np.ndarray | None, seed: int) -> np.ndarr
     if labels is None:
         return rng.permutation(n_total)
     per_class = [rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)]
-    order = []
+    order: list[int] = []
     for rank in range(max(len(members) for members in per_class)):
         order.extend(int(members[rank]) for members in per_class if rank < len(members))
     return np.asarray(order, dtype=np.int64)
@@ -41,7 +41,7 @@ class Collected:
         if self.y is None:
             return {}
         values, counts = np.unique(self.y, return_counts=True)
-        return {int(v): int(c) for v, c in zip(values, counts)}
+        return {int(v): int(c) for v, c in zip(values, counts, strict=True)}
 
 
 def collect(source: DataSource, spec: PreprocessSpec | None, sample_shape: tuple[int, ...], n: int | None,
@@ -51,7 +51,9 @@ def collect(source: DataSource, spec: PreprocessSpec | None, sample_shape: tuple
         raise UserInputError(f"--samples must be ≥ 1, got {n}")
     order = sample_order(len(source), source.labels, seed) if shuffle else np.arange(len(source))
     want = len(source) if n is None else min(n, len(source))
-    xs, idx, skipped = [], [], []
+    xs: list[np.ndarray] = []
+    idx: list[int] = []
+    skipped: list[str] = []
     with tqdm(total=want, desc=desc, unit="img", leave=False, disable=None) as bar:
         for i in order:
             if len(xs) >= want:

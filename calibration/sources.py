@@ -7,14 +7,15 @@ through the ``PreprocessSpec``; float arrays are taken as model-ready and must m
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Literal, Sequence
+from typing import Literal
 
 import numpy as np
 
-from edgelite.core.errors import UserInputError
 from edgelite.calibration.preprocess import IMAGE_EXTENSIONS, PreprocessSpec
+from edgelite.core.errors import UserInputError
 
 Kind = Literal["images", "pixels", "floats"]
 

@@ -11,8 +11,8 @@ apart); array samples are their own groups.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

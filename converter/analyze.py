@@ -13,22 +13,66 @@ Two measurements per layer, both on the same evaluation samples:
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from edgelite.core.version import __version__
 from edgelite.converter import preflight
 from edgelite.converter.calibrated import Calibrated, Node
 from edgelite.converter.config import ConvertConfig, QuantMode
+from edgelite.converter.judge import Judge, Score, preserving_interpreter, set_input
+from edgelite.converter.prepare import input_pin, prepared
 from edgelite.core import metrics
 from edgelite.core.errors import UserInputError
-from edgelite.converter.prepare import input_pin, prepared
-from edgelite.converter.judge import Judge, Score, preserving_interpreter, set_input
-from edgelite.core.report import Report
+from edgelite.core.report import Record, Report
+from edgelite.core.version import __version__
+
+
+@dataclass(frozen=True)
+class TensorError(Record):
+    """A layer's int8 output tensor against the same tensor in the float model, over the samples."""
+
+    rmse: float
+    rmse_per_scale: float | None      # RMSE in quantization steps (None: the tensor is not quantized)
+    snr_db: float | None              # None: identical
+    max_abs_error: float
+    scale: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in super().to_dict().items()}
+
+
+@dataclass(frozen=True)
+class LayerRow(Record):
+    """One candidate layer, ranked by how much of the int8 output noise keeping it float removes."""
+
+    rank: int
+    index: int
+    op: str
+    tensor: str
+    layer: str | None
+    contribution_pct: float
+    loss_pts_if_float: float
+    size_bytes_if_float: int
+    error: TensorError | None = None  # None: the tensor is not readable in both models
+
+    def to_dict(self) -> dict[str, Any]:
+        # JSON keeps the error figures flat, between the node and the contribution (schema 1)
+        d = super().to_dict()
+        error = d.pop("error") or {}
+        head = {k: d.pop(k) for k in ("rank", "index", "op", "tensor", "layer")}
+        return {**head, **error, **d}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LayerRow:
+        keys = [f.name for f in dataclasses.fields(TensorError)]
+        error = TensorError.from_dict({k: data[k] for k in keys}) if all(k in data for k in keys) else None
+        return cls(**{k: v for k, v in data.items() if k not in keys}, error=error)
 
 
 @dataclass(frozen=True)
@@ -41,15 +85,15 @@ class AnalyzeReport(Report):
     evaluated_on: str                 # the --eval source, or the calibration data when none was given
     labelled: bool
     float_top1: float | None
-    int8: dict[str, Any]              # Score of the plain int8 model
-    layers: list[dict[str, Any]]      # ranked, most harmful first
+    int8: Score                       # the plain int8 model
+    layers: list[LayerRow]            # ranked, most harmful first
     preflight: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     edgelite_version: str = __version__
 
 
 def tensor_errors(float_bytes: bytes, quant_bytes: bytes, x: np.ndarray, nodes: Sequence[Node]
-                  ) -> dict[str, dict[str, float | None]]:
+                  ) -> dict[str, TensorError]:
     """Per node tensor: RMSE, RMSE/scale, SNR dB and max abs error of the int8 tensor vs the float one."""
     shape = tuple(x.shape[1:])
     f_int, q_int = preserving_interpreter(float_bytes, shape), preserving_interpreter(quant_bytes, shape)
@@ -73,17 +117,13 @@ def tensor_errors(float_bytes: bytes, quant_bytes: bytes, x: np.ndarray, nodes: 
             a[1] += float(np.sum(ref ** 2))
             a[2] = max(a[2], float(np.max(np.abs(err))) if err.size else 0.0)
             a[3] += err.size
-    result: dict[str, dict[str, float | None]] = {}
+    result = {}
     for name, (sq, sig, mx, n) in acc.items():
         rmse = float(np.sqrt(sq / max(n, 1)))
         scale = q_idx[name]["quantization"][0]
-        result[name] = {
-            "rmse": rmse,
-            "rmse_per_scale": rmse / scale if scale else None,
-            "snr_db": metrics.snr_db(sig, sq),
-            "max_abs_error": mx,
-            "scale": float(scale) if scale else None,
-        }
+        result[name] = TensorError(rmse=rmse, rmse_per_scale=rmse / scale if scale else None,
+                                   snr_db=metrics.snr_db(sig, sq), max_abs_error=mx,
+                                   scale=float(scale) if scale else None)
     return result
 
 
@@ -122,15 +162,12 @@ def analyze_calibrated(cal: Calibrated, judge: Judge, *, source: str, evaluated_
     rows = []
     for i, node in enumerate(rank(nodes, full, alone), 1):
         s = alone[node.index]
-        rows.append({
-            "rank": i, **node.to_dict(),
-            **{k: (round(v, 6) if isinstance(v, float) else v) for k, v in errors.get(node.tensor, {}).items()},
-            "contribution_pct": round(contribution_pct(full, s), 3),
-            "loss_pts_if_float": round(s.loss_pts, 4),
-            "size_bytes_if_float": s.size_bytes,
-        })
+        rows.append(LayerRow(rank=i, index=node.index, op=node.op, tensor=node.tensor, layer=node.layer,
+                             contribution_pct=round(contribution_pct(full, s), 3),
+                             loss_pts_if_float=round(s.loss_pts, 4), size_bytes_if_float=s.size_bytes,
+                             error=errors.get(node.tensor)))
     return AnalyzeReport(source=source, samples=int(len(judge.x)), evaluated_on=evaluated_on,
-                         labelled=judge.y is not None, float_top1=judge.float_top1, int8=full.to_dict(),
+                         labelled=judge.y is not None, float_top1=judge.float_top1, int8=full,
                          layers=rows, preflight=preflight,
                          timings={k: round(v, 3) for k, v in timings.items()})
 
@@ -154,5 +191,6 @@ def analyze(cfg: ConvertConfig) -> AnalyzeReport:
         warnings.extend(preflight.graph_warnings(cal, prep.calib.x))
         judge = Judge(cal.float_model(), ev.x, ev.y if cfg.eval is not None else None)
         return analyze_calibrated(cal, judge, source=str(cfg.model),
-                                  evaluated_on=str(cfg.eval) if cfg.eval is not None else f"{cfg.calib} (calibration data)",
+                                  evaluated_on=str(cfg.eval) if cfg.eval is not None
+                                  else f"{cfg.calib} (calibration data)",
                                   preflight=warnings, timings=prep.timings)

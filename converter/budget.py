@@ -13,14 +13,68 @@ smallest) is returned with ``met=False``; the caller writes it and reports the g
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from edgelite.converter.analyze import contributions, rank
 from edgelite.converter.calibrated import Calibrated, Node
 from edgelite.converter.judge import Judge, Score
+from edgelite.core.report import OMIT_NONE, Record
 
 Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Trial(Record):
+    """One model the search scored: the step, the layers it kept float, and its ``Score`` figures."""
+
+    step: str                 # int8 | rank | +N | prune
+    float_layers: list[str]
+    loss_pts: float
+    agreement: float
+    top1: float | None
+    noise: float
+    snr_db: float | None
+    size_bytes: int
+
+    @classmethod
+    def of(cls, step: str, float_layers: list[str], s: Score) -> Trial:
+        return cls(step=step, float_layers=float_layers, **dataclasses.asdict(s))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in super().to_dict().items()}
+
+
+@dataclass(frozen=True)
+class HeldOut(Record):
+    """The budget metric on one part of the evaluation data, with its 95 % interval."""
+
+    samples: int
+    agreement: float
+    agreement_ci95: list[float]
+    loss_pts: float
+    loss_ci95: list[float]
+    plain_int8_loss_pts: float | None = field(default=None, metadata=OMIT_NONE)   # confirm part only
+    met: bool | None = field(default=None, metadata=OMIT_NONE)
+
+
+@dataclass(frozen=True)
+class BudgetReport(Record):
+    """``--max-drop``: the search, its figures on the search part, and the verdict on the held-out part."""
+
+    max_drop_pts: float
+    metric: str
+    met: bool                      # on the confirm part when there is one, else on the search part
+    gap_pts: float
+    float_layers: list[Node]
+    final: Score
+    trials: list[Trial]
+    float_top1: float | None
+    search: HeldOut
+    search_met: bool
+    confirm: HeldOut | None
 
 
 @dataclass
@@ -31,15 +85,11 @@ class BudgetResult:
     met: bool
     max_drop: float
     metric: str
-    trials: list[dict[str, Any]] = field(default_factory=list)
+    trials: list[Trial] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "max_drop_pts": self.max_drop, "metric": self.metric, "met": self.met,
-            "gap_pts": 0.0 if self.met else round(self.score.loss_pts - self.max_drop, 4),
-            "float_layers": [n.to_dict() for n in self.kept], "final": self.score.to_dict(),
-            "trials": self.trials,
-        }
+    @property
+    def gap_pts(self) -> float:
+        return 0.0 if self.met else round(self.score.loss_pts - self.max_drop, 4)
 
 
 def _step_line(step: str, kept: Sequence[Node], s: Score, metric: str, detail: str) -> str:
@@ -56,7 +106,7 @@ def search(cal: Calibrated, judge: Judge, max_drop: float, *, forced: Sequence[N
     Layers are ranked by ``rank_judge`` (default ``judge``): the share of output error (MSE) each removes,
     a continuous signal that generalizes better than top-1 flips on a handful of images."""
     rank_judge = rank_judge or judge
-    trials: list[dict[str, Any]] = []
+    trials: list[Trial] = []
     cache: dict[tuple[int, ...], tuple[bytes, Score]] = {}
 
     def trial(step: str, kept: Sequence[Node], detail: str = "") -> tuple[bytes, Score]:
@@ -65,7 +115,7 @@ def search(cal: Calibrated, judge: Judge, max_drop: float, *, forced: Sequence[N
             data = cal.quantize(kept)
             cache[key] = (data, judge.score(data))
         data, s = cache[key]
-        trials.append({"step": step, "float_layers": [n.label for n in kept], **s.to_dict()})
+        trials.append(Trial.of(step, [n.label for n in kept], s))
         log(_step_line(step, kept, s, judge.metric_name, detail))
         return data, s
 
@@ -82,8 +132,7 @@ def search(cal: Calibrated, judge: Judge, max_drop: float, *, forced: Sequence[N
     log(f"  ranking {len(others)} layers by the output error each one causes on {len(rank_judge.x)} samples …")
     alone = contributions(cal, rank_judge, others, desc="ranking")
     for n in others:  # the single-layer trials are real trials: record them
-        trials.append({"step": "rank", "float_layers": [*(k.label for k in forced), n.label],
-                       **alone[n.index].to_dict()})
+        trials.append(Trial.of("rank", [*(k.label for k in forced), n.label], alone[n.index]))
     base = s if rank_judge is judge else rank_judge.score(data)
     ranked = rank(others, base, alone)[:max_layers]
 
@@ -111,18 +160,16 @@ def search(cal: Calibrated, judge: Judge, max_drop: float, *, forced: Sequence[N
     return BudgetResult(data, chosen, s, True, max_drop, judge.metric_name, trials)
 
 
-def held_out_figures(judge: Judge, model_bytes: bytes) -> dict[str, Any]:
+def held_out_figures(judge: Judge, model_bytes: bytes) -> HeldOut:
     """The budget metric on ``judge``'s samples with its 95 % interval (paired for top-1 drops)."""
     from edgelite.converter.judge import run_outputs
     from edgelite.core import stats
 
     p = stats.paired_figures(judge.ref.argmax(1), run_outputs(model_bytes, judge.x).argmax(1), judge.y)
     a_lo, a_hi = p["agreement_ci95"]
-    fig: dict[str, Any] = {"samples": len(judge.x), "agreement": round(p["agreement"], 6),
-                           "agreement_ci95": p["agreement_ci95"]}
     if judge.y is not None:
-        fig.update(loss_pts=round(p["top1_drop_pts"], 4), loss_ci95=p["top1_drop_ci95"])
+        loss, ci = round(p["top1_drop_pts"], 4), p["top1_drop_ci95"]
     else:
-        fig.update(loss_pts=round(100.0 * (1 - p["agreement"]), 4),
-                   loss_ci95=[round(100 * (1 - a_hi), 4), round(100 * (1 - a_lo), 4)])
-    return fig
+        loss, ci = round(100.0 * (1 - p["agreement"]), 4), [round(100 * (1 - a_hi), 4), round(100 * (1 - a_lo), 4)]
+    return HeldOut(samples=len(judge.x), agreement=round(p["agreement"], 6), agreement_ci95=p["agreement_ci95"],
+                   loss_pts=loss, loss_ci95=ci)

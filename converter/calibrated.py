@@ -12,15 +12,17 @@ fallbacks never recalibrates. With no fallback, the result matches the one-shot 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
-from edgelite.core.files import native_stderr_captured
 from edgelite.converter.config import ConvertConfig, IOType
 from edgelite.converter.loading import SourceModel, import_tf
 from edgelite.core.errors import ConversionError, UserInputError
+from edgelite.core.files import native_stderr_captured
+from edgelite.core.report import Record
 from edgelite.runtime import tflite_file
 
 # Ops that only reshape or route data: keeping them float saves no accuracy but costs two extra conversions.
@@ -29,7 +31,7 @@ _NOT_CANDIDATES = ("QUANTIZE", "DEQUANTIZE", "SHAPE", "STRIDED_SLICE", "PACK", "
 
 
 @dataclass(frozen=True)
-class Node:
+class Node(Record):
     """An op that can stay float: its index in the graph, op type, output tensor and Keras layer (if known)."""
 
     index: int
@@ -40,9 +42,6 @@ class Node:
     @property
     def label(self) -> str:
         return self.layer or self.tensor.split(";")[0]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "op": self.op, "tensor": self.tensor, "layer": self.layer}
 
 
 def layer_of(tensor_name: str, layer_names: tuple[str, ...]) -> str | None:
@@ -102,7 +101,7 @@ class Calibrated:
         self.pin = pin   # InputPin: uint8 input quantization a raw-pixel client needs (converter/input_quant.py)
         self._src = src
         converter = _converter(src, cfg, representative)
-        converter._experimental_calibrate_only = True  # noqa: SLF001 - the documented debugger path uses it
+        converter._experimental_calibrate_only = True
         self.data = run_tf("calibration", cfg, converter.convert)
         self._float: bytes | None = None
         # Every op with a float output can be kept float; ``candidates`` are those worth trying in a search.

@@ -37,8 +37,8 @@ class ConvertConfig:
     max_float_layers: int | None = None    # the budget search may keep at most this many layers float
     eval: Path | None = None               # evaluation data for the budget (and analyze)
     eval_samples: int | None = None        # seeded subset of the evaluation data; None: all
-    target: str = "litert"                 # litert | mediapipe | gpu (converter/targets.py)
-    resize_pipeline: str | None = None     # pil | mediapipe | tflite-support | tf; None: the target's (calibration/resize.py)
+    target: Target = Target.LITERT         # also takes its value as a string (converter/targets.py)
+    resize_pipeline: str | None = None     # pil | mediapipe | tflite-support | tf; None: the target's (resize.py)
     confirm_fraction: float = 1 / 3        # --max-drop: share of the evaluation data held out to confirm the budget
     target_notes: tuple[str, ...] = field(default=(), init=False)
 
@@ -52,7 +52,7 @@ class ConvertConfig:
             if value is not None:
                 object.__setattr__(self, name, Path(value))
         mode, io, notes = resolve_target(self.target, self.mode, self.io)
-        object.__setattr__(self, "target", Target(self.target or "litert"))
+        object.__setattr__(self, "target", Target(self.target or Target.LITERT))
         object.__setattr__(self, "resize_pipeline", _resolve_pipeline(self.target, self.resize_pipeline))
         object.__setattr__(self, "target_notes", tuple(notes))
         object.__setattr__(self, "mode", mode)
@@ -63,14 +63,15 @@ class ConvertConfig:
                      calib: str | os.PathLike[str] | None = None, labels: str | os.PathLike[str] | None = None,
                      eval: str | os.PathLike[str] | None = None, eval_samples: int | None = None,
                      max_drop: float | None = None, max_float_layers: int | None = None,
-                     resize_pipeline: str | None = None, confirm_fraction: float = 1 / 3) -> "ConvertConfig":
+                     resize_pipeline: str | None = None, confirm_fraction: float = 1 / 3) -> ConvertConfig:
         """The one way from stated choices (CLI flags, an ``edgelite.toml`` table) to a config."""
         o = options
         if o.input_size is not None and len(o.input_size) != 2:
             raise UserInputError(f"input size: give height and width, got {o.input_size}")
         return cls(
             model=Path(model), output=Path(output), calib=None if calib is None else Path(calib),
-            mode=o.mode, io=o.io, target=o.target or Target.LITERT.value,  # type: ignore[arg-type]
+            # strings are checked and turned into enums by __post_init__ (resolve_target): one error message
+            mode=o.mode, io=o.io, target=o.target or Target.LITERT,  # type: ignore[arg-type]
             samples=o.samples, seed=o.seed,
             input_size=None if o.input_size is None else (o.input_size[0], o.input_size[1]),
             resize=o.resize or "bilinear", color=o.color,

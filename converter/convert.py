@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from edgelite.core.files import path_size, sha256_path
 from edgelite.converter import preflight
-from edgelite.converter.budget import search
-from edgelite.converter.calibrated import Calibrated, Node, layer_of, run_tf  # noqa: F401 - layer_of: public API
+from edgelite.converter.budget import BudgetReport, search
+from edgelite.converter.calibrated import Calibrated, Node, layer_of, run_tf
 from edgelite.converter.config import ConvertConfig, QuantMode
 from edgelite.converter.finalize import created_utc, finalize, provenance
 from edgelite.converter.judge import Judge
 from edgelite.converter.loading import SourceModel, import_tf
 from edgelite.converter.prepare import input_pin, prepared, resolve_spec  # noqa: F401 - resolve_spec: public API
-from edgelite.converter.report import ConvertReport
+from edgelite.converter.report import CalibrationInfo, ConvertReport, FloatOp
 from edgelite.converter.targets import Target
 from edgelite.core.errors import ConversionError
+from edgelite.core.files import path_size, sha256_path
 from edgelite.runtime import gpu, tflite_file
 
 
@@ -46,11 +48,11 @@ def _run_converter(src: SourceModel, cfg: ConvertConfig, representative: np.ndar
     return run_tf("TFLite converter", cfg, converter.convert)
 
 
-def float_ops_report(model_bytes: bytes, layer_names: tuple[str, ...]) -> list[dict[str, str | None]]:
+def float_ops_report(model_bytes: bytes, layer_names: tuple[str, ...]) -> list[FloatOp]:
     found = []
     for op in tflite_file.float_compute_ops(model_bytes):
         tensor = op.outputs[0].name if op.outputs else ""
-        found.append({"op": op.op_type, "tensor": tensor, "layer": layer_of(tensor, layer_names)})
+        found.append(FloatOp(op=op.op_type, tensor=tensor, layer=layer_of(tensor, layer_names)))
     return found
 
 
@@ -59,7 +61,7 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
 
     int8 goes through ``Calibrated`` (calibrate once, quantize with ``--keep-float`` layers or the
     ``--max-drop`` search); ``log`` receives the search's step lines. A budget that cannot be met still
-    writes the best model found: check ``report.budget["met"]``."""
+    writes the best model found: check ``report.budget.met``."""
     t_start = time.perf_counter()
     warnings = cfg.validate()
     for note in cfg.target_notes:
@@ -67,7 +69,7 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
     created = created_utc()
     src_hash = sha256_path(cfg.model)
     kept: list[Node] = []
-    budget: dict[str, Any] | None = None
+    budget: BudgetReport | None = None
     int8_size: int | None = None
 
     with prepared(cfg, warnings) as prep:
@@ -95,19 +97,19 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
             model_bytes = _run_converter(src, cfg, prep.calib.x if prep.calib is not None else None)
         timings["convert_s"] = time.perf_counter() - t0
         kept_tensors = {n.tensor for n in kept}
-        float_ops = [f for f in float_ops_report(model_bytes, src.layer_names) if f["tensor"] not in kept_tensors] \
+        float_ops = [f for f in float_ops_report(model_bytes, src.layer_names) if f.tensor not in kept_tensors] \
             if cfg.mode.needs_calibration else []
         layer_names, labels, calib_info = src.layer_names, prep.labels, prep.calib_info
 
     if float_ops and not cfg.allow_float_ops:
-        listed = "; ".join(f"{f['op']} ({f['layer'] or f['tensor']})" for f in float_ops[:6])
+        listed = "; ".join(f"{f.op} ({f.layer or f.tensor})" for f in float_ops[:6])
         more = f" and {len(float_ops) - 6} more" if len(float_ops) > 6 else ""
         raise ConversionError(
             f"{cfg.model}: {len(float_ops)} op(s) cannot run in {cfg.mode.value}: {listed}{more}; "
             "--allow-float-ops keeps them float (the rest stays quantized)"
         )
     if float_ops:
-        warnings.append(f"{len(float_ops)} op(s) stay float: " + ", ".join(sorted({f['op'] for f in float_ops})))
+        warnings.append(f"{len(float_ops)} op(s) stay float: " + ", ".join(sorted({f.op for f in float_ops})))
     made = provenance(cfg, src_hash, calib_info["used"], created)
     if kept:
         made["float_layers"] = [n.label for n in kept]
@@ -116,7 +118,7 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
     gpu_report = None
     if cfg.target is Target.GPU:
         compat = gpu.check(final)
-        gpu_report = compat.to_dict()
+        gpu_report = compat.summarized()
         if not compat.fully_compatible:
             warnings.append(f"not fully GPU-delegate compatible: {compat.summary()}; see `edgelite inspect "
                             f"{cfg.output} --gpu`")
@@ -124,10 +126,9 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
     return ConvertReport(
         source=str(cfg.model), source_kind=src.kind, source_sha256=src_hash, source_size_bytes=path_size(cfg.model),
         output=str(cfg.output), size_bytes=len(final), mode=cfg.mode.value, io=cfg.io_type.value,
-        spec=spec.to_dict() if spec else None, labels_count=len(labels) if labels else 0,
-        calibration=calib_info, float_ops=float_ops, layers=len(layer_names),
-        timings={k: round(v, 3) for k, v in timings.items()}, warnings=warnings,
-        kept_float=[n.to_dict() for n in kept],
+        spec=spec, labels_count=len(labels) if labels else 0,
+        calibration=CalibrationInfo(**calib_info), float_ops=float_ops, layers=len(layer_names),
+        timings={k: round(v, 3) for k, v in timings.items()}, warnings=warnings, kept_float=list(kept),
         size_cost_bytes=(len(model_bytes) - int8_size) if int8_size is not None else 0,
         budget=budget, target=cfg.target.value, target_notes=list(cfg.target_notes), gpu=gpu_report,
     )
@@ -138,42 +139,43 @@ RANK_SAMPLES = 64
 
 
 def _budgeted(cal: Calibrated, cfg: ConvertConfig, prep: Any, ev: Any, kept: list[Node], warnings: list[str],
-              log: Callable[[str], None]) -> tuple[bytes, list[Node], dict[str, Any]]:
+              log: Callable[[str], None]) -> tuple[bytes, list[Node], BudgetReport]:
     """``--max-drop``: search on one part of the evaluation data, confirm on the held-out rest."""
     from edgelite.calibration.split import search_confirm
     from edgelite.converter.budget import held_out_figures
     from edgelite.core.stats import too_few_samples
 
+    max_drop = cfg.max_drop
+    assert max_drop is not None
     s_idx, c_idx = search_confirm(prep.eval_groups, ev.y, cfg.confirm_fraction, cfg.seed)
     float_bytes = cal.float_model()
     judge = Judge(float_bytes, ev.x[s_idx], None if ev.y is None else ev.y[s_idx])
     rank_judge = Judge(float_bytes, prep.calib.x[:RANK_SAMPLES], None)
-    log(f"budget: {judge.metric_name} ≤ {cfg.max_drop:g}; search on {len(s_idx)} samples of {cfg.eval}, "
+    log(f"budget: {judge.metric_name} ≤ {max_drop:g}; search on {len(s_idx)} samples of {cfg.eval}, "
         f"confirm on {len(c_idx)} held out (whole source groups); layers ranked on {len(rank_judge.x)} "
         "calibration samples")
-    result = search(cal, judge, cfg.max_drop, forced=kept, max_layers=cfg.max_float_layers, log=log,
+    result = search(cal, judge, max_drop, forced=kept, max_layers=cfg.max_float_layers, log=log,
                     rank_judge=rank_judge)
-    budget = result.to_dict()
-    budget["float_top1"] = judge.float_top1
-    budget["search"] = {**held_out_figures(judge, result.model), "met": result.met}
-    budget["search_met"] = result.met
+    met, gap, fig = result.met, result.gap_pts, None
     if len(c_idx):
         confirm = Judge(float_bytes, ev.x[c_idx], None if ev.y is None else ev.y[c_idx])
-        fig = held_out_figures(confirm, result.model)
-        plain = held_out_figures(confirm, cal.quantize(kept)) if result.kept != kept else fig
-        fig["plain_int8_loss_pts"] = plain["loss_pts"]
-        fig["met"] = fig["loss_pts"] <= cfg.max_drop + 1e-9
-        budget["confirm"] = fig
-        budget["met"] = fig["met"]
-        budget["gap_pts"] = 0.0 if fig["met"] else round(fig["loss_pts"] - cfg.max_drop, 4)
-        log(f"  confirm: {judge.metric_name} {fig['loss_pts']:.3f} (95 % CI {fig['loss_ci95'][0]:.1f} … "
-            f"{fig['loss_ci95'][1]:.1f}) on {fig['samples']} held-out samples; plain int8 there: "
-            f"{fig['plain_int8_loss_pts']:.3f}")
-        warn = too_few_samples(judge.metric_name, cfg.max_drop, tuple(fig["loss_ci95"]), fig["samples"])
+        found = held_out_figures(confirm, result.model)
+        plain = held_out_figures(confirm, cal.quantize(kept)) if result.kept != kept else found
+        met = found.loss_pts <= max_drop + 1e-9
+        gap = 0.0 if met else round(found.loss_pts - max_drop, 4)
+        fig = dataclasses.replace(found, plain_int8_loss_pts=plain.loss_pts, met=met)
+        lo, hi = fig.loss_ci95
+        log(f"  confirm: {judge.metric_name} {fig.loss_pts:.3f} (95 % CI {lo:.1f} … {hi:.1f}) on {fig.samples} "
+            f"held-out samples; plain int8 there: {plain.loss_pts:.3f}")
+        warn = too_few_samples(judge.metric_name, max_drop, (lo, hi), fig.samples)
         if warn:
             warnings.append(f"confirm part: {warn}")
     else:
-        budget["confirm"] = None
         warnings.append("--confirm-fraction 0: the budget was judged on the data the search tuned on; expect "
                         "less on other images")
+    budget = BudgetReport(
+        max_drop_pts=result.max_drop, metric=result.metric, met=met, gap_pts=gap, float_layers=result.kept,
+        final=result.score, trials=result.trials, float_top1=judge.float_top1,
+        search=dataclasses.replace(held_out_figures(judge, result.model), met=result.met), search_met=result.met,
+        confirm=fig)
     return result.model, result.kept, budget

@@ -58,7 +58,8 @@ def verify(data: bytes, cfg: ConvertConfig) -> None:
 def finalize(model_bytes: bytes, cfg: ConvertConfig, *, spec: PreprocessSpec | None,
              labels: list[str] | tuple[str, ...] | None, provenance: dict[str, Any], description: str) -> bytes:
     """Embed spec, labels and provenance; verify; write ``cfg.output`` atomically. Returns the written bytes."""
-    final = md.embed(model_bytes, spec=spec, labels=labels, provenance=provenance, name=cfg.model.stem,
+    final = md.embed(model_bytes, spec=spec, labels=tuple(labels) if labels else None, provenance=provenance,
+                     name=cfg.model.stem,
                      description=description)
     verify(final, cfg)
     atomic_write_bytes(cfg.output, final)

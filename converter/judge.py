@@ -6,18 +6,19 @@ metric (``loss_pts``) is the top-1 drop in points when labels are known, else 10
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from edgelite.core import metrics
 from edgelite.core.files import native_stderr_captured
+from edgelite.core.report import Record
 from edgelite.runtime.model import Model
 
 
 @dataclass(frozen=True)
-class Score:
+class Score(Record):
     loss_pts: float          # the budget metric: top-1 drop (labels) or 100 × (1 − agreement)
     agreement: float         # argmax agreement with the float model
     top1: float | None       # % with labels
@@ -26,7 +27,7 @@ class Score:
     size_bytes: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in super().to_dict().items()}
 
 
 def run_outputs(model_bytes: bytes, x: np.ndarray) -> np.ndarray:

@@ -12,9 +12,10 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from edgelite.core.errors import UserInputError
 from edgelite.core.files import lazy_import, native_stderr_captured
@@ -83,7 +84,7 @@ def _load_keras(path: Path, tmp: Path) -> SourceModel:
         if _inspect_h5(path).startswith("2."):
             loaders.reverse()
         errors = []
-        for kind, loader in loaders:
+        for kind, loader in loaders:  # noqa: B007 - the loader that worked names the kind, read after the loop
             try:
                 model = loader(path)
                 break

@@ -7,14 +7,14 @@ and the fix. Warnings, not errors: a model may well survive them; ``analyze`` te
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
+from edgelite.calibration.preprocess import PreprocessSpec
 from edgelite.converter.calibrated import Calibrated, Node
 from edgelite.converter.judge import preserving_interpreter, set_input
 from edgelite.runtime import tflite_file
-from edgelite.calibration.preprocess import PreprocessSpec
 
 # Thresholds. int8 has 256 steps per tensor: a tensor spanning R has steps of R/255.
 HUGE_RANGE_RATIO = 100.0      # a tensor whose range is this many times the model's median activation range
@@ -96,10 +96,10 @@ def graph_warnings(cal: Calibrated, x: np.ndarray) -> list[str]:
         elif op.op_type == "LOGISTIC" and op.outputs and "MUL" in consumers.get(op.outputs[0].name, []) \
                 and op.inputs and "MUL" in consumers.get(op.inputs[0].name, []):
             smooth.setdefault("SiLU (x·sigmoid(x))", []).append(label)
-    for kind, labels in smooth.items():  # one line per kind: a MobileNetV3 has dozens
-        names = ", ".join(dict.fromkeys(labels[:4])) + (", …" if len(labels) > 4 else "")
+    for kind, layers in smooth.items():  # one line per kind: a MobileNetV3 has dozens
+        names = ", ".join(dict.fromkeys(layers[:4])) + (", …" if len(layers) > 4 else "")
         fix = f"--keep-float-op {kind}" if kind in ("HARD_SWISH", "GELU") else "--keep-float on those layers"
-        warnings.append(f"{len(labels)} {kind} op(s) ({names}): int8 loses precision around zero; check them "
+        warnings.append(f"{len(layers)} {kind} op(s) ({names}): int8 loses precision around zero; check them "
                         f"with `edgelite analyze`, or {fix}, or QAT")
     return warnings
 

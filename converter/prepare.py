@@ -6,17 +6,18 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import time
-from pathlib import Path
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from pathlib import Path
+from typing import Any
 
 from edgelite.calibration import collect, open_source
+from edgelite.calibration.preprocess import PreprocessSpec
 from edgelite.calibration.sampling import Collected
 from edgelite.converter.config import ConvertConfig
 from edgelite.converter.loading import SourceModel, load_source
 from edgelite.core.errors import UserInputError
 from edgelite.runtime import metadata as md
-from edgelite.calibration.preprocess import PreprocessSpec
 
 
 @dataclass

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from edgelite.core.files import path_size
 from edgelite.converter.loading import SourceModel
+from edgelite.core.files import path_size
 
 
 class TFReference:

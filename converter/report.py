@@ -3,10 +3,32 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
+from edgelite.calibration.preprocess import PreprocessSpec
+from edgelite.converter.budget import BudgetReport
+from edgelite.converter.calibrated import Node
+from edgelite.core.report import Record, Report
 from edgelite.core.version import __version__
-from edgelite.core.report import Report
+from edgelite.runtime.gpu import GpuSummary
+
+
+@dataclass(frozen=True)
+class CalibrationInfo(Record):
+    requested: int = 0                  # --samples (0: no calibration for this mode)
+    used: int = 0
+    skipped_unreadable: int = 0
+    seed: int = 0
+    source: str | None = None
+    class_counts: dict[int, int] = field(default_factory=dict)   # class index -> samples (JSON: string keys)
+
+
+@dataclass(frozen=True)
+class FloatOp(Record):
+    """An op the converter left in float (no int8 kernel), where it sits, and its Keras layer if known."""
+
+    op: str
+    tensor: str
+    layer: str | None
 
 
 @dataclass(frozen=True)
@@ -22,17 +44,17 @@ class ConvertReport(Report):
     size_bytes: int
     mode: str
     io: str
-    spec: dict[str, Any] | None
+    spec: PreprocessSpec | None
     labels_count: int
-    calibration: dict[str, Any]
-    float_ops: list[dict[str, Any]]
+    calibration: CalibrationInfo
+    float_ops: list[FloatOp]
     layers: int
     timings: dict[str, float]
     warnings: list[str] = field(default_factory=list)
-    kept_float: list[dict[str, Any]] = field(default_factory=list)   # ops left float on purpose
+    kept_float: list[Node] = field(default_factory=list)              # ops left float on purpose
     size_cost_bytes: int = 0                                          # their size cost vs plain int8
-    budget: dict[str, Any] | None = None                              # the --max-drop search, if run
+    budget: BudgetReport | None = None                                # the --max-drop search, if run
     target: str = "litert"                                            # --target
     target_notes: list[str] = field(default_factory=list)             # what the target picked
-    gpu: dict[str, Any] | None = None                                 # GPU-delegate check (--target gpu)
+    gpu: GpuSummary | None = None                                     # GPU-delegate check (--target gpu)
     edgelite_version: str = __version__

@@ -70,7 +70,7 @@ def refront(src: Any, folder: Path, *, batch1: bool, rgb: bool) -> Any:
     batch = 1 if batch1 else src.input_shape[0]
     kernel = tf.constant([[list(LUMA)]], dtype=tf.float32)[..., None] if rgb else None  # (1, 1, 3, 1)
 
-    class Front(tf.Module):
+    class Front(tf.Module):  # type: ignore[name-defined]  # tf: imported above, at run time
         def __init__(self) -> None:
             super().__init__()
             self.inner = loaded   # keeps the variables tracked

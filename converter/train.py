@@ -18,24 +18,25 @@ import os
 import tempfile
 import time
 import warnings as warnings_module
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from edgelite.core.version import __version__
-from edgelite.core.files import native_stderr_captured, sha256_path
 from edgelite.calibration import collect, open_source
 from edgelite.converter.calibrated import Calibrated
 from edgelite.converter.config import ConvertConfig
-from edgelite.converter.judge import Judge
+from edgelite.converter.judge import Judge, Score
 from edgelite.converter.keras_bridge import to_tf_keras
 from edgelite.converter.loading import SourceModel, import_tf
 from edgelite.converter.prepare import input_pin, prepared
 from edgelite.core.errors import UserInputError
+from edgelite.core.files import native_stderr_captured, sha256_path
+from edgelite.core.report import Record, Report
+from edgelite.core.version import __version__
 from edgelite.runtime import tflite_file
-from edgelite.core.report import Report
 
 Log = Callable[[str], None]
 
@@ -69,6 +70,22 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class Sparsity(Record):
+    requested: float
+    achieved: float                   # share of zeros in the prunable kernels after training
+    int8_weights_zero: float | None = None   # share of zeros in the int8 weights of the written file
+
+
+@dataclass(frozen=True)
+class PlainInt8(Record):
+    """Post-training int8 of the original model, for comparison."""
+
+    size_bytes: int
+    gzip_size_bytes: int
+    score: Score | None               # on --eval
+
+
+@dataclass(frozen=True)
 class TrainReport(Report):
     kind = "qat"
     schema_version = 1
@@ -82,9 +99,9 @@ class TrainReport(Report):
     history: dict[str, list[float]]
     size_bytes: int
     gzip_size_bytes: int
-    sparsity: dict[str, Any] | None   # requested, achieved (prunable kernels), int8 weights zero fraction
-    plain_int8: dict[str, Any]        # post-training int8 of the original model: size, gzip size, score
-    result: dict[str, Any] | None     # the output scored on --eval
+    sparsity: Sparsity | None
+    plain_int8: PlainInt8
+    result: Score | None              # the output scored on --eval
     float_top1: float | None
     evaluated_on: str | None
     pruned_model: str | None
@@ -137,7 +154,7 @@ def _fit(model: Any, x: np.ndarray, y: np.ndarray, tc: TrainConfig, callbacks: l
                      callbacks=callbacks)
     h = {k: [round(float(v), 5) for v in vals] for k, vals in hist.history.items()}
     log(f"{what}: " + ", ".join(f"epoch {i + 1} loss {lo:.4f} acc {ac:.4f}"
-                                  for i, (lo, ac) in enumerate(zip(h["loss"], h["accuracy"]))))
+                                  for i, (lo, ac) in enumerate(zip(h["loss"], h["accuracy"], strict=True))))
     return h
 
 
@@ -213,12 +230,12 @@ def finetune(tc: TrainConfig, *, log: Log = lambda line: None) -> TrainReport:
         cal = Calibrated(prep.src, cfg, prep.calib.x, input_pin(cfg, prep.spec, prep.warnings))
         plain = cal.quantize()
         judge = Judge(cal.float_model(), ev.x, ev.y) if ev is not None else None
-        plain_info: dict[str, Any] = {"size_bytes": len(plain), "gzip_size_bytes": _gzip_size(plain),
-                                      "score": judge.score(plain).to_dict() if judge else None}
+        plain_info = PlainInt8(size_bytes=len(plain), gzip_size_bytes=_gzip_size(plain),
+                               score=judge.score(plain) if judge else None)
         timings["prepare_s"] = time.perf_counter() - t_start
 
         history: dict[str, list[float]] = {}
-        sparsity = None
+        sparsity: Sparsity | None = None
         pruned_path = None
         t0 = time.perf_counter()
         if tc.prune is not None:
@@ -231,7 +248,7 @@ def finetune(tc: TrainConfig, *, log: Log = lambda line: None) -> TrainReport:
                 pruned, train.x, train.y, tc, [tfmot.sparsity.keras.UpdatePruningStep()], loss, log,
                 "pruning").items()})
             model = tfmot.sparsity.keras.strip_pruning(pruned)
-            sparsity = {"requested": tc.prune, "achieved": round(_prunable_sparsity(model), 4)}
+            sparsity = Sparsity(requested=tc.prune, achieved=round(_prunable_sparsity(model), 4))
             pruned_path = cfg.output.with_name(f"{cfg.output.stem}_pruned.h5")
             with tempfile.NamedTemporaryFile(dir=pruned_path.parent, suffix=".h5", delete=False) as f:
                 with warnings_module.catch_warnings():  # "HDF5 is legacy": chosen on purpose, see below
@@ -267,8 +284,8 @@ def finetune(tc: TrainConfig, *, log: Log = lambda line: None) -> TrainReport:
         warnings.extend(report.warnings)
         final = cfg.output.read_bytes()
     if sparsity is not None:
-        sparsity["int8_weights_zero"] = round(_int8_weight_sparsity(final), 4)
-    result = judge.score(final).to_dict() if judge else None
+        sparsity = replace(sparsity, int8_weights_zero=round(_int8_weight_sparsity(final), 4))
+    result = judge.score(final) if judge else None
     timings["total_s"] = time.perf_counter() - t_start
     return TrainReport(
         source=str(cfg.model), output=str(cfg.output), method=method, keras_bridge=bridged, epochs=tc.epochs,

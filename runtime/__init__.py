@@ -18,17 +18,19 @@ from typing import TYPE_CHECKING, Any
 from edgelite.runtime.compare import CompareReport, compare
 
 _EXPORTS = {
-    "Model": "edgelite.runtime.model", "TensorInfo": "edgelite.runtime.model",
+    "Model": "edgelite.runtime.model", "TensorInfo": "edgelite.runtime.tensors",
     "PreprocessSpec": "edgelite.calibration.preprocess", "ModelMetadata": "edgelite.runtime.metadata",
     "benchmark": "edgelite.runtime.bench", "BenchReport": "edgelite.runtime.bench",
 }
 __all__ = [*_EXPORTS, "compare", "CompareReport"]
 
-if TYPE_CHECKING:
-    from edgelite.runtime.bench import BenchReport, benchmark
-    from edgelite.runtime.metadata import ModelMetadata
-    from edgelite.runtime.model import Model, TensorInfo
-    from edgelite.calibration.preprocess import PreprocessSpec
+if TYPE_CHECKING:   # `x as x`: the lazy names are this package's public API (explicit re-exports)
+    from edgelite.calibration.preprocess import PreprocessSpec as PreprocessSpec
+    from edgelite.runtime.bench import BenchReport as BenchReport
+    from edgelite.runtime.bench import benchmark as benchmark
+    from edgelite.runtime.metadata import ModelMetadata as ModelMetadata
+    from edgelite.runtime.model import Model as Model
+    from edgelite.runtime.tensors import TensorInfo as TensorInfo
 
 
 def __getattr__(name: str) -> Any:

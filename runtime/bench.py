@@ -6,18 +6,45 @@ from __future__ import annotations
 import os
 import resource
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
 
 import numpy as np
 
-from edgelite.core.version import __version__
 from edgelite.core.errors import UserInputError
+from edgelite.core.report import LatencyStats, Record, Report, latency_stats
+from edgelite.core.version import __version__
 from edgelite.runtime import device
 from edgelite.runtime.backends import DelegateSpec, select_backend
 from edgelite.runtime.compare import SLOWER_MARGIN, int8_slower_message
-from edgelite.runtime.model import MAX_THREADS, Model, TensorInfo
-from edgelite.core.report import Report, latency_stats
+from edgelite.runtime.model import MAX_THREADS, Model
+from edgelite.runtime.tensors import TensorInfo
+
+
+@dataclass(frozen=True)
+class BenchResult(Record):
+    """One (threads, XNNPACK) configuration."""
+
+    threads: int
+    xnnpack: bool
+    init_ms: float
+    first_invoke_ms: float
+    warmup: int
+    runs: int
+    latency_ms: LatencyStats
+    samples_ms: list[float]
+    rss_added_mb: float | None
+    peak_rss_mb: float
+
+
+@dataclass(frozen=True)
+class BenchReference(Record):
+    """A float model timed in the same run, configuration by configuration (``--reference``)."""
+
+    model: str
+    size_bytes: int
+    quantized: bool
+    results: list[BenchResult]
 
 
 @dataclass(frozen=True)
@@ -34,12 +61,12 @@ class BenchReport(Report):
     backend: str
     backend_version: str
     input_dtype: str
-    results: list[dict[str, Any]]
+    results: list[BenchResult]
     quantized: bool = False
     delegates: list[str] = field(default_factory=list)
-    reference: dict[str, Any] | None = None   # a float model benchmarked in the same run (--reference)
+    reference: BenchReference | None = None
     warnings: list[str] = field(default_factory=list)
-    device: dict[str, Any] = field(default_factory=device.fingerprint)
+    device: device.DeviceInfo = field(default_factory=device.fingerprint)
     edgelite_version: str = __version__
     library_load_ms: float | None = None
 
@@ -85,7 +112,7 @@ def _peak_rss_mb() -> float:
 
 def _one_config(path: str | os.PathLike[str], n: int, xnn: bool, runs: int, warmup: int,
                 max_seconds: float | None, backend: str, delegates: list[DelegateSpec], seed: int
-                ) -> tuple[Model, dict[str, Any]]:
+                ) -> tuple[Model, BenchResult]:
     rss0 = _rss_mb()
     t0 = time.perf_counter()
     model = Model.load(path, backend=backend, threads=n, xnnpack=xnn, delegates=delegates)
@@ -94,14 +121,12 @@ def _one_config(path: str | os.PathLike[str], n: int, xnn: bool, runs: int, warm
         model.set_raw_input(random_input(t, seed + k), k)
     times, first = time_invokes(model, runs, warmup, max_seconds)
     rss1 = _rss_mb()
-    return model, {
-        "threads": n, "xnnpack": xnn, "init_ms": round(init_s * 1e3, 3),
-        "first_invoke_ms": round(first * 1e3, 3), "warmup": warmup, "runs": len(times),
-        "latency_ms": latency_stats(times),
-        "samples_ms": [round(t * 1e3, 4) for t in times],
-        "rss_added_mb": None if rss0 is None or rss1 is None else round(rss1 - rss0, 2),
-        "peak_rss_mb": round(_peak_rss_mb(), 2),
-    }
+    return model, BenchResult(
+        threads=n, xnnpack=xnn, init_ms=round(init_s * 1e3, 3), first_invoke_ms=round(first * 1e3, 3),
+        warmup=warmup, runs=len(times), latency_ms=latency_stats(times),
+        samples_ms=[round(t * 1e3, 4) for t in times],
+        rss_added_mb=None if rss0 is None or rss1 is None else round(rss1 - rss0, 2),
+        peak_rss_mb=round(_peak_rss_mb(), 2))
 
 
 def benchmark(path: str | os.PathLike[str], *, threads: Sequence[int] = (1,), runs: int = 100, warmup: int = 10,
@@ -124,7 +149,9 @@ def benchmark(path: str | os.PathLike[str], *, threads: Sequence[int] = (1,), ru
     xnn_settings = (xnnpack,) if isinstance(xnnpack, bool) else tuple(xnnpack)
     # Load the library before the first configuration's clock starts (its import is reported on its own).
     library = select_backend(backend)
-    results, ref_results, model, ref_model = [], [], None, None
+    results: list[BenchResult] = []
+    ref_results: list[BenchResult] = []
+    model = ref_model = None
     for n in threads:
         for xnn in xnn_settings:
             model, res = _one_config(path, n, xnn, runs, warmup, max_seconds, backend, list(delegates), seed)
@@ -136,13 +163,13 @@ def benchmark(path: str | os.PathLike[str], *, threads: Sequence[int] = (1,), ru
     assert model is not None
     warnings, ref_summary = [], None
     if ref_model is not None:
-        ref_summary = {"model": str(reference), "size_bytes": ref_model.size_bytes,
-                       "quantized": ref_model.quantized, "results": ref_results}
+        ref_summary = BenchReference(model=str(reference), size_bytes=ref_model.size_bytes,
+                                     quantized=ref_model.quantized, results=ref_results)
         if model.quantized and not ref_model.quantized:
-            slower = [(m, m["latency_ms"]["median"] / r["latency_ms"]["median"]) for m, r in zip(results, ref_results)]
-            slower = [(m, ratio) for m, ratio in slower if ratio > SLOWER_MARGIN]
+            ratios = [(m, m.latency_ms.median / r.latency_ms.median) for m, r in zip(results, ref_results, strict=True)]
+            slower = [(m, ratio) for m, ratio in ratios if ratio > SLOWER_MARGIN]
             if slower:
-                where = ", ".join(f"threads={m['threads']} xnnpack={'on' if m['xnnpack'] else 'off'} {ratio:.2f}x"
+                where = ", ".join(f"threads={m.threads} xnnpack={'on' if m.xnnpack else 'off'} {ratio:.2f}x"
                                   for m, ratio in slower)
                 warnings.append(f"slower than float in {len(slower)} of {len(results)} configurations ({where}); "
                                 + int8_slower_message(max(ratio for _, ratio in slower)))

@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from edgelite.core.version import __version__
-from edgelite.core.errors import UserInputError
 from edgelite.core import metrics, stats
+from edgelite.core.errors import UserInputError
+from edgelite.core.report import LatencyStats, Record, Report, latency_stats
+from edgelite.core.version import __version__
 from edgelite.runtime import device
-from edgelite.core.report import Report, latency_stats
+from edgelite.runtime.tensors import TensorSummary
 
 if TYPE_CHECKING:
     from edgelite.calibration.preprocess import PreprocessSpec
+    from edgelite.runtime.metadata import MetadataSummary  # imports Pillow: not at `import edgelite.runtime`
 
 # int8 counted as "slower" only past this ratio, so run-to-run noise alone does not raise the flag.
 SLOWER_MARGIN = 1.05
@@ -37,13 +40,62 @@ class Runner(Protocol):
     def describe(self) -> dict[str, Any]: ...
 
 
+# Keys only an interpreter-run (.tflite) side has; a TensorFlow reference leaves them out of the JSON.
+_TFLITE_ONLY = ("threads", "xnnpack", "delegates", "inputs", "outputs", "metadata")
+
+
+@dataclass(frozen=True)
+class CompareSide(Record):
+    """One model of a comparison: what it is (``Runner.describe()``), its latency and its accuracy."""
+
+    lazy_types = ("edgelite.runtime.metadata",)
+
+    path: str
+    kind: str                               # "tflite", or the source kind of a TensorFlow reference
+    size_bytes: int
+    backend: str
+    backend_version: str
+    latency_ms: LatencyStats
+    latency_samples_ms: list[float]
+    top1: float | None = None               # % with labels
+    top5: float | None = None               # % with labels and more than 5 classes
+    top1_ci95: list[float] | None = None    # Wilson, %
+    threads: int | None = None
+    xnnpack: bool | None = None
+    delegates: list[str] | None = None
+    inputs: list[TensorSummary] | None = None
+    outputs: list[TensorSummary] | None = None
+    metadata: MetadataSummary | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        if self.kind != "tflite":
+            for key in _TFLITE_ONLY:
+                out.pop(key)
+        # key order as before: what the model is, then latency, then accuracy
+        first = ("path", "kind", "size_bytes", "backend", "backend_version", *_TFLITE_ONLY)
+        return {**{k: out[k] for k in first if k in out}, **{k: v for k, v in out.items() if k not in first}}
+
+
+@dataclass(frozen=True)
+class ClassAccuracy(Record):
+    """Per-class top-1 of both models (None for classes without samples) and the candidate's confusion matrix
+    (rows: true class, columns: predicted; None past ``CONFUSION_MAX_CLASSES``)."""
+
+    names: list[str]
+    support: list[int]
+    reference: list[float | None]
+    candidate: list[float | None]
+    confusion: list[list[int]] | None = None
+
+
 @dataclass(frozen=True)
 class CompareReport(Report):
     kind = "compare"
     schema_version = 2   # 2: 95 % intervals (Wilson; Newcombe for the paired drop) and the exact McNemar p
 
-    reference: dict[str, Any]
-    candidate: dict[str, Any]
+    reference: CompareSide
+    candidate: CompareSide
     samples: int
     labelled: bool
     top1_drop_pts: float | None
@@ -53,12 +105,12 @@ class CompareReport(Report):
     snr_db: float | None
     max_abs_error: float
     warnings: list[str] = field(default_factory=list)
-    classes: dict[str, Any] | None = None   # per-class accuracy and the candidate's confusion (labelled data)
+    classes: ClassAccuracy | None = None    # labelled data only
     agreement_ci95: list[float] | None = None      # Wilson, fraction
     top1_drop_ci95: list[float] | None = None      # Newcombe paired, points
     mcnemar_p: float | None = None                 # exact, on float-right/int8-wrong vs the reverse
     discordant: dict[str, int] | None = None       # {"reference_only": b, "candidate_only": c}
-    device: dict[str, Any] = field(default_factory=device.fingerprint)
+    device: device.DeviceInfo = field(default_factory=device.fingerprint)
     edgelite_version: str = __version__
 
 
@@ -90,7 +142,7 @@ CONFUSION_MAX_CLASSES = 50
 
 
 def per_class(ref_out: np.ndarray, cand_out: np.ndarray, y: np.ndarray,
-              class_names: Sequence[str] | None = None) -> dict[str, Any]:
+              class_names: Sequence[str] | None = None) -> ClassAccuracy:
     """Per-class top-1 accuracy of both models (None for classes with no samples) and the candidate's
     confusion matrix (rows: true class, columns: predicted)."""
     n = ref_out.shape[1]
@@ -99,16 +151,16 @@ def per_class(ref_out: np.ndarray, cand_out: np.ndarray, y: np.ndarray,
 
     def accuracy(out: np.ndarray) -> list[float | None]:
         hit = np.bincount(y[out.argmax(1) == y], minlength=n)[:n]
-        return [round(float(h / s * 100.0), 4) if s else None for h, s in zip(hit, support)]
+        return [round(float(h / s * 100.0), 4) if s else None for h, s in zip(hit, support, strict=True)]
 
     names = list(class_names) if class_names is not None and len(class_names) == n else [str(i) for i in range(n)]
-    result: dict[str, Any] = {"names": names, "support": support.tolist(),
-                              "reference": accuracy(ref_out), "candidate": accuracy(cand_out), "confusion": None}
+    confusion = None
     if n <= CONFUSION_MAX_CLASSES:
-        confusion = np.zeros((n, n), dtype=np.int64)
-        np.add.at(confusion, (y, cand_out.argmax(1)), 1)
-        result["confusion"] = confusion.tolist()
-    return result
+        matrix = np.zeros((n, n), dtype=np.int64)
+        np.add.at(matrix, (y, cand_out.argmax(1)), 1)
+        confusion = matrix.tolist()
+    return ClassAccuracy(names=names, support=support.tolist(), reference=accuracy(ref_out),
+                         candidate=accuracy(cand_out), confusion=confusion)
 
 
 def compare(reference: Runner, candidate: Runner, x: np.ndarray, y: np.ndarray | None = None,
@@ -124,45 +176,43 @@ def compare(reference: Runner, candidate: Runner, x: np.ndarray, y: np.ndarray |
         raise UserInputError(f"labels run from {int(np.min(y))} to {int(np.max(y))} but the models have "
                              f"{ref_out.shape[1]} outputs; check the evaluation data's classes")
 
-    n = len(x)
-    sides = []
-    for runner, out, times in ((reference, ref_out, ref_t), (candidate, cand_out, cand_t)):
-        side = dict(runner.describe())
-        side["latency_ms"] = latency_stats(times)
-        side["latency_samples_ms"] = [round(t * 1e3, 4) for t in times]
-        side["top1"] = side["top5"] = side["top1_ci95"] = None
-        if y is not None:
-            side["top1"] = round(metrics.topk_accuracy_pct(out, y, 1), 4)
-            lo, hi = stats.wilson(int(np.sum(out.argmax(1) == y)), n)
-            side["top1_ci95"] = [round(lo * 100, 4), round(hi * 100, 4)]
-            if out.shape[1] > 5:
-                side["top5"] = round(metrics.topk_accuracy_pct(out, y, 5), 4)
-        sides.append(side)
-    ref_side, cand_side = sides
-
+    ref_side, cand_side = (_side(runner, out, times, y) for runner, out, times in
+                           ((reference, ref_out, ref_t), (candidate, cand_out, cand_t)))
     warnings = []
-    if candidate_is_int8 and cand_side["latency_ms"]["median"] > ref_side["latency_ms"]["median"] * SLOWER_MARGIN:
-        ratio = cand_side["latency_ms"]["median"] / ref_side["latency_ms"]["median"]
-        warnings.append(int8_slower_message(ratio))
+    if candidate_is_int8 and cand_side.latency_ms.median > ref_side.latency_ms.median * SLOWER_MARGIN:
+        warnings.append(int8_slower_message(cand_side.latency_ms.median / ref_side.latency_ms.median))
 
-    drop = lambda key: (round(ref_side[key] - cand_side[key], 4)  # noqa: E731
-                        if ref_side[key] is not None and cand_side[key] is not None else None)
+    def drop(ref: float | None, cand: float | None) -> float | None:
+        return round(ref - cand, 4) if ref is not None and cand is not None else None
+
     fig = stats.paired_figures(ref_out.argmax(1), cand_out.argmax(1), y)
     paired = {k: fig[k] for k in ("agreement_ci95", "top1_drop_ci95", "mcnemar_p", "discordant") if k in fig}
     return CompareReport(
         **paired,
         reference=ref_side, candidate=cand_side, samples=int(len(x)), labelled=y is not None,
-        top1_drop_pts=drop("top1"), top5_drop_pts=drop("top5"), warnings=warnings,
-        classes=None if y is None else per_class(ref_out, cand_out, y, class_names),
+        top1_drop_pts=drop(ref_side.top1, cand_side.top1), top5_drop_pts=drop(ref_side.top5, cand_side.top5),
+        warnings=warnings, classes=None if y is None else per_class(ref_out, cand_out, y, class_names),
         **output_error(ref_out, cand_out),  # type: ignore[arg-type]
     )
+
+
+def _side(runner: Runner, out: np.ndarray, times: list[float], y: np.ndarray | None) -> CompareSide:
+    top1 = top5 = ci = None
+    if y is not None:
+        top1 = round(metrics.topk_accuracy_pct(out, y, 1), 4)
+        lo, hi = stats.wilson(int(np.sum(out.argmax(1) == y)), len(out))
+        ci = [round(lo * 100, 4), round(hi * 100, 4)]
+        if out.shape[1] > 5:
+            top5 = round(metrics.topk_accuracy_pct(out, y, 5), 4)
+    return CompareSide(**runner.describe(), latency_ms=latency_stats(times),
+                       latency_samples_ms=[round(t * 1e3, 4) for t in times], top1=top1, top5=top5, top1_ci95=ci)
 
 
 def int8_slower_message(ratio: float) -> str:
     fp = device.fingerprint()
     why = ("this CPU has no int8 dot-product instructions (VNNI/dotprod), so XNNPACK's float kernels win"
            if not device.has_int8_dot_product() else "check threads and XNNPACK settings")
-    return (f"int8 is {ratio:.2f}x the float latency on this machine ({fp['arch']}, {fp['cpu_model']}): {why}. "
+    return (f"int8 is {ratio:.2f}x the float latency on this machine ({fp.arch}, {fp.cpu_model}): {why}. "
             "On Arm cores with dot-product instructions (Pi 5, recent phones) int8 is usually faster; "
             "measure on the target board.")
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import platform
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+
+from edgelite.core.report import Record
 
 # Features that change how fast int8 and float kernels run (x86 and Arm names as /proc/cpuinfo spells them).
 SIMD_FLAGS = (
@@ -14,8 +16,18 @@ SIMD_FLAGS = (
 )
 
 
+@dataclass(frozen=True)
+class DeviceInfo(Record):
+    cpu_model: str
+    cores: int | None
+    arch: str
+    simd: list[str]
+    os: str
+    python: str
+
+
 @lru_cache(maxsize=1)
-def fingerprint() -> dict[str, Any]:
+def fingerprint() -> DeviceInfo:
     cpu_model, flags = platform.processor() or "unknown", set()
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
@@ -28,17 +40,12 @@ def fingerprint() -> dict[str, Any]:
                     flags.update(value.split())
     except OSError:
         pass
-    return {
-        "cpu_model": cpu_model,
-        "cores": os.cpu_count(),
-        "arch": platform.machine(),
-        "simd": sorted(f for f in SIMD_FLAGS if f in flags),
-        "os": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-    }
+    return DeviceInfo(cpu_model=cpu_model, cores=os.cpu_count(), arch=platform.machine(),
+                      simd=sorted(f for f in SIMD_FLAGS if f in flags), os=f"{platform.system()} {platform.release()}",
+                      python=platform.python_version())
 
 
 def has_int8_dot_product() -> bool:
     """True when the CPU has int8 dot-product instructions (VNNI on x86, dotprod on Arm)."""
-    simd = set(fingerprint()["simd"])
+    simd = set(fingerprint().simd)
     return bool(simd & {"avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm"})

@@ -14,7 +14,8 @@ Every offset and length is checked against the buffer before it is followed, so 
 from __future__ import annotations
 
 import struct
-from typing import Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,7 @@ class View:
         self._vt, self._vt_len = vt, vt_len
 
     @classmethod
-    def root(cls, buf: bytes | bytearray | memoryview, identifier: bytes | None = None) -> "View":
+    def root(cls, buf: bytes | bytearray | memoryview, identifier: bytes | None = None) -> View:
         """The root table; ``identifier`` (4 bytes) is checked when given."""
         if len(buf) < 8:
             raise CorruptFlatbuffer("shorter than a flatbuffer header")
@@ -72,7 +73,7 @@ class View:
         """Where the field's value is stored in ``buf`` (0 when absent): for in-place edits and mutation tests."""
         return self._field(slot)
 
-    def scalar(self, slot: int, fmt: str, default: int | float | bool = 0):
+    def scalar(self, slot: int, fmt: str, default: int | float | bool = 0) -> Any:
         """A scalar field (``fmt`` is a ``struct`` code: b B h H i I q Q f d ?)."""
         at = self._field(slot)
         if not at:
@@ -82,7 +83,7 @@ class View:
 
     def _deref(self, at: int) -> int:
         self._need(at, 4)
-        target = at + _U32.unpack_from(self.buf, at)[0]
+        target: int = at + _U32.unpack_from(self.buf, at)[0]
         self._need(target, 4)
         return target
 
@@ -97,7 +98,7 @@ class View:
         raw = self.string(slot)
         return None if raw is None else raw.decode("utf-8", "replace")
 
-    def table(self, slot: int) -> "View | None":
+    def table(self, slot: int) -> View | None:
         at = self._field(slot)
         return View(self.buf, self._deref(at)) if at else None
 
@@ -117,17 +118,17 @@ class View:
         start, length = span
         return np.frombuffer(self.buf, dtype=dt, count=length, offset=start)
 
-    def tables(self, slot: int) -> list["View"]:
+    def tables(self, slot: int) -> list[View]:
         return list(self.iter_tables(slot))
 
-    def table_at(self, slot: int, k: int) -> "View":
+    def table_at(self, slot: int, k: int) -> View:
         """Element ``k`` of a vector of tables, without building the others (``IndexError`` when out of range)."""
         span = self.vector(slot, 4)
         if span is None or not 0 <= k < span[1]:
             raise IndexError(f"table {k} of a vector of {0 if span is None else span[1]}")
         return View(self.buf, self._deref(span[0] + 4 * k))
 
-    def iter_tables(self, slot: int) -> Iterator["View"]:
+    def iter_tables(self, slot: int) -> Iterator[View]:
         span = self.vector(slot, 4)
         if span is None:
             return

@@ -17,19 +17,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgelite.core.report import Record
 from edgelite.runtime import tflite_file
 from edgelite.runtime.tflite_file import OpInfo
 
 # Builtin ops the GPU delegate has a kernel for (gpu_compatibility.cc, CheckGpuDelegateCompatibility).
-SUPPORTED = frozenset("""
-ADD ADD_N AVERAGE_POOL_2D BATCH_MATMUL CAST CONCATENATION CONV_2D CUMSUM DENSIFY DEPTHWISE_CONV_2D DEPTH_TO_SPACE
-DEQUANTIZE EMBEDDING_LOOKUP DYNAMIC_UPDATE_SLICE FULLY_CONNECTED GATHER HARD_SWISH LSTM MAX_POOL_2D MEAN MUL PACK
-ONE_HOT QUANTIZE RELU_N1_TO_1 PRELU RESHAPE SELECT SELECT_V2 SLICE SOFTMAX SPACE_TO_DEPTH SPLIT SPLIT_V
-STRIDED_SLICE TILE TRANSPOSE TRANSPOSE_CONV RESIZE_BILINEAR RESIZE_NEAREST_NEIGHBOR RELU RELU6 LEAKY_RELU
-REDUCE_MAX REDUCE_MIN REDUCE_PROD SUM PAD PADV2 MIRROR_PAD ABS CEIL COS ELU EXP FLOOR GELU LOG LOGISTIC NEG RSQRT
-SIGN SIN SQRT SQUARE TANH ATAN2 DIV EQUAL FLOOR_DIV FLOOR_MOD GREATER GREATER_EQUAL LOGICAL_AND LESS LESS_EQUAL
-MAXIMUM MINIMUM NOT_EQUAL POW SQUARED_DIFFERENCE SUB STABLEHLO_CLAMP
-""".split())
+SUPPORTED = frozenset(["ADD", "ADD_N", "AVERAGE_POOL_2D", "BATCH_MATMUL", "CAST", "CONCATENATION", "CONV_2D", "CUMSUM", "DENSIFY", "DEPTHWISE_CONV_2D", "DEPTH_TO_SPACE", "DEQUANTIZE", "EMBEDDING_LOOKUP", "DYNAMIC_UPDATE_SLICE", "FULLY_CONNECTED", "GATHER", "HARD_SWISH", "LSTM", "MAX_POOL_2D", "MEAN", "MUL", "PACK", "ONE_HOT", "QUANTIZE", "RELU_N1_TO_1", "PRELU", "RESHAPE", "SELECT", "SELECT_V2", "SLICE", "SOFTMAX", "SPACE_TO_DEPTH", "SPLIT", "SPLIT_V", "STRIDED_SLICE", "TILE", "TRANSPOSE", "TRANSPOSE_CONV", "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "RELU", "RELU6", "LEAKY_RELU", "REDUCE_MAX", "REDUCE_MIN", "REDUCE_PROD", "SUM", "PAD", "PADV2", "MIRROR_PAD", "ABS", "CEIL", "COS", "ELU", "EXP", "FLOOR", "GELU", "LOG", "LOGISTIC", "NEG", "RSQRT", "SIGN", "SIN", "SQRT", "SQUARE", "TANH", "ATAN2", "DIV", "EQUAL", "FLOOR_DIV", "FLOOR_MOD", "GREATER", "GREATER_EQUAL", "LOGICAL_AND", "LESS", "LESS_EQUAL", "MAXIMUM", "MINIMUM", "NOT_EQUAL", "POW", "SQUARED_DIFFERENCE", "SUB", "STABLEHLO_CLAMP"])
 SUPPORTED_CUSTOM = frozenset({"Convolution2DTransposeBias", "MaxPoolingWithArgmax2D", "MaxUnpooling2D", "Resampler"})
 _FLOATISH = {"FLOAT32", "FLOAT16"}
 _AXES_CONST = {"MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", "REDUCE_PROD"}
@@ -99,9 +92,31 @@ def op_problem(op: OpInfo, folded: frozenset[str] | set[str] = frozenset()) -> s
 
 
 @dataclass(frozen=True)
+class CpuOp(Record):
+    """An op a phone GPU delegate would leave to the CPU, and why."""
+
+    index: int
+    op: str
+    tensor: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class GpuSummary(Record):
+    """What reports carry of a ``GpuCompatibility``."""
+
+    ops_total: int
+    ops_on_cpu: int
+    cpu_fraction: float
+    gpu_partitions: int
+    fully_compatible: bool
+    unsupported: list[CpuOp]
+
+
+@dataclass(frozen=True)
 class GpuCompatibility:
     ops_total: int
-    unsupported: list[dict[str, Any]] = field(default_factory=list)   # {index, op, tensor, reason}
+    unsupported: list[CpuOp] = field(default_factory=list)
     partitions: int = 0          # runs of consecutive GPU ops: each boundary is a GPU <-> CPU copy
 
     @property
@@ -112,15 +127,18 @@ class GpuCompatibility:
     def fully_compatible(self) -> bool:
         return not self.unsupported
 
+    def summarized(self) -> GpuSummary:
+        return GpuSummary(ops_total=self.ops_total, ops_on_cpu=len(self.unsupported),
+                          cpu_fraction=round(self.cpu_fraction, 4), gpu_partitions=self.partitions,
+                          fully_compatible=self.fully_compatible, unsupported=list(self.unsupported))
+
     def to_dict(self) -> dict[str, Any]:
-        return {"ops_total": self.ops_total, "ops_on_cpu": len(self.unsupported),
-                "cpu_fraction": round(self.cpu_fraction, 4), "gpu_partitions": self.partitions,
-                "fully_compatible": self.fully_compatible, "unsupported": self.unsupported}
+        return self.summarized().to_dict()
 
     def summary(self) -> str:
         if self.fully_compatible:
             return f"all {self.ops_total} ops have GPU-delegate kernels (file-level check; see README)"
-        kinds = sorted({u["op"] for u in self.unsupported})
+        kinds = sorted({u.op for u in self.unsupported})
         return (f"{len(self.unsupported)} of {self.ops_total} ops ({self.cpu_fraction:.0%}) would fall back to the "
                 f"CPU ({', '.join(kinds)}), splitting the graph into {self.partitions} GPU partition(s)")
 
@@ -139,5 +157,5 @@ def check(data: bytes) -> GpuCompatibility:
             continue
         in_gpu_run = False
         tensor = op.outputs[0].name if op.outputs else ""
-        unsupported.append({"index": op.index, "op": op.op_type, "tensor": tensor, "reason": why})
+        unsupported.append(CpuOp(index=op.index, op=op.op_type, tensor=tensor, reason=why))
     return GpuCompatibility(ops_total=len(ops), unsupported=unsupported, partitions=partitions)

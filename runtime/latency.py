@@ -11,9 +11,9 @@ comparable with a baseline recorded in another run: ``latency / kernel latency``
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
@@ -29,9 +29,10 @@ def kernel_sha256() -> str:
     return hashlib.sha256(KERNEL_PATH.read_bytes()).hexdigest()
 
 
-def load_kernel(**load_kwargs: object) -> Model:
+def load_kernel(*, backend: str = "auto", threads: int | None = None, xnnpack: bool = True,
+                probe_cache: bool = True) -> Model:
     """The shipped yardstick model, loaded with the same runtime settings as the models it is timed with."""
-    return Model.load(KERNEL_PATH, **load_kwargs)  # type: ignore[arg-type]
+    return Model.load(KERNEL_PATH, backend=backend, threads=threads, xnnpack=xnnpack, probe_cache=probe_cache)
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from edgelite.calibration.preprocess import PreprocessSpec
 from edgelite.core.errors import UserInputError
+from edgelite.core.report import Record
+from edgelite.runtime import metadata_codec as codec
 from edgelite.runtime import metadata_schema as ms
 from edgelite.runtime import tflite_file
-from edgelite.calibration.preprocess import PreprocessSpec
 from edgelite.runtime.tflite_file import CORRUPT_ERRORS
 
 STANDARD_ENTRY = "TFLITE_METADATA"
@@ -31,6 +33,19 @@ LABELS_FILE = "labels.txt"
 # Highest metadata-schema feature we write (NormalizationOptions, ImageProperties, associated files): 1.0.0.
 MIN_PARSER_VERSION = "1.0.0"
 EDGELITE_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class MetadataSummary(Record):
+    """What reports carry of a model's metadata."""
+
+    source: str                      # "edgelite", "standard" or "none"
+    name: str | None
+    spec: PreprocessSpec | None
+    labels_count: int
+    # Written by whoever made the file (edgelite's converter writes its own fields; others may write
+    # anything): kept as the file has it, not typed.
+    provenance: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -44,14 +59,12 @@ class ModelMetadata:
     name: str | None = None
     description: str | None = None
 
+    def summary(self) -> MetadataSummary:
+        return MetadataSummary(source=self.source, name=self.name, spec=self.spec,
+                               labels_count=len(self.labels) if self.labels else 0, provenance=self.provenance)
+
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "name": self.name,
-            "spec": self.spec.to_dict() if self.spec else None,
-            "labels_count": len(self.labels) if self.labels else 0,
-            "provenance": self.provenance,
-        }
+        return self.summary().to_dict()
 
 
 def read_labels_file(path: str | os.PathLike[str]) -> tuple[str, ...]:
@@ -105,7 +118,7 @@ def _standard_metadata(spec: PreprocessSpec | None, labels: tuple[str, ...] | No
         subgraph_metadata=(ms.SubGraphMetadata(input_tensor_metadata=(inp,), output_tensor_metadata=(out,)),),
         min_parser_version=MIN_PARSER_VERSION,
     )
-    return ms.encode(meta)
+    return codec.encode(meta)
 
 
 def embed(model_bytes: bytes, *, spec: PreprocessSpec | None, labels: tuple[str, ...] | None,
@@ -221,7 +234,7 @@ def decode_standard(raw: bytes, where: str = "model") -> ms.ModelMetadata:
     if len(raw) < 8 or raw[4:8] != METADATA_IDENTIFIER:
         raise UserInputError(f"{where}: TFLITE_METADATA entry is corrupt (no M001 identifier)")
     try:
-        return ms.decode(raw)
+        return codec.decode(raw)
     except CORRUPT_ERRORS as exc:
         raise UserInputError(f"{where}: TFLITE_METADATA entry is corrupt ({exc}); "
                              "re-create the model or strip its metadata") from None
@@ -242,12 +255,13 @@ def read(data: bytes, *, input_hw: tuple[int, int] | None = None, where: str = "
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise UserInputError(f"{where}: edgelite metadata entry is not valid JSON ({exc})") from None
         version = own.get("schema_version", 0) if isinstance(own, dict) else None
-        shaped = (isinstance(version, int) and not isinstance(version, bool)
+        shaped = (isinstance(own, dict) and isinstance(version, int) and not isinstance(version, bool)
                   and isinstance(own.get("spec"), (dict, type(None)))
                   and isinstance(own.get("provenance"), (dict, type(None))))
         if not shaped:
             raise UserInputError(f"{where}: edgelite metadata entry is not an edgelite object (schema_version, spec, "
                                  "provenance); re-convert the model or strip the entry")
+        assert isinstance(version, int)
         if version > EDGELITE_SCHEMA_VERSION:
             raise UserInputError(
                 f"{where}: written by a newer edgelite (metadata schema {own.get('schema_version')}); upgrade edgelite"
@@ -271,7 +285,7 @@ def read(data: bytes, *, input_hw: tuple[int, int] | None = None, where: str = "
 
 def _enum_name(enum_cls: Any, value: int) -> str:
     try:
-        return enum_cls(value).name
+        return str(enum_cls(value).name)
     except ValueError:
         return str(value)
 
@@ -328,4 +342,5 @@ def standard_summary(data: bytes, where: str = "model") -> dict[str, Any] | None
 
 
 def labels_match_output(labels: tuple[str, ...] | None, output_shape: tuple[int, ...]) -> bool:
-    return bool(labels) and len(output_shape) >= 1 and int(np.prod(output_shape[1:] or (1,))) == len(labels)
+    return labels is not None and len(labels) > 0 and len(output_shape) >= 1 \
+        and int(np.prod(output_shape[1:] or (1,))) == len(labels)

@@ -1,5 +1,5 @@
-"""The standard TFLite model metadata (file identifier ``M001``, schema 1.5) as frozen value classes, with our own
-flatbuffers encoder and decoder.
+"""The standard TFLite model metadata (file identifier ``M001``, schema 1.5) as frozen value classes; our own
+flatbuffers decoder and encoder for them are in ``metadata_codec.py``.
 
 MediaPipe Tasks, the TFLite Task Library and Android Studio read this table from a model's ``TFLITE_METADATA``
 entry. Each class below is one table of the published schema; ``_LAYOUT`` gives its fields in schema order,
@@ -19,8 +19,6 @@ import enum
 import sys
 from typing import Any, ClassVar
 
-from edgelite.runtime.flatbuf import CorruptFlatbuffer, View
-
 IDENTIFIER = b"M001"
 # Bounded resources: the metadata of a real model is a few KB (EfficientNet-lite0: 1,072 bytes, DeepLabV3: 968).
 MAX_METADATA_BYTES = 1 << 20
@@ -30,7 +28,7 @@ MAX_DEPTH = 16  # tables nest at most 5 deep in the schema; a cycle in a hostile
 if sys.version_info >= (3, 11):
     from typing import dataclass_transform
 else:  # pragma: no cover - Python 3.10: type checkers just see a plain class
-    def dataclass_transform(**_: Any):
+    def dataclass_transform(**_: Any) -> Any:
         return lambda cls: cls
 
 
@@ -66,7 +64,7 @@ class Table:
         return tuple(getattr(self, name) for name in self._fields)
 
     def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self._values() == other._values()  # type: ignore[attr-defined]
+        return isinstance(other, Table) and type(self) is type(other) and self._values() == other._values()
 
     def __hash__(self) -> int:
         return hash((type(self), self._values()))
@@ -264,7 +262,7 @@ PROCESS_UNIT_OPTIONS = (NormalizationOptions, ScoreCalibrationOptions, ScoreThre
                         BertTokenizerOptions, SentencePieceTokenizerOptions, RegexTokenizerOptions)
 _UNIONS = {"content_properties": CONTENT_PROPERTIES, "options": PROCESS_UNIT_OPTIONS}
 
-_LAYOUT: dict[type, tuple[tuple[str, str, Any], ...]] = {
+_LAYOUT: dict[type[Table], tuple[tuple[str, str, Any], ...]] = {
     AssociatedFile: (("name", STR, None), ("description", STR, None), ("type", "b", None),
                      ("locale", STR, None), ("version", STR, None)),
     FeatureProperties: (),
@@ -306,110 +304,3 @@ _ALIGN = {(CustomMetadata, "data"): 16}  # the schema's force_align
 
 _SLOTS = {cls: [(slot, *f) for slot, f in enumerate(lay)] for cls, lay in _LAYOUT.items()}
 assert all(list(cls._fields) == [n for n, _, _ in lay] for cls, lay in _LAYOUT.items())
-
-
-# ---- decoding -------------------------------------------------------------------------------------------------
-def _text(raw: bytes | None) -> str | None:
-    return None if raw is None else raw.decode("utf-8", "surrogateescape")
-
-
-def _decode(cls: type, view: View, depth: int) -> Any:
-    if depth > MAX_DEPTH:
-        raise CorruptFlatbuffer("metadata tables nest too deep")
-    values: dict[str, Any] = {}
-    for slot, name, kind, arg in _SLOTS[cls]:
-        if kind == STR:
-            values[name] = _text(view.string(slot))
-        elif kind == STRS:
-            values[name] = tuple(_text(s) for s in view.strings(slot)) if view.has(slot) else None
-        elif kind == TABLE:
-            child = view.table(slot)
-            values[name] = None if child is None else _decode(arg, child, depth + 1)
-        elif kind == TABLES:
-            values[name] = (tuple(_decode(arg, v, depth + 1) for v in view.iter_tables(slot))
-                            if view.has(slot) else None)
-        elif kind == UNION:
-            type_id = values[name + "_type"]
-            child = view.union(slot)
-            # A member newer than this schema keeps its type id; its value cannot be read.
-            known = 0 < type_id <= len(arg)
-            values[name] = _decode(arg[type_id - 1], child, depth + 1) if known and child is not None else None
-        elif kind in (F32S, U32S):
-            arr = view.numbers(slot, "f4" if kind == F32S else "u4")
-            values[name] = None if arr is None else tuple(arr.tolist())
-        elif kind == U8S:
-            span = view.vector(slot, 1)
-            values[name] = None if span is None else bytes(view.buf[span[0] : span[0] + span[1]])
-        else:
-            values[name] = view.scalar(slot, kind)
-    return cls(**values)
-
-
-def decode(raw: bytes) -> ModelMetadata:
-    """A ``TFLITE_METADATA`` buffer as a ``ModelMetadata`` (``CorruptFlatbuffer`` when it is not one)."""
-    if len(raw) > MAX_METADATA_BYTES:
-        raise CorruptFlatbuffer(f"metadata of {len(raw)} bytes is over the {MAX_METADATA_BYTES}-byte cap")
-    return _decode(ModelMetadata, View.root(raw, IDENTIFIER), 0)
-
-
-# ---- encoding -------------------------------------------------------------------------------------------------
-_PREPEND_SLOT = {"b": "PrependInt8Slot", "B": "PrependUint8Slot", "I": "PrependUint32Slot",
-                 "i": "PrependInt32Slot", "f": "PrependFloat32Slot"}
-
-
-def _string(builder: Any, s: str) -> int:
-    return builder.CreateString(s.encode("utf-8", "surrogateescape"))
-
-
-def _offsets_vector(builder: Any, offsets: list[int]) -> int:
-    builder.StartVector(4, len(offsets), 4)
-    for off in reversed(offsets):
-        builder.PrependUOffsetTRelative(off)
-    return builder.EndVector()
-
-
-def _encode(builder: Any, obj: Any) -> int:
-    cls = type(obj)
-    refs: dict[str, int] = {}
-    # Children first, in field order (a flatbuffer is built back to front).
-    for _, name, kind, arg in _SLOTS[cls]:
-        value = getattr(obj, name)
-        if value is None or kind not in (STR, STRS, TABLE, TABLES, UNION, F32S, U32S, U8S):
-            continue
-        if kind == STR:
-            refs[name] = _string(builder, value)
-        elif kind == STRS:
-            refs[name] = _offsets_vector(builder, [_string(builder, s) for s in value])
-        elif kind in (TABLE, UNION):
-            refs[name] = _encode(builder, value)
-        elif kind == TABLES:
-            refs[name] = _offsets_vector(builder, [_encode(builder, v) for v in value])
-        elif kind in (F32S, U32S):
-            builder.StartVector(4, len(value), 4)
-            prepend = builder.PrependFloat32 if kind == F32S else builder.PrependUint32
-            for v in reversed(value):
-                prepend(v)
-            refs[name] = builder.EndVector()
-        else:  # U8S
-            data = bytes(value)
-            builder.StartVector(1, len(data), _ALIGN.get((cls, name), 1))
-            builder.head -= len(data)
-            builder.Bytes[builder.head : builder.head + len(data)] = data
-            refs[name] = builder.EndVector()
-    builder.StartObject(len(_LAYOUT[cls]))
-    for slot, name, kind, arg in _SLOTS[cls]:
-        value = getattr(obj, name)
-        if name in refs:
-            builder.PrependUOffsetTRelativeSlot(slot, refs[name], 0)
-        elif kind in _PREPEND_SLOT:
-            getattr(builder, _PREPEND_SLOT[kind])(slot, value, 0)
-    return builder.EndObject()
-
-
-def encode(meta: ModelMetadata) -> bytes:
-    """``meta`` as a ``TFLITE_METADATA`` buffer (root ``ModelMetadata``, identifier ``M001``)."""
-    import flatbuffers
-
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(_encode(builder, meta), file_identifier=IDENTIFIER)
-    return bytes(builder.Output())

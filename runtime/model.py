@@ -6,74 +6,32 @@ import functools
 import os
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
+from edgelite.calibration.preprocess import IMAGE_EXTENSIONS, ImageLike, PreprocessSpec
 from edgelite.core import metrics
 from edgelite.core.errors import UserInputError
 from edgelite.runtime import metadata as md
 from edgelite.runtime import tflite_file
 from edgelite.runtime.backends import Backend, DelegateSpec, load_delegates, select_backend
 from edgelite.runtime.native_log import filtered_stderr
-from edgelite.calibration.preprocess import IMAGE_EXTENSIONS, ImageLike, PreprocessSpec
-
-
-
-@dataclass(frozen=True)
-class TensorInfo:
-    """One input or output tensor: name, shape (batch first), dtype, and affine quantization if any."""
-
-    name: str
-    index: int
-    shape: tuple[int, ...]
-    shape_signature: tuple[int, ...]
-    dtype: np.dtype
-    scale: float
-    zero_point: int
-
-    @property
-    def quantized(self) -> bool:
-        return self.scale != 0.0 and self.dtype in metrics.INT_RANGES
-
-    def quantize(self, x: np.ndarray) -> np.ndarray:
-        """Float values → this tensor's dtype, as TFLite rounds (``core.metrics``); a cast for float tensors."""
-        if not self.quantized:
-            return x.astype(self.dtype, copy=False)
-        return metrics.quantize(x, self.scale, self.zero_point, self.dtype)
-
-    def dequantize(self, q: np.ndarray) -> np.ndarray:
-        if not self.quantized:
-            return q.astype(np.float32, copy=False)
-        return metrics.dequantize(q, self.scale, self.zero_point)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name, "shape": list(self.shape), "shape_signature": list(self.shape_signature),
-            "dtype": str(self.dtype), "scale": self.scale, "zero_point": self.zero_point,
-        }
-
+from edgelite.runtime.tensors import TensorInfo
+from edgelite.runtime.tensors import tensor_info as _tensor_info
+from edgelite.runtime.tensors import to_tensor as _to_tensor
 
 # LiteRT takes an int32 thread count; past a few hundred threads nothing gets faster on any board.
 MAX_THREADS = 1024
-
-
-def _tensor_info(d: dict[str, Any]) -> TensorInfo:
-    scale, zp = d.get("quantization", (0.0, 0))
-    return TensorInfo(
-        name=d["name"], index=d["index"], shape=tuple(int(v) for v in d["shape"]),
-        shape_signature=tuple(int(v) for v in d.get("shape_signature", d["shape"])),
-        dtype=np.dtype(d["dtype"]), scale=float(scale), zero_point=int(zp),
-    )
 
 
 def _locked(method: Any) -> Any:
     """Run a method under the model's lock (set inputs → invoke → read outputs must not interleave)."""
 
     @functools.wraps(method)
-    def wrapper(self: "Model", *args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: Model, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
             return method(self, *args, **kwargs)
 
@@ -119,7 +77,7 @@ class Model:
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, backend: str = "auto", threads: int | None = None,
              xnnpack: bool = True, delegates: list[DelegateSpec] | None = None, probe: bool = False,
-             probe_cache: bool = True) -> "Model":
+             probe_cache: bool = True) -> Model:
         """Load a .tflite file with a backend (``auto``, ``litert``, ``tflite-runtime``, ``tf``), optionally
         without XNNPACK and with external delegates.
 
@@ -139,7 +97,7 @@ class Model:
     @classmethod
     def from_bytes(cls, content: bytes, name: str | os.PathLike[str] = "<memory>", *, backend: str = "auto",
                    threads: int | None = None, xnnpack: bool = True,
-                   delegates: list[DelegateSpec] | None = None) -> "Model":
+                   delegates: list[DelegateSpec] | None = None) -> Model:
         """Load a model held in memory (``name`` is used in messages).
 
         An image input with dynamic height/width (shape signature -1) is resized to the embedded spec's size
@@ -178,7 +136,7 @@ class Model:
         return self.input.shape[1:]
 
     @_locked
-    def with_spec(self, spec: PreprocessSpec | None) -> "Model":
+    def with_spec(self, spec: PreprocessSpec | None) -> Model:
         """Override the embedded preprocessing (for example from command-line flags)."""
         if spec is not None:
             self.spec = spec
@@ -248,7 +206,8 @@ class Model:
 
     def _output(self, o: TensorInfo) -> np.ndarray:
         try:
-            return self._interp.get_tensor(o.index)
+            out: np.ndarray = self._interp.get_tensor(o.index)
+            return out
         except ValueError:
             # LiteRT: "Tensor data is null" — nothing in the graph writes this output (a file without operators).
             raise UserInputError(f"{self.path}: output {o.name!r} holds no data after running the model (no "
@@ -299,14 +258,15 @@ class Model:
         With ``signature``, the model's signature runner is used and names are the signature's names.
         """
         if signature is not None:
-            return self._run_signature(inputs, signature)
+            named: dict[str, np.ndarray] = self._run_signature(inputs, signature)
+            return named
         feeds = self._by_name(inputs, [t.name for t in self.inputs])
         resized = False
         for t in self.inputs:
             arr = feeds[t.name]
             if tuple(arr.shape) != t.shape:
                 if len(arr.shape) != len(t.shape_signature) or any(
-                        want not in (-1, got) for want, got in zip(t.shape_signature, arr.shape)):
+                        want not in (-1, got) for want, got in zip(t.shape_signature, arr.shape, strict=True)):
                     raise UserInputError(f"{self.path}: input {t.name!r} takes shape {list(t.shape_signature)} "
                                          f"(-1 = any), got {list(arr.shape)}")
                 self._interp.resize_tensor_input(t.index, list(arr.shape), strict=True)
@@ -373,8 +333,8 @@ class Model:
             "path": str(self.path), "kind": "tflite", "size_bytes": self.size_bytes,
             "backend": self.backend.name, "backend_version": self.backend.version,
             "threads": self.threads, "xnnpack": self.xnnpack, "delegates": self.delegates,
-            "inputs": [t.to_dict() for t in self.inputs], "outputs": [t.to_dict() for t in self.outputs],
-            "metadata": self.metadata.to_dict(),
+            "inputs": [t.summary() for t in self.inputs], "outputs": [t.summary() for t in self.outputs],
+            "metadata": self.metadata.summary(),
         }
 
 
@@ -387,17 +347,6 @@ def _raise_if_custom_op(text: str, content: bytes, path: Path, backend: str) -> 
         f"{path}: custom op(s) {', '.join(custom) or '?'} are not available in {backend}; "
         "load a delegate that provides them (--delegate) or use a runtime built with them"
     )
-
-
-def _to_tensor(arr: np.ndarray, t: TensorInfo) -> np.ndarray:
-    """An array for tensor ``t``: its own dtype passes; floats are quantized (or cast for float tensors)."""
-    if arr.dtype == t.dtype:
-        return arr
-    if arr.dtype.kind == "f":
-        if not np.isfinite(arr).all():
-            raise UserInputError(f"input {t.name!r} contains NaN or Inf values")
-        return t.quantize(arr)
-    raise UserInputError(f"input {t.name!r} is {t.dtype}; got {arr.dtype} (pass floats or {t.dtype})")
 
 
 def _fit_dynamic_input(interp: Any, t: TensorInfo, spec: PreprocessSpec | None) -> bool:

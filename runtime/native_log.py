@@ -14,7 +14,7 @@ import contextlib
 import os
 import sys
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 NOISE = (b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",)
 # fd 2 is process-wide: one redirection at a time.

@@ -16,6 +16,7 @@ cannot be written is used read-only, and one that cannot be read is ignored (the
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -70,10 +71,8 @@ def remember(k: str, folder: Path | None = None) -> bool:
         os.replace(tmp, folder / k)
         _prune(folder)
     except OSError:
-        try:
+        with contextlib.suppress(OSError):   # the folder itself is not writable: there is no temp file to remove
             tmp.unlink(missing_ok=True)
-        except OSError:
-            pass  # the folder itself is not writable: there is no temp file to remove
         return False
     return True
 

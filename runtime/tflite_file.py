@@ -12,9 +12,10 @@ import functools
 import os
 import struct
 import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -55,18 +56,21 @@ POOL2D_OPTIONS = 5  # BuiltinOptions.Pool2DOptions
 CUSTOM_OP = 32  # BuiltinOperator.CUSTOM
 
 
-def _guarded(fn):
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _guarded(fn: F) -> F:
     """Turn a corrupt-flatbuffer exception in a reader into a one-line UserInputError."""
 
     @functools.wraps(fn)
-    def wrapper(data: bytes, *args, **kwargs):
+    def wrapper(data: bytes, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(data, *args, **kwargs)
         except CORRUPT_ERRORS as exc:
             raise UserInputError(f"the model flatbuffer is corrupt ({type(exc).__name__} in {fn.__name__}); "
                                  "re-create the file") from None
 
-    return wrapper
+    return wrapper  # type: ignore[return-value]  # same signature: functools.wraps keeps it
 
 
 def schema() -> Any:
@@ -78,7 +82,7 @@ def schema() -> Any:
         from ai_edge_litert import schema_py_generated
     except ImportError:
         try:
-            from tensorflow.lite.python import schema_py_generated  # type: ignore[no-redef]
+            from tensorflow.lite.python import schema_py_generated
         except ImportError:
             raise MissingDependencyError("re-packing a .tflite needs the TFLite schema module of ai-edge-litert "
                                          "or TensorFlow: pip install ai-edge-litert") from None
@@ -268,10 +272,10 @@ def with_metadata(data: bytes, entries: dict[str, bytes], *, remove: Iterable[st
 class _AlignedBuffer:
     """Packs a ``BufferT`` with its data vector aligned to ``BUFFER_ALIGNMENT`` (the schema's force_align)."""
 
-    def __init__(self, inner) -> None:
+    def __init__(self, inner: Any) -> None:
         self.inner = inner
 
-    def Pack(self, builder: Any) -> int:  # noqa: N802 - flatbuffers' naming
+    def Pack(self, builder: Any) -> int:
         s = schema()
         data = self.inner.data
         vec = None
@@ -286,7 +290,7 @@ class _AlignedBuffer:
             s.BufferAddData(builder, vec)
         s.BufferAddOffset(builder, self.inner.offset)
         s.BufferAddSize(builder, self.inner.size)
-        return s.BufferEnd(builder)
+        return int(s.BufferEnd(builder))
 
 
 def _main_subgraph(data: bytes | bytearray) -> tuple[View, View | None]:

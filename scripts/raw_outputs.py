@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from parity_golden import ROOT, raw_outputs  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # the checkout root: tests.support
+from tests.support.parity import ROOT, raw_outputs
 
 
 def dump(parity: Path, backend: str, out: Path) -> None:

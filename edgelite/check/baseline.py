@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgelite.core.version import __version__
-from edgelite.core.files import atomic_write_text
 from edgelite.core.errors import UserInputError
+from edgelite.core.files import atomic_write_text
+from edgelite.core.version import __version__
 
 KIND = "edgelite-baseline"
 SCHEMA_VERSION = 1

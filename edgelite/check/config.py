@@ -53,7 +53,7 @@ class Budgets:
     min_agreement: float | None = None               # share of samples where int8 and float agree on top-1
     max_int8_over_float_latency: float | None = None  # int8 latency / float latency, same rounds
 
-    def merged(self, override: "Budgets") -> "Budgets":
+    def merged(self, override: Budgets) -> Budgets:
         return Budgets(**{f.name: getattr(override, f.name) if getattr(override, f.name) is not None
                           else getattr(self, f.name) for f in dataclasses.fields(self)})
 
@@ -152,7 +152,7 @@ def _build(cls: type, table: Any, where: str, file: Path, **fixed: Any) -> Any:
     for name, f in fields.items():
         key = f"{where}.{name}" if where else name
         if name not in table:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:  # type: ignore[misc]
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise UserInputError(f"{file}: {key}: required key missing")
             continue
         values[name] = _check_value(table[name], hints[name], f"{file}: {key}")

@@ -1,40 +1,38 @@
 """Budgets against measurements: one row per (model, budget) with pass / fail / skip and the numbers behind it.
 
-Pure functions over plain dicts, so every rule is testable on its own; ``run.py`` does the measuring and
+A pure function, so every rule is testable on its own; ``run.py`` does the measuring and
 ``edgelite.core.budgets`` holds the rules (figure, direction, message, format).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from edgelite.check.config import Budgets
-from edgelite.core.budgets import FAIL, GROWTH, INFO, PASS, RULES, SKIP, count_statuses
+from edgelite.core.budgets import FAIL, GROWTH, INFO, PASS, RULES, SKIP, BudgetRow, Measured, count_statuses
 
 __all__ = ["FAIL", "GROWTH", "INFO", "PASS", "SKIP", "count_statuses", "judge"]
 
 
-def judge(budgets: Budgets, m: dict[str, Any], base: dict[str, Any] | None, *, model: str,
-          updating: bool = False) -> list[dict[str, Any]]:
+def judge(budgets: Budgets, m: Measured, base: Mapping[str, Any] | None, *, model: str,
+          updating: bool = False) -> list[BudgetRow]:
     """One row per set budget. ``updating``: growth budgets are shown against the old baseline, not enforced."""
     rows = []
     for budget, limit in budgets.items():
         rule = RULES[budget]
         value, before = rule.measure(m, base)
-        row = {"budget": budget, "limit": limit, "value": None if value is None else round(float(value), 6),
-               "baseline": before, "status": PASS, "message": ""}
+        status, message = PASS, ""
         if value is None and rule.growth and updating:
-            row["status"] = INFO
-            row["message"] = "first baseline recorded by this run"
+            status, message = INFO, "first baseline recorded by this run"
         elif value is None:
-            row["status"] = SKIP
-            row["message"] = (f"no baseline entry for {model!r}; record it with `edgelite check --update-baseline`"
-                              if rule.growth else "not measured")
+            status = SKIP
+            message = (f"no baseline entry for {model!r}; record it with `edgelite check --update-baseline`"
+                       if rule.growth else "not measured")
         elif rule.growth and updating:
-            row["status"] = INFO
-            row["message"] = "baseline re-recorded"
+            status, message = INFO, "baseline re-recorded"
         elif not rule.holds(value, limit):
-            row["status"] = FAIL
-            row["message"] = rule.fail(value, limit, before)
-        rows.append(row)
+            status, message = FAIL, rule.fail(value, limit, before)
+        rows.append(BudgetRow(budget=budget, limit=limit, value=None if value is None else round(float(value), 6),
+                              baseline=before, status=status, message=message))
     return rows

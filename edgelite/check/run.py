@@ -6,20 +6,55 @@ Only conversion needs TensorFlow; a config of ready .tflite files (with .tflite 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from edgelite.core.version import __version__
 from edgelite.check import gate
 from edgelite.check.baseline import Baseline, load_baseline
 from edgelite.check.config import CheckConfig, ModelEntry
+from edgelite.core.budgets import BudgetRow
 from edgelite.core.errors import UserInputError
+from edgelite.core.report import Record, Report
+from edgelite.core.version import __version__
 from edgelite.runtime import device
-from edgelite.core.report import Report
+from edgelite.runtime.compare import CompareReport, compare_on
 
 Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class CheckLatency(Record):
+    """Interleaved rounds of candidate, timing kernel and (if any) float reference, medians in ms."""
+
+    threads: int
+    rounds: int
+    candidate_ms: float
+    kernel_ms: float
+    reference_ms: float | None
+    latency_per_kernel: float            # candidate / kernel, the figure the baseline keeps
+    noise_pct: float                     # round-to-round spread of that ratio
+    int8_over_float: float | None
+    samples_ms: dict[str, list[float]]   # per model, every timed invoke
+    round_medians_ms: dict[str, list[float]]
+
+
+@dataclass(frozen=True)
+class CheckedModel(Record):
+    name: str
+    candidate: str
+    reference: str | None
+    size_bytes: int
+    quantized: bool
+    reference_size_bytes: int | None
+    accuracy: CompareReport | None       # int8 vs float on the model's eval data
+    latency: CheckLatency
+    baseline: dict[str, float | None] | None = None   # this model's entry in the baseline, if any
+    budgets: list[BudgetRow] = field(default_factory=list)
+    passed: bool = True
 
 
 @dataclass(frozen=True)
@@ -29,18 +64,18 @@ class CheckReport(Report):
 
     config: str
     baseline: str
-    models: list[dict[str, Any]]
+    models: list[CheckedModel]
     passed: bool
     baseline_updated: bool = False
     warnings: list[str] = field(default_factory=list)
-    device: dict[str, Any] = field(default_factory=device.fingerprint)
+    device: device.DeviceInfo = field(default_factory=device.fingerprint)
     edgelite_version: str = __version__
 
-    def rows(self) -> list[tuple[str, dict[str, Any]]]:
-        return [(m["name"], row) for m in self.models for row in m["budgets"]]
+    def rows(self) -> list[tuple[str, BudgetRow]]:
+        return [(m.name, row) for m in self.models for row in m.budgets]
 
     def counts(self) -> dict[str, int]:
-        return gate.count_statuses([row for m in self.models for row in m["budgets"]])
+        return gate.count_statuses([row for m in self.models for row in m.budgets])
 
 
 def _convert(entry: ModelEntry, source: Path, output: Path, mode: str, log: Log) -> Path:
@@ -63,8 +98,9 @@ def _paths(entry: ModelEntry, work_dir: Path, log: Log) -> tuple[Path, Path | No
     else:
         assert entry.source is not None
         folder.mkdir(parents=True, exist_ok=True)
-        candidate = _convert(entry, entry.source, folder / f"{entry.name}_{entry.convert.mode}.tflite",
-                             entry.convert.mode, log)
+        mode = entry.convert.mode
+        assert mode is not None   # load_config resolves it from the target
+        candidate = _convert(entry, entry.source, folder / f"{entry.name}_{mode}.tflite", mode, log)
     ref_source = entry.reference or entry.source
     if ref_source is None:
         return candidate, None
@@ -74,22 +110,21 @@ def _paths(entry: ModelEntry, work_dir: Path, log: Log) -> tuple[Path, Path | No
     return candidate, _convert(entry, ref_source, folder / f"{entry.name}_float32.tflite", "float32", log)
 
 
-def _measure(entry: ModelEntry, cfg: CheckConfig, log: Log, probe_cache: bool = True) -> dict[str, Any]:
-    from edgelite.runtime.compare import compare_on
-    from edgelite.runtime import Model
+def _measure(entry: ModelEntry, cfg: CheckConfig, log: Log, probe_cache: bool = True) -> CheckedModel:
     from edgelite.runtime import latency as lat
+    from edgelite.runtime.model import Model
 
     candidate, reference = _paths(entry, cfg.work_dir, log)
-    load = {"backend": cfg.latency.backend, "xnnpack": cfg.latency.xnnpack, "threads": cfg.latency.threads,
-            "probe_cache": probe_cache}
-    cand = Model.load(candidate, probe=True, **load)
-    ref = Model.load(reference, probe=True, **load) if reference is not None else None
+
+    def load(path: Path) -> Model:
+        return Model.load(path, probe=True, backend=cfg.latency.backend, xnnpack=cfg.latency.xnnpack,
+                          threads=cfg.latency.threads, probe_cache=probe_cache)
+
+    cand = load(candidate)
+    ref = load(reference) if reference is not None else None
     if ref is not None and cand.spec is None and ref.spec is not None:
         cand.with_spec(ref.spec)
-    m: dict[str, Any] = {"name": entry.name, "candidate": str(candidate),
-                         "reference": None if reference is None else str(reference),
-                         "size_bytes": cand.size_bytes, "quantized": cand.quantized,
-                         "reference_size_bytes": None if ref is None else ref.size_bytes, "accuracy": None}
+    accuracy = None
     if entry.eval is not None and ref is not None:
         log(f"[{entry.name}] evaluating on {entry.eval}")
         report = compare_on(ref, cand, entry.eval, samples=entry.eval_samples, seed=entry.seed)
@@ -97,31 +132,35 @@ def _measure(entry: ModelEntry, cfg: CheckConfig, log: Log, probe_cache: bool = 
             raise UserInputError(f"{cfg.path}: models[name={entry.name!r}].eval: {entry.eval} has no labels, so "
                                  "max_top1_drop_pts cannot be checked; use SRC/<class>/ folders or .npz with y, "
                                  "or budget min_agreement instead")
-        m["accuracy"] = report.to_dict()
+        accuracy = report
     log(f"[{entry.name}] timing: {cfg.latency.rounds} interleaved rounds, {cfg.latency.threads} thread(s)")
-    models = {"candidate": cand, lat.KERNEL: lat.load_kernel(**load)}
+    kernel = lat.load_kernel(backend=cfg.latency.backend, xnnpack=cfg.latency.xnnpack, threads=cfg.latency.threads,
+                             probe_cache=probe_cache)
+    models = {"candidate": cand, lat.KERNEL: kernel}
     if ref is not None:
         models["reference"] = ref
     t = lat.paired_timing(models, rounds=cfg.latency.rounds, block_ms=cfg.latency.block_ms)
-    m["latency"] = {
-        "threads": cfg.latency.threads, "rounds": cfg.latency.rounds,
-        "candidate_ms": round(t.median_ms("candidate"), 4), "kernel_ms": round(t.median_ms(lat.KERNEL), 4),
-        "reference_ms": round(t.median_ms("reference"), 4) if ref is not None else None,
-        "latency_per_kernel": round(t.ratio("candidate", lat.KERNEL), 6),
-        "noise_pct": round(t.ratio_spread("candidate", lat.KERNEL) * 100, 3),
-        "int8_over_float": round(t.ratio("candidate", "reference"), 4) if ref is not None else None,
-        "samples_ms": t.samples_ms, "round_medians_ms": t.round_medians_ms,
-    }
-    return m
+    latency = CheckLatency(
+        threads=cfg.latency.threads, rounds=cfg.latency.rounds,
+        candidate_ms=round(t.median_ms("candidate"), 4), kernel_ms=round(t.median_ms(lat.KERNEL), 4),
+        reference_ms=round(t.median_ms("reference"), 4) if ref is not None else None,
+        latency_per_kernel=round(t.ratio("candidate", lat.KERNEL), 6),
+        noise_pct=round(t.ratio_spread("candidate", lat.KERNEL) * 100, 3),
+        int8_over_float=round(t.ratio("candidate", "reference"), 4) if ref is not None else None,
+        samples_ms=t.samples_ms, round_medians_ms=t.round_medians_ms)
+    return CheckedModel(name=entry.name, candidate=str(candidate),
+                        reference=None if reference is None else str(reference), size_bytes=cand.size_bytes,
+                        quantized=cand.quantized, reference_size_bytes=None if ref is None else ref.size_bytes,
+                        accuracy=accuracy, latency=latency)
 
 
-def _baseline_entry(m: dict[str, Any]) -> dict[str, Any]:
-    acc, latency = m["accuracy"], m["latency"]
+def _baseline_entry(m: CheckedModel) -> dict[str, Any]:
+    acc, latency = m.accuracy, m.latency
     return {
-        "size_bytes": m["size_bytes"], "latency_ms": latency["candidate_ms"], "kernel_ms": latency["kernel_ms"],
-        "latency_per_kernel": latency["latency_per_kernel"], "int8_over_float": latency["int8_over_float"],
-        "top1": acc and acc["candidate"]["top1"], "top1_float": acc and acc["reference"]["top1"],
-        "agreement": acc and acc["agreement"],
+        "size_bytes": m.size_bytes, "latency_ms": latency.candidate_ms, "kernel_ms": latency.kernel_ms,
+        "latency_per_kernel": latency.latency_per_kernel, "int8_over_float": latency.int8_over_float,
+        "top1": acc and acc.candidate.top1, "top1_float": acc and acc.reference.top1,
+        "agreement": acc and acc.agreement,
     }
 
 
@@ -140,11 +179,12 @@ def _usable_baseline(cfg: CheckConfig, update: bool) -> Baseline | None:
                                  "`edgelite check --update-baseline`")
         if base.threads != cfg.latency.threads:
             raise UserInputError(f"{cfg.baseline}: threads: recorded with {base.threads} thread(s), the config "
-                                 f"times with {cfg.latency.threads}; re-record it with `edgelite check --update-baseline`")
+                                 f"times with {cfg.latency.threads}; re-record it with "
+                                 "`edgelite check --update-baseline`")
     return base
 
 
-def _sample_warnings(entry: ModelEntry, acc: dict[str, Any] | None) -> list[str]:
+def _sample_warnings(entry: ModelEntry, acc: CompareReport | None) -> list[str]:
     """Budgets tighter than the 95 % interval of what they are checked on (core/stats.py)."""
     from edgelite.core.stats import too_few_samples
 
@@ -152,11 +192,12 @@ def _sample_warnings(entry: ModelEntry, acc: dict[str, Any] | None) -> list[str]
         return []
     out = []
     b = entry.budgets
-    if b.max_top1_drop_pts is not None and acc.get("top1_drop_ci95"):
-        out.append(too_few_samples("the top-1 drop", b.max_top1_drop_pts, acc["top1_drop_ci95"], acc["samples"]))
-    if b.min_agreement is not None and acc.get("agreement_ci95"):
-        lo, hi = acc["agreement_ci95"]
-        out.append(too_few_samples("agreement", (1 - b.min_agreement) * 100, (lo * 100, hi * 100), acc["samples"]))
+    if b.max_top1_drop_pts is not None and acc.top1_drop_ci95:
+        lo, hi = acc.top1_drop_ci95
+        out.append(too_few_samples("the top-1 drop", b.max_top1_drop_pts, (lo, hi), acc.samples))
+    if b.min_agreement is not None and acc.agreement_ci95:
+        lo, hi = acc.agreement_ci95
+        out.append(too_few_samples("agreement", (1 - b.min_agreement) * 100, (lo * 100, hi * 100), acc.samples))
     return [w for w in out if w]
 
 
@@ -169,26 +210,25 @@ def run_check(cfg: CheckConfig, *, update_baseline: bool = False, log: Log = lam
 
     base = _usable_baseline(cfg, update_baseline)
     warnings: list[str] = []
-    if base is not None and base.device.get("cpu_model") not in (None, device.fingerprint().get("cpu_model")):
+    if base is not None and base.device.get("cpu_model") not in (None, device.fingerprint().cpu_model):
         warnings.append(f"the baseline was recorded on {base.device.get('cpu_model')!r}, this is "
-                        f"{device.fingerprint().get('cpu_model')!r}: latency is compared per timing kernel, "
+                        f"{device.fingerprint().cpu_model!r}: latency is compared per timing kernel, "
                         "which tracks CPU speed but not every difference between CPUs")
     results = []
     for entry in cfg.models:
         m = _measure(entry, cfg, log, probe_cache)
         before = base.models.get(entry.name) if base is not None else None
-        m["baseline"] = before
-        m["budgets"] = gate.judge(entry.budgets, m, before, model=entry.name, updating=update_baseline)
-        warnings.extend(f"{entry.name}: {w}" for w in _sample_warnings(entry, m.get("accuracy")))
-        m["passed"] = all(r["status"] != gate.FAIL for r in m["budgets"])
+        rows = gate.judge(entry.budgets, m, before, model=entry.name, updating=update_baseline)
+        m = dataclasses.replace(m, baseline=before, budgets=rows, passed=all(r.status != gate.FAIL for r in rows))
+        warnings.extend(f"{entry.name}: {w}" for w in _sample_warnings(entry, m.accuracy))
         results.append(m)
-        log(f"[{entry.name}] {'pass' if m['passed'] else 'FAIL'}")
-    passed = all(m["passed"] for m in results)
+        log(f"[{entry.name}] {'pass' if m.passed else 'FAIL'}")
+    passed = all(m.passed for m in results)
     updated = False
     if update_baseline:
         if passed:
-            new = Baseline(models={m["name"]: _baseline_entry(m) for m in results}, kernel_sha256=kernel_sha256(),
-                           threads=cfg.latency.threads, device=device.fingerprint(),
+            new = Baseline(models={m.name: _baseline_entry(m) for m in results}, kernel_sha256=kernel_sha256(),
+                           threads=cfg.latency.threads, device=device.fingerprint().to_dict(),
                            updated=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
             new.save(cfg.baseline)
             updated = True

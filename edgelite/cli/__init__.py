@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from edgelite.core import vocabulary as voc
-from edgelite.core.version import __version__
 from edgelite.core.errors import ConversionError, EdgeliteError, UserInputError
+from edgelite.core.version import __version__
 
 
 class _Parser(argparse.ArgumentParser):

@@ -10,16 +10,16 @@ from typing import Any
 
 import numpy as np
 
-from edgelite.core.files import atomic_write_text, check_outputs
+from edgelite.calibration.preprocess import PreprocessSpec, parse_floats, parse_size
 from edgelite.cli import render
 from edgelite.core.errors import CheckFailed, UserInputError
+from edgelite.core.files import atomic_write_text, check_outputs
 from edgelite.core.options import ConvertOptions
-from edgelite.calibration.preprocess import PreprocessSpec, parse_floats, parse_size
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    return {"convert": cmd_convert, "analyze": cmd_analyze, "qat": cmd_qat, "run": cmd_run, "compare": cmd_compare, "bench": cmd_bench,
-            "inspect": cmd_inspect, "check": cmd_check}[args.command](args)
+    return {"convert": cmd_convert, "analyze": cmd_analyze, "qat": cmd_qat, "run": cmd_run, "compare": cmd_compare,
+            "bench": cmd_bench, "inspect": cmd_inspect, "check": cmd_check}[args.command](args)
 
 
 def _write_json(path: str | None, report: Any) -> None:
@@ -120,16 +120,17 @@ def cmd_convert(args: argparse.Namespace) -> int:
     print(render.convert_table(report))
     _write_json(args.json, report)
     b = report.budget
-    if b and not b["met"]:
-        if b.get("confirm") and b.get("search_met"):
-            c = b["confirm"]
+    if b and not b.met:
+        c = b.confirm
+        if c is not None and b.search_met:
+            lo, hi = c.loss_ci95
             raise CheckFailed(f"accuracy budget met on the search part but not on the held-out confirm part: "
-                              f"{b['metric']} {c['loss_pts']:.3f} > {b['max_drop_pts']:g} by {b['gap_pts']:.3f} pts "
-                              f"on {c['samples']} samples (95 % CI {c['loss_ci95'][0]:.1f} … {c['loss_ci95'][1]:.1f}); "
+                              f"{b.metric} {c.loss_pts:.3f} > {b.max_drop_pts:g} by {b.gap_pts:.3f} pts "
+                              f"on {c.samples} samples (95 % CI {lo:.1f} … {hi:.1f}); "
                               f"the model was written to {report.output}")
-        loss = b["confirm"]["loss_pts"] if b.get("confirm") else b["final"]["loss_pts"]
-        raise CheckFailed(f"accuracy budget not met: {b['metric']} {loss:.3f} > {b['max_drop_pts']:g} (gap "
-                          f"{b['gap_pts']:.3f} pts) even with {len(b['float_layers'])} layers float; the best "
+        loss = c.loss_pts if c is not None else b.final.loss_pts
+        raise CheckFailed(f"accuracy budget not met: {b.metric} {loss:.3f} > {b.max_drop_pts:g} (gap "
+                          f"{b.gap_pts:.3f} pts) even with {len(b.float_layers)} layers float; the best "
                           f"model found was written to {report.output}")
     return 0
 
@@ -248,7 +249,6 @@ def _compare_with(args: argparse.Namespace, ref: Any, cand: Any) -> int:
 # ---- bench ---------------------------------------------------------------------------------------------------
 def cmd_bench(args: argparse.Namespace) -> int:
     from edgelite.runtime.bench import benchmark, parse_threads
-
     from edgelite.runtime.isolation import probe
     from edgelite.runtime.tflite_file import read_model_bytes
 
@@ -296,7 +296,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if report.baseline_updated:
         print(f"baseline written to {report.baseline}")
     if not report.passed:
-        failed = [f"{name}/{row['budget']} ({row['message']})" for name, row in report.rows() if row["status"] == "fail"]
+        failed = [f"{name}/{row.budget} ({row.message})" for name, row in report.rows() if row.status == "fail"]
         raise CheckFailed(f"{len(failed)} budget(s) failed: {'; '.join(failed)}")
     return 0
 
@@ -304,27 +304,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 # ---- inspect -------------------------------------------------------------------------------------------------
 def cmd_inspect(args: argparse.Namespace) -> int:
     from edgelite.runtime import Model
-    from edgelite.runtime import metadata as md
-    from edgelite.runtime import tflite_file
+    from edgelite.runtime.inspection import inspect_model
 
     model = Model.load(args.model, probe=True, probe_cache=not args.no_cache)
-    ops = tflite_file.op_inventory(model.content)
-    info = model.describe()
-    counts: dict[str, int] = {}
-    for op in ops:
-        counts[op.op_type] = counts.get(op.op_type, 0) + 1
-    info["ops"] = dict(sorted(counts.items(), key=lambda kv: -kv[1]))
-    info["float_ops"] = [{"op": op.op_type, "tensor": op.outputs[0].name if op.outputs else ""}
-                         for op in ops if op.is_float_compute]
-    info["quantized"] = model.quantized
-    info["labels"] = list(model.labels or [])
-    info["standard_metadata"] = md.standard_summary(model.content, str(args.model))
-    if args.gpu:
-        from edgelite.runtime import gpu
-
-        info["gpu"] = gpu.check(model.content).to_dict()
+    info = inspect_model(model, gpu=args.gpu)
     if args.json:
-        print(json.dumps(info, indent=2))
+        print(json.dumps(info.to_dict(), indent=2))
     else:
         print(render.inspect_table(info))
     return 0

@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from edgelite.core.formatting import ms, pct, size
+
+if TYPE_CHECKING:   # renderers only read these; importing them here would load the converter for `run`
+    from edgelite.calibration.preprocess import PreprocessSpec
+    from edgelite.check.run import CheckReport
+    from edgelite.converter.analyze import AnalyzeReport
+    from edgelite.converter.judge import Score
+    from edgelite.converter.report import ConvertReport
+    from edgelite.converter.train import TrainReport
+    from edgelite.runtime.bench import BenchReport
+    from edgelite.runtime.compare import CompareReport
+    from edgelite.runtime.inspection import ModelInspection
 
 # C0 and C1 control characters (ESC, BEL, backspace, CR, newline, …): text from a model file or a file name must
 # not move the cursor, retitle the terminal or fake other lines in a human-readable table or message.
@@ -26,37 +38,39 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str] | None = None) ->
     return "\n".join(lines)
 
 
-def convert_table(r: Any) -> str:
+def spec_line(s: PreprocessSpec) -> str:
+    return f"{s.height}x{s.width} {s.color} {s.resize}, mean {list(s.mean)} std {list(s.std)}"
+
+
+def convert_table(r: ConvertReport) -> str:
     cal = r.calibration
-    rows = [
+    rows: list[tuple[str, Any]] = [
         ("source", f"{r.source} ({r.source_kind}, {size(r.source_size_bytes)})"),
         ("output", f"{r.output} ({size(r.size_bytes)})"),
         ("mode / io", f"{r.mode} / {r.io}" + (f" (--target {r.target})" if r.target != "litert" else "")),
     ]
     if r.spec:
-        s = r.spec
-        rows.append(("preprocess", f"{s['height']}x{s['width']} {s['color']} {s['resize']}, "
-                                   f"mean {s['mean']} std {s['std']}"))
-    if cal["used"]:
-        skipped = f", {cal['skipped_unreadable']} unreadable skipped" if cal["skipped_unreadable"] else ""
-        rows.append(("calibration", f"{cal['used']} samples from {cal['source']} (seed {cal['seed']}{skipped})"))
+        rows.append(("preprocess", spec_line(r.spec)))
+    if cal.used:
+        skipped = f", {cal.skipped_unreadable} unreadable skipped" if cal.skipped_unreadable else ""
+        rows.append(("calibration", f"{cal.used} samples from {cal.source} (seed {cal.seed}{skipped})"))
     rows.append(("labels", r.labels_count or "-"))
-    rows.append(("float ops", ", ".join(f"{f['op']}@{f['layer'] or f['tensor']}" for f in r.float_ops) or "none"))
+    rows.append(("float ops", ", ".join(f"{f.op}@{f.layer or f.tensor}" for f in r.float_ops) or "none"))
     if r.kept_float:
-        names = ", ".join(f"{k['layer'] or k['tensor'].split(';')[0]} ({k['op']})" for k in r.kept_float)
+        names = ", ".join(f"{k.label} ({k.op})" for k in r.kept_float)
         rows.append(("kept float", f"{len(r.kept_float)}: {names}"))
         rows.append(("size cost", f"+{size(r.size_cost_bytes)} vs plain int8"))
     if r.budget:
-        b = r.budget
-        f = b["final"]
-        verdict = "met" if b["met"] else f"NOT met (gap {b['gap_pts']:.3f} pts)"
-        top1 = f", top-1 {f['top1']:.2f} % vs float {b['float_top1']:.2f} %" if f.get("top1") is not None else ""
-        rows.append(("budget", f"{b['metric']} ≤ {b['max_drop_pts']:g}: {verdict}; final {f['loss_pts']:.3f}"
-                               f"{top1}, agreement {f['agreement']:.4f}, {len(b['trials'])} trials"))
+        b, f = r.budget, r.budget.final
+        verdict = "met" if b.met else f"NOT met (gap {b.gap_pts:.3f} pts)"
+        top1 = f", top-1 {f.top1:.2f} % vs float {b.float_top1:.2f} %" \
+            if f.top1 is not None and b.float_top1 is not None else ""
+        rows.append(("budget", f"{b.metric} ≤ {b.max_drop_pts:g}: {verdict}; final {f.loss_pts:.3f}"
+                               f"{top1}, agreement {f.agreement:.4f}, {len(b.trials)} trials"))
     if r.gpu:
         g = r.gpu
-        rows.append(("GPU delegate", "all ops have GPU kernels" if g["fully_compatible"] else
-                     f"{g['ops_on_cpu']} of {g['ops_total']} ops would run on the CPU"))
+        rows.append(("GPU delegate", "all ops have GPU kernels" if g.fully_compatible else
+                     f"{g.ops_on_cpu} of {g.ops_total} ops would run on the CPU"))
     rows.append(("time", f"{r.timings.get('total_s', 0):.1f} s (converter {r.timings.get('convert_s', 0):.1f} s)"))
     out = table(rows)
     for w in r.warnings:
@@ -64,7 +78,7 @@ def convert_table(r: Any) -> str:
     return out
 
 
-def ci_pts(ci: Any, *, signed: bool = False) -> str:
+def ci_pts(ci: Sequence[float] | None, *, signed: bool = False) -> str:
     """``[lo, hi]`` in points as "(95 % CI lo … hi)"; empty when there is none."""
     if not ci:
         return ""
@@ -72,25 +86,24 @@ def ci_pts(ci: Any, *, signed: bool = False) -> str:
     return f"(95 % CI {format(ci[0], f)} … {format(ci[1], f)})"
 
 
-def compare_table(r: Any) -> str:
+def compare_table(r: CompareReport) -> str:
     ref, cand = r.reference, r.candidate
-    ratio = cand["size_bytes"] / max(ref["size_bytes"], 1)
-    lat_ratio = cand["latency_ms"]["median"] / max(ref["latency_ms"]["median"], 1e-9)
+    ratio = cand.size_bytes / max(ref.size_bytes, 1)
+    lat_ratio = cand.latency_ms.median / max(ref.latency_ms.median, 1e-9)
     rows = [
-        ("model", ref["path"], cand["path"]),
-        ("backend", f"{ref['backend']} {ref.get('backend_version', '')}", f"{cand['backend']} {cand.get('backend_version', '')}"),
-        ("size", size(ref["size_bytes"]), f"{size(cand['size_bytes'])} ({ratio:.3f}x)"),
+        ("model", ref.path, cand.path),
+        ("backend", f"{ref.backend} {ref.backend_version}", f"{cand.backend} {cand.backend_version}"),
+        ("size", size(ref.size_bytes), f"{size(cand.size_bytes)} ({ratio:.3f}x)"),
     ]
     if r.labelled:
-        rows.append(("top-1", f"{pct(ref['top1'])} {ci_pts(ref.get('top1_ci95'))}",
-                     f"{pct(cand['top1'])} {ci_pts(cand.get('top1_ci95'))}"))
+        rows.append(("top-1", f"{pct(ref.top1)} {ci_pts(ref.top1_ci95)}", f"{pct(cand.top1)} {ci_pts(cand.top1_ci95)}"))
         rows.append(("top-1 drop", "", f"{r.top1_drop_pts:+.2f} pts {ci_pts(r.top1_drop_ci95, signed=True)}, "
                                        f"McNemar p = {r.mcnemar_p:.3g}"))
-        if ref["top5"] is not None:
-            rows.append(("top-5", pct(ref["top5"]), f"{pct(cand['top5'])} (drop {r.top5_drop_pts:+.2f} pts)"))
+        if ref.top5 is not None:
+            rows.append(("top-5", pct(ref.top5), f"{pct(cand.top5)} (drop {r.top5_drop_pts:+.2f} pts)"))
     rows += [
-        ("latency median", ms(ref["latency_ms"]["median"]), f"{ms(cand['latency_ms']['median'])} ({lat_ratio:.2f}x)"),
-        ("latency p90", ms(ref["latency_ms"]["p90"]), ms(cand["latency_ms"]["p90"])),
+        ("latency median", ms(ref.latency_ms.median), f"{ms(cand.latency_ms.median)} ({lat_ratio:.2f}x)"),
+        ("latency p90", ms(ref.latency_ms.p90), ms(cand.latency_ms.p90)),
         ("agreement", "", f"{pct(r.agreement * 100)} "
                           f"{ci_pts(None if r.agreement_ci95 is None else [v * 100 for v in r.agreement_ci95])}"),
         ("cosine mean", "", f"{r.cosine_mean:.6f}"),
@@ -101,21 +114,21 @@ def compare_table(r: Any) -> str:
     return table(rows, header=("", "reference", "candidate"))
 
 
-def bench_table(r: Any) -> str:
-    sides = [(r.model, r.results)] + ([(r.reference["model"], r.reference["results"])] if r.reference else [])
+def bench_table(r: BenchReport) -> str:
+    sides = [(r.model, r.results)] + ([(r.reference.model, r.reference.results)] if r.reference else [])
     rows = []
     for name, results in sides:
         for res in results:
-            lat = res["latency_ms"]
-            rows.append((name, res["threads"], "on" if res["xnnpack"] else "off", ms(lat["median"]), ms(lat["p90"]),
-                         ms(lat["p99"]), ms(lat["min"]), f"{lat['std']:.3f}", res["runs"], ms(res["init_ms"]),
-                         ms(res["first_invoke_ms"]), f"{res['peak_rss_mb']:.0f} MB"))
+            lat = res.latency_ms
+            rows.append((name, res.threads, "on" if res.xnnpack else "off", ms(lat.median), ms(lat.p90),
+                         ms(lat.p99), ms(lat.min), f"{lat.std:.3f}", res.runs, ms(res.init_ms),
+                         ms(res.first_invoke_ms), f"{res.peak_rss_mb:.0f} MB"))
     dev = r.device
     delegates = f", delegates: {', '.join(r.delegates)}" if r.delegates else ""
     load = "" if r.library_load_ms is None else f" (library load {ms(r.library_load_ms)}, once per process)"
     head = (f"{r.model} ({size(r.size_bytes)}, input {r.input_dtype}) on {r.backend} {r.backend_version}{load}"
             f"{delegates}\n"
-            f"{dev['cpu_model']}, {dev['cores']} cores, {dev['arch']}, simd: {' '.join(dev['simd']) or '-'}\n")
+            f"{dev.cpu_model}, {dev.cores} cores, {dev.arch}, simd: {' '.join(dev.simd) or '-'}\n")
     return head + table(rows, header=("model", "threads", "xnnpack", "median", "p90", "p99", "min", "std ms", "runs",
                                       "init", "1st invoke", "peak RSS"))
 
@@ -128,30 +141,29 @@ def run_table(results: list[dict[str, Any]]) -> str:
     return table(rows, header=("input", "top-k (label score)", "invoke"))
 
 
-def inspect_table(info: dict[str, Any]) -> str:
-    rows = [("file", f"{info['path']} ({size(info['size_bytes'])})"),
-            ("quantized", "yes (integer activations)" if info["quantized"] else "no (float activations)")]
-    for kind in ("inputs", "outputs"):
-        for t in info[kind]:
-            q = f" scale {t['scale']:.6g} zero-point {t['zero_point']}" if t["scale"] else ""
-            rows.append((kind[:-1], f"{t['name']} {t['shape']} {t['dtype']}{q}"))
-    rows.append(("ops", ", ".join(f"{k} x{v}" for k, v in info["ops"].items())))
-    if info["quantized"]:
-        rows.append(("float ops", ", ".join(f"{f['op']}@{f['tensor']}" for f in info["float_ops"]) or "none"))
+def inspect_table(info: ModelInspection) -> str:
+    rows: list[tuple[str, Any]] = [
+        ("file", f"{info.path} ({size(info.size_bytes)})"),
+        ("quantized", "yes (integer activations)" if info.quantized else "no (float activations)")]
+    for kind, tensors in (("input", info.inputs), ("output", info.outputs)):
+        for t in tensors:
+            q = f" scale {t.scale:.6g} zero-point {t.zero_point}" if t.scale else ""
+            rows.append((kind, f"{t.name} {t.shape} {t.dtype}{q}"))
+    rows.append(("ops", ", ".join(f"{k} x{v}" for k, v in info.ops.items())))
+    if info.quantized:
+        rows.append(("float ops", ", ".join(f"{f.op}@{f.tensor}" for f in info.float_ops) or "none"))
     else:
-        rows.append(("float ops", f"all {len(info['float_ops'])} compute ops (float model)"))
-    meta = info["metadata"]
-    rows.append(("metadata", meta["source"]))
-    if meta["spec"]:
-        s = meta["spec"]
-        rows.append(("preprocess", f"{s['height']}x{s['width']} {s['color']} {s['resize']}, "
-                                   f"mean {s['mean']} std {s['std']}"))
-    labels = info["labels"]
+        rows.append(("float ops", f"all {len(info.float_ops)} compute ops (float model)"))
+    meta = info.metadata
+    rows.append(("metadata", meta.source))
+    if meta.spec:
+        rows.append(("preprocess", spec_line(meta.spec)))
+    labels = info.labels
     rows.append(("labels", f"{len(labels)}: {', '.join(labels[:10])}{' …' if len(labels) > 10 else ''}"
                  if labels else "-"))
-    for k, v in (meta.get("provenance") or {}).items():
+    for k, v in (meta.provenance or {}).items():
         rows.append((f"  {k}", v))
-    std = info.get("standard_metadata")
+    std = info.standard_metadata
     if std:
         rows.append(("TFLite metadata", f"{std['name'] or '-'} (version {std['version'] or '-'}, author "
                                         f"{std['author'] or '-'}, min parser {std['min_parser_version'] or '-'})"))
@@ -168,27 +180,35 @@ def inspect_table(info: dict[str, Any]) -> str:
                              + (f"; files {files}" if files else "")))
         packed = std["packed_files"]
         rows.append(("  packed files", ", ".join(f"{k} ({size(v)})" for k, v in packed.items()) or "none"))
-    g = info.get("gpu")
+    g = info.gpu
     if g:
-        rows.append(("GPU delegate", f"{g['ops_total'] - g['ops_on_cpu']} of {g['ops_total']} ops on the GPU, "
-                                     f"{g['ops_on_cpu']} on the CPU ({g['cpu_fraction']:.0%}), "
-                                     f"{g['gpu_partitions']} GPU partition(s)"))
-        for u in g["unsupported"]:
-            rows.append((f"  op {u['index']}", f"{u['op']} ({u['tensor'][:50]}): {u['reason']}"))
+        rows.append(("GPU delegate", f"{g.ops_total - g.ops_on_cpu} of {g.ops_total} ops on the GPU, "
+                                     f"{g.ops_on_cpu} on the CPU ({g.cpu_fraction:.0%}), "
+                                     f"{g.gpu_partitions} GPU partition(s)"))
+        for u in g.unsupported:
+            rows.append((f"  op {u.index}", f"{u.op} ({u.tensor[:50]}): {u.reason}"))
     return table(rows)
 
 
-def analyze_table(r: Any, limit: int = 20) -> str:
+def analyze_table(r: AnalyzeReport, limit: int = 20) -> str:
     i = r.int8
     head = [f"{r.source}: {r.samples} samples of {r.evaluated_on}"]
-    top1 = f"top-1 float {r.float_top1:.2f} % → int8 {i['top1']:.2f} %, " if r.float_top1 is not None else ""
-    snr = "-" if i["snr_db"] is None else f"{i['snr_db']:.1f} dB"
-    head.append(f"plain int8: {top1}agreement {i['agreement']:.4f}, output SNR {snr}, size {size(i['size_bytes'])}")
-    num = lambda v, fmt: "-" if v is None else format(v, fmt)  # noqa: E731
-    rows = [(row["rank"], row["op"], (row["layer"] or row["tensor"].split(";")[0])[:40],
-             num(row.get("rmse"), ".4g"), num(row.get("rmse_per_scale"), ".2f"), num(row.get("snr_db"), ".1f"),
-             num(row.get("max_abs_error"), ".4g"), f"{row['contribution_pct']:.1f} %", f"{row['loss_pts_if_float']:.2f}")
-            for row in r.layers[:limit]]
+    top1 = f"top-1 float {r.float_top1:.2f} % → int8 {i.top1:.2f} %, " \
+        if r.float_top1 is not None and i.top1 is not None else ""
+    snr = "-" if i.snr_db is None else f"{i.snr_db:.1f} dB"
+    head.append(f"plain int8: {top1}agreement {i.agreement:.4f}, output SNR {snr}, size {size(i.size_bytes)}")
+
+    def num(v: float | None, spec: str) -> str:
+        return "-" if v is None else format(v, spec)
+
+    rows = []
+    for row in r.layers[:limit]:
+        e = row.error
+        rows.append((row.rank, row.op, (row.layer or row.tensor.split(";")[0])[:40],
+                     num(e.rmse if e else None, ".4g"), num(e.rmse_per_scale if e else None, ".2f"),
+                     num(e.snr_db if e else None, ".1f"), num(e.max_abs_error if e else None, ".4g"),
+                     f"{row.contribution_pct:.1f} %",
+                     f"{row.loss_pts_if_float:.2f}"))
     body = table(rows, ("#", "op", "layer", "rmse", "rmse/scale", "snr dB", "max abs", "contribution",
                         "loss if float"))
     more = f"\n… {len(r.layers) - limit} more layers in the JSON report" if len(r.layers) > limit else ""
@@ -196,51 +216,50 @@ def analyze_table(r: Any, limit: int = 20) -> str:
     return "\n".join(head) + "\n" + body + more + notes
 
 
-def train_table(r: Any) -> str:
-    def score(sc: dict[str, Any] | None) -> str:
+def train_table(r: TrainReport) -> str:
+    def score(sc: Score | None) -> str:
         if not sc:
             return "-"
-        top1 = f"top-1 {sc['top1']:.2f} %, " if sc.get("top1") is not None else ""
-        return f"{top1}agreement {sc['agreement']:.4f}"
+        top1 = f"top-1 {sc.top1:.2f} %, " if sc.top1 is not None else ""
+        return f"{top1}agreement {sc.agreement:.4f}"
 
     plain = r.plain_int8
     rows = [
         ("source", f"{r.source}{' (Keras 3, rebuilt in tf_keras: outputs verified)' if r.keras_bridge else ''}"),
         ("method", f"{r.method}, {r.epochs} epoch(s) on {r.train_samples} samples"),
         ("output", f"{r.output} ({size(r.size_bytes)}, gzip {size(r.gzip_size_bytes)})"),
-        ("plain int8", f"{size(plain['size_bytes'])}, gzip {size(plain['gzip_size_bytes'])}"),
+        ("plain int8", f"{size(plain.size_bytes)}, gzip {size(plain.gzip_size_bytes)}"),
     ]
     if r.sparsity:
         sp = r.sparsity
-        rows.append(("sparsity", f"requested {sp['requested']:.2f}, kernels {sp['achieved']:.4f}, "
-                                 f"int8 weights zero {sp['int8_weights_zero']:.4f}"))
+        zero = "-" if sp.int8_weights_zero is None else f"{sp.int8_weights_zero:.4f}"
+        rows.append(("sparsity", f"requested {sp.requested:.2f}, kernels {sp.achieved:.4f}, int8 weights zero {zero}"))
     if r.pruned_model:
         rows.append(("pruned float", r.pruned_model))
     if r.evaluated_on:
         ftop1 = f"top-1 {r.float_top1:.2f} %" if r.float_top1 is not None else "reference"
         rows.append(("eval", r.evaluated_on))
         rows.append(("float", ftop1))
-        rows.append(("plain int8", score(plain["score"])))
+        rows.append(("plain int8", score(plain.score)))
         rows.append((r.method, score(r.result)))
     rows.append(("time", f"{r.timings.get('total_s', 0):.1f} s (training {r.timings.get('train_s', 0):.1f} s)"))
     return table(rows) + "".join(f"\nwarning: {w}" for w in r.warnings)
 
 
-def check_table(r: Any) -> str:
-    from edgelite.core.budgets import FAIL, cells
+def check_table(r: CheckReport) -> str:
+    from edgelite.core.budgets import FAIL
 
     rows = []
     for m in r.models:
-        for row in m["budgets"]:
-            rows.append((m["name"], *cells(row), row["status"].upper() if row["status"] == FAIL else row["status"],
-                         row["message"]))
+        for row in m.budgets:
+            rows.append((m.name, *row.cells(), row.status.upper() if row.status == FAIL else row.status, row.message))
     lines = []
     for m in r.models:
-        lat = m["latency"]
-        ratio = "" if lat["int8_over_float"] is None else f", {lat['int8_over_float']:.2f}x float"
-        lines.append(f"{m['name']}: {m['candidate']} ({size(m['size_bytes'])}), {ms(lat['candidate_ms'])} at "
-                     f"{lat['threads']} thread(s){ratio}, {lat['latency_per_kernel']:.4f} timing kernels "
-                     f"(±{lat['noise_pct']:.1f} % round-to-round)")
+        lat = m.latency
+        ratio = "" if lat.int8_over_float is None else f", {lat.int8_over_float:.2f}x float"
+        lines.append(f"{m.name}: {m.candidate} ({size(m.size_bytes)}), {ms(lat.candidate_ms)} at "
+                     f"{lat.threads} thread(s){ratio}, {lat.latency_per_kernel:.4f} timing kernels "
+                     f"(±{lat.noise_pct:.1f} % round-to-round)")
     counts = r.counts()
     verdict = "PASS" if r.passed else "FAIL"
     summary = (f"{verdict}: {counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped"

@@ -8,54 +8,82 @@ format with it — so a new budget is one entry here plus one field in ``check.c
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Protocol
+
+from edgelite.core.report import Record
 
 PASS, FAIL, SKIP, INFO = "pass", "fail", "skip", "info"
 STATUSES = (PASS, FAIL, SKIP, INFO)
 
-Figures = Mapping[str, Any]          # one model's measurements (check report) or baseline entry
+Baseline = Mapping[str, Any]         # one model's entry in the baseline file (check.baseline.MODEL_KEYS)
+
+
+class _Latency(Protocol):
+    @property
+    def latency_per_kernel(self) -> float: ...
+    @property
+    def int8_over_float(self) -> float | None: ...
+
+
+class _Accuracy(Protocol):
+    @property
+    def top1_drop_pts(self) -> float | None: ...
+    @property
+    def agreement(self) -> float: ...
+
+
+class Measured(Protocol):
+    """What the rules read of one checked model (``check.run.CheckedModel``)."""
+
+    @property
+    def size_bytes(self) -> int: ...
+    @property
+    def latency(self) -> _Latency: ...
+    @property
+    def accuracy(self) -> _Accuracy | None: ...
 
 
 def _growth_pct(now: float, before: float) -> float:
     return (now / before - 1.0) * 100.0
 
 
-def _size(m: Figures, base: Figures | None) -> tuple[float | None, Any]:
-    return m["size_bytes"], base and base["size_bytes"]
+def _size(m: Measured, base: Baseline | None) -> tuple[float | None, Any]:
+    return m.size_bytes, base and base["size_bytes"]
 
 
-def _size_growth(m: Figures, base: Figures | None) -> tuple[float | None, Any]:
+def _size_growth(m: Measured, base: Baseline | None) -> tuple[float | None, Any]:
     if base is None:
         return None, None
-    return _growth_pct(m["size_bytes"], base["size_bytes"]), base["size_bytes"]
+    return _growth_pct(m.size_bytes, base["size_bytes"]), base["size_bytes"]
 
 
-def _latency_growth(m: Figures, base: Figures | None) -> tuple[float | None, Any]:
+def _latency_growth(m: Measured, base: Baseline | None) -> tuple[float | None, Any]:
     if base is None:
         return None, None
-    return _growth_pct(m["latency"]["latency_per_kernel"], base["latency_per_kernel"]), base["latency_per_kernel"]
+    return _growth_pct(m.latency.latency_per_kernel, base["latency_per_kernel"]), base["latency_per_kernel"]
 
 
-def _top1_drop(m: Figures, base: Figures | None) -> tuple[float | None, Any]:
+def _top1_drop(m: Measured, base: Baseline | None) -> tuple[float | None, Any]:
     before = None if base is None or base["top1"] is None or base["top1_float"] is None else round(
         base["top1_float"] - base["top1"], 4)
-    return m["accuracy"] and m["accuracy"]["top1_drop_pts"], before
+    return None if m.accuracy is None else m.accuracy.top1_drop_pts, before
 
 
-def _agreement(m: Figures, base: Figures | None) -> tuple[float | None, Any]:
-    return m["accuracy"] and m["accuracy"]["agreement"], base and base["agreement"]
+def _agreement(m: Measured, base: Baseline | None) -> tuple[float | None, Any]:
+    return None if m.accuracy is None else m.accuracy.agreement, base and base["agreement"]
 
 
-def _int8_over_float(m: Figures, base: Figures | None) -> tuple[float | None, Any]:
-    return m["latency"]["int8_over_float"], base and base["int8_over_float"]
+def _int8_over_float(m: Measured, base: Baseline | None) -> tuple[float | None, Any]:
+    return m.latency.int8_over_float, base and base["int8_over_float"]
 
 
 @dataclass(frozen=True)
 class Rule:
     key: str                 # the TOML key under [budgets]
     description: str
-    measure: Callable[[Figures, Figures | None], tuple[float | None, Any]]   # (figure, the baseline's figure)
+    measure: Callable[[Measured, Baseline | None], tuple[float | None, Any]]   # (figure, the baseline's figure)
     fail: Callable[[float, float, Any], str]                                  # (value, limit, before) -> message
     number: str              # format spec of the figure
     unit: str
@@ -94,17 +122,31 @@ RULES: dict[str, Rule] = {r.key: r for r in (
 GROWTH = tuple(k for k, r in RULES.items() if r.growth)
 
 
-def count_statuses(rows: list[Mapping[str, Any]]) -> dict[str, int]:
+@dataclass(frozen=True)
+class BudgetRow(Record):
+    """One judged budget of one model."""
+
+    budget: str                  # a RULES key
+    limit: float
+    value: float | None          # None: not measured, or no baseline to grow from
+    baseline: float | None       # the baseline's figure, for reference
+    status: str                  # PASS, FAIL, SKIP or INFO
+    message: str = ""
+
+    @property
+    def rule(self) -> Rule:
+        return RULES[self.budget]
+
+    def cells(self) -> tuple[str, str, str, str]:
+        """(description, limit, value, baseline) as every report shows them."""
+        r = self.rule
+        return (r.description, r.format_limit(self.limit), r.format_value(self.value),
+                "-" if self.baseline is None else f"{self.baseline:g}")
+
+
+def count_statuses(rows: list[BudgetRow]) -> dict[str, int]:
     """How many budget rows have each status."""
-    out = {s: 0 for s in STATUSES}
+    out = dict.fromkeys(STATUSES, 0)
     for row in rows:
-        out[row["status"]] += 1
+        out[row.status] += 1
     return out
-
-
-def cells(row: Mapping[str, Any]) -> tuple[str, str, str, str]:
-    """(description, limit, value, baseline) of one judged budget row, as every report shows them."""
-    rule = RULES[row["budget"]]
-    base = row["baseline"]
-    return (rule.description, rule.format_limit(row["limit"]), rule.format_value(row["value"]),
-            "-" if base is None else f"{base:g}")

@@ -7,9 +7,9 @@ import hashlib
 import importlib
 import os
 import stat
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Iterable, Iterator
 
 from edgelite.core.errors import MissingDependencyError, UserInputError
 

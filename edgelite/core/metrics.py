@@ -27,12 +27,14 @@ def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: Any) -> np.nda
     dt = np.dtype(dtype)
     lo, hi = INT_RANGES[dt]
     q = np.round(np.asarray(x, dtype=np.float32) / np.float32(scale)) + zero_point
-    return np.clip(q, lo, hi).astype(dt)
+    out: np.ndarray = np.clip(q, lo, hi).astype(dt)
+    return out
 
 
 def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     """Integer tensor values → float32: ``(q - zero_point) * scale``."""
-    return (np.asarray(q).astype(np.float32) - zero_point) * np.float32(scale)
+    out: np.ndarray = (np.asarray(q).astype(np.float32) - zero_point) * np.float32(scale)
+    return out
 
 
 def snr_db(signal_power: float, noise_power: float) -> float | None:
@@ -46,7 +48,8 @@ def snr_db(signal_power: float, noise_power: float) -> float | None:
 
 def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Cosine similarity of each row of ``a`` with the same row of ``b`` (N,)."""
-    return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
+    out: np.ndarray = np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
+    return out
 
 
 def agreement(a: np.ndarray, b: np.ndarray) -> float:
@@ -62,4 +65,5 @@ def topk_accuracy_pct(scores: np.ndarray, y: np.ndarray, k: int) -> float:
 
 def topk_indices(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` highest scores of one score vector, best first (ties: lower index first)."""
-    return np.argsort(-scores, kind="stable")[: max(1, k)]
+    out: np.ndarray = np.argsort(-scores, kind="stable")[: max(1, k)]
+    return out

@@ -26,7 +26,7 @@ class ConvertOptions:
     mean: list[float] | None = None     # per channel, on 0-255 pixels
     std: list[float] | None = None
 
-    def as_float_reference(self) -> "ConvertOptions":
+    def as_float_reference(self) -> ConvertOptions:
         """The same preprocessing converted to float32: the reference a quantized model is judged against."""
         return ConvertOptions(target=self.target, mode="float32", samples=self.samples, seed=self.seed,
                               input_size=self.input_size, resize=self.resize, color=self.color,

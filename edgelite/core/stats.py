@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -65,17 +66,18 @@ def mcnemar_exact(b: int, c: int) -> float:
                 for i in range(k + 1)]
         top = max(logs)
         tail = math.exp(top) * sum(math.exp(v - top) for v in logs)
-    return min(1.0, 2.0 * tail)
+    return float(min(1.0, 2.0 * tail))
 
 
-def paired_figures(ref_pred: np.ndarray, cand_pred: np.ndarray, y: np.ndarray | None) -> dict:
+def paired_figures(ref_pred: np.ndarray, cand_pred: np.ndarray, y: np.ndarray | None) -> dict[str, Any]:
     """Agreement of two models' top-1 predictions on the same samples, with its Wilson interval (fractions);
     with labels also the top-1 drop (reference − candidate) with its paired interval in points, the exact
     McNemar p and the discordant counts."""
     n = len(ref_pred)
     same = ref_pred == cand_pred
     lo, hi = wilson(int(same.sum()), n)
-    fig: dict = {"agreement": float(same.mean()) if n else 0.0, "agreement_ci95": [round(lo, 6), round(hi, 6)]}
+    fig: dict[str, Any] = {"agreement": float(same.mean()) if n else 0.0,
+                           "agreement_ci95": [round(lo, 6), round(hi, 6)]}
     if y is not None:
         ref_ok, cand_ok = ref_pred == y, cand_pred == y
         d_lo, d_hi = paired_difference(ref_ok, cand_ok)

@@ -8,8 +8,8 @@ Values that are None or not finite are left out instead of drawn as NaN (which b
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -62,12 +62,12 @@ def _legend(series: Sequence[tuple[str, str]], x: float, y: float) -> list[str]:
     return out
 
 
-def bars(kind: str, title: str, labels: Sequence[str], series: dict[str, Sequence[float | None]],
+def bars(kind: str, title: str, labels: Sequence[str], series: Mapping[str, Sequence[float | None]],
          colors: dict[str, str] | None = None, *, fmt: Callable[[float], str] = _f, unit: str = "",
          x_max: float | None = None, width: int = 720, bar: int = 12) -> str:
     """Horizontal grouped bars: one group per label, one bar per series."""
     colors = colors or {name: color(i) for i, name in enumerate(series)}
-    values = [v for vs in series.values() for v in vs if _ok(v)]
+    values = [v for vs in series.values() for v in vs if v is not None and _ok(v)]
     lo = min(0.0, min(values, default=0.0))
     hi = x_max if x_max is not None else _nice_max(max(values, default=1.0))
     label_w = min(260, 16 + 7 * max((len(str(lab)) for lab in labels), default=4))
@@ -88,9 +88,9 @@ def bars(kind: str, title: str, labels: Sequence[str], series: dict[str, Sequenc
         out.append(f'<text x="{label_w - 6}" y="{_f(y + group_h / 2 + 3)}" text-anchor="end">{escape(str(lab))}</text>')
         for s, (name, vs) in enumerate(series.items()):
             v = vs[g]
-            if not _ok(v):
+            if v is None or not _ok(v):
                 continue
-            x_a, x_b = sorted((x0, label_w + (min(v, hi) - lo) * scale))  # type: ignore[operator]
+            x_a, x_b = sorted((x0, label_w + (min(v, hi) - lo) * scale))
             yb = y + s * bar + 4
             out.append(f'<rect class="mark" x="{_f(x_a)}" y="{_f(yb)}" width="{_f(max(x_b - x_a, 0.5))}" '
                        f'height="{bar - 2}" fill="{colors[name]}"><title>{escape(f"{lab} · {name}: {fmt(v)}{unit}")}'
@@ -105,15 +105,15 @@ def bars(kind: str, title: str, labels: Sequence[str], series: dict[str, Sequenc
 def distributions(kind: str, title: str, groups: Sequence[tuple[str, Sequence[float], str]], *, unit: str = "ms",
                   width: int = 720, max_points: int = 250) -> str:
     """Box plots (whiskers p5–p95, box p25–p75, median line) with a seeded strip of the runs behind them."""
-    groups = [(lab, np.asarray([v for v in vs if _ok(v)], dtype=np.float64), col) for lab, vs, col in groups]
-    groups = [g for g in groups if g[1].size]
-    allv = np.concatenate([g[1] for g in groups]) if groups else np.asarray([1.0])
+    arrays = [(lab, np.asarray([v for v in vs if _ok(v)], dtype=np.float64), col) for lab, vs, col in groups]
+    arrays = [g for g in arrays if g[1].size]
+    allv = np.concatenate([g[1] for g in arrays]) if arrays else np.asarray([1.0])
     hi = _nice_max(float(np.percentile(allv, 99.5)) * 1.05)
     lo = 0.0
-    label_w = min(300, 16 + 7 * max((len(g[0]) for g in groups), default=4))
+    label_w = min(300, 16 + 7 * max((len(g[0]) for g in arrays), default=4))
     plot_w = width - label_w - 20
     row_h, top = 34, 28
-    h = top + row_h * len(groups) + 34
+    h = top + row_h * len(arrays) + 34
     scale = plot_w / (hi - lo)
     X = lambda v: label_w + (min(v, hi) - lo) * scale  # noqa: E731
     out = _open(kind, title, width, h)
@@ -121,14 +121,14 @@ def distributions(kind: str, title: str, groups: Sequence[tuple[str, Sequence[fl
         out.append(f'<line x1="{_f(X(t))}" y1="{top}" x2="{_f(X(t))}" y2="{h - 28}" stroke="#e3e3e3"/>'
                    f'<text x="{_f(X(t))}" y="{h - 14}" text-anchor="middle" fill="#555">{_f(t)} {unit}</text>')
     rng = np.random.default_rng(0)
-    for i, (lab, v, col) in enumerate(groups):
+    for i, (lab, v, col) in enumerate(arrays):
         yc = top + i * row_h + row_h / 2
         p5, p25, p50, p75, p95 = np.percentile(v, [5, 25, 50, 75, 95])
         pts = v if v.size <= max_points else rng.choice(v, max_points, replace=False)
         jitter = rng.uniform(-7, 7, size=pts.size)
         out.append(f'<text x="{label_w - 6}" y="{_f(yc + 4)}" text-anchor="end">{escape(lab)}</text>')
         out.extend(f'<circle cx="{_f(X(p))}" cy="{_f(yc + j)}" r="1.6" fill="{col}" fill-opacity="0.35"/>'
-                   for p, j in zip(pts, jitter))
+                   for p, j in zip(pts, jitter, strict=True))
         tip = escape(f"{lab}: median {p50:.4g} {unit}, p25–p75 {p25:.4g}–{p75:.4g}, p5–p95 {p5:.4g}–{p95:.4g}, "
                      f"{v.size} runs")
         out.append(f'<g class="mark"><title>{tip}</title>'

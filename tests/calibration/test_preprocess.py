@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgelite.core.errors import UnreadableImageError, UserInputError
 from edgelite.calibration.preprocess import PreprocessSpec, load_image, parse_floats, parse_size
+from edgelite.core.errors import UnreadableImageError, UserInputError
 
 
 def test_normalize_matches_formula_per_channel():

@@ -24,7 +24,7 @@ def test_any_prefix_is_class_balanced():
 def test_collect_balanced_from_labelled_folder(example):
     spec = PreprocessSpec(28, 28, color="gray")
     got = collect(open_source(example / "eval"), spec, (28, 28, 1), 40, seed=3)
-    assert got.class_counts == {c: 4 for c in range(10)}
+    assert got.class_counts == dict.fromkeys(range(10), 4)
     again = collect(open_source(example / "eval"), spec, (28, 28, 1), 40, seed=3)
     assert np.array_equal(got.x, again.x) and np.array_equal(got.indices, again.indices)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edgelite.check.config import load_config, find_config
+from edgelite.check.config import find_config, load_config
 from edgelite.core.errors import UserInputError
 
 
@@ -48,7 +48,8 @@ def test_good_config_resolves_paths_and_merges_budget_defaults(tmp_path):
 
 def test_pyproject_tool_table_and_discovery(tmp_path):
     text = GOOD.replace("[budgets]", "[tool.edgelite.budgets]").replace("[latency]", "[tool.edgelite.latency]") \
-        .replace("[[models]]", "[[tool.edgelite.models]]").replace("[models.budgets]", "[tool.edgelite.models.budgets]") \
+        .replace("[[models]]", "[[tool.edgelite.models]]") \
+        .replace("[models.budgets]", "[tool.edgelite.models.budgets]") \
         .replace('baseline = "base.json"', '[project]\nname = "x"\n[tool.edgelite]\nbaseline = "base.json"')
     path = _write(tmp_path, text, "pyproject.toml")
     assert find_config(tmp_path) == path

@@ -23,10 +23,13 @@ def test_analyze_cli_ranks_layers_with_json(example, tmp_path, run_cli):
     layers = r["layers"]
     assert {row["layer"] for row in layers} >= {"conv1", "conv2", "fc1", "probability"}
     contrib = [row["contribution_pct"] for row in layers]
-    assert contrib == sorted(contrib, reverse=True) and [row["rank"] for row in layers] == list(range(1, len(layers) + 1))
+    assert contrib == sorted(contrib, reverse=True)
+    assert [row["rank"] for row in layers] == list(range(1, len(layers) + 1))
     for row in layers:
         assert row["rmse"] >= 0 and row["max_abs_error"] >= row["rmse"]
-        assert row["rmse_per_scale"] == pytest.approx(row["rmse"] / row["scale"], rel=1e-3)
+        # about one rounding step of error per int8 tensor (measured 0.22-0.38 steps on this model); far more
+        # would mean a miscalibrated range, far less that the tensor was not quantized at all
+        assert 0.1 < row["rmse_per_scale"] < 1.0
         assert row["snr_db"] is None or row["snr_db"] > 20  # measured 40-47 dB on this model
     # the compute layers carry the error; max-pooling only passes it on (measured 0.0 %)
     by_layer = {row["layer"]: row for row in layers}
@@ -37,7 +40,7 @@ def test_analyze_cli_ranks_layers_with_json(example, tmp_path, run_cli):
 def test_analyze_without_eval_uses_calibration_and_unlabelled_metric(example):
     r = analyze(ConvertConfig(example / "model.keras", example / "x.tflite", calib=example / "calib", samples=40))
     assert r.samples == 40 and not r.labelled and r.float_top1 is None and "calibration data" in r.evaluated_on
-    assert 0.9 <= r.int8["agreement"] <= 1.0
+    assert 0.9 <= r.int8.agreement <= 1.0
 
 
 def test_blank_and_mis_scaled_calibration_arrays_warn(example, tmp_path):

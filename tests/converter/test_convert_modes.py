@@ -34,7 +34,7 @@ def test_convert_every_source_in_every_mode(source, mode, request, rgb_images, t
     assert out.is_file() and report.size_bytes == out.stat().st_size
     assert report.source_kind == KINDS[source]
     assert report.mode == mode and report.float_ops == []
-    assert report.calibration["used"] == (16 if mode in ("int8", "int16x8") else 0)
+    assert report.calibration.used == (16 if mode in ("int8", "int16x8") else 0)
 
     m = Model.load(out)
     assert m.input.dtype == dtype and m.quantized == integer
@@ -80,4 +80,4 @@ def test_labels_from_class_folders(saved_model_dir, example, tmp_path):
     out = tmp_path / "m.tflite"
     report = convert(ConvertConfig(saved_model_dir, out, calib=root, samples=12))
     assert Model.load(out).labels == ("ant", "bee", "cat", "dog")
-    assert report.calibration["class_counts"] == {0: 3, 1: 3, 2: 3, 3: 3}
+    assert report.calibration.class_counts == {0: 3, 1: 3, 2: 3, 3: 3}

@@ -60,7 +60,7 @@ def test_keep_float_regex_keeps_that_layer_float_with_int8_io(example, tmp_path)
     out = tmp_path / "kf.tflite"
     r = convert(ConvertConfig(example / "model.keras", out, calib=example / "calib", samples=100,
                               keep_float=("^conv2$",)))
-    assert [k["layer"] for k in r.kept_float] == ["conv2"] and r.float_ops == []
+    assert [k.layer for k in r.kept_float] == ["conv2"] and r.float_ops == []
     data = out.read_bytes()
     float_ops = tflite_file.float_compute_ops(data)
     assert [op.op_type for op in float_ops] == ["CONV_2D"] and "conv2" in float_ops[0].outputs[0].name
@@ -76,10 +76,10 @@ def test_keep_float_regex_keeps_that_layer_float_with_int8_io(example, tmp_path)
 
 
 def test_keep_float_op_and_errors(example, tmp_path):
-    base = dict(calib=example / "calib", samples=50)
+    base = {"calib": example / "calib", "samples": 50}
     r = convert(ConvertConfig(example / "model.keras", tmp_path / "fc.tflite", keep_float_ops=("fully_connected",),
                               **base))
-    assert sorted(k["layer"] for k in r.kept_float) == ["fc1", "probability"]
+    assert sorted(k.layer for k in r.kept_float) == ["fc1", "probability"]
     assert [op.op_type for op in tflite_file.float_compute_ops((tmp_path / "fc.tflite").read_bytes())] == \
         ["FULLY_CONNECTED", "FULLY_CONNECTED"]
     with pytest.raises(UserInputError, match="matches no layer.*layers include: conv1"):
@@ -98,13 +98,13 @@ def test_budget_already_met_keeps_everything_int8(example, tmp_path):
     r = convert(ConvertConfig(example / "model.keras", tmp_path / "b.tflite", calib=example / "calib",
                               samples=100, max_drop=0.5, eval=example / "eval", eval_samples=200))
     b = r.budget
-    assert b["met"] and b["float_layers"] == [] and len(b["trials"]) == 1
-    assert b["metric"].startswith("top-1") and b["float_top1"] > 90
-    assert b["final"]["loss_pts"] <= 0.5 and r.kept_float == []
+    assert b.met and b.float_layers == [] and len(b.trials) == 1
+    assert b.metric.startswith("top-1") and b.float_top1 > 90
+    assert b.final.loss_pts <= 0.5 and r.kept_float == []
 
 
 def test_budget_options_are_validated(example, tmp_path):
-    base = dict(calib=example / "calib")
+    base = {"calib": example / "calib"}
     with pytest.raises(UserInputError, match="--max-drop needs --eval"):
         ConvertConfig(example / "model.keras", tmp_path / "b.tflite", max_drop=1, **base).validate()
     with pytest.raises(UserInputError, match="≥ 0"):

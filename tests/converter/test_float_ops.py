@@ -4,8 +4,7 @@ import pytest
 
 from edgelite.converter import ConvertConfig, convert
 from edgelite.core.errors import ConversionError
-from edgelite.runtime import Model
-from edgelite.runtime import tflite_file
+from edgelite.runtime import Model, tflite_file
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +22,7 @@ def test_float_ops_fail_by_default_naming_op_and_tensor(sin_saved_model, float_c
 def test_allow_float_ops_keeps_them_float(sin_saved_model, float_calib_npy, tmp_path):
     out = tmp_path / "m.tflite"
     report = convert(ConvertConfig(sin_saved_model, out, calib=float_calib_npy, samples=10, allow_float_ops=True))
-    ops = {f["op"] for f in report.float_ops}
+    ops = {f.op for f in report.float_ops}
     assert ops == {"SIN", "CUMSUM"}
     assert any("stay float" in w for w in report.warnings)
     m = Model.load(out)

@@ -84,7 +84,7 @@ def test_dynamic_input_size_needs_flag(tmp_path, rgb_images):
     with pytest.raises(UserInputError, match="input size is dynamic.*--input-size"):
         convert(ConvertConfig(path, tmp_path / "m.tflite", calib=rgb_images, samples=4))
     report = convert(ConvertConfig(path, tmp_path / "m.tflite", calib=rgb_images, samples=4, input_size=(16, 12)))
-    assert report.spec["height"] == 16 and report.spec["width"] == 12
+    assert report.spec.height == 16 and report.spec.width == 12
     from edgelite.runtime import Model
 
     m = Model.load(tmp_path / "m.tflite")  # dynamic H/W: resized to the embedded spec before allocation

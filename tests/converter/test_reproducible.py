@@ -3,8 +3,7 @@
 import pytest
 
 from edgelite.converter import ConvertConfig, convert
-from edgelite.runtime import Model
-from edgelite.runtime import tflite_file
+from edgelite.runtime import Model, tflite_file
 
 pytestmark = pytest.mark.slow
 

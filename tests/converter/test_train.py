@@ -70,11 +70,11 @@ def test_pruning_reaches_the_requested_sparsity(example, mnist_train_npz, tmp_pa
     cfg = ConvertConfig(example / "model.keras", tmp_path / "p.tflite", calib=example / "calib", samples=100,
                         eval=example / "eval")
     r = finetune(TrainConfig(cfg, train=mnist_train_npz, epochs=2, prune=0.6, qat=False))
-    assert r.method == "prune" and r.sparsity["requested"] == 0.6
-    assert r.sparsity["achieved"] == pytest.approx(0.6, abs=0.01)
-    assert r.sparsity["int8_weights_zero"] >= 0.58
-    assert r.gzip_size_bytes < 0.8 * r.plain_int8["gzip_size_bytes"]  # measured 36 KB vs 57 KB
-    assert r.result["top1"] >= 90.0  # measured 95.6 % after 2 epochs
+    assert r.method == "prune" and r.sparsity.requested == 0.6
+    assert r.sparsity.achieved == pytest.approx(0.6, abs=0.01)
+    assert r.sparsity.int8_weights_zero >= 0.58
+    assert r.gzip_size_bytes < 0.8 * r.plain_int8.gzip_size_bytes  # measured 36 KB vs 57 KB
+    assert r.result.top1 >= 90.0  # measured 95.6 % after 2 epochs
     pruned = tmp_path / "p_pruned.h5"
     assert r.pruned_model == str(pruned) and pruned.is_file()
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgelite.core.errors import UserInputError
 from edgelite.calibration import arrays
+from edgelite.core.errors import UserInputError
 from edgelite.runtime import metadata as md
 
 from ..cli.test_errors import assert_user_error

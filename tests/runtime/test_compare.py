@@ -7,15 +7,13 @@ from edgelite.runtime import CompareReport, Model, compare
 from edgelite.runtime.compare import output_error
 
 
-def test_output_error_formulas():
+def test_output_error_on_hand_worked_values():
     ref = np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
     cand = np.array([[0.9, 0.1, 0.0], [0.0, 0.0, 2.0]])
     e = output_error(ref, cand)
-    assert e["agreement"] == 0.5
-    cos1 = 0.9 / np.linalg.norm([0.9, 0.1])
-    assert e["cosine_mean"] == pytest.approx((cos1 + 0.0) / 2, abs=1e-6)
-    noise = 0.01 + 0.01 + 4 + 4
-    assert e["snr_db"] == pytest.approx(10 * np.log10(5 / noise), abs=1e-3)
+    assert e["agreement"] == 0.5                                  # row 1 agrees, row 2 does not
+    assert e["cosine_mean"] == pytest.approx(0.496942, abs=1e-6)  # (0.9 / √0.82 + 0) / 2
+    assert e["snr_db"] == pytest.approx(-2.052, abs=1e-3)         # signal 5, noise 0.01 + 0.01 + 4 + 4
     assert e["max_abs_error"] == pytest.approx(2.0)
     assert output_error(ref, ref)["snr_db"] is None
 
@@ -27,10 +25,10 @@ def test_compare_example_int8_vs_float(example_models, example):
     r = compare(ref, cand, data.x, data.y, candidate_is_int8=True)
     assert r.samples == 500 and r.labelled
     expected_top1 = float(np.mean(ref.predict(data.x).argmax(1) == data.y) * 100)
-    assert r.reference["top1"] == pytest.approx(expected_top1)
-    assert r.top1_drop_pts == pytest.approx(r.reference["top1"] - r.candidate["top1"])
-    assert r.reference["top5"] is not None  # 10 classes
-    assert r.candidate["size_bytes"] < 0.35 * r.reference["size_bytes"]
+    assert r.reference.top1 == pytest.approx(expected_top1)
+    assert r.top1_drop_pts == pytest.approx(r.reference.top1 - r.candidate.top1)
+    assert r.reference.top5 is not None  # 10 classes
+    assert r.candidate.size_bytes < 0.35 * r.reference.size_bytes
     assert CompareReport.from_json(r.to_json()) == r
 
 

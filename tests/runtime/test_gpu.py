@@ -45,6 +45,6 @@ def test_real_files(fer_model, example_models):
     kernel = gpu.check(read_model_bytes(gpu.__file__.replace("gpu.py", "data/timing_kernel_int8.tflite")))
     assert kernel.fully_compatible and kernel.partitions == 1 and kernel.cpu_fraction == 0.0
     mnist = gpu.check(read_model_bytes(example_models["int8"]))
-    assert [u["op"] for u in mnist.unsupported] == ["SHAPE", "STRIDED_SLICE", "RESHAPE"]
+    assert [u.op for u in mnist.unsupported] == ["SHAPE", "STRIDED_SLICE", "RESHAPE"]
     assert mnist.partitions == 3 and round(mnist.cpu_fraction, 3) == round(3 / mnist.ops_total, 3)
     assert "would fall back to the CPU" in mnist.summary()

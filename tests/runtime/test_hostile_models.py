@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from edgelite.core.errors import UserInputError
-from edgelite.runtime import Model, PreprocessSpec
-from edgelite.runtime import tflite_file
+from edgelite.runtime import Model, PreprocessSpec, tflite_file
 from edgelite.runtime.flatbuf import View
 from edgelite.runtime.tflite_file import Slot
 

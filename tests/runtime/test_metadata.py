@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from edgelite.core.errors import UserInputError
-from edgelite.runtime import Model, PreprocessSpec
+from edgelite.runtime import Model, PreprocessSpec, tflite_file
 from edgelite.runtime import metadata as md
-from edgelite.runtime import tflite_file
+from edgelite.runtime import metadata_codec as codec
 from edgelite.runtime import metadata_schema as ms
 
 
@@ -35,7 +35,7 @@ def test_standard_metadata_fields(example_models):
     data = example_models["int8"].read_bytes()
     raw = tflite_file.metadata_entries(data)["TFLITE_METADATA"]
     assert raw[4:8] == b"M001"
-    meta = ms.decode(raw)
+    meta = codec.decode(raw)
     inp = meta.subgraph_metadata[0].input_tensor_metadata[0]
     norm = inp.process_units[0].options
     assert list(norm.mean) == [0.0] and list(norm.std) == [255.0]

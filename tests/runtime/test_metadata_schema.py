@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from edgelite.runtime import metadata_codec as codec
 from edgelite.runtime import metadata_schema as ms
 from edgelite.runtime import tflite_file
 from edgelite.runtime.tflite_file import CORRUPT_ERRORS
@@ -67,15 +68,15 @@ def _generated_decode(raw: bytes) -> ms.ModelMetadata:
 @pytest.mark.parametrize("path", _third_party(), ids=lambda p: p.stem)
 def test_third_party_metadata_round_trips_byte_for_byte(path):
     raw = tflite_file.metadata_entries(path.read_bytes())["TFLITE_METADATA"]
-    ours = ms.decode(raw)
+    ours = codec.decode(raw)
     assert ours == _generated_decode(raw)  # every field as MediaPipe's own reader sees it
-    assert ms.encode(ours) == raw
+    assert codec.encode(ours) == raw
 
 
 def test_union_type_without_value_is_kept():
     """EfficientNet-lite0's output content says FeatureProperties but stores no table: both survive."""
     raw = tflite_file.metadata_entries(_third_party()[0].read_bytes())["TFLITE_METADATA"]
-    content = ms.decode(raw).subgraph_metadata[0].output_tensor_metadata[0].content
+    content = codec.decode(raw).subgraph_metadata[0].output_tensor_metadata[0].content
     assert content.content_properties_type == 1 and content.content_properties is None
 
 
@@ -115,8 +116,8 @@ def test_every_table_reads_back_in_mediapipe_and_packs_identically():
     import flatbuffers
 
     meta = _every_table()
-    raw = ms.encode(meta)
-    assert ms.decode(raw) == meta
+    raw = codec.encode(meta)
+    assert codec.decode(raw) == meta
     assert _generated_decode(raw) == meta
     mds = _oracle()
     builder = flatbuffers.Builder(1024)
@@ -129,8 +130,8 @@ def test_custom_metadata_data_is_16_byte_aligned():
     blob = bytes(range(37))
     meta = ms.ModelMetadata(subgraph_metadata=(ms.SubGraphMetadata(custom_metadata=(
         ms.CustomMetadata(name="c", data=blob),)),))
-    raw = ms.encode(meta)
-    assert ms.decode(raw) == meta and _generated_decode(raw) == meta
+    raw = codec.encode(meta)
+    assert codec.decode(raw) == meta and _generated_decode(raw) == meta
     assert raw.index(blob) % 16 == 0
 
 
@@ -150,12 +151,12 @@ def test_corrupt_metadata_raises_only_corrupt_errors():
         for at in rng.integers(0, len(bad), size=int(rng.integers(1, 5))):
             bad[at] = int(rng.integers(0, 256))
         try:
-            ms.decode(bytes(bad))
+            codec.decode(bytes(bad))
         except CORRUPT_ERRORS:
             failures += 1
     assert failures > 0  # the mutations do reach the checks
     with pytest.raises(CORRUPT_ERRORS):
-        ms.decode(bytes(raw[:40]))
+        codec.decode(bytes(raw[:40]))
     huge = bytearray(raw)
     # The root table's first vtable entry is ModelMetadata.name: make its string claim 2**31 bytes.
     root = int.from_bytes(huge[0:4], "little")
@@ -164,6 +165,6 @@ def test_corrupt_metadata_raises_only_corrupt_errors():
     string_at = name_at + int.from_bytes(huge[name_at:name_at + 4], "little")
     huge[string_at:string_at + 4] = (2**31).to_bytes(4, "little")
     with pytest.raises(CORRUPT_ERRORS, match="past the end"):
-        ms.decode(bytes(huge))
+        codec.decode(bytes(huge))
     with pytest.raises(CORRUPT_ERRORS, match="cap"):
-        ms.decode(b"\0" * (ms.MAX_METADATA_BYTES + 1))
+        codec.decode(b"\0" * (ms.MAX_METADATA_BYTES + 1))

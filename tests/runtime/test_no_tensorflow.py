@@ -6,7 +6,6 @@ import subprocess
 import sys
 import textwrap
 
-
 import edgelite.calibration
 import edgelite.check
 import edgelite.html

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from edgelite.runtime import Model
 from edgelite.calibration.preprocess import PreprocessSpec
 from edgelite.calibration.resize import Pipeline, resize
+from edgelite.runtime import Model
 
 pytestmark = pytest.mark.slow
 
@@ -149,7 +149,6 @@ def test_tf_pipeline_matches_tf_image_resize(photos, size):
 @pytest.fixture(scope="module")
 def mediapipe_cnn(tmp_path_factory, photos) -> Path:
     from edgelite.cli import main
-
     from tests.conftest import small_photo_cnn
 
     folder = tmp_path_factory.mktemp("mpcnn")

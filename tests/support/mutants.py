@@ -5,7 +5,7 @@ opcode and tensor indices, the appended labels zip).
 Every mutant is loaded and run in a child process (so a crash cannot take this one down); each must either
 run or fail with edgelite's one-line UserInputError, never a signal (segfault) or another exception.
 
-    .venv/bin/python scripts/fuzz_models.py MODEL.tflite [N] [SEED] [bytes|structured]
+    .venv/bin/python -m tests.support.mutants MODEL.tflite [N] [SEED] [bytes|structured]   (from the checkout root)
 """
 
 from __future__ import annotations

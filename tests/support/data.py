@@ -20,7 +20,7 @@ def lfw_faces(folder: Path, size: int = 64) -> tuple[Path, Path]:
 
     faces = lfw_subset()[:100]  # the first 100 are faces, the other 100 are not
     calib, evaluation = folder / "calib", folder / "eval"
-    for root, idx in ((calib, range(0, 50)), (evaluation, range(50, 100))):
+    for root, idx in ((calib, range(50)), (evaluation, range(50, 100))):
         root.mkdir(parents=True, exist_ok=True)
         for i in idx:
             img = Image.fromarray(np.round(faces[i] * 255).astype(np.uint8), mode="L")
@@ -45,7 +45,7 @@ def _example_split():
     """examples/mnist/train.py's split, so the held-out digits are the example's eval/ images."""
     import importlib.util
 
-    path = Path(__file__).resolve().parents[1] / "examples" / "mnist" / "train.py"
+    path = Path(__file__).resolve().parents[2] / "examples" / "mnist" / "train.py"
     spec = importlib.util.spec_from_file_location("edgelite_example_train", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

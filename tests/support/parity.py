@@ -4,7 +4,7 @@ Converts the embedded example (int8 + float32) into OUT/, and saves the raw int8
 this machine for the first 50 evaluation images, XNNPACK on and off, in OUT/golden.npz. Used by
 `make test` (tflite-runtime venv) and the aarch64 check.
 
-    .venv/bin/python scripts/parity_golden.py OUT
+    .venv/bin/python -m tests.support.parity OUT      (from the checkout root)
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EX = ROOT / "examples" / "mnist"
 N = 50
 
