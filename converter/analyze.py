@@ -61,6 +61,11 @@ class LayerRow(Record):
     size_bytes_if_float: int
     error: TensorError | None = None  # None: the tensor is not readable in both models
 
+    @property
+    def label(self) -> str:
+        """The Keras layer, else the converter's tensor name up to the first ';' (as ``Node.label``)."""
+        return self.layer or self.tensor.split(";")[0]
+
     def to_dict(self) -> dict[str, Any]:
         # JSON keeps the error figures flat, between the node and the contribution (schema 1)
         d = super().to_dict()

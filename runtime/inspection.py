@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 from edgelite.core.report import OMIT_NONE, Record
-from edgelite.runtime import metadata as md
 from edgelite.runtime import tflite_file
 from edgelite.runtime.gpu import GpuSummary
 from edgelite.runtime.metadata import MetadataSummary
+from edgelite.runtime.metadata_summary import StandardSummary, standard_summary
 from edgelite.runtime.model import Model
 from edgelite.runtime.tensors import TensorSummary
 
@@ -39,9 +38,7 @@ class ModelInspection(Record):
     float_ops: list[OpAt]                # ops that compute in float
     quantized: bool
     labels: list[str] = field(default_factory=list)
-    # The standard TFLite metadata as MediaPipe / Task Library read it (runtime.metadata.standard_summary):
-    # a decoded third-party schema, kept as its JSON form.
-    standard_metadata: dict[str, Any] | None = None
+    standard_metadata: StandardSummary | None = None      # as MediaPipe / Task Library read it
     gpu: GpuSummary | None = field(default=None, metadata=OMIT_NONE)   # only when asked for
 
 
@@ -60,4 +57,4 @@ def inspect_model(model: Model, *, gpu: bool = False) -> ModelInspection:
         float_ops=[OpAt(op=op.op_type, tensor=op.outputs[0].name if op.outputs else "")
                    for op in ops if op.is_float_compute],
         quantized=model.quantized, labels=list(model.labels or []),
-        standard_metadata=md.standard_summary(model.content, str(model.path)), gpu=summary)
+        standard_metadata=standard_summary(model.content, str(model.path)), gpu=summary)

@@ -283,64 +283,6 @@ def read(data: bytes, *, input_hw: tuple[int, int] | None = None, where: str = "
     return ModelMetadata()
 
 
-def _enum_name(enum_cls: Any, value: int) -> str:
-    try:
-        return str(enum_cls(value).name)
-    except ValueError:
-        return str(value)
-
-
-def _content_name(content: ms.Content) -> str:
-    props = content.content_properties
-    if props is not None:
-        return type(props).__name__
-    members = ms.CONTENT_PROPERTIES
-    t = content.content_properties_type
-    return members[t - 1].__name__ if 0 < t <= len(members) else str(t)
-
-
-def _files_summary(files: tuple[ms.AssociatedFile, ...] | None) -> list[dict[str, Any]]:
-    return [{"name": f.name, "type": _enum_name(ms.AssociatedFileType, f.type)} for f in files or ()]
-
-
-def _tensor_summary(t: ms.TensorMetadata) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": t.name or None, "description": t.description or None}
-    if t.content is not None:
-        out["content"] = _content_name(t.content)
-        props = t.content.content_properties
-        if isinstance(props, ms.ImageProperties):
-            out["color_space"] = _enum_name(ms.ColorSpaceType, props.color_space)
-    for unit in t.process_units or ():
-        if isinstance(unit.options, ms.NormalizationOptions):
-            out["normalization"] = {"mean": list(unit.options.mean or ()), "std": list(unit.options.std or ())}
-    if t.stats is not None and (t.stats.min is not None or t.stats.max is not None):
-        out["range"] = {"min": list(t.stats.min or ()), "max": list(t.stats.max or ())}
-    out["associated_files"] = _files_summary(t.associated_files)
-    return out
-
-
-def standard_summary(data: bytes, where: str = "model") -> dict[str, Any] | None:
-    """The standard TFLite metadata in readable form (what MediaPipe / Task Library / Android Studio read):
-    name, version, author, license, min parser version, per-tensor content, normalization, associated files
-    (with their sizes in the appended zip). None when the file has no ``TFLITE_METADATA``."""
-    raw = tflite_file.metadata_entries(data).get(STANDARD_ENTRY)
-    if raw is None:
-        return None
-    meta = decode_standard(raw, where)
-    files = associated_file_sizes(data, where)
-    subs = meta.subgraph_metadata or ()
-    sub = subs[0] if subs else None
-    return {
-        "name": meta.name or None, "version": meta.version or None, "description": meta.description or None,
-        "author": meta.author or None, "license": meta.license or None,
-        "min_parser_version": meta.min_parser_version or None,
-        "inputs": [_tensor_summary(t) for t in (sub.input_tensor_metadata or ())] if sub else [],
-        "outputs": [_tensor_summary(t) for t in (sub.output_tensor_metadata or ())] if sub else [],
-        "associated_files": _files_summary(meta.associated_files),
-        "packed_files": files,
-    }
-
-
 def labels_match_output(labels: tuple[str, ...] | None, output_shape: tuple[int, ...]) -> bool:
     return labels is not None and len(labels) > 0 and len(output_shape) >= 1 \
         and int(np.prod(output_shape[1:] or (1,))) == len(labels)

@@ -28,6 +28,15 @@ def _write_json(path: str | None, report: Any) -> None:
         print(f"report written to {path}")
 
 
+def _emit(args: argparse.Namespace, report: Any, table: str) -> None:
+    """The table on stdout, warnings on stderr, then the --json and --html files if asked for."""
+    print(table)
+    for w in report.warnings:
+        print(f"warning: {render.printable(w)}", file=sys.stderr)
+    _write_json(args.json, report)
+    _write_html(args.html, report)
+
+
 def _check_outputs(args: argparse.Namespace, flags: tuple[str, ...], inputs: list[Any]) -> None:
     """Before any work: outputs may not be inputs, folders or unwritable (see ``_util.check_outputs``)."""
     check_outputs({f"--{flag.replace('_', '-')}" if flag != "output" else "-o": getattr(args, flag, None)
@@ -238,11 +247,7 @@ def _compare_with(args: argparse.Namespace, ref: Any, cand: Any) -> int:
     from edgelite.runtime.compare import compare_on
 
     report = compare_on(ref, cand, args.data, samples=args.samples, seed=args.seed, spec=_spec_for(cand, args))
-    print(render.compare_table(report))
-    for w in report.warnings:
-        print(f"warning: {render.printable(w)}", file=sys.stderr)
-    _write_json(args.json, report)
-    _write_html(args.html, report)
+    _emit(args, report, render.compare_table(report))
     return 0
 
 
@@ -262,11 +267,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     report = benchmark(args.model, threads=parse_threads(args.threads), runs=args.runs, warmup=args.warmup,
                        max_seconds=args.max_seconds, backend=runtime["backend"], xnnpack=xnnpack,
                        delegates=runtime["delegates"], reference=args.reference)
-    print(render.bench_table(report))
-    for w in report.warnings:
-        print(f"warning: {render.printable(w)}", file=sys.stderr)
-    _write_json(args.json, report)
-    _write_html(args.html, report)
+    _emit(args, report, render.bench_table(report))
     return 0
 
 

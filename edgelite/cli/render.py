@@ -165,20 +165,19 @@ def inspect_table(info: ModelInspection) -> str:
         rows.append((f"  {k}", v))
     std = info.standard_metadata
     if std:
-        rows.append(("TFLite metadata", f"{std['name'] or '-'} (version {std['version'] or '-'}, author "
-                                        f"{std['author'] or '-'}, min parser {std['min_parser_version'] or '-'})"))
-        if std["description"]:
-            rows.append(("  description", std["description"][:110] + ("…" if len(std["description"]) > 110 else "")))
-        for kind in ("inputs", "outputs"):
-            for t in std[kind]:
-                bits = [t.get("content") or "", t.get("color_space") or ""]
-                if t.get("normalization"):
-                    n = t["normalization"]
-                    bits.append(f"normalize (x - {n['mean']}) / {n['std']}")
-                files = ", ".join(f"{f['name']} ({f['type']})" for f in t["associated_files"])
-                rows.append((f"  {kind[:-1]} {t['name'] or '?'}", " ".join(b for b in bits if b)
+        rows.append(("TFLite metadata", f"{std.name or '-'} (version {std.version or '-'}, author "
+                                        f"{std.author or '-'}, min parser {std.min_parser_version or '-'})"))
+        if std.description:
+            rows.append(("  description", std.description[:110] + ("…" if len(std.description) > 110 else "")))
+        for kind, docs in (("input", std.inputs), ("output", std.outputs)):
+            for doc in docs:
+                bits = [doc.content or "", doc.color_space or ""]
+                if doc.normalization:
+                    bits.append(f"normalize (x - {doc.normalization.mean}) / {doc.normalization.std}")
+                files = ", ".join(f"{f.name} ({f.type})" for f in doc.associated_files)
+                rows.append((f"  {kind} {doc.name or '?'}", " ".join(b for b in bits if b)
                              + (f"; files {files}" if files else "")))
-        packed = std["packed_files"]
+        packed = std.packed_files
         rows.append(("  packed files", ", ".join(f"{k} ({size(v)})" for k, v in packed.items()) or "none"))
     g = info.gpu
     if g:
@@ -204,7 +203,7 @@ def analyze_table(r: AnalyzeReport, limit: int = 20) -> str:
     rows = []
     for row in r.layers[:limit]:
         e = row.error
-        rows.append((row.rank, row.op, (row.layer or row.tensor.split(";")[0])[:40],
+        rows.append((row.rank, row.op, row.label[:40],
                      num(e.rmse if e else None, ".4g"), num(e.rmse_per_scale if e else None, ".2f"),
                      num(e.snr_db if e else None, ".1f"), num(e.max_abs_error if e else None, ".4g"),
                      f"{row.contribution_pct:.1f} %",

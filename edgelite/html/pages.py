@@ -198,7 +198,7 @@ def analyze_page(r: AnalyzeReport, limit: int = 40) -> str:
     if r.float_top1 is not None:
         top.insert(2, ("top-1 float → int8", f"{r.float_top1:.2f} → {fmt.number(i.top1, '.2f')} %"))
     layers = r.layers[:limit]
-    labels = [f"{row.rank}. {(row.layer or row.tensor.split(';')[0])[:38]}" for row in layers]
+    labels = [f"{row.rank}. {row.label[:38]}" for row in layers]
     body = [f"<p><code>{escape(r.source)}</code>, evaluated on <code>{escape(r.evaluated_on)}</code></p>",
             cards(top), *warnings(r.preflight)]
     body.append("<h2>Per-layer error</h2>")
