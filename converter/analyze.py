@@ -43,8 +43,7 @@ class TensorError(Record):
     max_abs_error: float
     scale: float | None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in super().to_dict().items()}
+    float_digits = 6
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from edgelite.converter.analyze import contributions, rank
 from edgelite.converter.calibrated import Calibrated, Node
@@ -43,8 +42,7 @@ class Trial(Record):
     def of(cls, step: str, float_layers: list[str], s: Score) -> Trial:
         return cls(step=step, float_layers=float_layers, **dataclasses.asdict(s))
 
-    def to_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in super().to_dict().items()}
+    float_digits = 6
 
 
 @dataclass(frozen=True)

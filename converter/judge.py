@@ -26,8 +26,7 @@ class Score(Record):
     snr_db: float | None     # output SNR vs float (None when identical)
     size_bytes: int
 
-    def to_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in super().to_dict().items()}
+    float_digits = 6
 
 
 def run_outputs(model_bytes: bytes, x: np.ndarray) -> np.ndarray:

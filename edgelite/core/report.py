@@ -70,6 +70,8 @@ class Record:
     in ``lazy_types``; ``from_dict`` imports it then, to resolve the annotations."""
 
     lazy_types: ClassVar[tuple[str, ...]] = ()
+    # Round float fields to this many decimals in the JSON (figures measured on samples carry no more).
+    float_digits: ClassVar[int | None] = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {}
@@ -77,6 +79,8 @@ class Record:
             value = getattr(self, f.name)
             if value is None and f.metadata.get("omit_none"):
                 continue
+            if self.float_digits is not None and isinstance(value, float):
+                value = round(value, self.float_digits)
             out[f.name] = _plain(value)
         return out
 
