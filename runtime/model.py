@@ -119,7 +119,8 @@ class Model:
             _fit_dynamic_input(interp, first, metadata.spec)
             with filtered_stderr():  # LiteRT announces XNNPACK here, once per process
                 interp.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
+        except (ValueError, RuntimeError, IndexError) as exc:
+            # IndexError: LiteRT's C++ std::out_of_range ("_Map_base::at") on indices a hostile file sets
             text = str(exc).strip()
             _raise_if_custom_op(text, content, p, chosen.name)
             raise UserInputError(f"{p}: {chosen.name} cannot load this model: "
@@ -208,7 +209,7 @@ class Model:
         try:
             out: np.ndarray = self._interp.get_tensor(o.index)
             return out
-        except ValueError:
+        except (ValueError, IndexError):
             # LiteRT: "Tensor data is null" — nothing in the graph writes this output (a file without operators).
             raise UserInputError(f"{self.path}: output {o.name!r} holds no data after running the model (no "
                                  "operator produces it); the file is corrupt — re-create it") from None
@@ -230,7 +231,7 @@ class Model:
             result = call() if call is not None else self._interp.invoke()
             self.last_invoke_s = time.perf_counter() - t0
             return result
-        except RuntimeError as exc:
+        except (RuntimeError, IndexError) as exc:   # IndexError: a C++ std::out_of_range inside LiteRT
             text = str(exc).strip()
             _raise_if_custom_op(text, self.content, self.path, self.backend.name)
             raise UserInputError(f"{self.path}: {self.backend.name} failed to run the model: "
