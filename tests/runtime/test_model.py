@@ -11,10 +11,12 @@ def test_tensor_details_and_quantization(example_models):
     assert m.input.dtype == np.int8 and m.outputs[0].dtype == np.int8
     assert m.input.quantized and m.input.shape == (1, 28, 28, 1)
     assert m.quantized and m.backend.name == "litert"
+    # the example's input: pixels/255 in [0, 1] as int8, scale 1/255, zero point -128
+    assert m.input.scale == pytest.approx(1 / 255) and m.input.zero_point == -128
     x = np.array([0.0, 0.5, 1.0, 2.0, -1.0], np.float32)
     q = m.input.quantize(x)
-    expected = np.clip(np.round(x / m.input.scale) + m.input.zero_point, -128, 127)
-    np.testing.assert_array_equal(q, expected.astype(np.int8))
+    # 0.5 / (1/255) is 127.49999 in float32 → 127 → -1; out-of-range values clamp to the int8 ends
+    np.testing.assert_array_equal(q, np.array([-128, -1, 127, 127, -128], np.int8))
     np.testing.assert_allclose(m.input.dequantize(q)[:3], x[:3], atol=m.input.scale)
 
 
