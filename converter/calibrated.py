@@ -103,6 +103,11 @@ class Calibrated:
         converter = _converter(src, cfg, representative)
         converter._experimental_calibrate_only = True
         self.data = run_tf("calibration", cfg, converter.convert)
+        # --calibration: activation ranges from histograms instead of min/max (converter/range_calibration.py)
+        from edgelite.calibration.ranges import RangeMethod
+        from edgelite.converter.range_calibration import refine
+
+        self.data, self.range_choice = refine(self.data, representative, RangeMethod.parse(cfg.calibration))
         self._float: bytes | None = None
         # Every op with a float output can be kept float; ``candidates`` are those worth trying in a search.
         self.nodes: tuple[Node, ...] = tuple(

@@ -40,6 +40,7 @@ class ConvertConfig:
     target: Target = Target.LITERT         # also takes its value as a string (converter/targets.py)
     resize_pipeline: str | None = None     # pil | mediapipe | tflite-support | tf; None: the target's (resize.py)
     confirm_fraction: float = 1 / 3        # --max-drop: share of the evaluation data held out to confirm the budget
+    calibration: str = "minmax"            # activation range method: minmax | percentile[:P] | mse | entropy
     target_notes: tuple[str, ...] = field(default=(), init=False)
 
     def __post_init__(self) -> None:
@@ -81,6 +82,7 @@ class ConvertConfig:
             max_drop=max_drop, max_float_layers=max_float_layers,
             eval=None if eval is None else Path(eval), eval_samples=eval_samples,
             resize_pipeline=resize_pipeline, confirm_fraction=confirm_fraction,
+            calibration=o.calibration or "minmax",
         )
 
     @property
@@ -134,6 +136,11 @@ class ConvertConfig:
                 raise UserInputError(f"--max-float-layers must be ≥ 0, got {self.max_float_layers}")
         if self.eval is not None and not self.eval.exists():
             raise UserInputError(f"{self.eval}: evaluation data not found; pass an image folder, .npy or .npz")
+        from edgelite.calibration.ranges import RangeMethod
+
+        if RangeMethod.parse(self.calibration).name != "minmax" and self.mode is not QuantMode.INT8:
+            raise UserInputError(f"--calibration {self.calibration} works with --mode int8 (edgelite calibrates "
+                                 f"int8 itself), not --mode {self.mode.value}")
         if not 0.0 <= self.confirm_fraction < 1.0:
             raise UserInputError(f"--confirm-fraction must be in [0, 1), got {self.confirm_fraction}")
         if self.eval_samples is not None and self.eval_samples < 1:

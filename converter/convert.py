@@ -71,6 +71,7 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
     kept: list[Node] = []
     budget: BudgetReport | None = None
     int8_size: int | None = None
+    ranges = None
 
     with prepared(cfg, warnings) as prep:
         src, spec, timings = prep.src, prep.spec, prep.timings
@@ -79,6 +80,10 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
             assert prep.calib is not None
             cal = Calibrated(src, cfg, prep.calib.x, input_pin(cfg, spec, warnings))
             timings["calibrate_s"] = time.perf_counter() - t0
+            if cal.range_choice.method != "minmax":
+                ranges = cal.range_choice
+                log(f"calibration {ranges.method}: {ranges.narrowed} of {ranges.tensors} activation ranges "
+                    f"narrowed (median width {ranges.median_width:.2f}x min-max)")
             kept = cal.select(cfg.keep_float, cfg.keep_float_ops)
             ev = prep.eval_data(cfg) if cfg.eval is not None else None
             warnings.extend(preflight.data_warnings(
@@ -130,7 +135,7 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
         calibration=CalibrationInfo(**calib_info), float_ops=float_ops, layers=len(layer_names),
         timings={k: round(v, 3) for k, v in timings.items()}, warnings=warnings, kept_float=list(kept),
         size_cost_bytes=(len(model_bytes) - int8_size) if int8_size is not None else 0,
-        budget=budget, target=cfg.target.value, target_notes=list(cfg.target_notes), gpu=gpu_report,
+        budget=budget, target=cfg.target.value, target_notes=list(cfg.target_notes), gpu=gpu_report, ranges=ranges,
     )
 
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from edgelite.calibration.preprocess import PreprocessSpec
 from edgelite.converter.budget import BudgetReport
 from edgelite.converter.calibrated import Node
-from edgelite.core.report import Record, Report
+from edgelite.converter.range_calibration import RangeChoice
+from edgelite.core.report import OMIT_NONE, Record, Report
 from edgelite.core.version import __version__
 from edgelite.runtime.gpu import GpuSummary
 
@@ -34,7 +35,7 @@ class FloatOp(Record):
 @dataclass(frozen=True)
 class ConvertReport(Report):
     kind = "convert"
-    schema_version = 3  # 2: kept_float, size_cost_bytes, budget; 3: target, target_notes, gpu
+    schema_version = 4  # 2: kept_float, size_cost_bytes, budget; 3: target, target_notes, gpu; 4: ranges
 
     source: str
     source_kind: str
@@ -57,4 +58,5 @@ class ConvertReport(Report):
     target: str = "litert"                                            # --target
     target_notes: list[str] = field(default_factory=list)             # what the target picked
     gpu: GpuSummary | None = None                                     # GPU-delegate check (--target gpu)
+    ranges: RangeChoice | None = field(default=None, metadata=OMIT_NONE)   # --calibration other than minmax
     edgelite_version: str = __version__

@@ -32,6 +32,13 @@ def _add_spec_flags(p: argparse.ArgumentParser, *, defaults_note: str) -> None:
     g.add_argument("--std", metavar="S[,S,S]", help="per-channel std on 0-255 pixels (value=(pixel-mean)/std)")
 
 
+def _add_calibration_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--calibration", metavar="METHOD", default="minmax",
+                   help="int8 activation ranges: minmax (default, as TF), percentile[:P] (default P 99.99), mse "
+                        "(least quantization error) or entropy (least KL divergence), from histograms of the "
+                        "calibration data")
+
+
 def _add_runtime_flags(p: argparse.ArgumentParser, *, bench: bool = False) -> None:
     g = p.add_argument_group("runtime")
     if bench:
@@ -76,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="I/O type (default: the target's, int8 for litert, uint8 for mediapipe)")
     p.add_argument("--labels", help="labels file, one per line (embedded in the .tflite)")
     p.add_argument("--allow-float-ops", action="store_true", help="keep ops with no int8 kernel in float")
+    _add_calibration_flag(p)
     g = p.add_argument_group("float fallback and accuracy budget (int8)")
     g.add_argument("--keep-float", action="append", default=[], metavar="REGEX",
                    help="keep ops whose layer or tensor name matches REGEX float (repeatable)")

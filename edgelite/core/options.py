@@ -25,6 +25,7 @@ class ConvertOptions:
     color: str | None = None            # vocabulary.ColorMode; None: from the model's channels
     mean: list[float] | None = None     # per channel, on 0-255 pixels
     std: list[float] | None = None
+    calibration: str | None = None      # activation range method (calibration.ranges); None: minmax
 
     def as_float_reference(self) -> ConvertOptions:
         """The same preprocessing converted to float32: the reference a quantized model is judged against."""

@@ -1,0 +1,68 @@
+"""Apply a calibration range method (``calibration/ranges.py``) to a calibrated model.
+
+TF's calibrate-only conversion records each activation's min/max; this runs that same float model in LiteRT
+over the calibration samples with every intermediate tensor kept, builds one histogram per recorded tensor
+over its recorded range, lets the method choose a (min, max) from it, and writes the choice back into the
+model before the MLIR quantizer reads it. The quantizer still enforces TFLite's own constraints on the result
+(one scale for CONCATENATION inputs and output, the same scale through pooling and reshapes, fixed ranges for
+SOFTMAX/LOGISTIC/TANH outputs), exactly as it does for min/max ranges.
+
+Left as recorded: the model's inputs (their range is the I/O contract, e.g. pixels/255 in [0, 1]), the
+outputs of ops whose output range TFLite fixes, and those ops' inputs (the logits before a softmax).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgelite.calibration.ranges import Histogram, RangeMethod, choose
+from edgelite.core.files import native_stderr_captured
+from edgelite.core.report import Record
+from edgelite.runtime import tflite_file
+
+FIXED_RANGE_OPS = ("SOFTMAX", "LOGISTIC", "TANH", "LOG_SOFTMAX")
+
+
+@dataclass(frozen=True)
+class RangeChoice(Record):
+    """What a range method did, for the conversion report."""
+
+    method: str
+    tensors: int              # activation ranges it chose
+    narrowed: int             # of those, how many it made narrower than min/max
+    median_width: float       # median of (chosen width / min-max width) over the tensors
+
+
+def refine(calibrated: bytes, x: np.ndarray, method: RangeMethod) -> tuple[bytes, RangeChoice]:
+    """``calibrated`` with the activation ranges ``method`` picks on samples ``x`` (float, batch axis first)."""
+    recorded = tflite_file.tensor_ranges(calibrated)
+    if method.name == "minmax":
+        return calibrated, RangeChoice(str(method), len(recorded), 0, 1.0)
+    from edgelite.runtime.backends import select_backend
+
+    ops = tflite_file.op_inventory(calibrated)
+    # Fixed output ranges, and the logits feeding them: clipping a large logit changes which class wins, and
+    # the softmax that follows makes exactly the large values matter (measured on the example: entropy ranges
+    # on the logits cost 1.8 top-1 points, SNR 44 → 13 dB).
+    fixed = {t.name for op in ops if op.op_type in FIXED_RANGE_OPS for t in (*op.outputs, *op.inputs)}
+    with native_stderr_captured():
+        interp = select_backend("litert").make(calibrated, preserve_all_tensors=True)
+    inp = interp.get_input_details()[0]
+    if tuple(inp["shape"]) != (1, *x.shape[1:]):
+        interp.resize_tensor_input(inp["index"], [1, *x.shape[1:]])
+    interp.allocate_tensors()
+    skip = fixed | {d["name"] for d in interp.get_input_details()}
+    index = {d["name"]: d["index"] for d in interp.get_tensor_details()}
+    hists = {name: Histogram(lo, hi) for name, (lo, hi) in recorded.items() if name in index and name not in skip}
+    for sample in x:
+        interp.set_tensor(inp["index"], sample[None].astype(np.float32))
+        interp.invoke()
+        for name, h in hists.items():
+            h.add(interp.get_tensor(index[name]))
+    chosen = {name: choose(h, method) for name, h in hists.items()}
+    widths = [(hi - lo) / max(recorded[n][1] - recorded[n][0], 1e-12) for n, (lo, hi) in chosen.items()]
+    narrowed = sum(w < 0.999 for w in widths)
+    return (tflite_file.with_tensor_ranges(calibrated, chosen),
+            RangeChoice(str(method), len(chosen), narrowed, round(float(np.median(widths)) if widths else 1.0, 4)))
