@@ -1,4 +1,5 @@
-"""Activation range methods (``convert --calibration``) against plain min-max, on held-out data; prints the
+"""Activation range methods (``convert --calibration``) and bias correction (``--bias-correction``) against
+plain min-max, on held-out data; prints the
 README's table. Every figure is measured on images the calibration did not see, with its 95 % interval.
 
 Models (nothing downloaded):
@@ -28,7 +29,7 @@ from accuracy_tools import FER, mobilenet_style
 
 from tests.support.data import lfw_faces
 
-METHODS = "minmax,percentile,percentile:99.9,mse,entropy"
+METHODS = "minmax,percentile,percentile:99.9,mse,entropy,minmax+bias,mse+bias"   # +bias: --bias-correction
 
 
 def run(name: str, model: Path, calib: Path, evaluation: Path, folder: Path, methods: list[str],
@@ -44,9 +45,11 @@ def run(name: str, model: Path, calib: Path, evaluation: Path, folder: Path, met
     print(f"{'method':<16} {'agreement (95 % CI)':<26} {'top-1 (95 % CI)':<24} {'SNR dB':>7} {'narrowed':>9} "
           f"{'convert s':>9}")
     for method in methods:
-        out = folder / f"{name}_{method.replace(':', '_')}.tflite"
+        out = folder / f"{name}_{method.replace(':', '_').replace('+', '_')}.tflite"
+        ranges, _, bias = method.partition("+")
         t0 = time.perf_counter()
-        report = convert(ConvertConfig(model, out, calib=calib, calibration=method, **extra))
+        report = convert(ConvertConfig(model, out, calib=calib, calibration=ranges, bias_correction=bias == "bias",
+                                       **extra))
         wall = time.perf_counter() - t0
         r = compare_on(ref, Model.load(out), evaluation)
         a_lo, a_hi = r.agreement_ci95 or (float("nan"), float("nan"))

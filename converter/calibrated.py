@@ -25,6 +25,9 @@ from edgelite.core.files import native_stderr_captured
 from edgelite.core.report import Record
 from edgelite.runtime import tflite_file
 
+# Calibration samples bias correction measures each layer's mean shift on (each layer costs 2 runs over them).
+BIAS_SAMPLES = 32
+
 # Ops that only reshape or route data: keeping them float saves no accuracy but costs two extra conversions.
 _NOT_CANDIDATES = ("QUANTIZE", "DEQUANTIZE", "SHAPE", "STRIDED_SLICE", "PACK", "RESHAPE", "SQUEEZE",
                    "EXPAND_DIMS", "TRANSPOSE", "GATHER", "CAST", "SLICE", "SPLIT")
@@ -108,6 +111,8 @@ class Calibrated:
         from edgelite.converter.range_calibration import refine
 
         self.data, self.range_choice = refine(self.data, representative, RangeMethod.parse(cfg.calibration))
+        self._x = representative
+        self.bias_correction: Any = None   # converter.bias_correction.BiasCorrection of the last quantize()
         self._float: bytes | None = None
         # Every op with a float output can be kept float; ``candidates`` are those worth trying in a search.
         self.nodes: tuple[Node, ...] = tuple(
@@ -142,12 +147,16 @@ class Calibrated:
                                            denylisted_nodes=nodes or None)
             return tf_convert.deduplicate_readonly_buffers(out)
 
+        data = run_tf("quantization", self.cfg, call)
+        if self.cfg.bias_correction:
+            from edgelite.converter.bias_correction import correct
+
+            data, self.bias_correction = correct(data, self.float_model(), self._x[:BIAS_SAMPLES])
         if self.pin is not None:
             from edgelite.converter.input_quant import pin_input
 
-            return pin_input(run_tf("quantization", self.cfg, call), self.pin)
-
-        return run_tf("quantization", self.cfg, call)
+            return pin_input(data, self.pin)
+        return data
 
     def select(self, patterns: Sequence[str], op_types: Sequence[str]) -> list[Node]:
         """Nodes whose layer or tensor name matches a regex in ``patterns`` (``re.search``), or whose op type

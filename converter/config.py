@@ -41,6 +41,7 @@ class ConvertConfig:
     resize_pipeline: str | None = None     # pil | mediapipe | tflite-support | tf; None: the target's (resize.py)
     confirm_fraction: float = 1 / 3        # --max-drop: share of the evaluation data held out to confirm the budget
     calibration: str = "minmax"            # activation range method: minmax | percentile[:P] | mse | entropy
+    bias_correction: bool = False          # correct each layer's int32 bias for the mean shift int8 causes
     target_notes: tuple[str, ...] = field(default=(), init=False)
 
     def __post_init__(self) -> None:
@@ -82,7 +83,7 @@ class ConvertConfig:
             max_drop=max_drop, max_float_layers=max_float_layers,
             eval=None if eval is None else Path(eval), eval_samples=eval_samples,
             resize_pipeline=resize_pipeline, confirm_fraction=confirm_fraction,
-            calibration=o.calibration or "minmax",
+            calibration=o.calibration or "minmax", bias_correction=o.bias_correction,
         )
 
     @property
@@ -138,6 +139,8 @@ class ConvertConfig:
             raise UserInputError(f"{self.eval}: evaluation data not found; pass an image folder, .npy or .npz")
         from edgelite.calibration.ranges import RangeMethod
 
+        if self.bias_correction and self.mode is not QuantMode.INT8:
+            raise UserInputError(f"--bias-correction works with --mode int8, not --mode {self.mode.value}")
         if RangeMethod.parse(self.calibration).name != "minmax" and self.mode is not QuantMode.INT8:
             raise UserInputError(f"--calibration {self.calibration} works with --mode int8 (edgelite calibrates "
                                  f"int8 itself), not --mode {self.mode.value}")

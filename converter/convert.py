@@ -72,6 +72,7 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
     budget: BudgetReport | None = None
     int8_size: int | None = None
     ranges = None
+    bias = None
 
     with prepared(cfg, warnings) as prep:
         src, spec, timings = prep.src, prep.spec, prep.timings
@@ -97,6 +98,11 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
                 timings["search_s"] = time.perf_counter() - t0
             else:
                 model_bytes = cal.quantize(kept)
+            bias = cal.bias_correction
+            if bias is not None:
+                shared = f", {bias.skipped_shared} with shared biases left alone" if bias.skipped_shared else ""
+                log(f"bias correction: {bias.layers} layer(s) corrected (median shift {bias.median_shift_steps:.2f} "
+                    f"output steps){shared}")
             int8_size = len(cal.quantize()) if kept else len(model_bytes)
         else:
             model_bytes = _run_converter(src, cfg, prep.calib.x if prep.calib is not None else None)
@@ -136,6 +142,7 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
         timings={k: round(v, 3) for k, v in timings.items()}, warnings=warnings, kept_float=list(kept),
         size_cost_bytes=(len(model_bytes) - int8_size) if int8_size is not None else 0,
         budget=budget, target=cfg.target.value, target_notes=list(cfg.target_notes), gpu=gpu_report, ranges=ranges,
+        bias_correction=bias,
     )
 
 

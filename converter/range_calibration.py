@@ -20,7 +20,7 @@ import numpy as np
 from edgelite.calibration.ranges import Histogram, RangeMethod, choose
 from edgelite.core.files import native_stderr_captured
 from edgelite.core.report import Record
-from edgelite.runtime import tflite_file
+from edgelite.runtime import tflite_edit, tflite_file
 
 FIXED_RANGE_OPS = ("SOFTMAX", "LOGISTIC", "TANH", "LOG_SOFTMAX")
 
@@ -64,5 +64,5 @@ def refine(calibrated: bytes, x: np.ndarray, method: RangeMethod) -> tuple[bytes
     chosen = {name: choose(h, method) for name, h in hists.items()}
     widths = [(hi - lo) / max(recorded[n][1] - recorded[n][0], 1e-12) for n, (lo, hi) in chosen.items()]
     narrowed = sum(w < 0.999 for w in widths)
-    return (tflite_file.with_tensor_ranges(calibrated, chosen),
+    return (tflite_edit.with_tensor_ranges(calibrated, chosen),
             RangeChoice(str(method), len(chosen), narrowed, round(float(np.median(widths)) if widths else 1.0, 4)))

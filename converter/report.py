@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from edgelite.calibration.preprocess import PreprocessSpec
+from edgelite.converter.bias_correction import BiasCorrection
 from edgelite.converter.budget import BudgetReport
 from edgelite.converter.calibrated import Node
 from edgelite.converter.range_calibration import RangeChoice
@@ -35,7 +36,8 @@ class FloatOp(Record):
 @dataclass(frozen=True)
 class ConvertReport(Report):
     kind = "convert"
-    schema_version = 4  # 2: kept_float, size_cost_bytes, budget; 3: target, target_notes, gpu; 4: ranges
+    schema_version = 4  # 2: kept_float, size_cost_bytes, budget; 3: target, target_notes, gpu; 4: ranges,
+                        # bias_correction (present only when those options ran)
 
     source: str
     source_kind: str
@@ -59,4 +61,5 @@ class ConvertReport(Report):
     target_notes: list[str] = field(default_factory=list)             # what the target picked
     gpu: GpuSummary | None = None                                     # GPU-delegate check (--target gpu)
     ranges: RangeChoice | None = field(default=None, metadata=OMIT_NONE)   # --calibration other than minmax
+    bias_correction: BiasCorrection | None = field(default=None, metadata=OMIT_NONE)   # --bias-correction
     edgelite_version: str = __version__

@@ -12,7 +12,7 @@ import functools
 import os
 import struct
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -315,22 +315,6 @@ def tensor_ranges(data: bytes) -> dict[str, tuple[float, float]]:
             continue
         ranges[t.text(Slot.TENSOR_NAME) or ""] = (float(lo.min()), float(hi.max()))
     return ranges
-
-
-@_guarded
-def with_tensor_ranges(data: bytes, ranges: Mapping[str, tuple[float, float]]) -> bytes:
-    """A copy of a calibrated model with the recorded (min, max) of the named tensors replaced (per-tensor
-    ranges only; the calibration range methods of ``calibration.ranges`` write their choice here)."""
-    buf = bytearray(data)
-    _, sg = _main_subgraph(buf)
-    for t in sg.iter_tables(Slot.SUBGRAPH_TENSORS) if sg is not None else ():
-        name = t.text(Slot.TENSOR_NAME) or ""
-        q = t.table(Slot.TENSOR_QUANTIZATION) if name in ranges else None
-        lo = q.numbers(Slot.QUANT_MIN, "f4") if q is not None else None
-        hi = q.numbers(Slot.QUANT_MAX, "f4") if q is not None else None
-        if lo is not None and hi is not None and len(lo) == 1 and len(hi) == 1:
-            lo[0], hi[0] = ranges[name]
-    return bytes(buf)
 
 
 _NUMPY_TYPES = {"FLOAT32": np.float32, "INT32": np.int32, "INT8": np.int8, "UINT8": np.uint8, "INT64": np.int64,

@@ -37,6 +37,9 @@ def _add_calibration_flag(p: argparse.ArgumentParser) -> None:
                    help="int8 activation ranges: minmax (default, as TF), percentile[:P] (default P 99.99), mse "
                         "(least quantization error) or entropy (least KL divergence), from histograms of the "
                         "calibration data")
+    p.add_argument("--bias-correction", action="store_true",
+                   help="int8: subtract from each conv/dense bias the mean output shift its int8 weights cause, "
+                        "measured layer by layer on calibration samples")
 
 
 def _add_runtime_flags(p: argparse.ArgumentParser, *, bench: bool = False) -> None:

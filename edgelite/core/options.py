@@ -26,6 +26,7 @@ class ConvertOptions:
     mean: list[float] | None = None     # per channel, on 0-255 pixels
     std: list[float] | None = None
     calibration: str | None = None      # activation range method (calibration.ranges); None: minmax
+    bias_correction: bool = False       # convert --bias-correction
 
     def as_float_reference(self) -> ConvertOptions:
         """The same preprocessing converted to float32: the reference a quantized model is judged against."""

@@ -1,0 +1,57 @@
+"""In-place edits of a .tflite file that keep its layout: recorded activation ranges and constant tensor values.
+
+Both write over bytes the flatbuffer already holds (same length), so offsets, alignment and the appended
+metadata zip stay valid. Used by the converter's range methods and bias correction; reading is ``tflite_file``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from edgelite.runtime.tflite_file import Slot, _guarded, _main_subgraph
+
+
+@_guarded
+def with_tensor_ranges(data: bytes, ranges: Mapping[str, tuple[float, float]]) -> bytes:
+    """A copy of a calibrated model with the recorded (min, max) of the named tensors replaced (per-tensor
+    ranges only; the calibration range methods of ``calibration.ranges`` write their choice here)."""
+    buf = bytearray(data)
+    _, sg = _main_subgraph(buf)
+    for t in sg.iter_tables(Slot.SUBGRAPH_TENSORS) if sg is not None else ():
+        name = t.text(Slot.TENSOR_NAME) or ""
+        q = t.table(Slot.TENSOR_QUANTIZATION) if name in ranges else None
+        lo = q.numbers(Slot.QUANT_MIN, "f4") if q is not None else None
+        hi = q.numbers(Slot.QUANT_MAX, "f4") if q is not None else None
+        if lo is not None and hi is not None and len(lo) == 1 and len(hi) == 1:
+            lo[0], hi[0] = ranges[name]
+    return bytes(buf)
+
+
+def with_constant(data: bytes, tensor_name: str, values: np.ndarray) -> bytes:
+    """A copy of the model with the constant tensor ``tensor_name`` holding ``values`` (same dtype and size).
+
+    Refuses (ValueError) a tensor whose buffer other tensors share — the converter deduplicates identical
+    constants, and an edit there would change every layer that shares it."""
+    buf = bytearray(data)
+    model, sg = _main_subgraph(buf)
+    if sg is None:
+        raise ValueError("no subgraph")
+    users: dict[int, int] = {}
+    target = None
+    for t in sg.iter_tables(Slot.SUBGRAPH_TENSORS):
+        b = int(t.scalar(Slot.TENSOR_BUFFER, "I"))
+        users[b] = users.get(b, 0) + 1
+        if (t.text(Slot.TENSOR_NAME) or "") == tensor_name:
+            target = b
+    if target is None:
+        raise ValueError(f"no tensor {tensor_name!r}")
+    if users[target] > 1:
+        raise ValueError(f"tensor {tensor_name!r} shares its buffer with {users[target] - 1} other tensor(s)")
+    raw = np.ascontiguousarray(values).tobytes()
+    span = model.table_at(Slot.MODEL_BUFFERS, target).vector(Slot.BUFFER_DATA, 1)
+    if span is None or span[1] != len(raw):
+        raise ValueError(f"tensor {tensor_name!r}: {len(raw)} bytes do not fit its {0 if span is None else span[1]}")
+    buf[span[0] : span[0] + span[1]] = raw
+    return bytes(buf)
