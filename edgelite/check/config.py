@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgelite.calibration.ranges import RangeMethod
 from edgelite.core import vocabulary as voc
 from edgelite.core.budgets import RULES
 from edgelite.core.errors import UserInputError
@@ -202,6 +203,7 @@ def _model(table: Any, i: int, file: Path, defaults: Budgets) -> ModelEntry:
             raise UserInputError(f"{file}: {where}.convert.{key}: one of {', '.join(voc.choices(enum))}, got {value!r}")
     try:
         mode, _, _ = voc.resolve_target(convert.target, convert.mode, convert.io)
+        RangeMethod.parse(convert.calibration)
     except UserInputError as exc:
         raise UserInputError(f"{file}: {where}.convert: {exc}") from None
     convert = dataclasses.replace(convert, mode=mode.value)

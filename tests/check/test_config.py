@@ -146,3 +146,15 @@ def test_non_finite_budgets_are_config_errors(tmp_path, example_models, run_cli)
                        f"[models.budgets]\nmin_agreement = {value}\n")
         code, _, err = run_cli("check", "--config", cfg)
         assert code == 2 and "expected a finite number" in err and err.count("\n") == 1, err
+
+
+def test_convert_calibration_method_is_validated_with_the_file_and_key(tmp_path):
+    (tmp_path / "m.keras").write_bytes(b"x")
+    (tmp_path / "calib").mkdir()
+    base = '[[models]]\nname = "a"\nsource = "m.keras"\ncalib = "calib"\n[models.convert]\n'
+    path = _write(tmp_path, base + 'calibration = "kmeans"\n')
+    with pytest.raises(UserInputError, match=r"edgelite.toml: models\[0\]\.convert: --calibration must be one of"):
+        load_config(path)
+    path.write_text(base + 'calibration = "percentile:99.9"\nbias_correction = true\n')
+    convert = load_config(path).models[0].convert
+    assert convert.calibration == "percentile:99.9" and convert.bias_correction is True
