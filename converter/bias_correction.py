@@ -16,11 +16,12 @@ left alone (an edit would change all of them).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from edgelite.converter.judge import preserving_interpreter, set_input
 from edgelite.core import metrics
-from edgelite.core.files import native_stderr_captured
 from edgelite.core.report import Record
 from edgelite.runtime import tflite_edit, tflite_file
 
@@ -38,35 +39,14 @@ class BiasCorrection(Record):
     float_digits = 4
 
 
-def _interp(model: bytes, shape: tuple[int, ...]) -> object:
-    from edgelite.runtime.backends import select_backend
-
-    with native_stderr_captured():
-        it = select_backend("litert").make(model, preserve_all_tensors=True)
-    d = it.get_input_details()[0]
-    if tuple(d["shape"]) != (1, *shape):
-        it.resize_tensor_input(d["index"], [1, *shape])
-    it.allocate_tensors()
-    return it
-
-
-def _set_input(it: object, sample: np.ndarray) -> None:
-    d = it.get_input_details()[0]  # type: ignore[attr-defined]
-    scale, zp = d["quantization"]
-    x = sample[None].astype(np.float32)
-    if d["dtype"] != np.float32 and scale:
-        x = metrics.quantize(x, scale, zp, d["dtype"])
-    it.set_tensor(d["index"], x.astype(d["dtype"]))  # type: ignore[attr-defined]
-
-
-def _outputs(it: object, x: np.ndarray, index: int) -> np.ndarray:
+def _outputs(it: Any, x: np.ndarray, index: int) -> np.ndarray:
     """The tensor ``index`` over every sample, dequantized, flattened to (positions, channels)."""
     rows = []
     for sample in x:
-        _set_input(it, sample)
-        it.invoke()  # type: ignore[attr-defined]
-        rows.append(it.get_tensor(index))  # type: ignore[attr-defined]
-    d = next(t for t in it.get_tensor_details() if t["index"] == index)  # type: ignore[attr-defined]
+        set_input(it, sample)
+        it.invoke()
+        rows.append(it.get_tensor(index))
+    d = next(t for t in it.get_tensor_details() if t["index"] == index)
     raw = np.stack(rows)
     scale, zp = d["quantization"]
     out = metrics.dequantize(raw, scale, zp) if scale else raw.astype(np.float32)
@@ -79,16 +59,16 @@ def correct(quant: bytes, float_model: bytes, x: np.ndarray) -> tuple[bytes, Bia
     ops = [op for op in tflite_file.op_inventory(quant)
            if op.op_type in LAYER_OPS and len(op.inputs) >= 3 and op.inputs[2].constant
            and op.inputs[2].dtype == "INT32" and op.outputs and op.outputs[0].dtype == "INT8"]
-    f_it = _interp(float_model, shape)
-    f_index = {d["name"]: d["index"] for d in f_it.get_tensor_details()}  # type: ignore[attr-defined]
+    f_it = preserving_interpreter(float_model, shape)
+    f_index = {d["name"]: d["index"] for d in f_it.get_tensor_details()}
     done = shared = 0
     shifts_steps: list[float] = []
     for op in ops:
         name, bias_name = op.outputs[0].name, op.inputs[2].name
         if name not in f_index:
             continue
-        q_it = _interp(quant, shape)
-        details = {d["name"]: d for d in q_it.get_tensor_details()}  # type: ignore[attr-defined]
+        q_it = preserving_interpreter(quant, shape)
+        details = {d["name"]: d for d in q_it.get_tensor_details()}
         q_out = _outputs(q_it, x, details[name]["index"])
         f_out = _outputs(f_it, x, f_index[name])
         if q_out.shape != f_out.shape:
@@ -104,7 +84,7 @@ def correct(quant: bytes, float_model: bytes, x: np.ndarray) -> tuple[bytes, Bia
         scales = np.asarray(bias_d["quantization_parameters"]["scales"], np.float64)
         if scales.size == 0 or not np.all(scales > 0):
             continue
-        bias = q_it.get_tensor(bias_d["index"]).astype(np.int64)  # type: ignore[attr-defined]
+        bias = q_it.get_tensor(bias_d["index"]).astype(np.int64)
         if bias.shape[-1] != shift.shape[-1]:
             continue
         new = np.clip(bias - np.round(shift / scales), -(2 ** 31), 2 ** 31 - 1).astype(np.int32)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgelite.calibration.ranges import Histogram, RangeMethod, choose
-from edgelite.core.files import native_stderr_captured
+from edgelite.converter.judge import preserving_interpreter, set_input
 from edgelite.core.report import Record
 from edgelite.runtime import tflite_edit, tflite_file
 
@@ -40,24 +40,17 @@ def refine(calibrated: bytes, x: np.ndarray, method: RangeMethod) -> tuple[bytes
     recorded = tflite_file.tensor_ranges(calibrated)
     if method.name == "minmax":
         return calibrated, RangeChoice(str(method), len(recorded), 0, 1.0)
-    from edgelite.runtime.backends import select_backend
-
     ops = tflite_file.op_inventory(calibrated)
     # Fixed output ranges, and the logits feeding them: clipping a large logit changes which class wins, and
     # the softmax that follows makes exactly the large values matter (measured on the example: entropy ranges
     # on the logits cost 1.8 top-1 points, SNR 44 → 13 dB).
     fixed = {t.name for op in ops if op.op_type in FIXED_RANGE_OPS for t in (*op.outputs, *op.inputs)}
-    with native_stderr_captured():
-        interp = select_backend("litert").make(calibrated, preserve_all_tensors=True)
-    inp = interp.get_input_details()[0]
-    if tuple(inp["shape"]) != (1, *x.shape[1:]):
-        interp.resize_tensor_input(inp["index"], [1, *x.shape[1:]])
-    interp.allocate_tensors()
+    interp = preserving_interpreter(calibrated, tuple(x.shape[1:]))
     skip = fixed | {d["name"] for d in interp.get_input_details()}
     index = {d["name"]: d["index"] for d in interp.get_tensor_details()}
     hists = {name: Histogram(lo, hi) for name, (lo, hi) in recorded.items() if name in index and name not in skip}
     for sample in x:
-        interp.set_tensor(inp["index"], sample[None].astype(np.float32))
+        set_input(interp, sample)
         interp.invoke()
         for name, h in hists.items():
             h.add(interp.get_tensor(index[name]))

@@ -15,8 +15,9 @@ pytestmark = pytest.mark.slow
 def test_corrected_biases_shrink_the_mean_shift_on_held_out_data(example, tmp_path):
     from edgelite.calibration import collect, open_source
     from edgelite.converter import ConvertConfig
-    from edgelite.converter.bias_correction import LAYER_OPS, _interp, _outputs, correct
+    from edgelite.converter.bias_correction import LAYER_OPS, _outputs, correct
     from edgelite.converter.calibrated import Calibrated
+    from edgelite.converter.judge import preserving_interpreter as _interp
     from edgelite.converter.prepare import prepared
     from edgelite.runtime import tflite_file
 
