@@ -133,9 +133,10 @@ class Calibrated:
             self._float = run_tf("float32 conversion", self.cfg, _converter(self._src, self.cfg, None).convert)
         return self._float
 
-    def quantize(self, keep: Iterable[Node] = ()) -> bytes:
+    def quantize(self, keep: Iterable[Node] = (), *, correct_biases: bool = True) -> bytes:
         """Full-integer model with the ``keep`` nodes left float (float in, float out, with (de)quantize ops
-        around them); the model's inputs and outputs keep the configured I/O type."""
+        around them); the model's inputs and outputs keep the configured I/O type. With ``--bias-correction``
+        the biases are corrected too, unless ``correct_biases=False`` (for figures it cannot change, e.g. size)."""
         tf = import_tf()
         from tensorflow.lite.python import convert as tf_convert  # the quantizer step of TFLiteConverter
 
@@ -148,7 +149,7 @@ class Calibrated:
             return tf_convert.deduplicate_readonly_buffers(out)
 
         data = run_tf("quantization", self.cfg, call)
-        if self.cfg.bias_correction:
+        if self.cfg.bias_correction and correct_biases:
             from edgelite.converter.bias_correction import correct
 
             data, self.bias_correction = correct(data, self.float_model(), self._x[:BIAS_SAMPLES])

@@ -103,7 +103,8 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
                 shared = f", {bias.skipped_shared} with shared biases left alone" if bias.skipped_shared else ""
                 log(f"bias correction: {bias.layers} layer(s) corrected (median shift {bias.median_shift_steps:.2f} "
                     f"output steps){shared}")
-            int8_size = len(cal.quantize()) if kept else len(model_bytes)
+            # bias correction edits values in place, so the plain int8 size needs no second correction run
+            int8_size = len(cal.quantize(correct_biases=False)) if kept else len(model_bytes)
         else:
             model_bytes = _run_converter(src, cfg, prep.calib.x if prep.calib is not None else None)
         timings["convert_s"] = time.perf_counter() - t0
