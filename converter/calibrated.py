@@ -106,6 +106,11 @@ class Calibrated:
         converter = _converter(src, cfg, representative)
         converter._experimental_calibrate_only = True
         self.data = run_tf("calibration", cfg, converter.convert)
+        self.equalization: Any = None   # converter.equalization.Equalization when --equalize ran
+        if cfg.equalize is not None:   # before the range method: it rescales activations
+            from edgelite.converter.equalization import equalize
+
+            self.data, self.equalization = equalize(self.data, representative, cfg.equalize)
         # --calibration: activation ranges from histograms instead of min/max (converter/range_calibration.py)
         from edgelite.calibration.ranges import RangeMethod
         from edgelite.converter.range_calibration import refine
@@ -152,7 +157,11 @@ class Calibrated:
         if self.cfg.bias_correction and correct_biases:
             from edgelite.converter.bias_correction import correct
 
-            data, self.bias_correction = correct(data, self.float_model(), self._x[:BIAS_SAMPLES])
+            # Layer by layer, the reference is the float graph that was quantized: after --equalize its channels
+            # are rescaled, and the original float model's intermediate tensors no longer match them.
+            rescaled = self.equalization is not None and self.equalization.pairs > 0
+            reference = self.data if rescaled else self.float_model()
+            data, self.bias_correction = correct(data, reference, self._x[:BIAS_SAMPLES])
         if self.pin is not None:
             from edgelite.converter.input_quant import pin_input
 

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgelite.core import vocabulary as voc
 from edgelite.core.errors import UserInputError
 from edgelite.core.options import ConvertOptions
 from edgelite.core.vocabulary import IOType, QuantMode, Target, resolve_target
@@ -42,6 +43,7 @@ class ConvertConfig:
     confirm_fraction: float = 1 / 3        # --max-drop: share of the evaluation data held out to confirm the budget
     calibration: str = "minmax"            # activation range method: minmax | percentile[:P] | mse | entropy
     bias_correction: bool = False          # correct each layer's int32 bias for the mean shift int8 causes
+    equalize: str | None = None            # cross-layer equalization criterion (activations | weights); None: off
     target_notes: tuple[str, ...] = field(default=(), init=False)
 
     def __post_init__(self) -> None:
@@ -83,7 +85,7 @@ class ConvertConfig:
             max_drop=max_drop, max_float_layers=max_float_layers,
             eval=None if eval is None else Path(eval), eval_samples=eval_samples,
             resize_pipeline=resize_pipeline, confirm_fraction=confirm_fraction,
-            calibration=o.calibration or "minmax", bias_correction=o.bias_correction,
+            calibration=o.calibration or "minmax", bias_correction=o.bias_correction, equalize=o.equalize,
         )
 
     @property
@@ -141,6 +143,10 @@ class ConvertConfig:
 
         if self.bias_correction and self.mode is not QuantMode.INT8:
             raise UserInputError(f"--bias-correction works with --mode int8, not --mode {self.mode.value}")
+        if self.equalize is not None:
+            voc.parse(voc.Equalize, self.equalize, "--equalize")
+            if self.mode is not QuantMode.INT8:
+                raise UserInputError(f"--equalize works with --mode int8, not --mode {self.mode.value}")
         if RangeMethod.parse(self.calibration).name != "minmax" and self.mode is not QuantMode.INT8:
             raise UserInputError(f"--calibration {self.calibration} works with --mode int8 (edgelite calibrates "
                                  f"int8 itself), not --mode {self.mode.value}")

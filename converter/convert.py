@@ -73,6 +73,7 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
     int8_size: int | None = None
     ranges = None
     bias = None
+    eq = None
 
     with prepared(cfg, warnings) as prep:
         src, spec, timings = prep.src, prep.spec, prep.timings
@@ -81,6 +82,16 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
             assert prep.calib is not None
             cal = Calibrated(src, cfg, prep.calib.x, input_pin(cfg, spec, warnings))
             timings["calibrate_s"] = time.perf_counter() - t0
+            eq = cal.equalization
+            if eq is not None and eq.pairs == 0:
+                log(f"equalization: {cfg.model.name} has no depthwise-separable block (a depthwise conv next to "
+                    "a conv, nothing else reading between them); nothing rescaled")
+            elif eq is not None:
+                log(f"equalization ({eq.criterion}): {eq.pairs} layer pair(s) rescaled, channel range spread "
+                    f"{eq.median_spread_before:g}x → {eq.median_spread_after:g}x (median); "
+                    f"{eq.relu6_relaxed} ReLU6 → ReLU; float model vs original: agreement "
+                    f"{100 * (eq.float_agreement or 0):.2f} %, SNR "
+                    f"{'identical' if eq.float_snr_db is None else f'{eq.float_snr_db:.1f} dB'}")
             if cal.range_choice.method != "minmax":
                 ranges = cal.range_choice
                 log(f"calibration {ranges.method}: {ranges.narrowed} of {ranges.tensors} activation ranges "
@@ -143,7 +154,7 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
         timings={k: round(v, 3) for k, v in timings.items()}, warnings=warnings, kept_float=list(kept),
         size_cost_bytes=(len(model_bytes) - int8_size) if int8_size is not None else 0,
         budget=budget, target=cfg.target.value, target_notes=list(cfg.target_notes), gpu=gpu_report, ranges=ranges,
-        bias_correction=bias,
+        bias_correction=bias, equalization=eq,
     )
 
 

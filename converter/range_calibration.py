@@ -59,3 +59,22 @@ def refine(calibrated: bytes, x: np.ndarray, method: RangeMethod) -> tuple[bytes
     narrowed = sum(w < 0.999 for w in widths)
     return (tflite_edit.with_tensor_ranges(calibrated, chosen),
             RangeChoice(str(method), len(chosen), narrowed, round(float(np.median(widths)) if widths else 1.0, 4)))
+
+
+def observed_ranges(calibrated: bytes, x: np.ndarray) -> dict[str, tuple[float, float]]:
+    """The (min, max) of every recorded activation over the samples ``x``, as TF's calibration records them
+    (for a model whose weights were edited after calibration); the model's inputs keep their recorded range."""
+    recorded = tflite_file.tensor_ranges(calibrated)
+    interp = preserving_interpreter(calibrated, tuple(x.shape[1:]))
+    inputs = {d["name"] for d in interp.get_input_details()}
+    index = {d["name"]: d["index"] for d in interp.get_tensor_details()}
+    names = [n for n in recorded if n in index and n not in inputs]
+    lo = dict.fromkeys(names, np.inf)
+    hi = dict.fromkeys(names, -np.inf)
+    for sample in x:
+        set_input(interp, sample)
+        interp.invoke()
+        for n in names:
+            v = interp.get_tensor(index[n])
+            lo[n], hi[n] = min(lo[n], float(v.min())), max(hi[n], float(v.max()))
+    return {n: (lo[n], hi[n]) for n in names}

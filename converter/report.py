@@ -8,6 +8,7 @@ from edgelite.calibration.preprocess import PreprocessSpec
 from edgelite.converter.bias_correction import BiasCorrection
 from edgelite.converter.budget import BudgetReport
 from edgelite.converter.calibrated import Node
+from edgelite.converter.equalization import Equalization
 from edgelite.converter.range_calibration import RangeChoice
 from edgelite.core.report import OMIT_NONE, Record, Report
 from edgelite.core.version import __version__
@@ -36,8 +37,8 @@ class FloatOp(Record):
 @dataclass(frozen=True)
 class ConvertReport(Report):
     kind = "convert"
-    schema_version = 4  # 2: kept_float, size_cost_bytes, budget; 3: target, target_notes, gpu; 4: ranges,
-                        # bias_correction (present only when those options ran)
+    schema_version = 5  # 2: kept_float, size_cost_bytes, budget; 3: target, target_notes, gpu; 4: ranges,
+                        # bias_correction; 5: equalization, optimize (present only when those options ran)
 
     source: str
     source_kind: str
@@ -62,4 +63,5 @@ class ConvertReport(Report):
     gpu: GpuSummary | None = None                                     # GPU-delegate check (--target gpu)
     ranges: RangeChoice | None = field(default=None, metadata=OMIT_NONE)   # --calibration other than minmax
     bias_correction: BiasCorrection | None = field(default=None, metadata=OMIT_NONE)   # --bias-correction
+    equalization: Equalization | None = field(default=None, metadata=OMIT_NONE)       # --equalize
     edgelite_version: str = __version__

@@ -1,7 +1,9 @@
-"""In-place edits of a .tflite file that keep its layout: recorded activation ranges and constant tensor values.
+"""In-place edits of a .tflite file that keep its layout: recorded activation ranges, constant tensor values
+and fused activations.
 
-Both write over bytes the flatbuffer already holds (same length), so offsets, alignment and the appended
-metadata zip stay valid. Used by the converter's range methods and bias correction; reading is ``tflite_file``.
+All write over bytes the flatbuffer already holds (same length), so offsets, alignment and the appended
+metadata zip stay valid. Used by the converter's range methods, bias correction and cross-layer equalization;
+reading is ``tflite_file``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from edgelite.runtime.tflite_file import Slot, _guarded, _main_subgraph
+from edgelite.runtime.tflite_file import ACTIVATIONS, Slot, _activation_position, _guarded, _main_subgraph
 
 
 @_guarded
@@ -54,4 +56,16 @@ def with_constant(data: bytes, tensor_name: str, values: np.ndarray) -> bytes:
     if span is None or span[1] != len(raw):
         raise ValueError(f"tensor {tensor_name!r}: {len(raw)} bytes do not fit its {0 if span is None else span[1]}")
     buf[span[0] : span[0] + span[1]] = raw
+    return bytes(buf)
+
+
+def with_fused_activation(data: bytes, op_index: int, activation: str) -> bytes:
+    """A copy of the model with the fused activation of a CONV_2D/DEPTHWISE_CONV_2D op replaced (e.g. RELU6 →
+    RELU). Only an activation the file stores can be overwritten in place (NONE is the schema default and
+    usually not stored): ValueError otherwise."""
+    buf = bytearray(data)
+    at = _activation_position(buf, op_index)
+    if not at:
+        raise ValueError(f"op {op_index} stores no fused activation to replace")
+    buf[at] = ACTIVATIONS.index(activation)
     return bytes(buf)

@@ -53,6 +53,9 @@ class Slot:
 
 UINT8_TYPE = 3  # TensorType.UINT8
 POOL2D_OPTIONS = 5  # BuiltinOptions.Pool2DOptions
+# BuiltinOptions union type → slot of ``fused_activation_function`` in that options table (schema.fbs order)
+FUSED_ACTIVATION_SLOT = {1: 3, 2: 4}  # Conv2DOptions, DepthwiseConv2DOptions
+ACTIVATIONS = ("NONE", "RELU", "RELU_N1_TO_1", "RELU6", "TANH", "SIGN_BIT")  # ActivationFunctionType
 CUSTOM_OP = 32  # BuiltinOperator.CUSTOM
 
 
@@ -378,3 +381,25 @@ def uint8_input_quantization(buf: bytearray) -> list[tuple[np.ndarray | None, np
         out.append((None, None) if q is None else
                    (q.numbers(Slot.QUANT_SCALE, "f4"), q.numbers(Slot.QUANT_ZERO_POINT, "i8")))
     return out
+
+
+def _activation_position(data: bytes | bytearray, op_index: int) -> int | None:
+    """Where a CONV_2D/DEPTHWISE_CONV_2D op stores its fused activation (0 when it is the default NONE),
+    None for other ops."""
+    _, sg = _main_subgraph(data)
+    if sg is None:
+        raise IndexError("no subgraph")
+    op = sg.table_at(Slot.SUBGRAPH_OPERATORS, op_index)
+    slot = FUSED_ACTIVATION_SLOT.get(op.scalar(Slot.OPERATOR_OPTIONS_TYPE, "B"))
+    opts = op.union(Slot.OPERATOR_OPTIONS) if slot is not None else None
+    return None if opts is None or slot is None else opts.field_position(slot)
+
+
+@_guarded
+def fused_activation(data: bytes, op_index: int) -> str | None:
+    """The activation fused into a CONV_2D or DEPTHWISE_CONV_2D op (NONE, RELU, RELU6, …); None for other ops."""
+    at = _activation_position(data, op_index)
+    if at is None:
+        return None
+    code = data[at] if at else 0
+    return ACTIVATIONS[code] if code < len(ACTIVATIONS) else f"UNKNOWN_{code}"

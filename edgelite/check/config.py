@@ -197,7 +197,7 @@ def _model(table: Any, i: int, file: Path, defaults: Budgets) -> ModelEntry:
     if (entry.source is None) == (entry.tflite is None):
         raise UserInputError(f"{file}: {where}: give exactly one of source (a model to convert) or tflite")
     for key, enum in (("target", voc.Target), ("mode", voc.QuantMode), ("io", voc.IOType),
-                      ("resize", voc.ResizeMethod), ("color", voc.ColorMode)):
+                      ("resize", voc.ResizeMethod), ("color", voc.ColorMode), ("equalize", voc.Equalize)):
         value = getattr(convert, key)
         if value is not None and value not in voc.choices(enum):
             raise UserInputError(f"{file}: {where}.convert.{key}: one of {', '.join(voc.choices(enum))}, got {value!r}")

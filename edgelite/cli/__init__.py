@@ -40,6 +40,11 @@ def _add_calibration_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bias-correction", action="store_true",
                    help="int8: subtract from each conv/dense bias the mean output shift its int8 weights cause, "
                         "measured layer by layer on calibration samples")
+    p.add_argument("--equalize", nargs="?", const="activations", choices=voc.choices(voc.Equalize),
+                   help="int8: cross-layer equalization of depthwise-separable blocks before calibration ranges "
+                        "are chosen; CRITERION activations (default: balance each channel's activation range "
+                        "against the next layer's weights) or weights (Nagel et al.); a ReLU6 between two "
+                        "rescaled layers becomes ReLU (its effect on the float model is reported)")
 
 
 def _add_runtime_flags(p: argparse.ArgumentParser, *, bench: bool = False) -> None:

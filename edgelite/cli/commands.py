@@ -114,7 +114,8 @@ def _convert_config(args: argparse.Namespace, output: Path) -> Any:
         keep_float=list(getattr(args, "keep_float", ())), keep_float_ops=list(getattr(args, "keep_float_op", ())),
         input_size=[over["height"], over["width"]] if "height" in over else None, resize=over.get("resize"),
         color=over.get("color"), mean=_list(over.get("mean")), std=_list(over.get("std")),
-        calibration=getattr(args, "calibration", None), bias_correction=getattr(args, "bias_correction", False))
+        calibration=getattr(args, "calibration", None), bias_correction=getattr(args, "bias_correction", False),
+        equalize=getattr(args, "equalize", None))
     return ConvertConfig.from_options(
         args.model, output, options, calib=args.calib, labels=getattr(args, "labels", None), eval=args.eval,
         eval_samples=args.eval_samples, max_drop=getattr(args, "max_drop", None),

@@ -27,6 +27,7 @@ class ConvertOptions:
     std: list[float] | None = None
     calibration: str | None = None      # activation range method (calibration.ranges); None: minmax
     bias_correction: bool = False       # convert --bias-correction
+    equalize: str | None = None         # convert --equalize: activations | weights; None: off
 
     def as_float_reference(self) -> ConvertOptions:
         """The same preprocessing converted to float32: the reference a quantized model is judged against."""

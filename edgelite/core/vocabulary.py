@@ -47,6 +47,13 @@ class BackendName(str, Enum):
     TF = "tf"                        # tf.lite.Interpreter: deprecated, needs TensorFlow
 
 
+class Equalize(str, Enum):
+    """``convert --equalize``: what cross-layer equalization balances (converter/equalization.py)."""
+
+    ACTIVATIONS = "activations"   # each channel's activation range against the next layer's weights
+    WEIGHTS = "weights"           # the two layers' weight ranges (Nagel et al. 2019)
+
+
 class ResizeMethod(str, Enum):
     """Pillow's resampling filters (the ``pil`` pipeline); the other pipelines are bilinear by definition."""
 

@@ -1,0 +1,246 @@
+"""Cross-layer equalization (``convert --equalize``) for depthwise-separable blocks.
+
+Channel ranges inside a MobileNet-style block differ by orders of magnitude (one depthwise filter per channel,
+BatchNorm folded into it). Equalization (Nagel et al., "Data-Free Quantization", 2019, §4.1) divides output
+channel i of the first layer (weights and bias) by s_i and multiplies input channel i of the second layer by
+s_i; the float function is unchanged because the activation between them is positively homogeneous
+(ReLU(x / s) = ReLU(x) / s for s > 0). Two criteria for s_i:
+
+- ``weights`` (the paper's): s_i = sqrt(r1_i / r2_i) with r1_i, r2_i the largest |weight| of channel i in the
+  first and second layer, so both become sqrt(r1_i r2_i). Made for per-tensor weights; TFLite quantizes conv
+  weights per output channel, where the first layer's ranges no longer matter.
+- ``activations``: r1_i is the largest |activation| of channel i between the layers on the calibration data.
+  TFLite quantizes that activation per tensor (one scale for all channels) and the second layer's weights per
+  output channel (one scale across its input channels): these are the two ranges the rescaling trades.
+
+It edits the calibrated float model (the converter has folded BatchNorm already) before the range method and
+the quantizer read it, and records the activation ranges again afterwards (LiteRT over the same calibration
+samples, min/max as TF's calibration records them).
+
+ReLU6 is not positively homogeneous: after scaling, one clamp at 6 would cut channel i at 6·s_i of its original
+scale, and TFLite fuses one clamp for all channels. As in Nagel et al., the ReLU6 between an equalized pair
+becomes a ReLU: exact wherever the float activation stayed below 6, a change of the float function elsewhere.
+That change is measured, not assumed: the report gives the equalized float model's agreement and SNR against
+the original on calibration samples, and every int8 figure edgelite reports is judged against the original
+float model, so the relaxation's cost is inside them.
+
+Scope: a DEPTHWISE_CONV_2D feeding a CONV_2D, or a CONV_2D feeding a DEPTHWISE_CONV_2D (depth multiplier 1),
+the first one's output read by the second only, with NONE, RELU or RELU6 between them, float weights and bias
+in buffers no other tensor shares. Pure numpy and LiteRT: no TensorFlow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgelite.converter.judge import preserving_interpreter, run_outputs, set_input
+from edgelite.core import metrics
+from edgelite.core.report import Record
+from edgelite.runtime import tflite_edit, tflite_file
+
+SWEEPS = 20                  # ``weights`` on chains (conv → depthwise → conv): rescale until the scales settle
+SCALE_LIMIT = 1e3            # s_i is kept in [1/limit, limit]: a dead channel must not blow up its partner
+FLOAT_CHECK_SAMPLES = 64     # calibration samples the equalized float model is compared on
+RELU6 = 6.0
+RELU6_POLICIES = ("keep", "relax")
+_HOMOGENEOUS = ("NONE", "RELU", "RELU6")
+
+
+@dataclass(frozen=True)
+class Equalization(Record):
+    """What cross-layer equalization did, for the conversion report."""
+
+    criterion: str
+    pairs: int                     # layer pairs rescaled
+    relu6_relaxed: int             # ReLU6 between a pair that became ReLU
+    float_agreement: float | None  # equalized float model vs the original, top-1 agreement on calibration samples
+    float_snr_db: float | None     # same, output SNR (None: identical outputs)
+    median_spread_before: float    # median over pairs of max/min channel range of the rescaled quantity
+    median_spread_after: float
+
+    float_digits = 4
+
+
+@dataclass(frozen=True)
+class _Pair:
+    first: int          # op index
+    second: int
+    first_kind: str     # CONV_2D | DEPTHWISE_CONV_2D
+    second_kind: str
+    tensor: str         # the activation between them
+    w1: str             # tensor names of the first layer's weights and bias, the second layer's weights
+    b1: str
+    w2: str
+    activation: str
+
+
+def find_pairs(data: bytes) -> list[_Pair]:
+    """Consecutive layer pairs of a depthwise-separable block that equalization can rescale exactly."""
+    ops = tflite_file.op_inventory(data)
+    readers: dict[str, list[int]] = {}
+    for op in ops:
+        for t in op.inputs:
+            if not t.constant:
+                readers.setdefault(t.name, []).append(op.index)
+    graph_outputs = {t.name for op in ops for t in op.outputs} - set(readers)
+    pairs = []
+    for a in ops:
+        if a.op_type not in ("CONV_2D", "DEPTHWISE_CONV_2D") or len(a.inputs) < 3 or not a.outputs:
+            continue
+        out = a.outputs[0]
+        users = readers.get(out.name, [])
+        if len(users) != 1 or out.name in graph_outputs:
+            continue
+        b = ops[users[0]]
+        if b.op_type not in ("CONV_2D", "DEPTHWISE_CONV_2D") or "DEPTHWISE_CONV_2D" not in (a.op_type, b.op_type):
+            continue
+        if b.inputs[0].name != out.name or not (a.inputs[1].constant and a.inputs[2].constant and b.inputs[1].constant):
+            continue
+        if {a.inputs[1].dtype, a.inputs[2].dtype, b.inputs[1].dtype} != {"FLOAT32"}:
+            continue
+        act = tflite_file.fused_activation(data, a.index) or "NONE"
+        channels = out.shape[-1] if out.shape else -1
+        if act not in _HOMOGENEOUS or channels <= 0 or b.inputs[1].shape[-1:] != (channels,):
+            continue
+        if a.op_type == "DEPTHWISE_CONV_2D" and a.inputs[0].shape[-1:] != (channels,):
+            continue   # depth multiplier > 1: one input channel feeds several outputs
+        pairs.append(_Pair(a.index, b.index, a.op_type, b.op_type, out.name, a.inputs[1].name, a.inputs[2].name,
+                           b.inputs[1].name, act))
+    return pairs
+
+
+def _out_axis(kind: str) -> int:
+    # TFLite layouts: CONV_2D [out, h, w, in]; DEPTHWISE_CONV_2D [1, h, w, channels]
+    return 0 if kind == "CONV_2D" else -1
+
+
+def _channel_max(w: np.ndarray, axis: int) -> np.ndarray:
+    moved = np.moveaxis(np.abs(w), axis, 0)
+    return moved.reshape(moved.shape[0], -1).max(axis=1)
+
+
+def _spread(r: np.ndarray) -> float:
+    live = r[r > 0]
+    return float(live.max() / live.min()) if live.size else 1.0
+
+
+def _channel_peaks(data: bytes, x: np.ndarray, tensors: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per-channel (min, max) of the named activations over the samples ``x``."""
+    it = preserving_interpreter(data, tuple(x.shape[1:]))
+    index = {d["name"]: d["index"] for d in it.get_tensor_details()}
+    peaks: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for sample in x:
+        set_input(it, sample)
+        it.invoke()
+        for name in tensors:
+            v = it.get_tensor(index[name])
+            v = v.reshape(-1, v.shape[-1])
+            lo, hi = v.min(axis=0), v.max(axis=0)
+            if name in peaks:
+                lo, hi = np.minimum(peaks[name][0], lo), np.maximum(peaks[name][1], hi)
+            peaks[name] = (lo.astype(np.float64), hi.astype(np.float64))
+    return peaks
+
+
+def _relu6_bounds(calibrated: bytes, x: np.ndarray, pairs: Sequence[_Pair]) -> dict[str, np.ndarray]:
+    """For each pair with a ReLU6 between, the per-channel max of the activation *before* the clamp (the
+    first layer run with its activation removed): where it never reaches 6 the clamp never fired."""
+    relu6 = [p for p in pairs if p.activation == "RELU6"]
+    if not relu6:
+        return {}
+    bare = calibrated
+    for p in relu6:
+        bare = tflite_edit.with_fused_activation(bare, p.first, "NONE")
+    peaks = _channel_peaks(bare, x, [p.tensor for p in relu6])
+    return {name: hi for name, (_, hi) in peaks.items()}
+
+
+def _keep_relu6(total: np.ndarray, pre_max: np.ndarray) -> np.ndarray:
+    """Constrain the total channel scales so one clamp at 6 after scaling cuts exactly where the original did
+    on the calibration data: a channel whose clamp fired keeps scale 1; one that stayed below 6 may be scaled
+    by s as long as its largest value stays below the clamp (pre_max / s ≤ 6)."""
+    fired = pre_max > RELU6
+    return np.where(fired, 1.0, np.maximum(total, pre_max / RELU6))
+
+
+def _writable(data: bytes, names: Sequence[str], values: dict[str, np.ndarray]) -> bool:
+    try:
+        for name in names:
+            tflite_edit.with_constant(data, name, values[name].astype(np.float32))
+    except ValueError:   # a buffer the converter shares with another tensor: an edit would change both
+        return False
+    return True
+
+
+def equalize(calibrated: bytes, x: np.ndarray, criterion: str = "activations",
+             relu6: str = "keep") -> tuple[bytes, Equalization]:
+    """``calibrated`` with its depthwise-separable pairs equalized and its activation ranges recorded again on
+    the calibration samples ``x``. ``relu6``: ``keep`` the clamp (scales limited so it cuts where it did) or
+    ``relax`` it to ReLU. With no pair to rescale, returns the model unchanged (``pairs == 0``)."""
+    pairs = find_pairs(calibrated)
+    weights: dict[str, np.ndarray] = {}
+    for p in pairs:
+        first, second = tflite_file.op_constants(calibrated, p.first), tflite_file.op_constants(calibrated, p.second)
+        for name, arr in ((p.w1, first[1]), (p.b1, first[2]), (p.w2, second[1])):
+            assert arr is not None
+            weights[name] = arr.astype(np.float64)
+    pairs = [p for p in pairs if _writable(calibrated, (p.w1, p.b1, p.w2), weights)]
+    if not pairs:
+        return calibrated, Equalization(criterion, 0, 0, None, None, 1.0, 1.0)
+
+    acts: dict[str, np.ndarray] = {}
+    if criterion == "activations":
+        acts = {k: np.maximum(-lo, hi) for k, (lo, hi) in _channel_peaks(calibrated, x, [p.tensor for p in pairs]).items()}
+    bounds = _relu6_bounds(calibrated, x, pairs) if relu6 == "keep" else {}
+    total = {p.tensor: np.ones(len(acts.get(p.tensor, weights[p.b1]))) for p in pairs}
+
+    def r1_of(p: _Pair) -> np.ndarray:
+        if criterion == "activations":
+            return acts[p.tensor] / total[p.tensor]
+        return _channel_max(weights[p.w1], _out_axis(p.first_kind))
+
+    before = [_spread(r1_of(p)) for p in pairs]
+    for _ in range(SWEEPS if criterion == "weights" else 1):
+        largest = 0.0
+        for p in pairs:
+            r1, r2 = r1_of(p), _channel_max(weights[p.w2], -1)
+            ok = (r1 > 0) & (r2 > 0)
+            s = np.where(ok, np.sqrt(np.where(ok, r1, 1.0) / np.where(ok, r2, 1.0)), 1.0)
+            want = np.clip(total[p.tensor] * s, 1 / SCALE_LIMIT, SCALE_LIMIT)
+            if p.tensor in bounds:
+                want = _keep_relu6(want, bounds[p.tensor])
+            s = want / total[p.tensor]
+            total[p.tensor] = want
+            shape1 = [1] * weights[p.w1].ndim
+            shape1[_out_axis(p.first_kind)] = -1
+            weights[p.w1] = weights[p.w1] / s.reshape(shape1)
+            weights[p.b1] = weights[p.b1] / s
+            weights[p.w2] = weights[p.w2] * s   # input channels are the last axis of both layouts
+            largest = max(largest, float(np.max(np.abs(np.log(s)))))
+        if largest < 1e-4:
+            break
+    after = [_spread(r1_of(p)) for p in pairs]
+
+    data = calibrated
+    for name in dict.fromkeys(n for p in pairs for n in (p.w1, p.b1, p.w2)):
+        data = tflite_edit.with_constant(data, name, weights[name].astype(np.float32))
+    relaxed = 0
+    if relu6 == "relax":
+        for p in pairs:
+            if p.activation == "RELU6":
+                data = tflite_edit.with_fused_activation(data, p.first, "RELU")
+                relaxed += 1
+
+    from edgelite.converter.range_calibration import observed_ranges
+
+    data = tflite_edit.with_tensor_ranges(data, observed_ranges(data, x))
+    check = x[:FLOAT_CHECK_SAMPLES]
+    ref, new = run_outputs(calibrated, check), run_outputs(data, check)
+    noise = float(np.mean((new - ref) ** 2))
+    return data, Equalization(
+        criterion=criterion, pairs=len(pairs), relu6_relaxed=relaxed,
+        float_agreement=metrics.agreement(new, ref), float_snr_db=metrics.snr_db(float(np.mean(ref ** 2)), noise),
+        median_spread_before=round(float(np.median(before)), 2), median_spread_after=round(float(np.median(after)), 2))
