@@ -97,9 +97,10 @@ def _step_line(step: str, kept: Sequence[Node], s: Score, metric: str, detail: s
 
 def search(cal: Calibrated, judge: Judge, max_drop: float, *, forced: Sequence[Node] = (),
            max_layers: int | None = None, log: Log = lambda line: None,
-           rank_judge: Judge | None = None) -> BudgetResult:
+           rank_judge: Judge | None = None, max_bytes: int | None = None) -> BudgetResult:
     """Find the fewest float layers (beyond ``forced``) that keep ``judge``'s loss ≤ ``max_drop`` points,
-    adding at most ``max_layers`` (a size bound; None: every candidate may stay float).
+    adding at most ``max_layers`` (None: every candidate may stay float) and stopping before the model
+    grows past ``max_bytes`` (None: no size bound).
 
     Layers are ranked by ``rank_judge`` (default ``judge``): the share of output error (MSE) each removes,
     a continuous signal that generalizes better than top-1 flips on a handful of images."""
@@ -139,6 +140,10 @@ def search(cal: Calibrated, judge: Judge, max_drop: float, *, forced: Sequence[N
     for node in ranked:
         added.append(node)
         data, s = trial(f"+{len(added)}", kept + added, f"added {node.label}")
+        if max_bytes is not None and s.size_bytes > max_bytes:
+            log(f"  stop: {s.size_bytes / 1024:.1f} KB is past the size bound of {max_bytes / 1024:.1f} KB")
+            added.pop()
+            break
         if (s.loss_pts, s.size_bytes) < (best[1].loss_pts, best[1].size_bytes):
             best = (data, s, kept + added)
         if ok(s):

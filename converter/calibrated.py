@@ -11,6 +11,7 @@ fallbacks never recalibrates. With no fallback, the result matches the one-shot 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -105,20 +106,34 @@ class Calibrated:
         self._src = src
         converter = _converter(src, cfg, representative)
         converter._experimental_calibrate_only = True
-        self.data = run_tf("calibration", cfg, converter.convert)
+        self._recorded = run_tf("calibration", cfg, converter.convert)   # TF's min/max, before any method
+        self._x = representative
+        self._float: bytes | None = None
+        self._apply_methods()
+
+    def variant(self, **changes: Any) -> Calibrated:
+        """The same calibration with other range/equalization/bias-correction settings (``calibration``,
+        ``equalize``, ``bias_correction``): no second TF calibration, the float model is shared."""
+        new = object.__new__(Calibrated)
+        new.__dict__.update(self.__dict__)
+        new.cfg = dataclasses.replace(self.cfg, **changes)
+        new._apply_methods()
+        return new
+
+    def _apply_methods(self) -> None:
+        cfg, data = self.cfg, self._recorded
         self.equalization: Any = None   # converter.equalization.Equalization when --equalize ran
         if cfg.equalize is not None:   # before the range method: it rescales activations
             from edgelite.converter.equalization import equalize
 
-            self.data, self.equalization = equalize(self.data, representative, cfg.equalize)
+            data, self.equalization = equalize(data, self._x, cfg.equalize)
         # --calibration: activation ranges from histograms instead of min/max (converter/range_calibration.py)
         from edgelite.calibration.ranges import RangeMethod
         from edgelite.converter.range_calibration import refine
 
-        self.data, self.range_choice = refine(self.data, representative, RangeMethod.parse(cfg.calibration))
-        self._x = representative
+        self.data, self.range_choice = refine(data, self._x, RangeMethod.parse(cfg.calibration))
         self.bias_correction: Any = None   # converter.bias_correction.BiasCorrection of the last quantize()
-        self._float: bytes | None = None
+        src = self._src
         # Every op with a float output can be kept float; ``candidates`` are those worth trying in a search.
         self.nodes: tuple[Node, ...] = tuple(
             Node(op.index, op.op_type, op.outputs[0].name, layer_of(op.outputs[0].name, src.layer_names))

@@ -44,6 +44,8 @@ class ConvertConfig:
     calibration: str = "minmax"            # activation range method: minmax | percentile[:P] | mse | entropy
     bias_correction: bool = False          # correct each layer's int32 bias for the mean shift int8 causes
     equalize: str | None = None            # cross-layer equalization criterion (activations | weights); None: off
+    optimize: str | None = None            # accuracy: try the methods in order of cost (converter/optimize.py)
+    max_size_growth: float = 1.3           # --optimize: the float fallback may grow the plain int8 size this much
     target_notes: tuple[str, ...] = field(default=(), init=False)
 
     def __post_init__(self) -> None:
@@ -67,7 +69,8 @@ class ConvertConfig:
                      calib: str | os.PathLike[str] | None = None, labels: str | os.PathLike[str] | None = None,
                      eval: str | os.PathLike[str] | None = None, eval_samples: int | None = None,
                      max_drop: float | None = None, max_float_layers: int | None = None,
-                     resize_pipeline: str | None = None, confirm_fraction: float = 1 / 3) -> ConvertConfig:
+                     resize_pipeline: str | None = None, confirm_fraction: float = 1 / 3,
+                     optimize: str | None = None, max_size_growth: float = 1.3) -> ConvertConfig:
         """The one way from stated choices (CLI flags, an ``edgelite.toml`` table) to a config."""
         o = options
         if o.input_size is not None and len(o.input_size) != 2:
@@ -86,6 +89,7 @@ class ConvertConfig:
             eval=None if eval is None else Path(eval), eval_samples=eval_samples,
             resize_pipeline=resize_pipeline, confirm_fraction=confirm_fraction,
             calibration=o.calibration or "minmax", bias_correction=o.bias_correction, equalize=o.equalize,
+            optimize=optimize, max_size_growth=max_size_growth,
         )
 
     @property
@@ -133,7 +137,7 @@ class ConvertConfig:
                 raise UserInputError("--max-drop needs --eval SRC: the budget is measured on evaluation data "
                                      "(SRC/<class>/ folders or an .npz with y give top-1; otherwise agreement)")
         if self.max_float_layers is not None:
-            if self.max_drop is None:
+            if self.max_drop is None and self.optimize is None:
                 raise UserInputError("--max-float-layers bounds the --max-drop search; add --max-drop PTS")
             if self.max_float_layers < 0:
                 raise UserInputError(f"--max-float-layers must be ≥ 0, got {self.max_float_layers}")
@@ -150,6 +154,8 @@ class ConvertConfig:
         if RangeMethod.parse(self.calibration).name != "minmax" and self.mode is not QuantMode.INT8:
             raise UserInputError(f"--calibration {self.calibration} works with --mode int8 (edgelite calibrates "
                                  f"int8 itself), not --mode {self.mode.value}")
+        if self.optimize is not None:
+            self._validate_optimize()
         if not 0.0 <= self.confirm_fraction < 1.0:
             raise UserInputError(f"--confirm-fraction must be in [0, 1), got {self.confirm_fraction}")
         if self.eval_samples is not None and self.eval_samples < 1:
@@ -158,6 +164,23 @@ class ConvertConfig:
             warnings.append(f"--allow-float-ops has no effect with --mode {self.mode.value}")
         return warnings
 
+
+    def _validate_optimize(self) -> None:
+        if self.optimize != "accuracy":
+            raise UserInputError(f"--optimize takes accuracy, got {self.optimize!r}")
+        if self.mode is not QuantMode.INT8:
+            raise UserInputError(f"--optimize accuracy works with --mode int8, not --mode {self.mode.value}")
+        if self.eval is None:
+            raise UserInputError("--optimize accuracy needs --eval SRC: each step is decided on one part of it and "
+                                 "reported on a held-out part")
+        if self.calibration != "minmax" or self.bias_correction or self.equalize is not None:
+            raise UserInputError("--optimize accuracy chooses --calibration, --bias-correction and --equalize "
+                                 "itself; drop them")
+        if self.confirm_fraction <= 0.0:
+            raise UserInputError("--optimize accuracy reports held-out figures only: --confirm-fraction must be > 0")
+        if not self.max_size_growth >= 1.0:
+            raise UserInputError(f"--max-size-growth is a factor ≥ 1 (1.3: at most 30 % larger than plain int8), "
+                                 f"got {self.max_size_growth}")
 
     def _validate_output(self) -> None:
         if self.output.suffix != ".tflite":

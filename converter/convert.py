@@ -19,7 +19,7 @@ from edgelite.converter.loading import SourceModel, import_tf
 from edgelite.converter.prepare import input_pin, prepared, resolve_spec  # noqa: F401 - resolve_spec: public API
 from edgelite.converter.report import CalibrationInfo, ConvertReport, FloatOp
 from edgelite.converter.targets import Target
-from edgelite.core.errors import ConversionError
+from edgelite.core.errors import ConversionError, UserInputError
 from edgelite.core.files import path_size, sha256_path
 from edgelite.runtime import gpu, tflite_file
 
@@ -74,6 +74,7 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
     ranges = None
     bias = None
     eq = None
+    optimized = None
 
     with prepared(cfg, warnings) as prep:
         src, spec, timings = prep.src, prep.spec, prep.timings
@@ -82,20 +83,6 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
             assert prep.calib is not None
             cal = Calibrated(src, cfg, prep.calib.x, input_pin(cfg, spec, warnings))
             timings["calibrate_s"] = time.perf_counter() - t0
-            eq = cal.equalization
-            if eq is not None and eq.pairs == 0:
-                log(f"equalization: {cfg.model.name} has no depthwise-separable block (a depthwise conv next to "
-                    "a conv, nothing else reading between them); nothing rescaled")
-            elif eq is not None:
-                log(f"equalization ({eq.criterion}): {eq.pairs} layer pair(s) rescaled, channel range spread "
-                    f"{eq.median_spread_before:g}x → {eq.median_spread_after:g}x (median); "
-                    f"{eq.relu6_relaxed} ReLU6 → ReLU; float model vs original: agreement "
-                    f"{100 * (eq.float_agreement or 0):.2f} %, SNR "
-                    f"{'identical' if eq.float_snr_db is None else f'{eq.float_snr_db:.1f} dB'}")
-            if cal.range_choice.method != "minmax":
-                ranges = cal.range_choice
-                log(f"calibration {ranges.method}: {ranges.narrowed} of {ranges.tensors} activation ranges "
-                    f"narrowed (median width {ranges.median_width:.2f}x min-max)")
             kept = cal.select(cfg.keep_float, cfg.keep_float_ops)
             ev = prep.eval_data(cfg) if cfg.eval is not None else None
             warnings.extend(preflight.data_warnings(
@@ -103,14 +90,33 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
                 x_eval=ev.x if ev is not None else None, eval_source=str(cfg.eval)))
             warnings.extend(preflight.graph_warnings(cal, prep.calib.x))
             t0 = time.perf_counter()
-            if cfg.max_drop is not None:
+            if cfg.optimize is not None:
+                assert ev is not None
+                model_bytes, cal, kept, optimized = _optimized(cal, cfg, prep, ev, kept, log)
+                timings["optimize_s"] = time.perf_counter() - t0
+            elif cfg.max_drop is not None:
                 assert ev is not None
                 model_bytes, kept, budget = _budgeted(cal, cfg, prep, ev, kept, warnings, log)
                 timings["search_s"] = time.perf_counter() - t0
             else:
                 model_bytes = cal.quantize(kept)
+            eq = cal.equalization
+            if eq is not None and eq.pairs == 0:
+                log(f"equalization: {cfg.model.name} has no depthwise-separable block (a depthwise conv next to "
+                    "a conv, nothing else reading between them); nothing rescaled")
+            elif eq is not None and optimized is None:
+                log(f"equalization ({eq.criterion}): {eq.pairs} layer pair(s) rescaled, channel range spread "
+                    f"{eq.median_spread_before:g}x → {eq.median_spread_after:g}x (median); "
+                    f"{eq.relu6_relaxed} ReLU6 → ReLU; float model vs original: agreement "
+                    f"{100 * (eq.float_agreement or 0):.2f} %, SNR "
+                    f"{'identical' if eq.float_snr_db is None else f'{eq.float_snr_db:.1f} dB'}")
+            if cal.range_choice.method != "minmax":
+                ranges = cal.range_choice
+                if optimized is None:
+                    log(f"calibration {ranges.method}: {ranges.narrowed} of {ranges.tensors} activation ranges "
+                        f"narrowed (median width {ranges.median_width:.2f}x min-max)")
             bias = cal.bias_correction
-            if bias is not None:
+            if bias is not None and optimized is None:
                 shared = f", {bias.skipped_shared} with shared biases left alone" if bias.skipped_shared else ""
                 log(f"bias correction: {bias.layers} layer(s) corrected (median shift {bias.median_shift_steps:.2f} "
                     f"output steps){shared}")
@@ -154,7 +160,7 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
         timings={k: round(v, 3) for k, v in timings.items()}, warnings=warnings, kept_float=list(kept),
         size_cost_bytes=(len(model_bytes) - int8_size) if int8_size is not None else 0,
         budget=budget, target=cfg.target.value, target_notes=list(cfg.target_notes), gpu=gpu_report, ranges=ranges,
-        bias_correction=bias, equalization=eq,
+        bias_correction=bias, equalization=eq, optimize=optimized,
     )
 
 
@@ -203,3 +209,22 @@ def _budgeted(cal: Calibrated, cfg: ConvertConfig, prep: Any, ev: Any, kept: lis
         search=dataclasses.replace(held_out_figures(judge, result.model), met=result.met), search_met=result.met,
         confirm=fig)
     return result.model, result.kept, budget
+
+
+def _optimized(cal: Calibrated, cfg: ConvertConfig, prep: Any, ev: Any, kept: list[Node],
+               log: Callable[[str], None]) -> tuple[bytes, Calibrated, list[Node], Any]:
+    """``--optimize accuracy``: the ladder of converter/optimize.py, decided on the search part of ``--eval``
+    and reported on its held-out confirm part."""
+    from edgelite.calibration.split import search_confirm
+    from edgelite.converter.optimize import optimize
+
+    s_idx, c_idx = search_confirm(prep.eval_groups, ev.y, cfg.confirm_fraction, cfg.seed)
+    if not len(c_idx) or not len(s_idx):
+        raise UserInputError(f"{cfg.eval}: --optimize needs a search part and a held-out confirm part; "
+                             f"{len(ev.x)} samples in too few source groups to split: pass more evaluation data")
+
+    def part(idx: Any) -> tuple[Any, Any]:
+        return ev.x[idx], None if ev.y is None else ev.y[idx]
+
+    return optimize(cal, *part(s_idx), *part(c_idx), max_drop=cfg.max_drop, max_size_growth=cfg.max_size_growth,
+                    forced=kept, max_float_layers=cfg.max_float_layers, log=log)

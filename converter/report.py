@@ -9,6 +9,7 @@ from edgelite.converter.bias_correction import BiasCorrection
 from edgelite.converter.budget import BudgetReport
 from edgelite.converter.calibrated import Node
 from edgelite.converter.equalization import Equalization
+from edgelite.converter.optimize import OptimizeReport
 from edgelite.converter.range_calibration import RangeChoice
 from edgelite.core.report import OMIT_NONE, Record, Report
 from edgelite.core.version import __version__
@@ -64,4 +65,5 @@ class ConvertReport(Report):
     ranges: RangeChoice | None = field(default=None, metadata=OMIT_NONE)   # --calibration other than minmax
     bias_correction: BiasCorrection | None = field(default=None, metadata=OMIT_NONE)   # --bias-correction
     equalization: Equalization | None = field(default=None, metadata=OMIT_NONE)       # --equalize
+    optimize: OptimizeReport | None = field(default=None, metadata=OMIT_NONE)         # --optimize accuracy
     edgelite_version: str = __version__

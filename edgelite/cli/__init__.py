@@ -102,7 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "(without labels: 100 x (1 - agreement)); exit 1 if it cannot be met")
     g.add_argument("--max-float-layers", type=int, metavar="N",
                    help="with --max-drop: keep at most N layers float (a size bound)")
-    g.add_argument("--eval", metavar="SRC", help="evaluation data for --max-drop (SRC/<class>/ or .npz with y)")
+    g.add_argument("--optimize", choices=("accuracy",),
+                   help="accuracy: try range methods, bias correction, equalization, then the fewest float layers, "
+                        "in that order; each step decided on part of --eval, reported on the held-out rest; "
+                        "stops at the first that meets --max-drop (without it: the best)")
+    g.add_argument("--max-size-growth", type=float, metavar="X", default=1.3,
+                   help="with --optimize: float layers may grow the plain int8 file at most X times (default 1.3)")
+    g.add_argument("--eval", metavar="SRC",
+                   help="evaluation data for --max-drop and --optimize (SRC/<class>/ or .npz with y)")
     g.add_argument("--eval-samples", type=int, metavar="N", help="use a seeded subset of N evaluation samples")
     g.add_argument("--confirm-fraction", type=float, metavar="F", default=1 / 3,
                    help="with --max-drop: hold out this share of --eval (whole source groups, class-balanced) "

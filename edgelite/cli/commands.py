@@ -120,7 +120,8 @@ def _convert_config(args: argparse.Namespace, output: Path) -> Any:
         args.model, output, options, calib=args.calib, labels=getattr(args, "labels", None), eval=args.eval,
         eval_samples=args.eval_samples, max_drop=getattr(args, "max_drop", None),
         max_float_layers=getattr(args, "max_float_layers", None), resize_pipeline=over.get("pipeline"),
-        confirm_fraction=getattr(args, "confirm_fraction", 1 / 3))
+        confirm_fraction=getattr(args, "confirm_fraction", 1 / 3), optimize=getattr(args, "optimize", None),
+        max_size_growth=getattr(args, "max_size_growth", 1.3))
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -130,6 +131,14 @@ def cmd_convert(args: argparse.Namespace) -> int:
     report = convert(_convert_config(args, Path(args.output)), log=print)
     print(render.convert_table(report))
     _write_json(args.json, report)
+    o = report.optimize
+    if o is not None and o.met is False:
+        chosen = next(s for s in o.steps if s.step == o.chosen)
+        assert chosen.held_out is not None
+        lo, hi = chosen.held_out.loss_ci95
+        raise CheckFailed(f"--optimize accuracy: no step met --max-drop {o.max_drop_pts:g} on the held-out part; "
+                          f"the best ({o.chosen}) loses {chosen.held_out.loss_pts:.3f} pts (95 % CI {lo:.1f} … "
+                          f"{hi:.1f}) on {chosen.held_out.samples} samples; it was written to {report.output}")
     b = report.budget
     if b and not b.met:
         c = b.confirm

@@ -67,6 +67,17 @@ def convert_table(r: ConvertReport) -> str:
             if f.top1 is not None and b.float_top1 is not None else ""
         rows.append(("budget", f"{b.metric} ≤ {b.max_drop_pts:g}: {verdict}; final {f.loss_pts:.3f}"
                                f"{top1}, agreement {f.agreement:.4f}, {len(b.trials)} trials"))
+    if r.optimize:
+        o = r.optimize
+        for s in o.steps:
+            h = s.held_out
+            figure = s.notice or (f"held out {h.loss_pts:.3f} ({h.loss_ci95[0]:.1f} … {h.loss_ci95[1]:.1f}), "
+                                  f"search {s.search_loss_pts:.3f}, {size(s.size_bytes or 0)}" if h else "-")
+            mark = " ← chosen" if s.step == o.chosen else ""
+            rows.append((f"optimize: {s.step}", f"{figure}{mark}"))
+        verdict = "" if o.met is None else f"; ≤ {o.max_drop_pts:g}: {'met' if o.met else 'NOT met'}"
+        rows.append(("optimize", f"{o.metric} on {o.confirm_samples} held-out samples (decided on "
+                                 f"{o.search_samples} others){verdict}"))
     if r.gpu:
         g = r.gpu
         rows.append(("GPU delegate", "all ops have GPU kernels" if g.fully_compatible else
