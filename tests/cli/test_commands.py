@@ -20,7 +20,7 @@ def test_convert_json_report(run_cli, example, tmp_path):
                               "--samples", "30", "--seed", "3", "--labels", example / "labels.txt", "--json", rep)
     assert code == 0 and "int8 / int8" in stdout and "30 samples" in stdout
     r = json.loads(rep.read_text())
-    assert r["kind"] == "convert" and r["schema_version"] == 4 and r["target"] == "litert" and r["gpu"] is None
+    assert r["kind"] == "convert" and r["schema_version"] == 5 and r["target"] == "litert" and r["gpu"] is None
     assert "ranges" not in r and "bias_correction" not in r   # schema 4 keys appear only when those options ran
     assert r["calibration"]["used"] == 30 and r["calibration"]["seed"] == 3
     assert r["size_bytes"] == out.stat().st_size and r["labels_count"] == 10 and r["float_ops"] == []

@@ -25,7 +25,7 @@ def test_percentile_ranges_reach_the_file_and_keep_the_input_contract(example, e
                                 str(example / "calib"), "--calibration", "percentile:99.9", "--json", str(report))
     assert code == 0, err
     r = json.loads(report.read_text())
-    assert r["schema_version"] == 4 and r["ranges"]["method"] == "percentile:99.9"
+    assert r["schema_version"] == 5 and r["ranges"]["method"] == "percentile:99.9"
     assert r["ranges"]["narrowed"] >= 1 and 0.0 < r["ranges"]["median_width"] < 1.0
     assert "activation ranges narrowed" in stdout
     plain, ours = _activation_scales(example_models["int8"]), _activation_scales(out)
