@@ -1,6 +1,5 @@
-"""Activation range methods (``convert --calibration``) and bias correction (``--bias-correction``) against
-plain min-max, on held-out data; prints the
-README's table. Every figure is measured on images the calibration did not see, with its 95 % interval.
+"""Activation range methods (``convert --calibration``), bias correction (``--bias-correction``) and cross-layer
+equalization (``--equalize``) against plain min-max, on held-out data; prints the README's table. Every figure is measured on images the calibration did not see, with its 95 % interval.
 
 Models (nothing downloaded):
 * ``example``: the embedded MNIST CNN, calibrated on examples/mnist/calib, judged on the 500 eval digits (top-1
@@ -29,7 +28,8 @@ from accuracy_tools import FER, mobilenet_style
 
 from tests.support.data import lfw_faces
 
-METHODS = "minmax,percentile,percentile:99.9,mse,entropy,minmax+bias,mse+bias"   # +bias: --bias-correction
+# +bias: --bias-correction; +eq: --equalize (activations); +eqw: --equalize weights
+METHODS = "minmax,percentile,percentile:99.9,mse,entropy,minmax+bias,mse+bias,minmax+eq,minmax+eqw,minmax+eq+bias"
 
 
 def run(name: str, model: Path, calib: Path, evaluation: Path, folder: Path, methods: list[str],
@@ -46,10 +46,11 @@ def run(name: str, model: Path, calib: Path, evaluation: Path, folder: Path, met
           f"{'convert s':>9}")
     for method in methods:
         out = folder / f"{name}_{method.replace(':', '_').replace('+', '_')}.tflite"
-        ranges, _, bias = method.partition("+")
+        ranges, *more = method.split("+")
+        equalize = "activations" if "eq" in more else "weights" if "eqw" in more else None
         t0 = time.perf_counter()
-        report = convert(ConvertConfig(model, out, calib=calib, calibration=ranges, bias_correction=bias == "bias",
-                                       **extra))
+        report = convert(ConvertConfig(model, out, calib=calib, calibration=ranges, bias_correction="bias" in more,
+                                       equalize=equalize, **extra))
         wall = time.perf_counter() - t0
         r = compare_on(ref, Model.load(out), evaluation)
         a_lo, a_hi = r.agreement_ci95 or (float("nan"), float("nan"))
