@@ -1,5 +1,6 @@
-"""Activation range methods (``convert --calibration``), bias correction (``--bias-correction``) and cross-layer
-equalization (``--equalize``) against plain min-max, on held-out data; prints the README's table. Every figure is measured on images the calibration did not see, with its 95 % interval.
+"""Activation range methods (``convert --calibration``), bias correction (``--bias-correction``) and
+cross-layer equalization (``--equalize``) against plain min-max, on held-out data; prints the README's table.
+Every figure is measured on images the calibration did not see, with its 95 % interval.
 
 Models (nothing downloaded):
 * ``example``: the embedded MNIST CNN, calibrated on examples/mnist/calib, judged on the 500 eval digits (top-1
