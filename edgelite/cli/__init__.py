@@ -133,7 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("qat", help="quantization-aware fine-tuning and/or pruning (tfmot), then int8 TFLite")
     p.add_argument("model", help="tf_keras .h5 / SavedModel, or a Keras 3 .keras (rebuilt in tf_keras, verified)")
     p.add_argument("-o", "--output", required=True, help="output .tflite")
-    p.add_argument("--train", required=True, help="labelled training data: SRC/<class>/ folders or .npz with x, y")
+    p.add_argument("--train", help="labelled training data: SRC/<class>/ folders or .npz with x, y")
+    p.add_argument("--distill", action="store_true",
+                   help="label-free: QAT whose loss is the KL divergence to the float model's outputs on --data "
+                        "(lightly augmented: shifts, contrast)")
+    p.add_argument("--data", metavar="SRC", help="with --distill: unlabelled images (a folder), .npy or .npz")
+    p.add_argument("--temperature", type=float, default=1.0, help="with --distill: softmax temperature (default 1)")
     p.add_argument("--epochs", type=int, default=2, help="fine-tuning epochs (default 2; pruning and QAT each)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4: fine-tuning)")

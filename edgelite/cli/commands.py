@@ -173,12 +173,23 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 def cmd_qat(args: argparse.Namespace) -> int:
     from edgelite.converter.train import TrainConfig, finetune
 
+    if args.distill and args.data is None:
+        raise UserInputError("qat --distill needs --data SRC: unlabelled images (a folder, .npy or .npz) that the "
+                             "float model labels as the QAT model trains")
+    if args.data is not None and not args.distill:
+        raise UserInputError("--data is the unlabelled data of --distill; labelled training data goes to --train")
+    if args.distill and args.train is not None:
+        raise UserInputError("--distill trains on --data without labels; drop --train")
+    if not args.distill and args.train is None:
+        raise UserInputError("qat needs --train SRC (labelled) or --distill --data SRC (unlabelled)")
+    train = args.data if args.distill else args.train
     if args.calib is None:
-        args.calib = args.train
-    _check_outputs(args, ("output", "json"), [args.model, args.train, args.calib, getattr(args, "labels", None),
+        args.calib = train
+    _check_outputs(args, ("output", "json"), [args.model, train, args.calib, getattr(args, "labels", None),
                                               args.eval])
-    tc = TrainConfig(convert=_convert_config(args, Path(args.output)), train=Path(args.train), epochs=args.epochs,
-                     batch_size=args.batch_size, learning_rate=args.lr, qat=not args.no_qat, prune=args.prune)
+    tc = TrainConfig(convert=_convert_config(args, Path(args.output)), train=Path(train), epochs=args.epochs,
+                     batch_size=args.batch_size, learning_rate=args.lr, qat=not args.no_qat, prune=args.prune,
+                     distill=args.distill, temperature=args.temperature)
     report = finetune(tc, log=print)
     print(render.train_table(report))
     _write_json(args.json, report)
