@@ -154,6 +154,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="REPORT", help="write the report as JSON")
     _add_spec_flags(p, defaults_note="defaults: the model's input size, mean 0, std 255")
 
+    p = sub.add_parser("distill", help="train a smaller Keras model on a bigger one's outputs, then int8 it")
+    p.add_argument("model", metavar="TEACHER", help="the teacher: .keras or .h5")
+    p.add_argument("--student", required=True, help="the student's architecture and starting weights: .keras or .h5")
+    p.add_argument("-o", "--output", required=True, help="the int8 student .tflite (the float student is saved "
+                                                          "next to it as <name>_student.keras)")
+    p.add_argument("--data", required=True, help="training data: SRC/<class>/ folders or .npz with x, y (also "
+                                                 "the int8 calibration data)")
+    p.add_argument("--labels-optional", action="store_true",
+                   help="train on the teacher's outputs alone when --data has no labels")
+    p.add_argument("--eval", required=True, metavar="SRC",
+                   help="held-out data: teacher and student are judged side by side on it, and the int8 "
+                        "conversion (--optimize accuracy) decides on one part and reports on the other")
+    p.add_argument("--eval-samples", type=int, metavar="N")
+    p.add_argument("--epochs", type=int, default=5, help="default 5")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--temperature", type=float, default=2.0, help="softmax temperature (default 2)")
+    p.add_argument("--hard-weight", type=float, default=1.0,
+                   help="weight of the cross-entropy on labels, added to the distillation loss (default 1)")
+    p.add_argument("--samples", type=int, default=200, help="calibration samples (default 200)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--io", choices=voc.choices(voc.IOType), help="I/O type (default int8)")
+    p.add_argument("--labels", help="labels file, one per line (embedded in the .tflite)")
+    p.add_argument("--json", metavar="REPORT", help="write the report as JSON")
+    _add_spec_flags(p, defaults_note="defaults: the teacher's input size, mean 0, std 255")
+
     p = sub.add_parser("run", help="run a .tflite model on images or .npy files")
     p.add_argument("model")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or .npy arrays")

@@ -18,8 +18,8 @@ from edgelite.core.options import ConvertOptions
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    return {"convert": cmd_convert, "analyze": cmd_analyze, "qat": cmd_qat, "run": cmd_run, "compare": cmd_compare,
-            "bench": cmd_bench, "inspect": cmd_inspect, "check": cmd_check}[args.command](args)
+    return {"convert": cmd_convert, "analyze": cmd_analyze, "qat": cmd_qat, "distill": cmd_distill, "run": cmd_run,
+            "compare": cmd_compare, "bench": cmd_bench, "inspect": cmd_inspect, "check": cmd_check}[args.command](args)
 
 
 def _write_json(path: str | None, report: Any) -> None:
@@ -192,6 +192,23 @@ def cmd_qat(args: argparse.Namespace) -> int:
                      distill=args.distill, temperature=args.temperature)
     report = finetune(tc, log=print)
     print(render.train_table(report))
+    _write_json(args.json, report)
+    return 0
+
+
+# ---- distill -------------------------------------------------------------------------------------------------
+def cmd_distill(args: argparse.Namespace) -> int:
+    from edgelite.converter.teacher_student import DistillConfig, distill
+
+    args.calib = args.data
+    _check_outputs(args, ("output", "json"), [args.model, args.student, args.data, getattr(args, "labels", None),
+                                              args.eval])
+    dc = DistillConfig(convert=_convert_config(args, Path(args.output)), student=Path(args.student),
+                       epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+                       temperature=args.temperature, hard_weight=args.hard_weight,
+                       labels_optional=args.labels_optional)
+    report = distill(dc, log=print)
+    print(render.distill_table(report))
     _write_json(args.json, report)
     return 0
 

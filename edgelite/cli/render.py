@@ -14,6 +14,7 @@ if TYPE_CHECKING:   # renderers only read these; importing them here would load 
     from edgelite.converter.analyze import AnalyzeReport
     from edgelite.converter.judge import Score
     from edgelite.converter.report import ConvertReport
+    from edgelite.converter.teacher_student import DistillReport
     from edgelite.converter.train import TrainReport
     from edgelite.runtime.bench import BenchReport
     from edgelite.runtime.compare import CompareReport
@@ -254,6 +255,27 @@ def train_table(r: TrainReport) -> str:
         rows.append((r.method, score(r.result)))
     rows.append(("time", f"{r.timings.get('total_s', 0):.1f} s (training {r.timings.get('train_s', 0):.1f} s)"))
     return table(rows) + "".join(f"\nwarning: {w}" for w in r.warnings)
+
+
+def distill_table(r: DistillReport) -> str:
+    labels = f"labels weighted {r.hard_weight:g}" if r.labels_used else "no labels"
+    loss = r.history.get("loss", [])
+    losses = f"{loss[0]:.4f} → {loss[-1]:.4f}" if loss else "-"
+    head = table([
+        ("teacher", r.teacher), ("student", f"{r.student} → {r.student_model} (float), {r.output} (int8)"),
+        ("training", f"{r.epochs} epoch(s) on {r.train_samples} samples, temperature {r.temperature:g}, {labels}; "
+                     f"loss {losses}"),
+        ("judged on", f"{r.evaluated_on}: {r.eval_samples} held-out samples (agreement with the float teacher)"),
+    ])
+    rows = []
+    for m in r.models:
+        h = m.held_out
+        rows.append((m.name, size(m.size_bytes), ms(m.latency_ms),
+                     f"{100 * h.agreement:.2f} % ({100 * h.agreement_ci95[0]:.1f}–{100 * h.agreement_ci95[1]:.1f})",
+                     "-" if m.top1 is None else f"{m.top1:.2f} %"))
+    body = table(rows, ("model", "size", "latency (1 thread)", "agreement (95 % CI)", "top-1"))
+    chosen = f"\nint8 student: --optimize accuracy chose {r.chosen_int8!r}" if r.chosen_int8 else ""
+    return head + "\n" + body + chosen + "".join(f"\nwarning: {w}" for w in r.warnings)
 
 
 def check_table(r: CheckReport) -> str:
