@@ -33,11 +33,12 @@ def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return x
     n, h, w, _ = x.shape
     dy, dx = max(1, int(round(h * SHIFT))), max(1, int(round(w * SHIFT)))
-    padded = np.pad(x, ((0, 0), (dy, dy), (dx, dx), (0, 0)), mode="edge")
+    padded: Any = np.pad(x, ((0, 0), (dy, dy), (dx, dx), (0, 0)), mode="edge")
     out = np.empty_like(x)
-    oy, ox = rng.integers(0, 2 * dy + 1, n), rng.integers(0, 2 * dx + 1, n)
+    offsets: Any = rng.integers(0, [2 * dy + 1, 2 * dx + 1], (n, 2))   # (row, column) of each crop
     for i in range(n):
-        out[i] = padded[i, oy[i]:oy[i] + h, ox[i]:ox[i] + w]
+        oy, ox = int(offsets[i, 0]), int(offsets[i, 1])
+        out[i] = padded[i, oy:oy + h, ox:ox + w]
     mean = out.mean(axis=(1, 2, 3), keepdims=True)
     gain = rng.uniform(1 - CONTRAST, 1 + CONTRAST, (n, 1, 1, 1)).astype(x.dtype)
     return (mean + (out - mean) * gain).astype(x.dtype)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from edgelite.converter.budget import HeldOut, held_out_figures
-from edgelite.converter.config import ConvertConfig
+from edgelite.converter.config import ConvertConfig, QuantMode
 from edgelite.converter.judge import Judge
 from edgelite.core.errors import UserInputError
 from edgelite.core.report import Record, Report
@@ -59,9 +59,9 @@ class DistillConfig:
         if cfg.calib is not None and Path(cfg.eval).resolve() == Path(cfg.calib).resolve():
             raise UserInputError(f"{cfg.eval}: --eval is the --data the student trains on; its figures would not "
                                  "hold elsewhere: pass held-out data")
-        for name, value, low in (("--epochs", self.epochs, 1), ("--batch-size", self.batch_size, 1)):
-            if value < low:
-                raise UserInputError(f"{name} must be ≥ {low}, got {value}")
+        for name, count in (("--epochs", self.epochs), ("--batch-size", self.batch_size)):
+            if count < 1:
+                raise UserInputError(f"{name} must be ≥ 1, got {count}")
         for name, value in (("--lr", self.learning_rate), ("--temperature", self.temperature)):
             if not value > 0:
                 raise UserInputError(f"{name} must be > 0, got {value}")
@@ -186,7 +186,7 @@ def distill(dc: DistillConfig, *, log: Log = lambda line: None) -> DistillReport
                                  "not; give both the same head")
         ev = prep.eval_data(cfg)
         before = tmp / "student_before.tflite"
-        convert(dataclasses.replace(cfg, model=Path(dc.student), output=before, mode="float32", io=None,
+        convert(dataclasses.replace(cfg, model=Path(dc.student), output=before, mode=QuantMode.FLOAT32, io=None,
                                     calib=None, eval=None, optimize=None))
         timings["prepare_s"] = time.perf_counter() - t_start
 
@@ -200,7 +200,7 @@ def distill(dc: DistillConfig, *, log: Log = lambda line: None) -> DistillReport
         timings["train_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        float_cfg = dataclasses.replace(cfg, mode="float32", io=None, calib=None, eval=None, optimize=None)
+        float_cfg = dataclasses.replace(cfg, mode=QuantMode.FLOAT32, io=None, calib=None, eval=None, optimize=None)
         teacher_f32, student_f32 = tmp / "teacher_f32.tflite", tmp / "student_f32.tflite"
         convert(dataclasses.replace(float_cfg, output=teacher_f32))
         convert(dataclasses.replace(float_cfg, model=student_path, output=student_f32))

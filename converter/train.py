@@ -272,6 +272,8 @@ def finetune(tc: TrainConfig, *, log: Log = lambda line: None) -> TrainReport:
         # distillation needs no labels: class folders (if any) are read as plain images
         source = open_source(tc.train, class_names=None if tc.distill else prep.labels)
         train = collect(source, prep.spec, prep.sample_shape, None, cfg.seed, desc="training data")
+        # pruning and plain QAT train on labels; --distill trains on the float model's outputs instead
+        y_train = train.y if train.y is not None else np.zeros(len(train.x), np.int64)
         if train.y is None and not tc.distill:
             raise UserInputError(f"{tc.train}: training needs labels: SRC/<class>/ folders or an .npz with y; "
                                  "without labels use --distill --data SRC")
@@ -296,7 +298,7 @@ def finetune(tc: TrainConfig, *, log: Log = lambda line: None) -> TrainReport:
                 end_step=max(1, int(steps * 0.75)), frequency=max(1, steps // (4 * tc.epochs)))
             pruned = tfmot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule)
             history.update({f"prune_{k}": v for k, v in _fit(
-                pruned, train.x, train.y, tc, [tfmot.sparsity.keras.UpdatePruningStep()], loss, log,
+                pruned, train.x, y_train, tc, [tfmot.sparsity.keras.UpdatePruningStep()], loss, log,
                 "pruning").items()})
             model = tfmot.sparsity.keras.strip_pruning(pruned)
             sparsity = Sparsity(requested=tc.prune, achieved=round(_prunable_sparsity(model), 4))
@@ -314,7 +316,7 @@ def finetune(tc: TrainConfig, *, log: Log = lambda line: None) -> TrainReport:
             if tc.distill:
                 history.update({f"qat_distill_{k}": v for k, v in _distill(qat_model, model, train.x, tc, log).items()})
             else:
-                history.update({f"qat_{k}": v for k, v in _fit(qat_model, train.x, train.y, tc, [], loss, log,
+                history.update({f"qat_{k}": v for k, v in _fit(qat_model, train.x, y_train, tc, [], loss, log,
                                                                 "QAT").items()})
             model_bytes = _convert_qat(qat_model, cfg, tmp)
             if cal.pin is not None:   # the QAT file goes to the same raw-pixel clients
