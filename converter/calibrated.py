@@ -104,9 +104,14 @@ class Calibrated:
         self.cfg = cfg
         self.pin = pin   # InputPin: uint8 input quantization a raw-pixel client needs (converter/input_quant.py)
         self._src = src
-        converter = _converter(src, cfg, representative)
-        converter._experimental_calibrate_only = True
-        self._recorded = run_tf("calibration", cfg, converter.convert)   # TF's min/max, before any method
+        if src.tflite_bytes is not None:   # a float .tflite: LiteRT records the ranges TF's calibration would
+            from edgelite.converter.tflite_source import record_ranges
+
+            self._recorded = record_ranges(src.tflite_bytes, representative)
+        else:
+            converter = _converter(src, cfg, representative)
+            converter._experimental_calibrate_only = True
+            self._recorded = run_tf("calibration", cfg, converter.convert)   # TF's min/max, before any method
         self._x = representative
         self._float: bytes | None = None
         self._apply_methods()
@@ -149,6 +154,8 @@ class Calibrated:
 
     def float_model(self) -> bytes:
         """The float32 TFLite model of the same SavedModel (the reference all int8 variants are judged against)."""
+        if self._float is None and self._src.tflite_bytes is not None:
+            self._float = self._src.tflite_bytes
         if self._float is None:
             self._float = run_tf("float32 conversion", self.cfg, _converter(self._src, self.cfg, None).convert)
         return self._float

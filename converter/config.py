@@ -105,6 +105,10 @@ class ConvertConfig:
         warnings = []
         if not self.model.exists():
             raise UserInputError(f"{self.model}: no such model; pass a .keras, .h5 or SavedModel folder")
+        if self.model.suffix == ".tflite" and (self.mode is not QuantMode.INT8 or self.target is not Target.LITERT):
+            raise UserInputError(f"{self.model}: a float .tflite source converts to --mode int8 for --target litert "
+                                 f"only (not --mode {self.mode.value}, --target {self.target.value}); for other "
+                                 "modes and targets pass its Keras or SavedModel source")
         if writes_output:
             self._validate_output()
         if self.samples < 1:

@@ -39,6 +39,7 @@ class SourceModel:
     layer_names: tuple[str, ...] = ()
     keras_model: Any = field(default=None, repr=False)
     signature: Any = field(default=None, repr=False)
+    tflite_bytes: bytes | None = field(default=None, repr=False)   # a float .tflite source (converter/tflite_source.py)
 
 
 def _inspect_h5(path: Path) -> str:
@@ -141,8 +142,15 @@ def load_source(path: str | os.PathLike[str]) -> Iterator[SourceModel]:
     p = Path(path)
     if not p.exists():
         raise UserInputError(f"{p}: no such model; pass a .keras, .h5 or SavedModel folder")
+    if p.suffix == ".tflite" and p.is_file():
+        from edgelite.converter.tflite_source import inspect_float_tflite
+
+        data, names, in_shape, out_shape = inspect_float_tflite(p)
+        yield SourceModel(p, "tflite", p, names, in_shape, out_shape, (), tflite_bytes=data)
+        return
     if not p.is_dir() and p.suffix not in (".keras", ".h5", ".hdf5"):
-        raise UserInputError(f"{p}: unknown model type {p.suffix!r}; pass a .keras, .h5 or SavedModel folder")
+        raise UserInputError(f"{p}: unknown model type {p.suffix!r}; pass a .keras, .h5, SavedModel folder or a "
+                             "float .tflite")
     with tempfile.TemporaryDirectory(prefix="edgelite-export-") as tmp:
         # TF initialises devices on first use and logs CUDA probes to fd 2; keep that out of the user's terminal.
         with native_stderr_captured():

