@@ -136,7 +136,9 @@ class Calibrated:
         from edgelite.calibration.ranges import RangeMethod
         from edgelite.converter.range_calibration import refine
 
-        self.data, self.range_choice = refine(data, self._x, RangeMethod.parse(cfg.calibration))
+        # --calibration auto starts from min/max; convert's ladder then tries the others (converter/optimize.py)
+        method = "minmax" if cfg.calibration == "auto" else cfg.calibration
+        self.data, self.range_choice = refine(data, self._x, RangeMethod.parse(method))
         self.bias_correction: Any = None   # converter.bias_correction.BiasCorrection of the last quantize()
         src = self._src
         # Every op with a float output can be kept float; ``candidates`` are those worth trying in a search.

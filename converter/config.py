@@ -155,7 +155,16 @@ class ConvertConfig:
             voc.parse(voc.Equalize, self.equalize, "--equalize")
             if self.mode is not QuantMode.INT8:
                 raise UserInputError(f"--equalize works with --mode int8, not --mode {self.mode.value}")
-        if RangeMethod.parse(self.calibration).name != "minmax" and self.mode is not QuantMode.INT8:
+        if self.calibration == "auto":
+            if self.mode is not QuantMode.INT8:
+                raise UserInputError(f"--calibration auto works with --mode int8, not --mode {self.mode.value}")
+            if self.eval is None or self.confirm_fraction <= 0.0:
+                raise UserInputError("--calibration auto needs --eval SRC (and --confirm-fraction > 0): it picks the "
+                                     "range method on one part and reports the choice on the held-out rest")
+            if self.max_drop is not None:
+                raise UserInputError("--calibration auto tries range methods only; with --max-drop use --optimize "
+                                     "accuracy, which goes on to bias correction, equalization and float layers")
+        elif RangeMethod.parse(self.calibration).name != "minmax" and self.mode is not QuantMode.INT8:
             raise UserInputError(f"--calibration {self.calibration} works with --mode int8 (edgelite calibrates "
                                  f"int8 itself), not --mode {self.mode.value}")
         if self.optimize is not None:
@@ -177,7 +186,7 @@ class ConvertConfig:
         if self.eval is None:
             raise UserInputError("--optimize accuracy needs --eval SRC: each step is decided on one part of it and "
                                  "reported on a held-out part")
-        if self.calibration != "minmax" or self.bias_correction or self.equalize is not None:
+        if self.calibration != "minmax" or self.bias_correction or self.equalize is not None:  # auto too
             raise UserInputError("--optimize accuracy chooses --calibration, --bias-correction and --equalize "
                                  "itself; drop them")
         if self.confirm_fraction <= 0.0:

@@ -90,7 +90,7 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
                 x_eval=ev.x if ev is not None else None, eval_source=str(cfg.eval)))
             warnings.extend(preflight.graph_warnings(cal, prep.calib.x))
             t0 = time.perf_counter()
-            if cfg.optimize is not None:
+            if cfg.optimize is not None or cfg.calibration == "auto":
                 assert ev is not None
                 model_bytes, cal, kept, optimized = _optimized(cal, cfg, prep, ev, kept, log)
                 timings["optimize_s"] = time.perf_counter() - t0
@@ -227,4 +227,5 @@ def _optimized(cal: Calibrated, cfg: ConvertConfig, prep: Any, ev: Any, kept: li
         return ev.x[idx], None if ev.y is None else ev.y[idx]
 
     return optimize(cal, *part(s_idx), *part(c_idx), max_drop=cfg.max_drop, max_size_growth=cfg.max_size_growth,
-                    forced=kept, max_float_layers=cfg.max_float_layers, log=log)
+                    forced=kept, max_float_layers=cfg.max_float_layers, log=log,
+                    ranges_only=cfg.optimize is None)

@@ -55,7 +55,7 @@ class Step(Record):
 class OptimizeReport(Record):
     """The ladder, its choice and the choice's held-out verdict."""
 
-    goal: str                       # accuracy
+    goal: str                       # accuracy (--optimize accuracy) | calibration (--calibration auto)
     metric: str                     # top-1 drop (pts) | disagreement (pts)
     max_drop_pts: float | None
     max_size_growth: float
@@ -82,9 +82,12 @@ class _Candidate:
 
 def optimize(cal: Calibrated, x_search: Any, y_search: Any, x_confirm: Any, y_confirm: Any, *,
              max_drop: float | None, max_size_growth: float, forced: list[Node], max_float_layers: int | None,
-             log: Log = lambda line: None) -> tuple[bytes, Calibrated, list[Node], OptimizeReport]:
+             log: Log = lambda line: None, ranges_only: bool = False
+             ) -> tuple[bytes, Calibrated, list[Node], OptimizeReport]:
     """Run the ladder from ``cal`` (its own settings are ignored: the ladder sets them); return the chosen
-    model, the ``Calibrated`` variant and float layers it came from, and the report."""
+    model, the ``Calibrated`` variant and float layers it came from, and the report. ``ranges_only``
+    (``--calibration auto``): only the range-method tier, keeping ``cal``'s bias-correction and equalization
+    settings."""
     float_bytes = cal.float_model()
     judge = Judge(float_bytes, x_search, y_search)
     confirm = Judge(float_bytes, x_confirm, y_confirm)
@@ -118,9 +121,11 @@ def optimize(cal: Calibrated, x_search: Any, y_search: Any, x_confirm: Any, y_co
         steps.append(Step(name, {}, None, None, None, round(time.perf_counter() - t0, 3), notice=note))
         log(f"  {name:<24} {note}")
 
-    log(f"optimize accuracy: {judge.metric_name} decided on {len(judge.x)} search samples, reported on "
+    what = "calibration auto" if ranges_only else "optimize accuracy"
+    log(f"{what}: {judge.metric_name} decided on {len(judge.x)} search samples, reported on "
         f"{len(confirm.x)} held-out samples")
-    base = cal.variant(calibration="minmax", bias_correction=False, equalize=None)
+    base = cal.variant(calibration="minmax") if ranges_only else \
+        cal.variant(calibration="minmax", bias_correction=False, equalize=None)
     t0 = time.perf_counter()
     best = measure("calibration minmax", base, list(forced), t0)
     plain_size = len(best.model)
@@ -133,6 +138,8 @@ def optimize(cal: Calibrated, x_search: Any, y_search: Any, x_confirm: Any, y_co
         best, done = better(best, c), ok(c.loss)
     best = keep(best)
 
+    if ranges_only:
+        done = True
     if not done:
         t0 = time.perf_counter()
         c = measure("+ bias correction", best.cal.variant(bias_correction=True), list(forced), t0)
@@ -167,10 +174,10 @@ def optimize(cal: Calibrated, x_search: Any, y_search: Any, x_confirm: Any, y_co
     held = next(s.held_out for s in steps if s.step == best.step)
     assert held is not None
     met = None if max_drop is None else held.loss_pts <= max_drop + 1e-9
-    log(f"optimize accuracy: chose {best.step!r}: held out {held.loss_pts:.3f} "
+    log(f"{what}: chose {best.step!r}: held out {held.loss_pts:.3f} "
         f"({held.loss_ci95[0]:.1f} … {held.loss_ci95[1]:.1f}) on {held.samples} samples"
         + ("" if met is None else f"; budget {'met' if met else 'NOT met'}"))
-    report = OptimizeReport(goal="accuracy", metric=judge.metric_name, max_drop_pts=max_drop,
-                            max_size_growth=max_size_growth, search_samples=len(judge.x),
+    report = OptimizeReport(goal="calibration" if ranges_only else "accuracy", metric=judge.metric_name,
+                            max_drop_pts=max_drop, max_size_growth=max_size_growth, search_samples=len(judge.x),
                             confirm_samples=len(confirm.x), steps=steps, chosen=best.step, met=met)
     return best.model, best.cal, best.kept, report

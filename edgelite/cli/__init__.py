@@ -36,7 +36,8 @@ def _add_calibration_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calibration", metavar="METHOD", default="minmax",
                    help="int8 activation ranges: minmax (default, as TF), percentile[:P] (default P 99.99), mse "
                         "(least quantization error) or entropy (least KL divergence), from histograms of the "
-                        "calibration data")
+                        "calibration data; auto (needs --eval) tries them all, picks on part of --eval and reports "
+                        "on the held-out rest")
     p.add_argument("--bias-correction", action="store_true",
                    help="int8: subtract from each conv/dense bias the mean output shift its int8 weights cause, "
                         "measured layer by layer on calibration samples")

@@ -76,3 +76,19 @@ def test_optimize_refuses_what_it_cannot_judge_honestly(example, tmp_path, run_c
                            (("--eval", str(example / "eval"), "--max-size-growth", "0.5"), "--max-size-growth")):
         code, _, err = run_cli(*base, *extra)
         assert code == 2 and message in err and err.count("\n") == 1, (extra, err)
+
+
+def test_calibration_auto_tries_the_range_methods_only(example, tmp_path, run_cli):
+    report = tmp_path / "r.json"
+    code, stdout, err = run_cli("convert", str(example / "model.keras"), "-o", str(tmp_path / "a.tflite"), "--calib",
+                                str(example / "calib"), "--samples", "100", "--eval", str(example / "eval"),
+                                "--calibration", "auto", "--json", str(report))
+    assert code == 0, err
+    o = json.loads(report.read_text())["optimize"]
+    assert o["goal"] == "calibration"
+    assert [s["step"] for s in o["steps"]] == ["calibration minmax", "calibration percentile", "calibration mse",
+                                               "calibration entropy"]
+    assert "calibration auto: chose" in stdout
+    code, _, err = run_cli("convert", str(example / "model.keras"), "-o", str(tmp_path / "b.tflite"), "--calib",
+                           str(example / "calib"), "--calibration", "auto")
+    assert code == 2 and "--calibration auto needs --eval SRC" in err and err.count("\n") == 1
