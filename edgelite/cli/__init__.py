@@ -181,6 +181,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="REPORT", help="write the report as JSON")
     _add_spec_flags(p, defaults_note="defaults: the teacher's input size, mean 0, std 255")
 
+    p = sub.add_parser("serve", help="serve .tflite models over HTTP (Open Inference Protocol, KServe v2)")
+    p.add_argument("repo", metavar="REPO", help="REPO/<name>/<version>/model.tflite (numeric versions; the latest "
+                                                "is served) or one model.tflite")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--threads", type=int, help="interpreter threads per model (default: the runtime's choice)")
+    p.add_argument("--max-body", type=int, default=16 * 1024 * 1024, metavar="BYTES",
+                   help="largest request body accepted (default 16 MiB); larger ones get 413")
+
     p = sub.add_parser("run", help="run a .tflite model on images or .npy files")
     p.add_argument("model")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or .npy arrays")

@@ -18,8 +18,9 @@ from edgelite.core.options import ConvertOptions
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    return {"convert": cmd_convert, "analyze": cmd_analyze, "qat": cmd_qat, "distill": cmd_distill, "run": cmd_run,
-            "compare": cmd_compare, "bench": cmd_bench, "inspect": cmd_inspect, "check": cmd_check}[args.command](args)
+    return {"convert": cmd_convert, "analyze": cmd_analyze, "qat": cmd_qat, "distill": cmd_distill,
+            "serve": cmd_serve, "run": cmd_run, "compare": cmd_compare, "bench": cmd_bench, "inspect": cmd_inspect,
+            "check": cmd_check}[args.command](args)
 
 
 def _write_json(path: str | None, report: Any) -> None:
@@ -210,6 +211,38 @@ def cmd_distill(args: argparse.Namespace) -> int:
     report = distill(dc, log=print)
     print(render.distill_table(report))
     _write_json(args.json, report)
+    return 0
+
+
+# ---- serve ---------------------------------------------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace) -> int:
+    from edgelite.core.files import lazy_import
+
+    serve_extra = "pip install 'edgelite[serve]'"
+    uvicorn = lazy_import("uvicorn", install=serve_extra)
+    lazy_import("starlette", install=serve_extra)
+    from edgelite.serve.app import create_app
+    from edgelite.serve.repository import Repository
+
+    if not 0 < args.port < 65536:
+        raise UserInputError(f"--port must be 1-65535, got {args.port}")
+    if args.max_body < 1024:
+        raise UserInputError(f"--max-body must be at least 1024 bytes, got {args.max_body}")
+    repo = Repository(Path(args.repo), threads=args.threads)
+    for served in repo:
+        print(f"serving {served.name} version {served.version} ({served.path})")
+    print(f"Open Inference Protocol on http://{args.host}:{args.port}/v2 (Ctrl-C to stop)")
+    import signal
+
+    # uvicorn catches SIGTERM/SIGINT, stops accepting, lets requests in flight finish, then raises the signal
+    # again for the handlers it found: absorb that one so a normal stop exits 0 instead of "terminated" (143).
+    previous = {sig: signal.signal(sig, lambda signum, frame: None) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        uvicorn.run(create_app(repo, max_body=args.max_body), host=args.host, port=args.port, log_level="warning")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("stopped: requests in flight finished")
     return 0
 
 

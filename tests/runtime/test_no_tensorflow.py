@@ -10,6 +10,7 @@ import edgelite.calibration
 import edgelite.check
 import edgelite.html
 import edgelite.runtime
+import edgelite.serve
 
 BLOCK = textwrap.dedent("""
     import sys
@@ -30,8 +31,9 @@ def _run(code: str) -> subprocess.CompletedProcess:
 def test_every_runtime_and_calibration_module_imports_without_tensorflow():
     # check/ and html/ sit above runtime and calibration and must run on a board too (ready .tflite files)
     names = (_modules(edgelite.runtime) + _modules(edgelite.calibration) + _modules(edgelite.check)
-             + _modules(edgelite.html) + ["edgelite.runtime.compare"])
+             + _modules(edgelite.html) + _modules(edgelite.serve) + ["edgelite.runtime.compare"])
     assert "edgelite.runtime.model" in names and "edgelite.calibration.sources" in names
+    assert "edgelite.serve.app" in names   # the inference service runs on the board too
     assert "edgelite.check.run" in names and "edgelite.html.pages" in names
     proc = _run(f"""
         import importlib

@@ -1,0 +1,149 @@
+"""The HTTP application of ``edgelite serve``: Open Inference Protocol routes over a ``Repository`` (Starlette).
+
+Inference runs in Starlette's thread pool (LiteRT releases the GIL while it computes); each served model's
+interpreter is used by one request at a time (``Model`` locks it). Every user mistake is a 4xx with OIP's
+``{"error": "…"}`` body — malformed JSON, unknown model or version, wrong datatype or shape, a body over
+``max_body`` bytes — never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from edgelite.core.errors import UserInputError
+from edgelite.core.version import __version__
+from edgelite.serve import protocol
+from edgelite.serve.repository import Repository, Served
+
+MAX_BODY = 16 * 1024 * 1024   # default --max-body: a 224×224×3 float tensor as JSON text is ~3 MB
+log = logging.getLogger("edgelite.serve")
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+async def _body(request: Request, cap: int) -> Any:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > cap:
+        raise HttpError(413, f"request body of {declared} bytes is over the {cap}-byte limit (--max-body)")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise HttpError(413, f"request body is over the {cap}-byte limit (--max-body)")
+        chunks.append(chunk)
+    try:
+        return json.loads(b"".join(chunks))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HttpError(400, f"request body is not valid JSON ({exc})") from None
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _guarded(handler: Handler) -> Handler:
+    """Map the errors a request can cause to 4xx responses; anything else is a logged 500."""
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except HttpError as exc:
+            return _error(exc.status, str(exc))
+        except LookupError as exc:
+            return _error(404, str(exc.args[0]) if exc.args else "not found")
+        except (protocol.ProtocolError, UserInputError) as exc:
+            return _error(400, str(exc))
+        except Exception:
+            log.exception("internal error on %s %s", request.method, request.url.path)
+            return _error(500, "internal error; see the server log")
+    return wrapped
+
+
+def _served(repo: Repository, request: Request) -> Served:
+    params = request.path_params
+    return repo.get(params["name"], params.get("version"))
+
+
+def model_metadata(served: Served, versions: list[int]) -> dict[str, Any]:
+    m = served.model
+    return {"name": served.name, "versions": [str(v) for v in versions], "platform": "tflite",
+            "inputs": [protocol.tensor_metadata(t, output=False) for t in m.inputs],
+            "outputs": [protocol.tensor_metadata(t, output=True) for t in m.outputs]}
+
+
+def infer(served: Served, body: Any) -> dict[str, Any]:
+    """One OIP inference request on ``served`` (blocking: runs in the thread pool)."""
+    m = served.model
+    arrays = protocol.parse_inputs(body, m.inputs)
+    wanted = protocol.requested_outputs(body, m.outputs)
+    single = len(m.inputs) == 1
+    outputs = m.run(next(iter(arrays.values())) if single else arrays)
+    response: dict[str, Any] = {"model_name": served.name, "model_version": str(served.version),
+                                "outputs": [protocol.output_tensor(name, outputs[name]) for name in wanted]}
+    if isinstance(body.get("id"), str):
+        response["id"] = body["id"]
+    return response
+
+
+def create_app(repo: Repository, *, max_body: int = MAX_BODY) -> Starlette:
+    """The Starlette application serving ``repo``."""
+
+    async def live(request: Request) -> Response:
+        return JSONResponse({"live": True})
+
+    async def ready(request: Request) -> Response:
+        return JSONResponse({"ready": True})
+
+    async def server(request: Request) -> Response:
+        return JSONResponse({"name": "edgelite", "version": __version__, "extensions": []})
+
+    async def metadata(request: Request) -> Response:
+        served = _served(repo, request)
+        return JSONResponse(model_metadata(served, repo.versions[served.name]))
+
+    async def model_ready(request: Request) -> Response:
+        served = _served(repo, request)
+        return JSONResponse({"name": served.name, "version": str(served.version), "ready": True})
+
+    async def infer_route(request: Request) -> Response:
+        served = _served(repo, request)
+        body = await _body(request, max_body)
+        return JSONResponse(await run_in_threadpool(infer, served, body))
+
+    def route(path: str, handler: Handler, methods: list[str]) -> Route:
+        return Route(path, _guarded(handler), methods=methods)
+
+    routes = [
+        route("/v2/health/live", live, ["GET"]),
+        route("/v2/health/ready", ready, ["GET"]),
+        route("/v2", server, ["GET"]),
+        route("/v2/models/{name}", metadata, ["GET"]),
+        route("/v2/models/{name}/versions/{version}", metadata, ["GET"]),
+        route("/v2/models/{name}/ready", model_ready, ["GET"]),
+        route("/v2/models/{name}/versions/{version}/ready", model_ready, ["GET"]),
+        route("/v2/models/{name}/infer", infer_route, ["POST"]),
+        route("/v2/models/{name}/versions/{version}/infer", infer_route, ["POST"]),
+    ]
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return _error(404, f"no route {request.method} {request.url.path}")
+
+    async def not_allowed(request: Request, exc: Exception) -> Response:
+        return _error(405, f"{request.method} is not allowed on {request.url.path}")
+
+    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})

@@ -1,0 +1,120 @@
+"""The Open Inference Protocol (KServe v2 / Triton HTTP) in JSON: tensor metadata, request parsing, responses.
+
+A quantized input is advertised with its real datatype (``INT8``/``UINT8``) and its scale and zero point in
+``parameters``; ``FP32`` data sent to it is quantized for the caller exactly as ``Model.run`` does (the same
+code path, so a served result equals ``Model.run``/``predict`` on the same array). Outputs come back as
+``Model.run`` returns them: dequantized to ``FP32`` for quantized outputs, with the raw datatype named in
+``parameters``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edgelite.runtime.tensors import TensorInfo
+
+# OIP datatype ↔ numpy (BYTES is not a tensor type of any TFLite model edgelite serves)
+DATATYPES: dict[str, Any] = {
+    "BOOL": np.bool_, "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32, "UINT64": np.uint64,
+    "INT8": np.int8, "INT16": np.int16, "INT32": np.int32, "INT64": np.int64, "FP16": np.float16,
+    "FP32": np.float32, "FP64": np.float64,
+}
+MAX_ELEMENTS = 64 * 1024 * 1024   # per input tensor, on top of the body cap: shape products are checked first
+
+
+class ProtocolError(ValueError):
+    """A request the protocol cannot accept: the app answers 400 with ``{"error": message}``."""
+
+
+def datatype_of(dtype: np.dtype) -> str:
+    for name, np_type in DATATYPES.items():
+        if np.dtype(np_type) == np.dtype(dtype):
+            return name
+    raise ProtocolError(f"tensor type {np.dtype(dtype)} has no Open Inference Protocol datatype")
+
+
+def tensor_metadata(t: TensorInfo, *, output: bool) -> dict[str, Any]:
+    """``{"name", "datatype", "shape"}`` of one tensor as OIP's model metadata lists it."""
+    meta: dict[str, Any] = {"name": t.name, "shape": [int(d) for d in t.shape_signature or t.shape]}
+    if t.quantized:
+        q = {"scale": t.scale, "zero_point": t.zero_point}
+        if output:   # Model.run dequantizes outputs: the wire carries floats
+            meta["datatype"] = "FP32"
+            meta["parameters"] = {"dequantized_from": datatype_of(t.dtype), **q}
+        else:
+            meta["datatype"] = datatype_of(t.dtype)
+            meta["parameters"] = {**q, "accepts_fp32": True}   # FP32 data is quantized for the caller
+    else:
+        meta["datatype"] = datatype_of(t.dtype)
+    return meta
+
+
+def _shape(raw: Any, where: str) -> tuple[int, ...]:
+    if not isinstance(raw, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in raw):
+        raise ProtocolError(f"{where}: shape must be a list of non-negative integers, got {raw!r}")
+    size = 1
+    for d in raw:
+        size *= d
+    if size > MAX_ELEMENTS:
+        raise ProtocolError(f"{where}: shape {raw} has {size} elements, more than the {MAX_ELEMENTS} allowed")
+    return tuple(raw)
+
+
+def parse_inputs(body: Any, inputs: list[TensorInfo]) -> dict[str, np.ndarray]:
+    """The request's ``inputs`` as arrays by tensor name, checked against the model's inputs."""
+    if not isinstance(body, dict) or not isinstance(body.get("inputs"), list) or not body["inputs"]:
+        raise ProtocolError('request body must be a JSON object with a non-empty "inputs" list')
+    by_name = {t.name: t for t in inputs}
+    arrays: dict[str, np.ndarray] = {}
+    for i, item in enumerate(body["inputs"]):
+        where = f"inputs[{i}]"
+        if not isinstance(item, dict):
+            raise ProtocolError(f"{where}: must be an object with name, shape, datatype and data")
+        name = item.get("name")
+        if name not in by_name:
+            raise ProtocolError(f"{where}: unknown input {name!r}; the model's inputs are {sorted(by_name)}")
+        t = by_name[name]
+        datatype = item.get("datatype")
+        if datatype not in DATATYPES:
+            raise ProtocolError(f"{where}: datatype {datatype!r} is not one of {', '.join(DATATYPES)}")
+        expected = datatype_of(t.dtype)
+        if datatype != expected and not (t.quantized and datatype == "FP32"):
+            accepted = expected + (" or FP32" if t.quantized else "")
+            raise ProtocolError(f"{where}: input {name!r} takes {accepted}, got {datatype}")
+        shape = _shape(item.get("shape"), where)
+        if "data" not in item:
+            raise ProtocolError(f"{where}: no \"data\" (binary tensor data is not enabled on this route)")
+        try:
+            flat = np.asarray(item["data"], dtype=DATATYPES[datatype]).reshape(-1)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ProtocolError(f"{where}: data is not {datatype} values ({exc})") from None
+        if flat.size != int(np.prod(shape, dtype=np.int64)):
+            raise ProtocolError(f"{where}: {flat.size} values do not fill shape {list(shape)}")
+        if name in arrays:
+            raise ProtocolError(f"{where}: input {name!r} given twice")
+        arrays[name] = flat.reshape(shape)
+    missing = sorted(set(by_name) - set(arrays))
+    if missing:
+        raise ProtocolError(f"missing input(s) {missing}")
+    return arrays
+
+
+def requested_outputs(body: dict[str, Any], outputs: list[TensorInfo]) -> list[str]:
+    """The output names the request asks for (all when it names none)."""
+    names = [t.name for t in outputs]
+    wanted = body.get("outputs")
+    if wanted is None:
+        return names
+    if not isinstance(wanted, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in wanted):
+        raise ProtocolError('"outputs" must be a list of {"name": …} objects')
+    unknown = [o["name"] for o in wanted if o["name"] not in names]
+    if unknown:
+        raise ProtocolError(f"unknown output(s) {unknown}; the model's outputs are {names}")
+    return [o["name"] for o in wanted]
+
+
+def output_tensor(name: str, value: np.ndarray) -> dict[str, Any]:
+    return {"name": name, "datatype": datatype_of(value.dtype), "shape": list(value.shape),
+            "data": value.reshape(-1).tolist()}
