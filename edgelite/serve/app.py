@@ -38,7 +38,11 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-async def _body(request: Request, cap: int) -> Any:
+HEADER_LENGTH = "inference-header-content-length"   # Triton's binary-data extension
+
+
+async def _body(request: Request, cap: int) -> tuple[Any, bytes]:
+    """(JSON part, binary tensor bytes) of a request body read up to ``cap`` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > cap:
         raise HttpError(413, f"request body of {declared} bytes is over the {cap}-byte limit (--max-body)")
@@ -48,8 +52,13 @@ async def _body(request: Request, cap: int) -> Any:
         if size > cap:
             raise HttpError(413, f"request body is over the {cap}-byte limit (--max-body)")
         chunks.append(chunk)
+    raw = b"".join(chunks)
+    split = request.headers.get(HEADER_LENGTH)
+    if split is not None and (not split.isdigit() or int(split) > len(raw)):
+        raise HttpError(400, f"Inference-Header-Content-Length {split!r} does not fit the {len(raw)}-byte body")
+    head, binary = (raw[:int(split)], raw[int(split):]) if split is not None else (raw, b"")
     try:
-        return json.loads(b"".join(chunks))
+        return json.loads(head), binary
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise HttpError(400, f"request body is not valid JSON ({exc})") from None
 
@@ -86,18 +95,26 @@ def model_metadata(served: Served, versions: list[int]) -> dict[str, Any]:
             "outputs": [protocol.tensor_metadata(t, output=True) for t in m.outputs]}
 
 
-def infer(served: Served, body: Any) -> dict[str, Any]:
+def infer(served: Served, body: Any, binary: bytes = b"") -> Response:
     """One OIP inference request on ``served`` (blocking: runs in the thread pool)."""
     m = served.model
-    arrays = protocol.parse_inputs(body, m.inputs)
+    arrays = protocol.parse_inputs(body, m.inputs, binary)
     wanted = protocol.requested_outputs(body, m.outputs)
     single = len(m.inputs) == 1
     outputs = m.run(next(iter(arrays.values())) if single else arrays)
-    response: dict[str, Any] = {"model_name": served.name, "model_version": str(served.version),
-                                "outputs": [protocol.output_tensor(name, outputs[name]) for name in wanted]}
+    entries, chunks = [], []
+    for name, as_binary in wanted:
+        entry, raw = protocol.output_tensor(name, outputs[name], as_binary)
+        entries.append(entry)
+        chunks.append(raw)
+    response: dict[str, Any] = {"model_name": served.name, "model_version": str(served.version), "outputs": entries}
     if isinstance(body.get("id"), str):
         response["id"] = body["id"]
-    return response
+    head = json.dumps(response, separators=(",", ":")).encode()
+    if not any(chunks):
+        return Response(head, media_type="application/json")
+    return Response(head + b"".join(chunks), media_type="application/octet-stream",
+                    headers={"Inference-Header-Content-Length": str(len(head))})
 
 
 def create_app(repo: Repository, *, max_body: int = MAX_BODY) -> Starlette:
@@ -122,8 +139,8 @@ def create_app(repo: Repository, *, max_body: int = MAX_BODY) -> Starlette:
 
     async def infer_route(request: Request) -> Response:
         served = _served(repo, request)
-        body = await _body(request, max_body)
-        return JSONResponse(await run_in_threadpool(infer, served, body))
+        body, binary = await _body(request, max_body)
+        return await run_in_threadpool(infer, served, body, binary)
 
     def route(path: str, handler: Handler, methods: list[str]) -> Route:
         return Route(path, _guarded(handler), methods=methods)

@@ -62,12 +62,15 @@ def _shape(raw: Any, where: str) -> tuple[int, ...]:
     return tuple(raw)
 
 
-def parse_inputs(body: Any, inputs: list[TensorInfo]) -> dict[str, np.ndarray]:
-    """The request's ``inputs`` as arrays by tensor name, checked against the model's inputs."""
+def parse_inputs(body: Any, inputs: list[TensorInfo], binary: bytes = b"") -> dict[str, np.ndarray]:
+    """The request's ``inputs`` as arrays by tensor name, checked against the model's inputs. ``binary`` holds
+    the tensors of the binary-data extension (Triton): an input with ``parameters.binary_data_size`` takes
+    its bytes from there, in order, little-endian."""
     if not isinstance(body, dict) or not isinstance(body.get("inputs"), list) or not body["inputs"]:
         raise ProtocolError('request body must be a JSON object with a non-empty "inputs" list')
     by_name = {t.name: t for t in inputs}
     arrays: dict[str, np.ndarray] = {}
+    offset = 0
     for i, item in enumerate(body["inputs"]):
         where = f"inputs[{i}]"
         if not isinstance(item, dict):
@@ -84,12 +87,25 @@ def parse_inputs(body: Any, inputs: list[TensorInfo]) -> dict[str, np.ndarray]:
             accepted = expected + (" or FP32" if t.quantized else "")
             raise ProtocolError(f"{where}: input {name!r} takes {accepted}, got {datatype}")
         shape = _shape(item.get("shape"), where)
-        if "data" not in item:
-            raise ProtocolError(f"{where}: no \"data\" (binary tensor data is not enabled on this route)")
-        try:
-            flat = np.asarray(item["data"], dtype=DATATYPES[datatype]).reshape(-1)
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise ProtocolError(f"{where}: data is not {datatype} values ({exc})") from None
+        params = item.get("parameters") or {}
+        size = params.get("binary_data_size") if isinstance(params, dict) else None
+        if size is not None:
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0 or offset + size > len(binary):
+                raise ProtocolError(f"{where}: binary_data_size {size!r} does not fit the {len(binary) - offset} "
+                                    "binary bytes left in the request")
+            itemsize = np.dtype(DATATYPES[datatype]).itemsize
+            if size % itemsize:
+                raise ProtocolError(f"{where}: {size} bytes are not a whole number of {datatype} values")
+            flat = np.frombuffer(binary, dtype=np.dtype(DATATYPES[datatype]).newbyteorder("<"), count=size // itemsize,
+                                 offset=offset).astype(DATATYPES[datatype])
+            offset += size
+        elif "data" in item:
+            try:
+                flat = np.asarray(item["data"], dtype=DATATYPES[datatype]).reshape(-1)
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise ProtocolError(f"{where}: data is not {datatype} values ({exc})") from None
+        else:
+            raise ProtocolError(f"{where}: no \"data\" and no parameters.binary_data_size")
         if flat.size != int(np.prod(shape, dtype=np.int64)):
             raise ProtocolError(f"{where}: {flat.size} values do not fill shape {list(shape)}")
         if name in arrays:
@@ -98,23 +114,39 @@ def parse_inputs(body: Any, inputs: list[TensorInfo]) -> dict[str, np.ndarray]:
     missing = sorted(set(by_name) - set(arrays))
     if missing:
         raise ProtocolError(f"missing input(s) {missing}")
+    if offset != len(binary):
+        raise ProtocolError(f"{len(binary) - offset} binary bytes after the last input that declares them")
     return arrays
 
 
-def requested_outputs(body: dict[str, Any], outputs: list[TensorInfo]) -> list[str]:
-    """The output names the request asks for (all when it names none)."""
+def requested_outputs(body: dict[str, Any], outputs: list[TensorInfo]) -> list[tuple[str, bool]]:
+    """(name, as binary) of each output the request asks for (all when it names none). Binary: the output's
+    ``parameters.binary_data``, else the request's ``parameters.binary_data_output`` (Triton's extension)."""
     names = [t.name for t in outputs]
+    params = body.get("parameters") or {}
+    default_binary = bool(params.get("binary_data_output", False)) if isinstance(params, dict) else False
     wanted = body.get("outputs")
     if wanted is None:
-        return names
+        return [(n, default_binary) for n in names]
     if not isinstance(wanted, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in wanted):
         raise ProtocolError('"outputs" must be a list of {"name": …} objects')
     unknown = [o["name"] for o in wanted if o["name"] not in names]
     if unknown:
         raise ProtocolError(f"unknown output(s) {unknown}; the model's outputs are {names}")
-    return [o["name"] for o in wanted]
+    chosen = []
+    for o in wanted:
+        p = o.get("parameters") or {}
+        binary = bool(p.get("binary_data", default_binary)) if isinstance(p, dict) else default_binary
+        chosen.append((o["name"], binary))
+    return chosen
 
 
-def output_tensor(name: str, value: np.ndarray) -> dict[str, Any]:
-    return {"name": name, "datatype": datatype_of(value.dtype), "shape": list(value.shape),
-            "data": value.reshape(-1).tolist()}
+def output_tensor(name: str, value: np.ndarray, binary: bool) -> tuple[dict[str, Any], bytes]:
+    """One output's JSON entry, and its little-endian bytes when it goes as binary data (else b"")."""
+    entry: dict[str, Any] = {"name": name, "datatype": datatype_of(value.dtype), "shape": list(value.shape)}
+    if binary:
+        raw = np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<")).tobytes()
+        entry["parameters"] = {"binary_data_size": len(raw)}
+        return entry, raw
+    entry["data"] = value.reshape(-1).tolist()
+    return entry, b""
