@@ -189,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="interpreter threads per model (default: the runtime's choice)")
     p.add_argument("--max-body", type=int, default=16 * 1024 * 1024, metavar="BYTES",
                    help="largest request body accepted (default 16 MiB); larger ones get 413")
+    p.add_argument("--poll-seconds", type=float, default=5.0, metavar="S",
+                   help="look for new model versions in REPO every S seconds (default 5; 0: never)")
+    p.add_argument("--versions", choices=("latest", "all"), default="latest",
+                   help="serve the latest valid version of each model (default) or all valid versions")
+    p.add_argument("--allow-signature-change", action="store_true",
+                   help="accept a new version whose input/output names, types or shapes differ")
 
     p = sub.add_parser("run", help="run a .tflite model on images or .npy files")
     p.add_argument("model")

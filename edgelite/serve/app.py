@@ -8,9 +8,11 @@ interpreter is used by one request at a time (``Model`` locks it). Every user mi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -117,8 +119,9 @@ def infer(served: Served, body: Any, binary: bytes = b"") -> Response:
                     headers={"Inference-Header-Content-Length": str(len(head))})
 
 
-def create_app(repo: Repository, *, max_body: int = MAX_BODY) -> Starlette:
-    """The Starlette application serving ``repo``."""
+def create_app(repo: Repository, *, max_body: int = MAX_BODY, poll_seconds: float = 0.0) -> Starlette:
+    """The Starlette application serving ``repo``; with ``poll_seconds`` > 0 a background thread polls REPO
+    for new versions while it runs."""
 
     async def live(request: Request) -> Response:
         return JSONResponse({"live": True})
@@ -131,7 +134,7 @@ def create_app(repo: Repository, *, max_body: int = MAX_BODY) -> Starlette:
 
     async def metadata(request: Request) -> Response:
         served = _served(repo, request)
-        return JSONResponse(model_metadata(served, repo.versions[served.name]))
+        return JSONResponse(model_metadata(served, repo.versions(served.name)))
 
     async def model_ready(request: Request) -> Response:
         served = _served(repo, request)
@@ -163,4 +166,24 @@ def create_app(repo: Repository, *, max_body: int = MAX_BODY) -> Starlette:
     async def not_allowed(request: Request, exc: Exception) -> Response:
         return _error(405, f"{request.method} is not allowed on {request.url.path}")
 
-    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        stop = threading.Event()
+        thread = None
+        if poll_seconds > 0:
+            def poller() -> None:
+                while not stop.wait(poll_seconds):
+                    try:
+                        repo.poll()
+                    except Exception:   # a poll that breaks must not end hot updates for good; logged
+                        log.exception("repository poll failed")
+            thread = threading.Thread(target=poller, name="edgelite-repo-poll", daemon=True)
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if thread is not None:
+                thread.join(timeout=30)
+
+    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed}, lifespan=lifespan)

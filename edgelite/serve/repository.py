@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from edgelite.core.errors import UserInputError
 from edgelite.runtime.model import Model
@@ -74,31 +76,132 @@ def scan(repo: Path) -> dict[str, list[tuple[int, Path]]]:
     return models
 
 
-class Repository:
-    """The models being served: the latest version of each, loaded and probed."""
+@dataclass(frozen=True)
+class Refusal:
+    """A version that failed validation; retried only when its file changes (a copy still being written)."""
 
-    def __init__(self, root: Path, *, threads: int | None = None) -> None:
+    name: str
+    version: int
+    stamp: tuple[int, int]    # (size, mtime_ns) of the file when it was refused
+    reason: str
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+def _signature(model: Model) -> list[tuple[str, str, str, tuple[int, ...]]]:
+    return [(kind, t.name, str(t.dtype), tuple(t.shape_signature or t.shape))
+            for kind, tensors in (("input", model.inputs), ("output", model.outputs)) for t in tensors]
+
+
+POLICIES = ("latest", "all")
+
+
+class Repository:
+    """The models being served, kept in step with REPO by ``poll()``.
+
+    Version policy ``latest`` serves the highest valid version of each model, ``all`` every valid one (a
+    request without a version goes to the highest). A new version is validated before it is served — the
+    flatbuffer checks and the crash-safe probe (``Model.load(probe=True)``), one smoke inference, and the same
+    input/output names, types and shapes as the version it replaces unless ``allow_signature_change`` — then
+    swapped in with one assignment: a request holds the ``Served`` it started with, so requests in flight
+    finish on the old interpreter, and the old one is freed when the last of them lets go. A version that
+    fails is refused (logged, counted) and the last good one stays; it is retried when its file changes.
+    """
+
+    def __init__(self, root: Path, *, threads: int | None = None, policy: str = "latest",
+                 allow_signature_change: bool = False, log: Callable[[str], None] = lambda line: None) -> None:
+        if policy not in POLICIES:
+            raise UserInputError(f"--versions must be one of {', '.join(POLICIES)}, got {policy!r}")
         self.root = Path(root)
         self.threads = threads
-        self._served: dict[str, Served] = {}
-        self.versions: dict[str, list[int]] = {}
+        self.policy = policy
+        self.allow_signature_change = allow_signature_change
+        self.log = log
+        self._served: dict[str, dict[int, Served]] = {}
+        self.refused: dict[tuple[str, int], Refusal] = {}
+        self.loads = 0
+        self._poll_lock = threading.Lock()   # one poll at a time (background thread and repository API)
         for name, versions in scan(self.root).items():
-            version, path = versions[-1]
-            self._served[name] = self._load(name, version, path)
-            self.versions[name] = [v for v, _ in versions]
+            self._served[name] = {}
+            for version, path in reversed(versions):   # newest first: fall back if the newest is broken
+                served = self._try_load(name, version, path, None)
+                if served is not None:
+                    self._served[name][version] = served
+                    if policy == "latest":
+                        break
+            if not self._served[name]:
+                reasons = "; ".join(r.reason for (n, _), r in self.refused.items() if n == name)
+                raise UserInputError(f"{self.root}: no version of model {name!r} can be served: {reasons}")
 
-    def _load(self, name: str, version: int, path: Path) -> Served:
+    # ---- validation and loading ------------------------------------------------------------------------------
+    def _validate(self, name: str, version: int, path: Path, current: Served | None) -> Served:
         model = Model.load(path, threads=self.threads, probe=True)
+        sample = np.zeros([d if d > 0 else 1 for d in model.input.shape[1:]], np.float32)
+        model.run_one(sample)   # one smoke inference: a custom op that is not there fails here, not on a client
+        if current is not None and not self.allow_signature_change and _signature(model) != _signature(current.model):
+            raise UserInputError(f"inputs/outputs differ from version {current.version} "
+                                 f"({_signature(current.model)} → {_signature(model)}); serve it with "
+                                 "--allow-signature-change")
         return Served(name, version, path, model)
 
+    def _try_load(self, name: str, version: int, path: Path, current: Served | None) -> Served | None:
+        try:
+            served = self._validate(name, version, path, current)
+        except UserInputError as exc:
+            reason = str(exc)
+            self.refused[(name, version)] = Refusal(name, version, _stamp(path), reason)
+            self.log(f"refused {name} version {version}: {reason}")
+            return None
+        self.refused.pop((name, version), None)
+        self.loads += 1
+        self.log(f"loaded {name} version {version} ({path})")
+        return served
+
+    def poll(self) -> None:
+        """Load what changed in REPO: new models, and new versions the policy wants (validated first)."""
+        with self._poll_lock:
+            try:
+                found = scan(self.root)
+            except UserInputError as exc:   # REPO emptied or gone for a moment: keep serving what is loaded
+                self.log(f"repository scan: {exc}")
+                return
+            for name, versions in found.items():
+                loaded = self._served.get(name, {})
+                newest = max(loaded) if loaded else -1
+                wanted = [(v, p) for v, p in versions if v > newest] if self.policy == "latest" else \
+                    [(v, p) for v, p in versions if v not in loaded]
+                for version, path in reversed(wanted):
+                    refusal = self.refused.get((name, version))
+                    if refusal is not None and refusal.stamp == _stamp(path):
+                        continue
+                    current = loaded[newest] if loaded else None
+                    served = self._try_load(name, version, path, current)
+                    if served is None:
+                        continue
+                    updated = {version: served} if self.policy == "latest" else {**loaded, version: served}
+                    self._served = {**self._served, name: updated}   # one assignment: readers see old or new
+                    if self.policy == "latest":
+                        break
+
+    # ---- lookup ----------------------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Served]:
-        return iter(self._served.values())
+        return iter([s for versions in self._served.values() for s in versions.values()])
+
+    def versions(self, name: str) -> list[int]:
+        return sorted(self._served.get(name, {}))
 
     def get(self, name: str, version: str | None = None) -> Served:
-        """The served model ``name`` (at ``version`` if given); ``LookupError`` with the reason otherwise."""
-        if not valid_name(name) or name not in self._served:
-            raise LookupError(f"unknown model {name!r}; served: {', '.join(sorted(self._served)) or 'none'}")
-        served = self._served[name]
-        if version is not None and (not version.isdigit() or int(version) != served.version):
-            raise LookupError(f"model {name!r} has no loaded version {version!r}; serving version {served.version}")
-        return served
+        """The served model ``name`` (at ``version`` if given, else its newest); ``LookupError`` otherwise."""
+        served = self._served
+        if not valid_name(name) or name not in served:
+            raise LookupError(f"unknown model {name!r}; served: {', '.join(sorted(served)) or 'none'}")
+        versions = served[name]
+        if version is None:
+            return versions[max(versions)]
+        if not version.isdigit() or int(version) not in versions:
+            raise LookupError(f"model {name!r} has no loaded version {version!r}; serving version(s) "
+                              f"{', '.join(str(v) for v in sorted(versions))}")
+        return versions[int(version)]

@@ -39,7 +39,7 @@ def test_health_server_and_model_metadata(client):
     assert client.get("/v2/health/ready").status_code == 200
     assert client.get("/v2").json()["name"] == "edgelite"
     meta = client.get("/v2/models/mnist").json()
-    assert meta["versions"] == ["1", "3"] and meta["platform"] == "tflite"
+    assert meta["versions"] == ["3"] and meta["platform"] == "tflite"   # policy latest: only 3 is loaded
     (inp,) = meta["inputs"]
     # the latest version (3, int8) is served: its real input datatype, with FP32 accepted for it
     assert inp["datatype"] == "INT8" and inp["shape"] == [-1, 28, 28, 1]   # -1: the batch axis is dynamic

@@ -1,0 +1,121 @@
+"""Hot model updates: new versions are validated and swapped in, broken ones refused, nothing lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+
+from tests.serve.conftest import serving
+
+
+def _put(root, name, version, source) -> None:
+    """Deploy like a careful operator: write the version folder aside, then rename it into place."""
+    staging = root / f".{name}-{version}.tmp"
+    staging.mkdir()
+    shutil.copy(source, staging / "model.tflite")
+    (root / name).mkdir(exist_ok=True)
+    os.rename(staging, root / name / str(version))
+
+
+def test_versions_are_validated_swapped_refused_and_retried(tmp_path, example_models):
+    from edgelite.serve.repository import Repository
+
+    int8, f32 = example_models["int8"], example_models["float32"]
+    _put(tmp_path, "m", 1, int8)
+    lines: list[str] = []
+    repo = Repository(tmp_path, log=lines.append)
+    assert repo.get("m").version == 1 and repo.loads == 1
+
+    _put(tmp_path, "m", 2, int8)
+    old = repo.get("m")
+    repo.poll()
+    assert repo.get("m").version == 2 and repo.versions("m") == [2]
+    assert old.model.run(np.zeros((1, 28, 28, 1), np.float32))   # a request in flight keeps its interpreter
+
+    (tmp_path / "m" / "3").mkdir()
+    (tmp_path / "m" / "3" / "model.tflite").write_bytes(int8.read_bytes()[:5000])   # truncated copy
+    repo.poll()
+    assert repo.get("m").version == 2 and ("m", 3) in repo.refused
+    refusals = [line for line in lines if line.startswith("refused m version 3")]
+    repo.poll()   # the same file is not retried
+    assert [line for line in lines if line.startswith("refused m version 3")] == refusals
+
+    shutil.copy(int8, tmp_path / "m" / "3" / "model.tflite")   # the copy completes: the file changed, retried
+    repo.poll()
+    assert repo.get("m").version == 3 and ("m", 3) not in repo.refused
+
+    _put(tmp_path, "m", 4, f32)   # float input instead of int8: another signature
+    repo.poll()
+    assert repo.get("m").version == 3 and "inputs/outputs differ from version 3" in repo.refused[("m", 4)].reason
+    relaxed = Repository(tmp_path, allow_signature_change=True)
+    assert relaxed.get("m").version == 4
+
+
+def test_policy_all_serves_every_valid_version(tmp_path, example_models):
+    from edgelite.serve.repository import Repository
+
+    for v in (1, 2):
+        _put(tmp_path, "m", v, example_models["int8"])
+    repo = Repository(tmp_path, policy="all")
+    assert repo.versions("m") == [1, 2] and repo.get("m").version == 2 and repo.get("m", "1").version == 1
+    with pytest.raises(LookupError, match="no loaded version '7'"):
+        repo.get("m", "7")
+
+
+def test_no_request_fails_while_versions_arrive(tmp_path, example_models, example):
+    """4 client threads keep inferring while versions 2, 3 (corrupt) and 4 arrive: 0 failed requests."""
+    from edgelite.calibration import collect, open_source
+    from edgelite.runtime import Model
+
+    int8 = example_models["int8"]
+    _put(tmp_path, "m", 1, int8)
+    model = Model.load(int8)
+    x = collect(open_source(example / "eval"), model.spec, model.sample_shape, 1, 0).x[0]
+    want = model.run(x[None])[model.outputs[0].name].reshape(-1)
+    body = json.dumps({"inputs": [{"name": model.input.name, "shape": [1, 28, 28, 1], "datatype": "FP32",
+                                   "data": x.reshape(-1).tolist()}]}).encode()
+    failures: list[str] = []
+    versions: set[str] = set()
+    done = threading.Event()
+
+    def client(url: str) -> None:
+        while not done.is_set():
+            req = urllib.request.Request(f"{url}/v2/models/m/infer", data=body,
+                                         headers={"content-type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    answer = json.loads(r.read())
+                versions.add(answer["model_version"])
+                if not np.array_equal(np.asarray(answer["outputs"][0]["data"], np.float32), want):
+                    failures.append("wrong result")
+            except (urllib.error.URLError, OSError, KeyError) as exc:
+                failures.append(repr(exc))
+
+    with serving(tmp_path, "--poll-seconds", "0.2") as server:
+        threads = [threading.Thread(target=client, args=(server.url,)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for version, source in ((2, int8), (3, None), (4, int8)):
+            time.sleep(1.0)
+            if source is None:
+                (tmp_path / "m" / "3").mkdir()
+                (tmp_path / "m" / "3" / "model.tflite").write_bytes(b"TFL3" * 100)
+            else:
+                _put(tmp_path, "m", version, source)
+        deadline = time.monotonic() + 60
+        while "4" not in versions and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(0.5)
+        done.set()
+        for t in threads:
+            t.join(timeout=30)
+    assert failures == [] and {"1", "2", "4"} <= versions and "3" not in versions, (failures[:3], versions)
+    assert "refused m version 3" in server.stdout and "loaded m version 4" in server.stdout
