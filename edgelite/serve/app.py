@@ -12,9 +12,11 @@ import contextlib
 import json
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -24,6 +26,7 @@ from starlette.routing import Route
 from edgelite.core.errors import UserInputError
 from edgelite.core.version import __version__
 from edgelite.serve import protocol
+from edgelite.serve.metrics import Metrics
 from edgelite.serve.repository import Repository, Served
 
 MAX_BODY = 16 * 1024 * 1024   # default --max-body: a 224×224×3 float tensor as JSON text is ~3 MB
@@ -97,13 +100,28 @@ def model_metadata(served: Served, versions: list[int]) -> dict[str, Any]:
             "outputs": [protocol.tensor_metadata(t, output=True) for t in m.outputs]}
 
 
-def infer(served: Served, body: Any, binary: bytes = b"") -> Response:
+def infer(served: Served, body: Any, binary: bytes = b"", metrics: Metrics | None = None) -> Response:
     """One OIP inference request on ``served`` (blocking: runs in the thread pool)."""
     m = served.model
+    t0 = time.perf_counter()
     arrays = protocol.parse_inputs(body, m.inputs, binary)
     wanted = protocol.requested_outputs(body, m.outputs)
     single = len(m.inputs) == 1
-    outputs = m.run(next(iter(arrays.values())) if single else arrays)
+    t1 = time.perf_counter()
+    with served.lock:   # one request per interpreter; the wait is the queue time
+        t2 = time.perf_counter()
+        if metrics is not None:
+            metrics.busy.labels(served.name).inc()
+        try:
+            outputs = m.run(next(iter(arrays.values())) if single else arrays)
+            invoke_s = m.last_invoke_s
+        finally:
+            if metrics is not None:
+                metrics.busy.labels(served.name).dec()
+        t3 = time.perf_counter()
+    if metrics is not None:
+        metrics.observe(served.name, queue_s=t2 - t1, preprocess_s=(t1 - t0) + (t3 - t2 - invoke_s),
+                        inference_s=invoke_s)
     entries, chunks = [], []
     for name, as_binary in wanted:
         entry, raw = protocol.output_tensor(name, outputs[name], as_binary)
@@ -119,9 +137,20 @@ def infer(served: Served, body: Any, binary: bytes = b"") -> Response:
                     headers={"Inference-Header-Content-Length": str(len(head))})
 
 
-def create_app(repo: Repository, *, max_body: int = MAX_BODY, poll_seconds: float = 0.0) -> Starlette:
+def create_app(repo: Repository, *, max_body: int = MAX_BODY, poll_seconds: float = 0.0,
+               metrics: Metrics | None = None) -> Starlette:
     """The Starlette application serving ``repo``; with ``poll_seconds`` > 0 a background thread polls REPO
     for new versions while it runs."""
+    stats = metrics or Metrics()
+    for served in repo:
+        stats.loads.labels(served.name).inc()
+    for name, _ in repo.refused:
+        stats.refusals.labels(name).inc()
+
+    def on_event(kind: str, name: str) -> None:
+        (stats.loads if kind == "load" else stats.refusals).labels(name).inc()
+
+    repo.on_event = on_event
 
     async def live(request: Request) -> Response:
         return JSONResponse({"live": True})
@@ -141,9 +170,30 @@ def create_app(repo: Repository, *, max_body: int = MAX_BODY, poll_seconds: floa
         return JSONResponse({"name": served.name, "version": str(served.version), "ready": True})
 
     async def infer_route(request: Request) -> Response:
-        served = _served(repo, request)
-        body, binary = await _body(request, max_body)
-        return await run_in_threadpool(infer, served, body, binary)
+        name = request.path_params["name"]
+        # only served names become label values: a client must not grow the metrics without bound
+        label, version, status = (name if name in repo.names() else "_unknown"), "", 500
+        try:
+            served = _served(repo, request)
+            version = str(served.version)
+            body, binary = await _body(request, max_body)
+            response = await run_in_threadpool(infer, served, body, binary, stats)
+            status = response.status_code
+            return response
+        except HttpError as exc:
+            status = exc.status
+            raise
+        except LookupError:
+            status = 404
+            raise
+        except (protocol.ProtocolError, UserInputError):
+            status = 400
+            raise
+        finally:
+            stats.requests.labels(label, version, str(status)).inc()
+
+    async def metrics_route(request: Request) -> Response:
+        return Response(generate_latest(stats.registry), media_type=CONTENT_TYPE_LATEST)
 
     def route(path: str, handler: Handler, methods: list[str]) -> Route:
         return Route(path, _guarded(handler), methods=methods)
@@ -158,6 +208,7 @@ def create_app(repo: Repository, *, max_body: int = MAX_BODY, poll_seconds: floa
         route("/v2/models/{name}/versions/{version}/ready", model_ready, ["GET"]),
         route("/v2/models/{name}/infer", infer_route, ["POST"]),
         route("/v2/models/{name}/versions/{version}/infer", infer_route, ["POST"]),
+        route("/metrics", metrics_route, ["GET"]),
     ]
 
     async def not_found(request: Request, exc: Exception) -> Response:

@@ -120,6 +120,7 @@ class Repository:
         self.policy = policy
         self.allow_signature_change = allow_signature_change
         self.log = log
+        self.on_event: Callable[[str, str], None] = lambda kind, name: None   # ("load" | "refuse", model)
         self._served: dict[str, dict[int, Served]] = {}
         self.refused: dict[tuple[str, int], Refusal] = {}
         self.loads = 0
@@ -154,10 +155,12 @@ class Repository:
             reason = str(exc)
             self.refused[(name, version)] = Refusal(name, version, _stamp(path), reason)
             self.log(f"refused {name} version {version}: {reason}")
+            self.on_event("refuse", name)
             return None
         self.refused.pop((name, version), None)
         self.loads += 1
         self.log(f"loaded {name} version {version} ({path})")
+        self.on_event("load", name)
         return served
 
     def poll(self) -> None:
@@ -189,6 +192,9 @@ class Repository:
     # ---- lookup ----------------------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Served]:
         return iter([s for versions in self._served.values() for s in versions.values()])
+
+    def names(self) -> list[str]:
+        return sorted(self._served)
 
     def versions(self, name: str) -> list[int]:
         return sorted(self._served.get(name, {}))
