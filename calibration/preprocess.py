@@ -44,6 +44,17 @@ def max_image_pixels() -> int:
 def load_image(path: str | os.PathLike[str]) -> Image.Image:
     """Open and fully decode an image; an unreadable or oversized file is an ``UnreadableImageError`` naming it
     (folders skip and count those)."""
+    return _decode(path, str(path))
+
+
+def decode_image(data: bytes, where: str) -> Image.Image:
+    """Decode an encoded image held in memory (an upload), with the same pixel cap and errors as a file."""
+    import io
+
+    return _decode(io.BytesIO(data), where)
+
+
+def _decode(source: Any, path: str) -> Image.Image:
     import warnings
 
     cap = max_image_pixels()
@@ -51,7 +62,7 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
         with warnings.catch_warnings():
             # Pillow's own bomb check warns past 89 MP and raises past 179 MP; ours (above) comes first.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with Image.open(source) as im:
                 width, height = im.size
                 if width * height > cap:
                     raise UnreadableImageError(
@@ -64,7 +75,10 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
     except Image.DecompressionBombError as exc:
         # Pillow's own hard limit (179 MP) applies even when our cap is raised past it.
         raise UnreadableImageError(f"{path}: over the pixel cap for one image ({exc}); resize it") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except UnidentifiedImageError:   # Pillow's text repeats the source (a BytesIO repr for uploads)
+        raise UnreadableImageError(f"{path}: not a readable image (no decoder recognises its format); remove it "
+                                   "or convert it to PNG/JPEG") from None
+    except (OSError, ValueError) as exc:
         raise UnreadableImageError(f"{path}: not a readable image ({exc}); remove it or convert it to "
                                    "PNG/JPEG") from None
 

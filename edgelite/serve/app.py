@@ -137,6 +137,49 @@ def infer(served: Served, body: Any, binary: bytes = b"", metrics: Metrics | Non
                     headers={"Inference-Header-Content-Length": str(len(head))})
 
 
+MAX_TOP_K = 1000
+
+
+def classify(served: Served, data: bytes, top_k: int) -> dict[str, Any]:
+    """Top-k labels for one encoded image, preprocessed by the spec inside the file (the code path of ``run``)."""
+    from edgelite.calibration.preprocess import decode_image
+    from edgelite.core.errors import UnreadableImageError
+
+    try:
+        image = decode_image(data, "request body")
+    except UnreadableImageError as exc:
+        raise HttpError(400, str(exc)) from None
+    with served.lock:
+        top = served.model.classify(image, top_k)
+    return {"model_name": served.name, "model_version": str(served.version),
+            "classes": [{"label": label, "score": score} for label, score in top]}
+
+
+async def _image_bytes(request: Request, cap: int) -> bytes:
+    """The image of a classify request: the raw body, or the first file of a multipart form."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > cap:
+        raise HttpError(413, f"request body of {declared} bytes is over the {cap}-byte limit (--max-body)")
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        async with request.form(max_files=1, max_fields=8, max_part_size=cap) as form:
+            for value in form.values():
+                if not isinstance(value, str):
+                    data = await value.read(cap + 1)
+                    if len(data) > cap:
+                        raise HttpError(413, f"uploaded file is over the {cap}-byte limit (--max-body)")
+                    return bytes(data)
+        raise HttpError(400, "multipart form holds no file; send the image as a file field or as the raw body")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise HttpError(413, f"request body is over the {cap}-byte limit (--max-body)")
+        chunks.append(chunk)
+    if not size:
+        raise HttpError(400, "empty body: send an encoded image (PNG, JPEG, …)")
+    return b"".join(chunks)
+
+
 def create_app(repo: Repository, *, max_body: int = MAX_BODY, poll_seconds: float = 0.0,
                metrics: Metrics | None = None) -> Starlette:
     """The Starlette application serving ``repo``; with ``poll_seconds`` > 0 a background thread polls REPO
@@ -192,6 +235,14 @@ def create_app(repo: Repository, *, max_body: int = MAX_BODY, poll_seconds: floa
         finally:
             stats.requests.labels(label, version, str(status)).inc()
 
+    async def classify_route(request: Request) -> Response:
+        served = _served(repo, request)
+        raw_k = request.query_params.get("top_k", "5")
+        if not raw_k.isdigit() or not 1 <= int(raw_k) <= MAX_TOP_K:
+            raise HttpError(400, f"top_k must be an integer 1-{MAX_TOP_K}, got {raw_k!r}")
+        data = await _image_bytes(request, max_body)
+        return JSONResponse(await run_in_threadpool(classify, served, data, int(raw_k)))
+
     async def metrics_route(request: Request) -> Response:
         return Response(generate_latest(stats.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -208,6 +259,8 @@ def create_app(repo: Repository, *, max_body: int = MAX_BODY, poll_seconds: floa
         route("/v2/models/{name}/versions/{version}/ready", model_ready, ["GET"]),
         route("/v2/models/{name}/infer", infer_route, ["POST"]),
         route("/v2/models/{name}/versions/{version}/infer", infer_route, ["POST"]),
+        route("/v2/models/{name}/classify", classify_route, ["POST"]),
+        route("/v2/models/{name}/versions/{version}/classify", classify_route, ["POST"]),
         route("/metrics", metrics_route, ["GET"]),
     ]
 

@@ -128,3 +128,22 @@ def test_repository_refuses_what_it_cannot_serve(tmp_path, example_models):
     (broken / "model.tflite").write_bytes(b"\x00" * 64)
     with pytest.raises(UserInputError, match="not a TFLite model"):
         Repository(tmp_path / "broken")
+
+
+def test_classify_uses_the_files_own_preprocessing(client, repo, example):
+    from edgelite.runtime import Model
+
+    model = Model.load(repo / "mnist" / "3" / "model.tflite")
+    image = sorted((example / "eval" / "7").glob("*.png"))[0]
+    want = [{"label": label, "score": score} for label, score in model.classify(image, 3)]
+    raw = client.post("/v2/models/mnist/classify?top_k=3", content=image.read_bytes(),
+                      headers={"content-type": "image/png"})
+    assert raw.status_code == 200, raw.text
+    assert raw.json()["classes"] == want and raw.json()["model_version"] == "3"
+    form = client.post("/v2/models/mnist/classify?top_k=3", files={"image": ("d.png", image.read_bytes(), "image/png")})
+    assert form.status_code == 200 and form.json()["classes"] == want
+    for r, message in ((client.post("/v2/models/mnist/classify", content=b"not an image"), "not a readable image"),
+                       (client.post("/v2/models/mnist/classify", content=b""), "empty body"),
+                       (client.post("/v2/models/mnist/classify?top_k=0", content=image.read_bytes()), "top_k"),
+                       (client.post("/v2/models/mnist/classify", files={"x": (None, "1")}), "holds no file")):
+        assert r.status_code == 400 and message in r.json()["error"], r.text
