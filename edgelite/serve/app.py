@@ -243,6 +243,15 @@ def create_app(repo: Repository, *, max_body: int = MAX_BODY, poll_seconds: floa
         data = await _image_bytes(request, max_body)
         return JSONResponse(await run_in_threadpool(classify, served, data, int(raw_k)))
 
+    async def predict_route(request: Request) -> Response:
+        from edgelite.serve.tfserving import predict
+
+        served = _served(repo, request)
+        body, binary = await _body(request, max_body)
+        if binary:
+            raise HttpError(400, "TensorFlow Serving's predict API takes JSON only")
+        return JSONResponse(await run_in_threadpool(predict, served, body))
+
     async def metrics_route(request: Request) -> Response:
         return Response(generate_latest(stats.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -261,6 +270,8 @@ def create_app(repo: Repository, *, max_body: int = MAX_BODY, poll_seconds: floa
         route("/v2/models/{name}/versions/{version}/infer", infer_route, ["POST"]),
         route("/v2/models/{name}/classify", classify_route, ["POST"]),
         route("/v2/models/{name}/versions/{version}/classify", classify_route, ["POST"]),
+        route("/v1/models/{name}:predict", predict_route, ["POST"]),
+        route("/v1/models/{name}/versions/{version}:predict", predict_route, ["POST"]),
         route("/metrics", metrics_route, ["GET"]),
     ]
 

@@ -147,3 +147,22 @@ def test_classify_uses_the_files_own_preprocessing(client, repo, example):
                        (client.post("/v2/models/mnist/classify?top_k=0", content=image.read_bytes()), "top_k"),
                        (client.post("/v2/models/mnist/classify", files={"x": (None, "1")}), "holds no file")):
         assert r.status_code == 400 and message in r.json()["error"], r.text
+
+
+def test_tensorflow_serving_predict(client, repo, example):
+    from edgelite.calibration import collect, open_source
+    from edgelite.runtime import Model
+
+    model = Model.load(repo / "mnist" / "3" / "model.tflite")
+    x = collect(open_source(example / "eval"), model.spec, model.sample_shape, 3, 0).x
+    want = model.run(x)[model.outputs[0].name]   # a batch of 3: the batch axis is dynamic
+    rows = client.post("/v1/models/mnist:predict", json={"instances": x.tolist()})
+    assert rows.status_code == 200, rows.text
+    np.testing.assert_array_equal(np.asarray(rows.json()["predictions"], np.float32), want)
+    cols = client.post("/v1/models/mnist/versions/3:predict", json={"inputs": x[:1].tolist()})
+    np.testing.assert_array_equal(np.asarray(cols.json()["outputs"], np.float32), want[:1])
+    for body, message in (({"instances": []}, "non-empty"), ({"instances": [[1, 2], [3]]}, "rectangular"),
+                          ({"instances": [["a"]]}, "numbers"), ({}, "exactly one of")):
+        r = client.post("/v1/models/mnist:predict", json=body)
+        assert r.status_code == 400 and message in r.json()["error"], r.text
+    assert client.post("/v1/models/nope:predict", json={"instances": [[0]]}).status_code == 404
