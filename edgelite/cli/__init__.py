@@ -193,6 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="look for new model versions in REPO every S seconds (default 5; 0: never)")
     p.add_argument("--versions", choices=("latest", "all"), default="latest",
                    help="serve the latest valid version of each model (default) or all valid versions")
+    p.add_argument("--instances", type=int, default=1, metavar="N",
+                   help="interpreters per model (default 1): N requests run at once, each on its own")
+    p.add_argument("--max-queue", type=int, default=64, metavar="Q",
+                   help="requests waiting for an interpreter, per model (default 64); more get 503 + Retry-After")
     p.add_argument("--allow-signature-change", action="store_true",
                    help="accept a new version whose input/output names, types or shapes differ")
 

@@ -27,7 +27,7 @@ from edgelite.core.errors import UserInputError
 from edgelite.core.version import __version__
 from edgelite.serve import protocol
 from edgelite.serve.metrics import Metrics
-from edgelite.serve.repository import Repository, Served
+from edgelite.serve.repository import Overloaded, Repository, Served
 
 MAX_BODY = 16 * 1024 * 1024   # default --max-body: a 224×224×3 float tensor as JSON text is ~3 MB
 log = logging.getLogger("edgelite.serve")
@@ -78,6 +78,8 @@ def _guarded(handler: Handler) -> Handler:
             return await handler(request)
         except HttpError as exc:
             return _error(exc.status, str(exc))
+        except Overloaded as exc:
+            return JSONResponse({"error": str(exc)}, status_code=503, headers={"Retry-After": "1"})
         except LookupError as exc:
             return _error(404, str(exc.args[0]) if exc.args else "not found")
         except (protocol.ProtocolError, UserInputError) as exc:
@@ -108,13 +110,13 @@ def infer(served: Served, body: Any, binary: bytes = b"", metrics: Metrics | Non
     wanted = protocol.requested_outputs(body, m.outputs)
     single = len(m.inputs) == 1
     t1 = time.perf_counter()
-    with served.lock:   # one request per interpreter; the wait is the queue time
+    with served.instance() as model:   # one request per interpreter; the wait is the queue time
         t2 = time.perf_counter()
         if metrics is not None:
             metrics.busy.labels(served.name).inc()
         try:
-            outputs = m.run(next(iter(arrays.values())) if single else arrays)
-            invoke_s = m.last_invoke_s
+            outputs = model.run(next(iter(arrays.values())) if single else arrays)
+            invoke_s = model.last_invoke_s
         finally:
             if metrics is not None:
                 metrics.busy.labels(served.name).dec()
@@ -149,8 +151,8 @@ def classify(served: Served, data: bytes, top_k: int) -> dict[str, Any]:
         image = decode_image(data, "request body")
     except UnreadableImageError as exc:
         raise HttpError(400, str(exc)) from None
-    with served.lock:
-        top = served.model.classify(image, top_k)
+    with served.instance() as model:
+        top = model.classify(image, top_k)
     return {"model_name": served.name, "model_version": str(served.version),
             "classes": [{"label": label, "score": score} for label, score in top]}
 
@@ -228,6 +230,9 @@ def create_app(repo: Repository, *, max_body: int = MAX_BODY, poll_seconds: floa
             raise
         except LookupError:
             status = 404
+            raise
+        except Overloaded:
+            status = 503
             raise
         except (protocol.ProtocolError, UserInputError):
             status = 400

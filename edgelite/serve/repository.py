@@ -9,6 +9,7 @@ outside REPO. Every file is loaded through the crash-safe probe (a child process
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -26,15 +27,58 @@ MAX_MODELS = 256        # entries read from REPO (a hostile folder must not make
 MAX_VERSIONS = 1024     # version folders considered per model
 
 
+class Overloaded(Exception):
+    """Every interpreter of a model is busy and its queue is full: the app answers 503 with Retry-After."""
+
+
 @dataclass
 class Served:
-    """One loaded version of a model: the interpreter (``Model`` locks it per call) and where it came from."""
+    """One loaded version of a model: a pool of interpreters (an interpreter is not thread-safe: one request
+    each at a time) with a bounded queue of requests waiting for one."""
 
     name: str
     version: int
     path: Path
-    model: Model
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    models: list[Model]
+    max_queue: int = 64
+    waiting: int = 0
+    _free: list[Model] = field(default_factory=list, repr=False)
+    _cond: threading.Condition = field(default_factory=threading.Condition, repr=False)
+
+    def __post_init__(self) -> None:
+        self._free = list(self.models)
+
+    @property
+    def model(self) -> Model:
+        """The first interpreter: tensor metadata, labels and spec are the same in all of them."""
+        return self.models[0]
+
+    @property
+    def busy(self) -> int:
+        return len(self.models) - len(self._free)
+
+    @contextlib.contextmanager
+    def instance(self) -> Iterator[Model]:
+        """A free interpreter for one request; waits in a queue of at most ``max_queue`` requests, beyond which
+        ``Overloaded`` is raised at once (memory stays bounded under any load)."""
+        with self._cond:
+            if not self._free:
+                if self.waiting >= self.max_queue:
+                    raise Overloaded(f"model {self.name!r}: all {len(self.models)} interpreter(s) busy and "
+                                     f"{self.waiting} request(s) waiting (--max-queue {self.max_queue})")
+                self.waiting += 1
+                try:
+                    while not self._free:
+                        self._cond.wait()
+                finally:
+                    self.waiting -= 1
+            model = self._free.pop()
+        try:
+            yield model
+        finally:
+            with self._cond:
+                self._free.append(model)
+                self._cond.notify()
 
 
 def valid_name(name: str) -> bool:
@@ -112,9 +156,15 @@ class Repository:
     """
 
     def __init__(self, root: Path, *, threads: int | None = None, policy: str = "latest",
-                 allow_signature_change: bool = False, log: Callable[[str], None] = lambda line: None) -> None:
+                 allow_signature_change: bool = False, log: Callable[[str], None] = lambda line: None,
+                 instances: int = 1, max_queue: int = 64) -> None:
         if policy not in POLICIES:
             raise UserInputError(f"--versions must be one of {', '.join(POLICIES)}, got {policy!r}")
+        if not 1 <= instances <= 64:
+            raise UserInputError(f"--instances must be 1-64, got {instances}")
+        if max_queue < 0:
+            raise UserInputError(f"--max-queue must be ≥ 0, got {max_queue}")
+        self.instances, self.max_queue = instances, max_queue
         self.root = Path(root)
         self.threads = threads
         self.policy = policy
@@ -146,7 +196,9 @@ class Repository:
             raise UserInputError(f"inputs/outputs differ from version {current.version} "
                                  f"({_signature(current.model)} → {_signature(model)}); serve it with "
                                  "--allow-signature-change")
-        return Served(name, version, path, model)
+        # the other interpreters of the pool share the probed, checked bytes
+        more = [Model.from_bytes(model.content, path, threads=self.threads) for _ in range(self.instances - 1)]
+        return Served(name, version, path, [model, *more], self.max_queue)
 
     def _try_load(self, name: str, version: int, path: Path, current: Served | None) -> Served | None:
         try:

@@ -58,8 +58,8 @@ def predict(served: Served, body: Any) -> dict[str, Any]:
     """One predict request (blocking: runs in the thread pool)."""
     m = served.model
     arrays, rows = _inputs(body, m.inputs)
-    with served.lock:
-        outputs = m.run(next(iter(arrays.values())) if len(arrays) == 1 else arrays)
+    with served.instance() as model:
+        outputs = model.run(next(iter(arrays.values())) if len(arrays) == 1 else arrays)
     names = [t.name for t in m.outputs]
     if rows:
         if len(names) == 1:

@@ -119,3 +119,40 @@ def test_no_request_fails_while_versions_arrive(tmp_path, example_models, exampl
             t.join(timeout=30)
     assert failures == [] and {"1", "2", "4"} <= versions and "3" not in versions, (failures[:3], versions)
     assert "refused m version 3" in server.stdout and "loaded m version 4" in server.stdout
+
+
+def test_the_interpreter_pool_queues_then_refuses(example_models):
+    from edgelite.runtime import Model
+    from edgelite.serve.repository import Overloaded, Served
+
+    models = [Model.load(example_models["int8"]) for _ in range(2)]
+    served = Served("m", 1, example_models["int8"], models, max_queue=1)
+    got: list[Model] = []
+    with served.instance() as a, served.instance() as b:
+        assert a is not b and served.busy == 2
+        waiter = threading.Thread(target=lambda: got.append(served.instance().__enter__()))
+        waiter.start()
+        deadline = time.monotonic() + 10
+        while served.waiting != 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert served.waiting == 1
+        with pytest.raises(Overloaded, match="--max-queue 1"):   # the queue is full: refused at once
+            with served.instance():
+                pass
+    waiter.join(timeout=10)
+    assert len(got) == 1 and got[0] in models and served.waiting == 0
+
+
+def test_overload_is_a_503_with_retry_after(tmp_path, example_models):
+    from starlette.testclient import TestClient
+
+    from edgelite.serve.app import create_app
+    from edgelite.serve.repository import Repository
+
+    _put(tmp_path, "m", 1, example_models["int8"])
+    repo = Repository(tmp_path, max_queue=0)
+    served = repo.get("m")
+    with TestClient(create_app(repo)) as client, served.instance():   # the only interpreter is busy
+        r = client.post("/v2/models/m/infer", json={"inputs": [
+            {"name": served.model.input.name, "shape": [1, 28, 28, 1], "datatype": "FP32", "data": [0.0] * 784}]})
+        assert r.status_code == 503 and r.headers["retry-after"] == "1" and "busy" in r.json()["error"]
