@@ -197,6 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="interpreters per model (default 1): N requests run at once, each on its own")
     p.add_argument("--max-queue", type=int, default=64, metavar="Q",
                    help="requests waiting for an interpreter, per model (default 64); more get 503 + Retry-After")
+    p.add_argument("--token-file", metavar="FILE",
+                   help="require 'Authorization: Bearer <token>' (the token in FILE) on every route but health")
+    p.add_argument("--access-log", action="store_true", help="one JSON line per request on stdout")
+    p.add_argument("--enable-repository-api", action="store_true",
+                   help="Triton's repository extension: POST /v2/repository/index, …/models/<name>/load|unload")
     p.add_argument("--allow-signature-change", action="store_true",
                    help="accept a new version whose input/output names, types or shapes differ")
 

@@ -19,6 +19,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -27,6 +28,7 @@ from edgelite.core.errors import UserInputError
 from edgelite.core.version import __version__
 from edgelite.serve import protocol
 from edgelite.serve.metrics import Metrics
+from edgelite.serve.middleware import AccessLog, BearerToken
 from edgelite.serve.repository import Overloaded, Repository, Served
 
 MAX_BODY = 16 * 1024 * 1024   # default --max-body: a 224×224×3 float tensor as JSON text is ~3 MB
@@ -183,9 +185,11 @@ async def _image_bytes(request: Request, cap: int) -> bytes:
 
 
 def create_app(repo: Repository, *, max_body: int = MAX_BODY, poll_seconds: float = 0.0,
-               metrics: Metrics | None = None) -> Starlette:
+               metrics: Metrics | None = None, token: str | None = None,
+               access_log: Callable[[str], None] | None = None, repository_api: bool = False) -> Starlette:
     """The Starlette application serving ``repo``; with ``poll_seconds`` > 0 a background thread polls REPO
-    for new versions while it runs."""
+    for new versions while it runs. ``token``: a bearer token every route but health requires;
+    ``access_log``: receives one JSON line per request; ``repository_api``: Triton's load/unload/index."""
     stats = metrics or Metrics()
     for served in repo:
         stats.loads.labels(served.name).inc()
@@ -257,6 +261,17 @@ def create_app(repo: Repository, *, max_body: int = MAX_BODY, poll_seconds: floa
             raise HttpError(400, "TensorFlow Serving's predict API takes JSON only")
         return JSONResponse(await run_in_threadpool(predict, served, body))
 
+    async def repo_index(request: Request) -> Response:
+        return JSONResponse(repo.index())
+
+    async def repo_load(request: Request) -> Response:
+        await run_in_threadpool(repo.load, request.path_params["name"])
+        return JSONResponse({})
+
+    async def repo_unload(request: Request) -> Response:
+        repo.unload(request.path_params["name"])
+        return JSONResponse({})
+
     async def metrics_route(request: Request) -> Response:
         return Response(generate_latest(stats.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -279,6 +294,10 @@ def create_app(repo: Repository, *, max_body: int = MAX_BODY, poll_seconds: floa
         route("/v1/models/{name}/versions/{version}:predict", predict_route, ["POST"]),
         route("/metrics", metrics_route, ["GET"]),
     ]
+    if repository_api:
+        routes += [route("/v2/repository/index", repo_index, ["POST"]),
+                   route("/v2/repository/models/{name}/load", repo_load, ["POST"]),
+                   route("/v2/repository/models/{name}/unload", repo_unload, ["POST"])]
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return _error(404, f"no route {request.method} {request.url.path}")
@@ -306,4 +325,10 @@ def create_app(repo: Repository, *, max_body: int = MAX_BODY, poll_seconds: floa
             if thread is not None:
                 thread.join(timeout=30)
 
-    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed}, lifespan=lifespan)
+    middleware = []
+    if access_log is not None:   # outermost: requests refused for the token are logged too
+        middleware.append(Middleware(AccessLog, write=access_log))
+    if token is not None:
+        middleware.append(Middleware(BearerToken, token=token))
+    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed}, lifespan=lifespan,
+                     middleware=middleware)

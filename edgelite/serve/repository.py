@@ -172,6 +172,7 @@ class Repository:
         self.log = log
         self.on_event: Callable[[str, str], None] = lambda kind, name: None   # ("load" | "refuse", model)
         self._served: dict[str, dict[int, Served]] = {}
+        self._unloaded: set[str] = set()   # unloaded through the repository API: polls leave them alone
         self.refused: dict[tuple[str, int], Refusal] = {}
         self.loads = 0
         self._poll_lock = threading.Lock()   # one poll at a time (background thread and repository API)
@@ -224,6 +225,8 @@ class Repository:
                 self.log(f"repository scan: {exc}")
                 return
             for name, versions in found.items():
+                if name in self._unloaded:
+                    continue
                 loaded = self._served.get(name, {})
                 newest = max(loaded) if loaded else -1
                 wanted = [(v, p) for v, p in versions if v > newest] if self.policy == "latest" else \
@@ -240,6 +243,42 @@ class Repository:
                     self._served = {**self._served, name: updated}   # one assignment: readers see old or new
                     if self.policy == "latest":
                         break
+
+    def load(self, name: str) -> Served:
+        """Triton's repository API ``load``: (re)load ``name`` from REPO now (its newest valid version)."""
+        if not valid_name(name) or not (self.root / name).is_dir():
+            raise LookupError(f"no model {name!r} in {self.root}")
+        with self._poll_lock:
+            self._unloaded.discard(name)
+            if name not in self._served:   # after an unload: start from nothing, as a new model
+                versions = _versions(self.root / name)
+                for version, path in reversed(versions):
+                    served = self._try_load(name, version, path, None)
+                    if served is not None:
+                        self._served = {**self._served, name: {version: served}}
+                        break
+        self.poll()
+        if name not in self._served:
+            reasons = "; ".join(r.reason for (n, _), r in self.refused.items() if n == name) or "no versions"
+            raise UserInputError(f"model {name!r} cannot be loaded: {reasons}")
+        return self.get(name)
+
+    def unload(self, name: str) -> None:
+        """Triton's repository API ``unload``: stop serving ``name`` (requests in flight finish)."""
+        with self._poll_lock:
+            if name not in self._served:
+                raise LookupError(f"unknown model {name!r}; served: {', '.join(sorted(self._served)) or 'none'}")
+            self._served = {k: v for k, v in self._served.items() if k != name}
+            self._unloaded.add(name)
+            self.log(f"unloaded {name}")
+
+    def index(self) -> list[dict[str, str]]:
+        """Triton's repository index: every model version loaded or refused, with its state."""
+        rows = [{"name": s.name, "version": str(s.version), "state": "READY"} for s in self]
+        rows += [{"name": r.name, "version": str(r.version), "state": "UNAVAILABLE", "reason": r.reason}
+                 for r in self.refused.values()]
+        rows += [{"name": n, "version": "", "state": "UNAVAILABLE", "reason": "unloaded"} for n in self._unloaded]
+        return sorted(rows, key=lambda r: (r["name"], r["version"]))
 
     # ---- lookup ----------------------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Served]:
