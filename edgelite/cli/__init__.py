@@ -184,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve .tflite models over HTTP (Open Inference Protocol, KServe v2)")
     p.add_argument("repo", metavar="REPO", help="REPO/<name>/<version>/model.tflite (numeric versions; the latest "
                                                 "is served) or one model.tflite")
+    p.add_argument("--model-name", metavar="NAME",
+                   help="the name of a single model (a .tflite, or a folder holding model.tflite as KServe mounts "
+                        "it); default: the file's stem or the folder's name")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--threads", type=int, help="interpreter threads per model (default: the runtime's choice)")

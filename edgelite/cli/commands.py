@@ -235,7 +235,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UserInputError(f"--poll-seconds must be ≥ 0, got {args.poll_seconds}")
     repo = Repository(Path(args.repo), threads=args.threads, policy=args.versions,
                       allow_signature_change=args.allow_signature_change, log=lambda line: print(line, flush=True),
-                      instances=args.instances, max_queue=args.max_queue)
+                      instances=args.instances, max_queue=args.max_queue, model_name=args.model_name)
     for served in repo:
         print(f"serving {served.name} version {served.version} ({served.path})")
     print(f"Open Inference Protocol on http://{args.host}:{args.port}/v2 (Ctrl-C to stop)")

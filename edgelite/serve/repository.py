@@ -95,14 +95,19 @@ def _versions(folder: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def scan(repo: Path) -> dict[str, list[tuple[int, Path]]]:
-    """Model name → [(version, file)] ascending, for a repository folder or a single .tflite file."""
-    if repo.is_file():
-        if repo.suffix != ".tflite":
+def scan(repo: Path, model_name: str | None = None) -> dict[str, list[tuple[int, Path]]]:
+    """Model name → [(version, file)] ascending, for a repository folder, a single .tflite file, or a folder
+    holding one ``model.tflite`` (KServe's /mnt/models); the single-model forms are named ``model_name``
+    (default: the file's stem or the folder's name)."""
+    if model_name is not None and not valid_name(model_name):
+        raise UserInputError(f"--model-name {model_name!r}: use letters, digits, '_', '.', '-' (128 at most)")
+    single = repo if repo.is_file() else repo / MODEL_FILE if (repo / MODEL_FILE).is_file() else None
+    if single is not None:
+        if single.suffix != ".tflite":
             raise UserInputError(f"{repo}: not a .tflite file; pass a model file or a repository folder "
                                  f"REPO/<name>/<version>/{MODEL_FILE}")
-        name = repo.stem if valid_name(repo.stem) else "model"
-        return {name: [(1, repo)]}
+        default = single.stem if repo.is_file() else repo.name
+        return {model_name or (default if valid_name(default) else "model"): [(1, single)]}
     if not repo.is_dir():
         raise UserInputError(f"{repo}: no such model repository; pass REPO/<name>/<version>/{MODEL_FILE} or a "
                              ".tflite file")
@@ -157,7 +162,7 @@ class Repository:
 
     def __init__(self, root: Path, *, threads: int | None = None, policy: str = "latest",
                  allow_signature_change: bool = False, log: Callable[[str], None] = lambda line: None,
-                 instances: int = 1, max_queue: int = 64) -> None:
+                 instances: int = 1, max_queue: int = 64, model_name: str | None = None) -> None:
         if policy not in POLICIES:
             raise UserInputError(f"--versions must be one of {', '.join(POLICIES)}, got {policy!r}")
         if not 1 <= instances <= 64:
@@ -165,6 +170,7 @@ class Repository:
         if max_queue < 0:
             raise UserInputError(f"--max-queue must be ≥ 0, got {max_queue}")
         self.instances, self.max_queue = instances, max_queue
+        self.model_name = model_name
         self.root = Path(root)
         self.threads = threads
         self.policy = policy
@@ -176,7 +182,7 @@ class Repository:
         self.refused: dict[tuple[str, int], Refusal] = {}
         self.loads = 0
         self._poll_lock = threading.Lock()   # one poll at a time (background thread and repository API)
-        for name, versions in scan(self.root).items():
+        for name, versions in scan(self.root, self.model_name).items():
             self._served[name] = {}
             for version, path in reversed(versions):   # newest first: fall back if the newest is broken
                 served = self._try_load(name, version, path, None)
@@ -220,7 +226,7 @@ class Repository:
         """Load what changed in REPO: new models, and new versions the policy wants (validated first)."""
         with self._poll_lock:
             try:
-                found = scan(self.root)
+                found = scan(self.root, self.model_name)
             except UserInputError as exc:   # REPO emptied or gone for a moment: keep serving what is loaded
                 self.log(f"repository scan: {exc}")
                 return
