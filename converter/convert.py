@@ -75,6 +75,7 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
     bias = None
     eq = None
     optimized = None
+    drift_ref = None
 
     with prepared(cfg, warnings) as prep:
         src, spec, timings = prep.src, prep.spec, prep.timings
@@ -122,6 +123,11 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
                     f"output steps){shared}")
             # bias correction edits values in place, so the plain int8 size needs no second correction run
             int8_size = len(cal.quantize(correct_biases=False)) if kept else len(model_bytes)
+            # what `serve` measures live traffic against (runtime/drift.py)
+            from edgelite.converter.judge import run_outputs
+            from edgelite.runtime.drift import reference_stats
+
+            drift_ref = reference_stats(prep.calib.x, run_outputs(cal.float_model(), prep.calib.x))
         else:
             model_bytes = _run_converter(src, cfg, prep.calib.x if prep.calib is not None else None)
         timings["convert_s"] = time.perf_counter() - t0
@@ -142,6 +148,8 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
     made = provenance(cfg, src_hash, calib_info["used"], created)
     if kept:
         made["float_layers"] = [n.label for n in kept]
+    if drift_ref is not None:
+        made["drift_reference"] = drift_ref
     final = finalize(model_bytes, cfg, spec=spec, labels=labels, provenance=made,
                      description=f"{cfg.model.name} converted by edgelite ({cfg.mode.value})")
     gpu_report = None

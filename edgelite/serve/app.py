@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import numpy as np
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -25,7 +26,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from edgelite.core.errors import UserInputError
+from edgelite.core.metrics import topk_indices
 from edgelite.core.version import __version__
+from edgelite.runtime.drift import WARN_PSI
 from edgelite.serve import protocol
 from edgelite.serve.metrics import Metrics
 from edgelite.serve.middleware import AccessLog, BearerToken
@@ -104,6 +107,25 @@ def model_metadata(served: Served, versions: list[int]) -> dict[str, Any]:
             "outputs": [protocol.tensor_metadata(t, output=True) for t in m.outputs]}
 
 
+def observe_drift(served: Served, x: np.ndarray, outputs: np.ndarray) -> None:
+    """Feed one request's model-ready input and output to the model's drift monitor; log a crossing."""
+    monitor = served.drift
+    if monitor is None:
+        return
+    inp = served.model.input
+    values = inp.dequantize(x) if x.dtype.kind in "iu" and inp.quantized else x.astype(np.float32, copy=False)
+    monitor.update(values, outputs)   # both batch first
+    crossed = monitor.crossed()
+    if crossed is not None:
+        log.warning("drift: model %s version %s: PSI input %s, predictions %s over the last %d requests "
+                    "(> %.2f: live data has moved from the calibration data)", served.name, served.version,
+                    _fmt(crossed.input_psi), _fmt(crossed.prediction_psi), crossed.samples, WARN_PSI)
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
 def infer(served: Served, body: Any, binary: bytes = b"", metrics: Metrics | None = None) -> Response:
     """One OIP inference request on ``served`` (blocking: runs in the thread pool)."""
     m = served.model
@@ -126,6 +148,8 @@ def infer(served: Served, body: Any, binary: bytes = b"", metrics: Metrics | Non
     if metrics is not None:
         metrics.observe(served.name, queue_s=t2 - t1, preprocess_s=(t1 - t0) + (t3 - t2 - invoke_s),
                         inference_s=invoke_s)
+    if single:
+        observe_drift(served, next(iter(arrays.values())), outputs[m.outputs[0].name])
     entries, chunks = [], []
     for name, as_binary in wanted:
         entry, raw = protocol.output_tensor(name, outputs[name], as_binary)
@@ -154,7 +178,12 @@ def classify(served: Served, data: bytes, top_k: int) -> dict[str, Any]:
     except UnreadableImageError as exc:
         raise HttpError(400, str(exc)) from None
     with served.instance() as model:
-        top = model.classify(image, top_k)
+        x = model.prepare(image)   # the spec inside the file: the path `run` takes
+        scores = model.predict(x)
+    observe_drift(served, x, scores)
+    flat = scores[0].reshape(-1)
+    names = served.model.labels or tuple(str(i) for i in range(flat.size))
+    top = [(names[i], float(flat[i])) for i in topk_indices(flat, top_k)]
     return {"model_name": served.name, "model_version": str(served.version),
             "classes": [{"label": label, "score": score} for label, score in top]}
 
@@ -191,6 +220,7 @@ def create_app(repo: Repository, *, max_body: int = MAX_BODY, poll_seconds: floa
     for new versions while it runs. ``token``: a bearer token every route but health requires;
     ``access_log``: receives one JSON line per request; ``repository_api``: Triton's load/unload/index."""
     stats = metrics or Metrics()
+    stats.watch_drift(lambda: list(repo))
     for served in repo:
         stats.loads.labels(served.name).inc()
     for name, _ in repo.refused:

@@ -9,7 +9,7 @@ Raspberry Pi slow in the field.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,29 @@ class BoardCollector:
         yield freq
 
 
+class DriftCollector:
+    """The drift scores of every served model with a drift reference, computed when Prometheus scrapes."""
+
+    def __init__(self, served: Callable[[], Iterable[Any]]) -> None:
+        self.served = served
+
+    def collect(self) -> Iterator[Any]:
+        score = GaugeMetricFamily("edgelite_drift_psi", "Population Stability Index of live traffic vs the "
+                                  "calibration data (> 0.25: significant shift)", labels=["model", "version", "signal"])
+        window = GaugeMetricFamily("edgelite_drift_window_samples", "live samples in the drift window",
+                                   labels=["model", "version"])
+        for s in self.served():
+            if s.drift is None:
+                continue
+            scores = s.drift.scores()
+            window.add_metric([s.name, str(s.version)], scores.samples)
+            for signal, value in (("input", scores.input_psi), ("prediction", scores.prediction_psi)):
+                if value is not None:
+                    score.add_metric([s.name, str(s.version), signal], value)
+        yield score
+        yield window
+
+
 class Metrics:
     """The metrics one application updates."""
 
@@ -69,6 +92,10 @@ class Metrics:
         self.busy = Gauge("edgelite_instances_busy", "interpreters running a request", ["model"], registry=r)
         ProcessCollector(registry=r)   # process_resident_memory_bytes, cpu seconds, open fds (Linux)
         r.register(board or BoardCollector())
+
+    def watch_drift(self, served: Callable[[], Iterable[Any]]) -> None:
+        """Report the drift of what ``served()`` yields (the repository's served models) on every scrape."""
+        self.registry.register(DriftCollector(served))
 
     def observe(self, model: str, *, queue_s: float, preprocess_s: float, inference_s: float) -> None:
         self.latency.labels(model, "queue").observe(queue_s)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from edgelite.core.errors import UserInputError
+from edgelite.runtime.drift import DriftMonitor
 from edgelite.runtime.model import Model
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
@@ -41,6 +42,7 @@ class Served:
     path: Path
     models: list[Model]
     max_queue: int = 64
+    drift: DriftMonitor | None = None   # from the file's drift reference (runtime/drift.py); None without one
     waiting: int = 0
     _free: list[Model] = field(default_factory=list, repr=False)
     _cond: threading.Condition = field(default_factory=threading.Condition, repr=False)
@@ -205,7 +207,8 @@ class Repository:
                                  "--allow-signature-change")
         # the other interpreters of the pool share the probed, checked bytes
         more = [Model.from_bytes(model.content, path, threads=self.threads) for _ in range(self.instances - 1)]
-        return Served(name, version, path, [model, *more], self.max_queue)
+        return Served(name, version, path, [model, *more], self.max_queue,
+                      DriftMonitor.from_metadata(model.metadata.provenance))
 
     def _try_load(self, name: str, version: int, path: Path, current: Served | None) -> Served | None:
         try:
