@@ -124,10 +124,10 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
             # bias correction edits values in place, so the plain int8 size needs no second correction run
             int8_size = len(cal.quantize(correct_biases=False)) if kept else len(model_bytes)
             # what `serve` measures live traffic against (runtime/drift.py)
-            from edgelite.converter.judge import run_outputs
+            from edgelite.converter.judge import outputs_at_shape
             from edgelite.runtime.drift import reference_stats
 
-            drift_ref = reference_stats(prep.calib.x, run_outputs(cal.float_model(), prep.calib.x))
+            drift_ref = reference_stats(prep.calib.x, outputs_at_shape(cal.float_model(), prep.calib.x))
         else:
             model_bytes = _run_converter(src, cfg, prep.calib.x if prep.calib is not None else None)
         timings["convert_s"] = time.perf_counter() - t0

@@ -36,6 +36,19 @@ def run_outputs(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
     return model.predict(x).reshape(len(x), -1).astype(np.float64)
 
 
+def outputs_at_shape(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
+    """First output per sample (N, K), with the input resized to the samples' shape first — for float models
+    with a dynamic height/width and no embedded spec, which ``run_outputs`` cannot size."""
+    interp = preserving_interpreter(model_bytes, tuple(x.shape[1:]))
+    index = interp.get_output_details()[0]["index"]
+    rows = []
+    for sample in x:
+        set_input(interp, sample)
+        interp.invoke()
+        rows.append(np.array(interp.get_tensor(index), np.float64).reshape(-1))
+    return np.stack(rows)
+
+
 class Judge:
     """The float model's outputs on ``x`` (and its accuracy on ``y``), to score candidates against."""
 
