@@ -205,6 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--access-log", action="store_true", help="one JSON line per request on stdout")
     p.add_argument("--enable-repository-api", action="store_true",
                    help="Triton's repository extension: POST /v2/repository/index, …/models/<name>/load|unload")
+    p.add_argument("--capture", metavar="DIR", help="keep a sample of live inputs and predictions as .npz files")
+    p.add_argument("--capture-rate", type=float, default=0.01, metavar="R",
+                   help="with --capture: share of requests kept (default 0.01)")
+    p.add_argument("--capture-max-mb", type=float, default=100.0, metavar="M",
+                   help="with --capture: stop capturing when DIR holds M MB (default 100); nothing is deleted")
     p.add_argument("--allow-signature-change", action="store_true",
                    help="accept a new version whose input/output names, types or shapes differ")
 

@@ -228,9 +228,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UserInputError(f"--port must be 1-65535, got {args.port}")
     if args.max_body < 1024:
         raise UserInputError(f"--max-body must be at least 1024 bytes, got {args.max_body}")
+    from edgelite.serve.capture import Capture
     from edgelite.serve.middleware import read_token
 
     token = read_token(Path(args.token_file)) if args.token_file else None
+    capture = Capture(Path(args.capture), args.capture_rate, args.capture_max_mb) if args.capture else None
     if args.poll_seconds < 0:
         raise UserInputError(f"--poll-seconds must be ≥ 0, got {args.poll_seconds}")
     repo = Repository(Path(args.repo), threads=args.threads, policy=args.versions,
@@ -245,7 +247,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # again for the handlers it found: absorb that one so a normal stop exits 0 instead of "terminated" (143).
     previous = {sig: signal.signal(sig, lambda signum, frame: None) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        app = create_app(repo, max_body=args.max_body, poll_seconds=args.poll_seconds, token=token,
+        app = create_app(repo, max_body=args.max_body, poll_seconds=args.poll_seconds, token=token, capture=capture,
                          access_log=(lambda line: print(line, flush=True)) if args.access_log else None,
                          repository_api=args.enable_repository_api)
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

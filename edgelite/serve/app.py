@@ -30,6 +30,7 @@ from edgelite.core.metrics import topk_indices
 from edgelite.core.version import __version__
 from edgelite.runtime.drift import WARN_PSI
 from edgelite.serve import protocol
+from edgelite.serve.capture import Capture
 from edgelite.serve.metrics import Metrics
 from edgelite.serve.middleware import AccessLog, BearerToken
 from edgelite.serve.repository import Overloaded, Repository, Served
@@ -107,14 +108,19 @@ def model_metadata(served: Served, versions: list[int]) -> dict[str, Any]:
             "outputs": [protocol.tensor_metadata(t, output=True) for t in m.outputs]}
 
 
-def observe_drift(served: Served, x: np.ndarray, outputs: np.ndarray) -> None:
-    """Feed one request's model-ready input and output to the model's drift monitor; log a crossing."""
+def observe(served: Served, x: np.ndarray, outputs: np.ndarray, capture: Capture | None = None) -> None:
+    """Feed one request's model-ready input and first output (both batch first) to the model's drift monitor
+    and the sampled capture; log a drift crossing."""
     monitor = served.drift
-    if monitor is None:
+    if monitor is None and capture is None:
         return
     inp = served.model.input
     values = inp.dequantize(x) if x.dtype.kind in "iu" and inp.quantized else x.astype(np.float32, copy=False)
-    monitor.update(values, outputs)   # both batch first
+    if capture is not None:
+        capture.offer(served.name, served.version, values, outputs)
+    if monitor is None:
+        return
+    monitor.update(values, outputs)
     crossed = monitor.crossed()
     if crossed is not None:
         log.warning("drift: model %s version %s: PSI input %s, predictions %s over the last %d requests "
@@ -126,7 +132,8 @@ def _fmt(v: float | None) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
-def infer(served: Served, body: Any, binary: bytes = b"", metrics: Metrics | None = None) -> Response:
+def infer(served: Served, body: Any, binary: bytes = b"", metrics: Metrics | None = None,
+          capture: Capture | None = None) -> Response:
     """One OIP inference request on ``served`` (blocking: runs in the thread pool)."""
     m = served.model
     t0 = time.perf_counter()
@@ -149,7 +156,7 @@ def infer(served: Served, body: Any, binary: bytes = b"", metrics: Metrics | Non
         metrics.observe(served.name, queue_s=t2 - t1, preprocess_s=(t1 - t0) + (t3 - t2 - invoke_s),
                         inference_s=invoke_s)
     if single:
-        observe_drift(served, next(iter(arrays.values())), outputs[m.outputs[0].name])
+        observe(served, next(iter(arrays.values())), outputs[m.outputs[0].name], capture)
     entries, chunks = [], []
     for name, as_binary in wanted:
         entry, raw = protocol.output_tensor(name, outputs[name], as_binary)
@@ -180,7 +187,7 @@ def classify(served: Served, data: bytes, top_k: int) -> dict[str, Any]:
     with served.instance() as model:
         x = model.prepare(image)   # the spec inside the file: the path `run` takes
         scores = model.predict(x)
-    observe_drift(served, x, scores)
+    observe(served, x, scores)
     flat = scores[0].reshape(-1)
     names = served.model.labels or tuple(str(i) for i in range(flat.size))
     top = [(names[i], float(flat[i])) for i in topk_indices(flat, top_k)]
@@ -215,7 +222,8 @@ async def _image_bytes(request: Request, cap: int) -> bytes:
 
 def create_app(repo: Repository, *, max_body: int = MAX_BODY, poll_seconds: float = 0.0,
                metrics: Metrics | None = None, token: str | None = None,
-               access_log: Callable[[str], None] | None = None, repository_api: bool = False) -> Starlette:
+               access_log: Callable[[str], None] | None = None, repository_api: bool = False,
+               capture: Capture | None = None) -> Starlette:
     """The Starlette application serving ``repo``; with ``poll_seconds`` > 0 a background thread polls REPO
     for new versions while it runs. ``token``: a bearer token every route but health requires;
     ``access_log``: receives one JSON line per request; ``repository_api``: Triton's load/unload/index."""
@@ -256,7 +264,7 @@ def create_app(repo: Repository, *, max_body: int = MAX_BODY, poll_seconds: floa
             served = _served(repo, request)
             version = str(served.version)
             body, binary = await _body(request, max_body)
-            response = await run_in_threadpool(infer, served, body, binary, stats)
+            response = await run_in_threadpool(infer, served, body, binary, stats, capture)
             status = response.status_code
             return response
         except HttpError as exc:

@@ -9,6 +9,8 @@ import shutil
 import numpy as np
 import pytest
 
+from edgelite.core.errors import UserInputError
+
 
 def test_reference_and_psi_on_constructed_shifts():
     from edgelite.runtime.drift import DriftMonitor, psi, reference_stats
@@ -76,3 +78,31 @@ def test_serve_scores_drift_and_warns_once(tmp_path, example_models, example, ca
     assert calm[0] is not None and calm[0] < 0.1 and calm[1] is not None and calm[1] < 0.25
     assert shifted is not None and shifted > 0.5
     assert len(warnings) == 1 and "model m version 1" in warnings[0]
+
+
+def test_capture_keeps_a_capped_sample(tmp_path, example_models):
+    from starlette.testclient import TestClient
+
+    from edgelite.runtime import Model
+    from edgelite.serve.app import create_app
+    from edgelite.serve.capture import Capture
+    from edgelite.serve.repository import Repository
+
+    (tmp_path / "m" / "1").mkdir(parents=True)
+    shutil.copy(example_models["int8"], tmp_path / "m" / "1" / "model.tflite")
+    name = Model.load(example_models["int8"]).input.name
+    folder = tmp_path / "captured"
+    capture = Capture(folder, rate=0.5, max_mb=0.004)   # room for a handful of compressed digits
+    x = np.random.default_rng(1).random((40, 28, 28, 1), dtype=np.float32)
+    with TestClient(create_app(Repository(tmp_path), capture=capture)) as client:
+        for sample in x:
+            item = {"name": name, "shape": [1, 28, 28, 1], "datatype": "FP32", "data": sample.reshape(-1).tolist()}
+            assert client.post("/v2/models/m/infer", json={"inputs": [item]}).status_code == 200
+    files = sorted(folder.glob("*.npz"))
+    assert 1 <= len(files) == capture.saved < 20 and capture.skipped_full > 0   # the cap stopped it, not the coin
+    assert sum(f.stat().st_size for f in files) <= 4000 and not list(folder.glob(".capture-*"))
+    with np.load(files[0], allow_pickle=False) as d:
+        assert d["x"].shape == (1, 28, 28, 1) and d["outputs"].shape == (1, 10) and d["y_pred"].shape == (1,)
+        assert any(np.array_equal(d["x"][0], s) for s in x)
+    with pytest.raises(UserInputError, match="--capture-rate"):
+        Capture(folder, rate=0.0, max_mb=1)
