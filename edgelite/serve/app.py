@@ -52,18 +52,27 @@ def _error(status: int, message: str) -> JSONResponse:
 HEADER_LENGTH = "inference-header-content-length"   # Triton's binary-data extension
 
 
-async def _body(request: Request, cap: int) -> tuple[Any, bytes]:
-    """(JSON part, binary tensor bytes) of a request body read up to ``cap`` bytes."""
+def _check_declared(request: Request, cap: int) -> None:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > cap:
         raise HttpError(413, f"request body of {declared} bytes is over the {cap}-byte limit (--max-body)")
+
+
+async def _read_capped(request: Request, cap: int) -> bytes:
+    """The request body, refused (413) as soon as it passes ``cap`` bytes: declared or streamed."""
+    _check_declared(request, cap)
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > cap:
             raise HttpError(413, f"request body is over the {cap}-byte limit (--max-body)")
         chunks.append(chunk)
-    raw = b"".join(chunks)
+    return b"".join(chunks)
+
+
+async def _body(request: Request, cap: int) -> tuple[Any, bytes]:
+    """(JSON part, binary tensor bytes) of a request body read up to ``cap`` bytes."""
+    raw = await _read_capped(request, cap)
     split = request.headers.get(HEADER_LENGTH)
     if split is not None and (not split.isdigit() or int(split) > len(raw)):
         raise HttpError(400, f"Inference-Header-Content-Length {split!r} does not fit the {len(raw)}-byte body")
@@ -197,9 +206,7 @@ def classify(served: Served, data: bytes, top_k: int) -> dict[str, Any]:
 
 async def _image_bytes(request: Request, cap: int) -> bytes:
     """The image of a classify request: the raw body, or the first file of a multipart form."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > cap:
-        raise HttpError(413, f"request body of {declared} bytes is over the {cap}-byte limit (--max-body)")
+    _check_declared(request, cap)
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         async with request.form(max_files=1, max_fields=8, max_part_size=cap) as form:
             for value in form.values():
@@ -209,15 +216,10 @@ async def _image_bytes(request: Request, cap: int) -> bytes:
                         raise HttpError(413, f"uploaded file is over the {cap}-byte limit (--max-body)")
                     return bytes(data)
         raise HttpError(400, "multipart form holds no file; send the image as a file field or as the raw body")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > cap:
-            raise HttpError(413, f"request body is over the {cap}-byte limit (--max-body)")
-        chunks.append(chunk)
-    if not size:
+    raw = await _read_capped(request, cap)
+    if not raw:
         raise HttpError(400, "empty body: send an encoded image (PNG, JPEG, …)")
-    return b"".join(chunks)
+    return raw
 
 
 def create_app(repo: Repository, *, max_body: int = MAX_BODY, poll_seconds: float = 0.0,
