@@ -48,6 +48,12 @@ class DistillConfig:
     hard_weight: float = 1.0            # weight of the cross-entropy on labels (when there are labels)
     labels_optional: bool = False
 
+    @property
+    def student_output(self) -> Path:
+        """Where the trained float student is written: next to the output, ``<stem>_student.keras``."""
+        out = self.convert.output
+        return out.with_name(f"{out.stem}_student.keras")
+
     def validate(self) -> None:
         cfg = self.convert
         if not Path(self.student).exists():
@@ -56,6 +62,10 @@ class DistillConfig:
         if cfg.eval is None:
             raise UserInputError("distill needs --eval SRC: held-out data to judge teacher and student on (not the "
                                  "--data it trains on)")
+        trained = self.student_output
+        if trained.resolve() in (Path(self.student).resolve(), Path(cfg.model).resolve()):
+            raise UserInputError(f"{trained}: the trained student would overwrite an input model; choose another "
+                                 "-o (the student is saved as <output stem>_student.keras)")
         if cfg.calib is not None and Path(cfg.eval).resolve() == Path(cfg.calib).resolve():
             raise UserInputError(f"{cfg.eval}: --eval is the --data the student trains on; its figures would not "
                                  "hold elsewhere: pass held-out data")
@@ -158,7 +168,7 @@ def distill(dc: DistillConfig, *, log: Log = lambda line: None) -> DistillReport
     dc.validate()
     warnings = cfg.validate()
     timings: dict[str, float] = {}
-    student_path = cfg.output.with_name(f"{cfg.output.stem}_student.keras")
+    student_path = dc.student_output
     with prepared(cfg, warnings) as prep, tempfile.TemporaryDirectory(prefix="edgelite-distill-") as tmp_name:
         tmp = Path(tmp_name)
         teacher = prep.src.keras_model

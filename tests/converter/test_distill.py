@@ -4,6 +4,7 @@ judged on the example's 500 held-out digits, which training never sees."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -70,6 +71,11 @@ def test_distill_checks_its_inputs(example, student, mnist_train_npz, tmp_path, 
              "--temperature must be > 0")):
         code, _, err = run_cli(*base, *extra)
         assert code == 2 and message in err and err.count("\n") == 1, (extra, err)
+    clash = tmp_path / "st_student.keras"   # -o st.tflite would save the trained student over this input
+    shutil.copy(student, clash)
+    code, _, err = run_cli("distill", str(example / "model.keras"), "--student", str(clash), "-o",
+                           str(tmp_path / "st.tflite"), "--data", str(mnist_train_npz), "--eval", str(example / "eval"))
+    assert code == 2 and "would overwrite an input model" in err and err.count("\n") == 1
     code, _, err = run_cli("distill", str(example / "model.keras"), "--student", str(tmp_path / "none.keras"), "-o",
                            str(tmp_path / "o.tflite"), "--data", str(mnist_train_npz), "--eval", str(example / "eval"))
     assert code == 2 and "no such student model" in err
