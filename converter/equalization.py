@@ -170,15 +170,6 @@ def _keep_relu6(total: np.ndarray, pre_max: np.ndarray) -> np.ndarray:
     return np.where(fired, 1.0, np.maximum(total, pre_max / RELU6))
 
 
-def _writable(data: bytes, names: Sequence[str], values: dict[str, np.ndarray]) -> bool:
-    try:
-        for name in names:
-            tflite_edit.with_constant(data, name, values[name].astype(np.float32))
-    except ValueError:   # a buffer the converter shares with another tensor: an edit would change both
-        return False
-    return True
-
-
 def equalize(calibrated: bytes, x: np.ndarray, criterion: str = "activations",
              relu6: str = "keep") -> tuple[bytes, Equalization]:
     """``calibrated`` with its depthwise-separable pairs equalized and its activation ranges recorded again on
@@ -191,7 +182,8 @@ def equalize(calibrated: bytes, x: np.ndarray, criterion: str = "activations",
         for name, arr in ((p.w1, first[1]), (p.b1, first[2]), (p.w2, second[1])):
             assert arr is not None
             weights[name] = arr.astype(np.float64)
-    pairs = [p for p in pairs if _writable(calibrated, (p.w1, p.b1, p.w2), weights)]
+    shared = tflite_edit.shared_constants(calibrated)   # an edit there would change another layer too
+    pairs = [p for p in pairs if not {p.w1, p.b1, p.w2} & shared]
     if not pairs:
         return calibrated, Equalization(criterion, 0, 0, None, None, 1.0, 1.0)
 
@@ -229,9 +221,8 @@ def equalize(calibrated: bytes, x: np.ndarray, criterion: str = "activations",
             break
     after = [_spread(r1_of(p)) for p in pairs]
 
-    data = calibrated
-    for name in dict.fromkeys(n for p in pairs for n in (p.w1, p.b1, p.w2)):
-        data = tflite_edit.with_constant(data, name, weights[name].astype(np.float32))
+    data = tflite_edit.with_constants(
+        calibrated, {n: weights[n].astype(np.float32) for p in pairs for n in (p.w1, p.b1, p.w2)})
     relaxed = 0
     if relu6 == "relax":
         for p in pairs:

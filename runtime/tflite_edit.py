@@ -31,32 +31,52 @@ def with_tensor_ranges(data: bytes, ranges: Mapping[str, tuple[float, float]]) -
     return bytes(buf)
 
 
-def with_constant(data: bytes, tensor_name: str, values: np.ndarray) -> bytes:
-    """A copy of the model with the constant tensor ``tensor_name`` holding ``values`` (same dtype and size).
-
-    Refuses (ValueError) a tensor whose buffer other tensors share — the converter deduplicates identical
-    constants, and an edit there would change every layer that shares it."""
-    buf = bytearray(data)
-    model, sg = _main_subgraph(buf)
+def _buffers(data: bytes | bytearray) -> tuple[dict[str, int], dict[int, int]]:
+    """(tensor name → buffer index, buffer index → how many tensors use it) of the main subgraph."""
+    _, sg = _main_subgraph(data)
     if sg is None:
         raise ValueError("no subgraph")
+    buffer_of: dict[str, int] = {}
     users: dict[int, int] = {}
-    target = None
     for t in sg.iter_tables(Slot.SUBGRAPH_TENSORS):
         b = int(t.scalar(Slot.TENSOR_BUFFER, "I"))
         users[b] = users.get(b, 0) + 1
-        if (t.text(Slot.TENSOR_NAME) or "") == tensor_name:
-            target = b
-    if target is None:
-        raise ValueError(f"no tensor {tensor_name!r}")
-    if users[target] > 1:
-        raise ValueError(f"tensor {tensor_name!r} shares its buffer with {users[target] - 1} other tensor(s)")
-    raw = np.ascontiguousarray(values).tobytes()
-    span = model.table_at(Slot.MODEL_BUFFERS, target).vector(Slot.BUFFER_DATA, 1)
-    if span is None or span[1] != len(raw):
-        raise ValueError(f"tensor {tensor_name!r}: {len(raw)} bytes do not fit its {0 if span is None else span[1]}")
-    buf[span[0] : span[0] + span[1]] = raw
+        buffer_of.setdefault(t.text(Slot.TENSOR_NAME) or "", b)
+    return buffer_of, users
+
+
+def shared_constants(data: bytes) -> set[str]:
+    """Names of the tensors whose buffer another tensor shares (the converter deduplicates identical
+    constants): an edit of one would change all of them, so ``with_constants`` refuses them."""
+    buffer_of, users = _buffers(data)
+    return {name for name, b in buffer_of.items() if users[b] > 1}
+
+
+def with_constants(data: bytes, values: Mapping[str, np.ndarray]) -> bytes:
+    """A copy of the model with each named constant tensor holding its new values (same dtype and size), all
+    written into one copy. Refuses (ValueError) an unknown tensor, a size that does not fit, and a tensor whose
+    buffer other tensors share."""
+    buf = bytearray(data)
+    model, _ = _main_subgraph(buf)
+    buffer_of, users = _buffers(buf)
+    for tensor_name, new in values.items():
+        target = buffer_of.get(tensor_name)
+        if target is None:
+            raise ValueError(f"no tensor {tensor_name!r}")
+        if users[target] > 1:
+            raise ValueError(f"tensor {tensor_name!r} shares its buffer with {users[target] - 1} other tensor(s)")
+        raw = np.ascontiguousarray(new).tobytes()
+        span = model.table_at(Slot.MODEL_BUFFERS, target).vector(Slot.BUFFER_DATA, 1)
+        if span is None or span[1] != len(raw):
+            raise ValueError(f"tensor {tensor_name!r}: {len(raw)} bytes do not fit its "
+                             f"{0 if span is None else span[1]}")
+        buf[span[0] : span[0] + span[1]] = raw
     return bytes(buf)
+
+
+def with_constant(data: bytes, tensor_name: str, values: np.ndarray) -> bytes:
+    """``with_constants`` for one tensor."""
+    return with_constants(data, {tensor_name: values})
 
 
 def with_fused_activation(data: bytes, op_index: int, activation: str) -> bytes:
