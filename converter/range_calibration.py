@@ -13,7 +13,9 @@ outputs of ops whose output range TFLite fixes, and those ops' inputs (the logit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -61,20 +63,32 @@ def refine(calibrated: bytes, x: np.ndarray, method: RangeMethod) -> tuple[bytes
             RangeChoice(str(method), len(chosen), narrowed, round(float(np.median(widths)) if widths else 1.0, 4)))
 
 
+def observed_extremes(model: bytes, x: np.ndarray, keep: Callable[[dict[str, Any], bool], bool]
+                      ) -> dict[int, tuple[str, float, float]]:
+    """Tensor index → (name, min, max) over the samples ``x`` — the global min and max, as TF's calibrator
+    records them — for the tensors ``keep(detail, is_input)`` selects. A tensor LiteRT does not keep (e.g. a
+    delegated one) or an empty one gets no entry."""
+    interp = preserving_interpreter(model, tuple(x.shape[1:]))
+    inputs = {d["index"] for d in interp.get_input_details()}
+    chosen = {d["index"]: d["name"] for d in interp.get_tensor_details() if keep(d, d["index"] in inputs)}
+    lo: dict[int, float] = {}
+    hi: dict[int, float] = {}
+    for sample in x:
+        set_input(interp, sample)
+        interp.invoke()
+        for i in chosen:
+            try:
+                v = interp.get_tensor(i)
+            except ValueError:
+                continue
+            if v.size:
+                lo[i], hi[i] = min(lo.get(i, np.inf), float(v.min())), max(hi.get(i, -np.inf), float(v.max()))
+    return {i: (chosen[i], lo[i], hi[i]) for i in lo}
+
+
 def observed_ranges(calibrated: bytes, x: np.ndarray) -> dict[str, tuple[float, float]]:
     """The (min, max) of every recorded activation over the samples ``x``, as TF's calibration records them
     (for a model whose weights were edited after calibration); the model's inputs keep their recorded range."""
     recorded = tflite_file.tensor_ranges(calibrated)
-    interp = preserving_interpreter(calibrated, tuple(x.shape[1:]))
-    inputs = {d["name"] for d in interp.get_input_details()}
-    index = {d["name"]: d["index"] for d in interp.get_tensor_details()}
-    names = [n for n in recorded if n in index and n not in inputs]
-    lo = dict.fromkeys(names, np.inf)
-    hi = dict.fromkeys(names, -np.inf)
-    for sample in x:
-        set_input(interp, sample)
-        interp.invoke()
-        for n in names:
-            v = interp.get_tensor(index[n])
-            lo[n], hi[n] = min(lo[n], float(v.min())), max(hi[n], float(v.max()))
-    return {n: (lo[n], hi[n]) for n in names}
+    found = observed_extremes(calibrated, x, lambda d, is_input: d["name"] in recorded and not is_input)
+    return {name: (lo, hi) for name, lo, hi in found.values()}

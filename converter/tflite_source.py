@@ -41,26 +41,10 @@ def inspect_float_tflite(path: Path) -> tuple[bytes, tuple[str, ...], tuple[int,
 def record_ranges(float_model: bytes, x: np.ndarray) -> bytes:
     """``float_model`` with the min/max of every float activation over the samples ``x`` written into it, as
     TF's calibrate-only conversion writes them."""
-    from edgelite.converter.judge import preserving_interpreter, set_input
     from edgelite.converter.loading import import_tf
+    from edgelite.converter.range_calibration import observed_extremes
 
-    interp = preserving_interpreter(float_model, tuple(x.shape[1:]))
-    readable: list[int] = []
-    for d in interp.get_tensor_details():
-        if d["dtype"] == np.float32:
-            readable.append(d["index"])
-    lo: dict[int, float] = {}
-    hi: dict[int, float] = {}
-    for sample in x:
-        set_input(interp, sample)
-        interp.invoke()
-        for i in readable:
-            try:
-                v = interp.get_tensor(i)
-            except ValueError:   # a tensor LiteRT does not keep (e.g. a delegated one): no range for it
-                continue
-            if v.size:
-                lo[i], hi[i] = min(lo.get(i, np.inf), float(v.min())), max(hi.get(i, -np.inf), float(v.max()))
+    found = observed_extremes(float_model, x, lambda d, is_input: d["dtype"] == np.float32)
 
     import_tf()
     from tensorflow.lite.python import schema_py_generated as schema
@@ -69,9 +53,9 @@ def record_ranges(float_model: bytes, x: np.ndarray) -> bytes:
     model: Any = flatbuffer_utils.convert_bytearray_to_object(bytearray(float_model))
     for i, t in enumerate(model.subgraphs[0].tensors):
         data = model.buffers[t.buffer].data if t.buffer < len(model.buffers) else None
-        if i not in lo or (data is not None and len(data)):   # constants get their scales from the quantizer
+        if i not in found or (data is not None and len(data)):   # constants get their scales from the quantizer
             continue
         q = schema.QuantizationParametersT()
-        q.min, q.max = [lo[i]], [hi[i]]
+        q.min, q.max = [found[i][1]], [found[i][2]]
         t.quantization = q
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
