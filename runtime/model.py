@@ -319,10 +319,13 @@ class Model:
 
     def classify(self, image: Any, top_k: int = 5) -> list[tuple[str, float]]:
         """Top-k (label, score) for one input; labels fall back to class indices."""
-        scores = self.predict(image)[0].reshape(-1)
-        order = metrics.topk_indices(scores, top_k)
-        names = self.labels or tuple(str(i) for i in range(scores.size))
-        return [(names[i], float(scores[i])) for i in order]
+        return self.top_labels(self.predict(image)[0], top_k)
+
+    def top_labels(self, scores: np.ndarray, top_k: int = 5) -> list[tuple[str, float]]:
+        """Top-k (label, score) of one sample's output scores; labels fall back to class indices."""
+        flat = scores.reshape(-1)
+        names = self.labels or tuple(str(i) for i in range(flat.size))
+        return [(names[i], float(flat[i])) for i in metrics.topk_indices(flat, top_k)]
 
     @functools.cached_property
     def quantized(self) -> bool:

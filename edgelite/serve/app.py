@@ -26,7 +26,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from edgelite.core.errors import UserInputError
-from edgelite.core.metrics import topk_indices
 from edgelite.core.version import __version__
 from edgelite.runtime.drift import WARN_PSI
 from edgelite.serve import protocol
@@ -197,9 +196,7 @@ def classify(served: Served, data: bytes, top_k: int) -> dict[str, Any]:
         x = model.prepare(image)   # the spec inside the file: the path `run` takes
         scores = model.predict(x)
     observe(served, x, scores)
-    flat = scores[0].reshape(-1)
-    names = served.model.labels or tuple(str(i) for i in range(flat.size))
-    top = [(names[i], float(flat[i])) for i in topk_indices(flat, top_k)]
+    top = served.model.top_labels(scores[0], top_k)
     return {"model_name": served.name, "model_version": str(served.version),
             "classes": [{"label": label, "score": score} for label, score in top]}
 
@@ -261,7 +258,7 @@ def create_app(repo: Repository, *, max_body: int = MAX_BODY, poll_seconds: floa
     async def infer_route(request: Request) -> Response:
         name = request.path_params["name"]
         # only served names become label values: a client must not grow the metrics without bound
-        label, version, status = (name if name in repo.names() else "_unknown"), "", 500
+        label, version, status = (name if name in repo else "_unknown"), "", 500
         try:
             served = _served(repo, request)
             version = str(served.version)

@@ -296,6 +296,9 @@ class Repository:
     def names(self) -> list[str]:
         return sorted(self._served)
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._served
+
     def versions(self, name: str) -> list[int]:
         return sorted(self._served.get(name, {}))
 
