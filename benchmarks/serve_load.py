@@ -5,6 +5,7 @@ weights, 224×224):
 1. the raw ceiling: ``--instances`` threads, each invoking its own interpreter in a loop (no HTTP);
 2. saturation: wrk with 4 connections per instance against ``/v2/models/<m>/infer`` (binary tensors, as
    tritonclient sends them) → requests/s as a share of the ceiling;
+   and, for one instance, the same wrk against a bare ASGI app under the same uvicorn: the HTTP floor;
 3. per-request overhead: one connection, median latency minus the median ``invoke()`` time;
 4. hot swaps: wrk for 20 s while versions 2, 3 (corrupt) and 4 arrive (``--poll-seconds 0.5``) → p99 vs the
    steady run, and non-2xx answers (must be 0).
@@ -119,12 +120,45 @@ def start(repo: Path, instances: int, poll: float) -> tuple[subprocess.Popen, st
     raise RuntimeError(proc.stderr.read() if proc.stderr else "server did not start")
 
 
+BARE_APP = """
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/octet-stream"), (b"content-length", b"40")]})
+    await send({"type": "http.response.body", "body": bytes(40)})
+"""
+
+
+def http_floor(folder: Path, script: Path, seconds: float) -> float:
+    """Requests/s of an ASGI app that reads the body and answers 40 bytes, under the same uvicorn (parser and
+    loop) and the same wrk load as the server: what HTTP alone costs on this machine."""
+    (folder / "bare_asgi.py").write_text(BARE_APP)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "bare_asgi:app", "--app-dir", str(folder), "--port",
+                             str(port), "--log-level", "warning", "--no-access-log"])
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        return wrk(f"http://127.0.0.1:{port}/v2/models/m/infer", script, 4, seconds)["rps"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
 def run(name: str, model_path: Path, folder: Path, instances: int, seconds: float) -> None:
     repo = folder / f"repo-{name}"
     (repo / name / "1").mkdir(parents=True)
     shutil.copy(model_path, repo / name / "1" / "model.tflite")
     ceiling, invoke_ms = raw_ceiling(model_path, instances, seconds)
     script = lua_body(model_path, folder)
+    floor = http_floor(folder, script, seconds) if instances == 1 else float("nan")
     proc, url = start(repo, instances, 0.5)
     target = f"{url}/v2/models/{name}/infer"
     try:
@@ -154,6 +188,10 @@ def run(name: str, model_path: Path, folder: Path, instances: int, seconds: floa
     print(f"raw invoke ceiling      {ceiling:9.1f} /s   (median invoke {invoke_ms:.3f} ms)")
     print(f"served at saturation    {sat['rps']:9.1f} /s   = {100 * sat['rps'] / ceiling:.1f} % of the ceiling; "
           f"p50 {sat['p50']:.2f} ms, p99 {sat['p99']:.2f} ms")
+    if instances == 1:
+        best = 1.0 / (1.0 / floor + invoke_ms / 1e3)
+        print(f"HTTP alone (bare ASGI)  {floor:9.1f} /s   → HTTP + invoke() with nothing else: {best:.0f} /s = "
+              f"{100 * best / ceiling:.1f} % of the ceiling (the most any Python server reaches here)")
     print(f"one connection          {one['rps']:9.1f} /s   p50 {one['p50']:.3f} ms → per-request overhead "
           f"{one['p50'] - invoke_ms:.3f} ms over invoke()")
     print(f"steady (20 s)           p50 {steady['p50']:.2f} ms, p99 {steady['p99']:.2f} ms, "

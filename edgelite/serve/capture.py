@@ -37,11 +37,13 @@ class Capture:
         self.saved = 0
         self.skipped_full = 0
 
-    def offer(self, model: str, version: int, x: np.ndarray, outputs: np.ndarray) -> bool:
-        """Maybe keep this request (a ``rate`` coin); returns True when it was written."""
+    def take(self) -> bool:
+        """The ``rate`` coin for one request: True when it is to be saved (``save``)."""
         with self._lock:
-            if self._rng.random() >= self.rate:
-                return False
+            return bool(self._rng.random() < self.rate)
+
+    def save(self, model: str, version: int, x: np.ndarray, outputs: np.ndarray) -> bool:
+        """Write one request (unless the folder is full); returns True when it was written."""
         buf = io.BytesIO()
         flat = np.asarray(outputs).reshape(len(outputs), -1)
         np.savez_compressed(buf, x=np.asarray(x, np.float32), y_pred=flat.argmax(axis=1).astype(np.int64),

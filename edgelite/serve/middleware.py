@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from edgelite.core.errors import UserInputError
+from edgelite.serve.asgi import ASGIApp, Message, Receive, Scope, Send
 
-Scope = dict[str, Any]
-ASGIApp = Callable[..., Any]
 MAX_TOKEN_BYTES = 4096
 OPEN_PATHS = ("/v2/health/live", "/v2/health/ready")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -37,7 +36,7 @@ def read_token(path: Path) -> str:
     return token
 
 
-async def _send_json(send: Callable[..., Any], status: int, body: dict[str, Any],
+async def _send_json(send: Send, status: int, body: dict[str, Any],
                      headers: list[tuple[bytes, bytes]] | None = None) -> None:
     payload = json.dumps(body).encode()
     await send({"type": "http.response.start", "status": status,
@@ -52,7 +51,7 @@ class BearerToken:
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app, self.token = app, token.encode()
 
-    async def __call__(self, scope: Scope, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
             given = dict(scope["headers"]).get(b"authorization", b"")
             scheme, _, value = given.partition(b" ")
@@ -69,7 +68,7 @@ class AccessLog:
     def __init__(self, app: ASGIApp, write: Callable[[str], None]) -> None:
         self.app, self.write = app, write
 
-    async def __call__(self, scope: Scope, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -78,7 +77,7 @@ class AccessLog:
         t0 = time.perf_counter()
         status, sent = 500, 0
 
-        async def wrapped(message: dict[str, Any]) -> None:
+        async def wrapped(message: Message) -> None:
             nonlocal status, sent
             if message["type"] == "http.response.start":
                 status = message["status"]

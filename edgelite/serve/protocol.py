@@ -9,6 +9,7 @@ code path, so a served result equals ``Model.run``/``predict`` on the same array
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -28,11 +29,15 @@ class ProtocolError(ValueError):
     """A request the protocol cannot accept: the app answers 400 with ``{"error": message}``."""
 
 
+_NAMES = {np.dtype(np_type): name for name, np_type in DATATYPES.items()}
+_WIRE = {name: np.dtype(np_type).newbyteorder("<") for name, np_type in DATATYPES.items()}   # binary data
+
+
 def datatype_of(dtype: np.dtype) -> str:
-    for name, np_type in DATATYPES.items():
-        if np.dtype(np_type) == np.dtype(dtype):
-            return name
-    raise ProtocolError(f"tensor type {np.dtype(dtype)} has no Open Inference Protocol datatype")
+    name = _NAMES.get(np.dtype(dtype))
+    if name is None:
+        raise ProtocolError(f"tensor type {np.dtype(dtype)} has no Open Inference Protocol datatype")
+    return name
 
 
 def tensor_metadata(t: TensorInfo, *, output: bool) -> dict[str, Any]:
@@ -54,9 +59,7 @@ def tensor_metadata(t: TensorInfo, *, output: bool) -> dict[str, Any]:
 def _shape(raw: Any, where: str) -> tuple[int, ...]:
     if not isinstance(raw, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in raw):
         raise ProtocolError(f"{where}: shape must be a list of non-negative integers, got {raw!r}")
-    size = 1
-    for d in raw:
-        size *= d
+    size = math.prod(raw)
     if size > MAX_ELEMENTS:
         raise ProtocolError(f"{where}: shape {raw} has {size} elements, more than the {MAX_ELEMENTS} allowed")
     return tuple(raw)
@@ -93,11 +96,12 @@ def parse_inputs(body: Any, inputs: list[TensorInfo], binary: bytes = b"") -> di
             if not isinstance(size, int) or isinstance(size, bool) or size < 0 or offset + size > len(binary):
                 raise ProtocolError(f"{where}: binary_data_size {size!r} does not fit the {len(binary) - offset} "
                                     "binary bytes left in the request")
-            itemsize = np.dtype(DATATYPES[datatype]).itemsize
-            if size % itemsize:
+            wire = _WIRE[datatype]
+            if size % wire.itemsize:
                 raise ProtocolError(f"{where}: {size} bytes are not a whole number of {datatype} values")
-            flat = np.frombuffer(binary, dtype=np.dtype(DATATYPES[datatype]).newbyteorder("<"), count=size // itemsize,
-                                 offset=offset).astype(DATATYPES[datatype])
+            # read-only view of the body (the interpreter copies it in); a byte swap only on big-endian hosts
+            flat = np.frombuffer(binary, dtype=wire, count=size // wire.itemsize, offset=offset)
+            flat = flat.astype(DATATYPES[datatype], copy=False)
             offset += size
         elif "data" in item:
             try:
@@ -106,7 +110,7 @@ def parse_inputs(body: Any, inputs: list[TensorInfo], binary: bytes = b"") -> di
                 raise ProtocolError(f"{where}: data is not {datatype} values ({exc})") from None
         else:
             raise ProtocolError(f"{where}: no \"data\" and no parameters.binary_data_size")
-        if flat.size != int(np.prod(shape, dtype=np.int64)):
+        if flat.size != math.prod(shape):
             raise ProtocolError(f"{where}: {flat.size} values do not fill shape {list(shape)}")
         if name in arrays:
             raise ProtocolError(f"{where}: input {name!r} given twice")

@@ -26,6 +26,10 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 MODEL_FILE = "model.tflite"
 MAX_MODELS = 256        # entries read from REPO (a hostile folder must not make the server load thousands)
 MAX_VERSIONS = 1024     # version folders considered per model
+# A model whose invoke() takes less than this runs on the event loop when it has one interpreter: the hop to
+# the thread pool and back (~0.3 ms measured with anyio on this machine) would cost more than the inference,
+# and one interpreter serializes requests anyway. Blocking the loop ≤ 1 ms keeps every other connection live.
+INLINE_BELOW_S = 0.001
 
 
 class Overloaded(Exception):
@@ -43,6 +47,7 @@ class Served:
     models: list[Model]
     max_queue: int = 64
     drift: DriftMonitor | None = None   # from the file's drift reference (runtime/drift.py); None without one
+    inline: bool = False   # requests run on the event loop, not in the thread pool (see INLINE_BELOW_S)
     waiting: int = 0
     _free: list[Model] = field(default_factory=list, repr=False)
     _cond: threading.Condition = field(default_factory=threading.Condition, repr=False)
@@ -59,12 +64,14 @@ class Served:
     def busy(self) -> int:
         return len(self.models) - len(self._free)
 
-    @contextlib.contextmanager
-    def instance(self) -> Iterator[Model]:
-        """A free interpreter for one request; waits in a queue of at most ``max_queue`` requests, beyond which
-        ``Overloaded`` is raised at once (memory stays bounded under any load)."""
+    def acquire(self, *, wait: bool = True) -> Model | None:
+        """A free interpreter for one request (give it back with ``release``). Waits in a queue of at most
+        ``max_queue`` requests, beyond which ``Overloaded`` is raised at once (memory stays bounded under any
+        load); with ``wait=False`` returns None instead of waiting."""
         with self._cond:
             if not self._free:
+                if not wait:
+                    return None
                 if self.waiting >= self.max_queue:
                     raise Overloaded(f"model {self.name!r}: all {len(self.models)} interpreter(s) busy and "
                                      f"{self.waiting} request(s) waiting (--max-queue {self.max_queue})")
@@ -74,13 +81,22 @@ class Served:
                         self._cond.wait()
                 finally:
                     self.waiting -= 1
-            model = self._free.pop()
+            return self._free.pop()
+
+    def release(self, model: Model) -> None:
+        with self._cond:
+            self._free.append(model)
+            self._cond.notify()
+
+    @contextlib.contextmanager
+    def instance(self) -> Iterator[Model]:
+        """``acquire`` … ``release`` around a block."""
+        model = self.acquire()
+        assert model is not None
         try:
             yield model
         finally:
-            with self._cond:
-                self._free.append(model)
-                self._cond.notify()
+            self.release(model)
 
 
 def valid_name(name: str) -> bool:
@@ -201,6 +217,8 @@ class Repository:
         model = Model.load(path, threads=self.threads, probe=True)
         sample = np.zeros([d if d > 0 else 1 for d in model.input.shape[1:]], np.float32)
         model.run_one(sample)   # one smoke inference: a custom op that is not there fails here, not on a client
+        inline = self.instances == 1 and model.last_invoke_s < 5 * INLINE_BELOW_S and \
+            sorted(model.invoke_raw() for _ in range(3))[1] < INLINE_BELOW_S
         if current is not None and not self.allow_signature_change and _signature(model) != _signature(current.model):
             raise UserInputError(f"inputs/outputs differ from version {current.version} "
                                  f"({_signature(current.model)} → {_signature(model)}); serve it with "
@@ -208,7 +226,7 @@ class Repository:
         # the other interpreters of the pool share the probed, checked bytes
         more = [Model.from_bytes(model.content, path, threads=self.threads) for _ in range(self.instances - 1)]
         return Served(name, version, path, [model, *more], self.max_queue,
-                      DriftMonitor.from_metadata(model.metadata.provenance))
+                      DriftMonitor.from_metadata(model.metadata.provenance), inline=inline)
 
     def _try_load(self, name: str, version: int, path: Path, current: Served | None) -> Served | None:
         try:

@@ -3,6 +3,7 @@ models, driven through Starlette's TestClient (real HTTP semantics, no socket)."
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -166,3 +167,34 @@ def test_tensorflow_serving_predict(client, repo, example):
         r = client.post("/v1/models/mnist:predict", json=body)
         assert r.status_code == 400 and message in r.json()["error"], r.text
     assert client.post("/v1/models/nope:predict", json={"instances": [[0]]}).status_code == 404
+
+
+def test_inline_and_thread_pool_paths_answer_alike(repo, example):
+    """The sub-millisecond example runs on the event loop (no thread-pool hop); with the pool forced, or with
+    two interpreters (never inline), the answers are the same bytes."""
+    from starlette.testclient import TestClient
+
+    from edgelite.calibration import collect, open_source
+    from edgelite.serve.app import create_app
+    from edgelite.serve.repository import Repository
+
+    one, two = Repository(repo), Repository(repo, instances=2)
+    served = one.get("mnist")
+    assert served.inline and not two.get("mnist").inline
+    x = collect(open_source(example / "eval"), served.model.spec, served.model.sample_shape, 2, 0).x
+    q = served.model.input.quantize(x[:1])
+    raw = q.tobytes()
+    head = json.dumps({"inputs": [{"name": served.model.input.name, "shape": [1, 28, 28, 1], "datatype": "INT8",
+                                   "parameters": {"binary_data_size": len(raw)}}],
+                       "parameters": {"binary_data_output": True}}).encode()
+    headers = {"Inference-Header-Content-Length": str(len(head))}
+    answers = []
+    for repository, inline in ((one, True), (one, False), (two, False)):
+        repository.get("mnist").inline = inline
+        with TestClient(create_app(repository)) as client:
+            r = client.post("/v2/models/mnist/infer", content=head + raw, headers=headers)
+        assert r.status_code == 200, r.text
+        answers.append(r.content)
+    assert answers[0] == answers[1] == answers[2]
+    want = served.model.run(q)[served.model.outputs[0].name].astype("<f4").tobytes()
+    assert answers[0].endswith(want)
