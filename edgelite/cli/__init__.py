@@ -193,9 +193,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-body", type=int, default=16 * 1024 * 1024, metavar="BYTES",
                    help="largest request body accepted (default 16 MiB); larger ones get 413")
     p.add_argument("--poll-seconds", type=float, default=5.0, metavar="S",
-                   help="look for new model versions in REPO every S seconds (default 5; 0: never)")
-    p.add_argument("--versions", choices=("latest", "all"), default="latest",
-                   help="serve the latest valid version of each model (default) or all valid versions")
+                   help="look for new model versions in REPO every S seconds (default 5; 0: never) — the backstop "
+                        "of --watch")
+    p.add_argument("--watch", choices=("auto", "off"), default="auto",
+                   help="auto (default): look at REPO as soon as a file in it changes (inotify, through "
+                        "watchfiles, when installed); off: only the timed poll")
+    p.add_argument("--versions", default="latest", metavar="POLICY",
+                   help="which versions of each model are served: latest (default: the highest valid one), "
+                        "latest:N (the N highest) or all")
+    p.add_argument("--pin", action="append", default=[], metavar="NAME=V[,V]",
+                   help="serve exactly these versions of model NAME, whatever arrives (repeat per model)")
     p.add_argument("--instances", type=int, default=1, metavar="N",
                    help="interpreters per model (default 1): N requests run at once, each on its own")
     p.add_argument("--max-queue", type=int, default=64, metavar="Q",

@@ -235,11 +235,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     capture = Capture(Path(args.capture), args.capture_rate, args.capture_max_mb) if args.capture else None
     if args.poll_seconds < 0:
         raise UserInputError(f"--poll-seconds must be ≥ 0, got {args.poll_seconds}")
-    repo = Repository(Path(args.repo), threads=args.threads, policy=args.versions,
+    from edgelite.serve.updates import watch_available
+    from edgelite.serve.versions import VersionPolicy, parse_pins
+
+    policy, pins = VersionPolicy.parse(args.versions), parse_pins(args.pin)
+    repo = Repository(Path(args.repo), threads=args.threads, policy=policy, pins=pins,
                       allow_signature_change=args.allow_signature_change, log=lambda line: print(line, flush=True),
                       instances=args.instances, max_queue=args.max_queue, model_name=args.model_name)
     for served in repo:
-        print(f"serving {served.name} version {served.version} ({served.path})")
+        print(f"serving {served.name} version {served.version} ({served.path}; policy "
+              f"{repo.policy_for(served.name).describe()})")
+    watch = args.watch == "auto" and watch_available()
+    updates = [f"every {args.poll_seconds:g} s"] if args.poll_seconds > 0 else []
+    updates += ["on file changes (inotify)"] if watch else []
+    print(f"new versions: {' and '.join(updates) or 'never (--poll-seconds 0 --watch off)'}")
     import importlib.util
 
     # uvicorn takes httptools (the serve extra) when it is there: h11, its fallback, is ~1.6× slower per request
@@ -253,7 +262,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         app = create_app(repo, max_body=args.max_body, poll_seconds=args.poll_seconds, token=token, capture=capture,
                          access_log=(lambda line: print(line, flush=True)) if args.access_log else None,
-                         repository_api=args.enable_repository_api)
+                         repository_api=args.enable_repository_api, watch=watch)
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     finally:
         for sig, handler in previous.items():

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -41,6 +40,7 @@ from edgelite.serve.inference import (
 from edgelite.serve.metrics import Metrics
 from edgelite.serve.middleware import AccessLog, BearerToken
 from edgelite.serve.repository import Repository, Served
+from edgelite.serve.updates import Updater
 
 MAX_BODY = 16 * 1024 * 1024   # default --max-body: a 224×224×3 float tensor as JSON text is ~3 MB
 log = logging.getLogger("edgelite.serve")
@@ -122,9 +122,10 @@ async def _image_bytes(request: Request, cap: int) -> bytes:
 def create_app(repo: Repository, *, max_body: int = MAX_BODY, poll_seconds: float = 0.0,
                metrics: Metrics | None = None, token: str | None = None,
                access_log: Callable[[str], None] | None = None, repository_api: bool = False,
-               capture: Capture | None = None) -> ASGIApp:
+               capture: Capture | None = None, watch: bool = False) -> ASGIApp:
     """The ASGI application serving ``repo`` (Starlette routes behind the plain-ASGI infer front); with
-    ``poll_seconds`` > 0 a background thread polls REPO for new versions while it runs. ``token``: a bearer
+    ``poll_seconds`` > 0 a background thread polls REPO for new versions while it runs, with ``watch`` a file
+    watcher polls it as soon as it changes (serve/updates.py). ``token``: a bearer
     token every route but health requires; ``access_log``: receives one JSON line per request;
     ``repository_api``: Triton's load/unload/index."""
     stats = metrics or Metrics()
@@ -222,23 +223,12 @@ def create_app(repo: Repository, *, max_body: int = MAX_BODY, poll_seconds: floa
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        stop = threading.Event()
-        thread = None
-        if poll_seconds > 0:
-            def poller() -> None:
-                while not stop.wait(poll_seconds):
-                    try:
-                        repo.poll()
-                    except Exception:   # a poll that breaks must not end hot updates for good; logged
-                        log.exception("repository poll failed")
-            thread = threading.Thread(target=poller, name="edgelite-repo-poll", daemon=True)
-            thread.start()
+        updater = Updater(repo, poll_seconds=poll_seconds, watch=watch)
+        updater.start()
         try:
             yield
         finally:
-            stop.set()
-            if thread is not None:
-                thread.join(timeout=30)
+            updater.stop()
 
     app: ASGIApp = InferFront(Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed},
                                         lifespan=lifespan), endpoint)

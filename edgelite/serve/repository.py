@@ -1,6 +1,7 @@
 """The model repository ``edgelite serve`` reads: TensorFlow Serving's and Triton's layout.
 
-    REPO/<name>/<version>/model.tflite      numeric versions; the highest one is served (version policy "latest")
+    REPO/<name>/<version>/model.tflite      numeric versions; which are served: serve/versions.py (default: the
+                                            highest valid one)
 
 or a single ``model.tflite`` (served as name = file stem, version 1). Names are checked against
 ``NAME_PATTERN`` before they touch the file system, so a request's model name can never become a path
@@ -21,6 +22,7 @@ import numpy as np
 from edgelite.core.errors import UserInputError
 from edgelite.runtime.drift import DriftMonitor
 from edgelite.runtime.model import Model
+from edgelite.serve.versions import VersionPolicy
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 MODEL_FILE = "model.tflite"
@@ -154,7 +156,10 @@ class Refusal:
 
 
 def _stamp(path: Path) -> tuple[int, int]:
-    st = path.stat()
+    try:
+        st = path.stat()
+    except OSError:   # removed between the scan and now
+        return -1, -1
     return st.st_size, st.st_mtime_ns
 
 
@@ -163,26 +168,28 @@ def _signature(model: Model) -> list[tuple[str, str, str, tuple[int, ...]]]:
             for kind, tensors in (("input", model.inputs), ("output", model.outputs)) for t in tensors]
 
 
-POLICIES = ("latest", "all")
-
-
 class Repository:
     """The models being served, kept in step with REPO by ``poll()``.
 
-    Version policy ``latest`` serves the highest valid version of each model, ``all`` every valid one (a
-    request without a version goes to the highest). A new version is validated before it is served — the
-    flatbuffer checks and the crash-safe probe (``Model.load(probe=True)``), one smoke inference, and the same
-    input/output names, types and shapes as the version it replaces unless ``allow_signature_change`` — then
-    swapped in with one assignment: a request holds the ``Served`` it started with, so requests in flight
-    finish on the old interpreter, and the old one is freed when the last of them lets go. A version that
-    fails is refused (logged, counted) and the last good one stays; it is retried when its file changes.
+    A version policy (serve/versions.py; ``pins`` per model) says which versions are wanted: ``latest`` serves
+    the highest valid version of each model, ``latest:N`` the N highest, ``all`` every valid one, a pin the
+    versions it names (a request without a version goes to the highest served). A new version is validated
+    before it is served — the flatbuffer checks and the crash-safe probe (``Model.load(probe=True)``), one smoke
+    inference, and the same input/output names, types and shapes as the highest version served unless
+    ``allow_signature_change`` — then swapped in with one assignment: a request holds the ``Served`` it started
+    with, so requests in flight finish on the old interpreter, and the old one is freed when the last of them
+    lets go. A version that fails is refused (logged, counted) and the last good one stays; it is retried when
+    its file changes. A served version whose folder is removed from REPO is dropped when the policy has another
+    valid version to serve instead (rolling back by deleting the bad version, as with TensorFlow Serving); the
+    last one is never dropped.
     """
 
-    def __init__(self, root: Path, *, threads: int | None = None, policy: str = "latest",
+    def __init__(self, root: Path, *, threads: int | None = None, policy: str | VersionPolicy = "latest",
                  allow_signature_change: bool = False, log: Callable[[str], None] = lambda line: None,
-                 instances: int = 1, max_queue: int = 64, model_name: str | None = None) -> None:
-        if policy not in POLICIES:
-            raise UserInputError(f"--versions must be one of {', '.join(POLICIES)}, got {policy!r}")
+                 instances: int = 1, max_queue: int = 64, model_name: str | None = None,
+                 pins: dict[str, VersionPolicy] | None = None) -> None:
+        self.policy = policy if isinstance(policy, VersionPolicy) else VersionPolicy.parse(policy)
+        self.pins = dict(pins or {})
         if not 1 <= instances <= 64:
             raise UserInputError(f"--instances must be 1-64, got {instances}")
         if max_queue < 0:
@@ -191,7 +198,6 @@ class Repository:
         self.model_name = model_name
         self.root = Path(root)
         self.threads = threads
-        self.policy = policy
         self.allow_signature_change = allow_signature_change
         self.log = log
         self.on_event: Callable[[str, str], None] = lambda kind, name: None   # ("load" | "refuse", model)
@@ -199,18 +205,26 @@ class Repository:
         self._unloaded: set[str] = set()   # unloaded through the repository API: polls leave them alone
         self.refused: dict[tuple[str, int], Refusal] = {}
         self.loads = 0
-        self._poll_lock = threading.Lock()   # one poll at a time (background thread and repository API)
-        for name, versions in scan(self.root, self.model_name).items():
-            self._served[name] = {}
-            for version, path in reversed(versions):   # newest first: fall back if the newest is broken
-                served = self._try_load(name, version, path, None)
-                if served is not None:
-                    self._served[name][version] = served
-                    if policy == "latest":
-                        break
+        self._poll_lock = threading.Lock()   # one poll at a time (background threads and repository API)
+        found = scan(self.root, self.model_name)
+        unknown = sorted(set(self.pins) - set(found))
+        if unknown:
+            raise UserInputError(f"--pin names model(s) {', '.join(unknown)} that {self.root} does not hold; "
+                                 f"it holds {', '.join(sorted(found)) or 'none'}")
+        for name, versions in found.items():
+            pin = self.pins.get(name)
+            if pin is not None and pin.pinned is not None:
+                missing = sorted(pin.pinned - {v for v, _ in versions})
+                if missing:
+                    self.log(f"pinned version(s) {', '.join(map(str, missing))} of {name} not in REPO yet")
+            self._served[name] = self._sync(name, versions, {})
             if not self._served[name]:
-                reasons = "; ".join(r.reason for (n, _), r in self.refused.items() if n == name)
+                reasons = "; ".join(r.reason for (n, _), r in self.refused.items() if n == name) or \
+                    f"no version matches its policy ({self.policy_for(name).describe()})"
                 raise UserInputError(f"{self.root}: no version of model {name!r} can be served: {reasons}")
+
+    def policy_for(self, name: str) -> VersionPolicy:
+        return self.pins.get(name, self.policy)
 
     # ---- validation and loading ------------------------------------------------------------------------------
     def _validate(self, name: str, version: int, path: Path, current: Served | None) -> Served:
@@ -243,8 +257,29 @@ class Repository:
         self.on_event("load", name)
         return served
 
+    def _sync(self, name: str, versions: list[tuple[int, Path]], loaded: dict[int, Served]) -> dict[int, Served]:
+        """The versions of ``name`` to serve now: those the policy wants from ``versions`` (on disk), highest
+        first — kept when loaded, else validated and loaded (refused ones skipped until their file changes) —
+        or ``loaded`` unchanged when none of them can be served."""
+        policy = self.policy_for(name)
+        current = loaded[max(loaded)] if loaded else None
+        keep: dict[int, Served] = {}
+        for version, path in policy.candidates(versions):
+            if policy.count is not None and len(keep) >= policy.count:
+                break
+            if version in loaded:
+                keep[version] = loaded[version]
+                continue
+            refusal = self.refused.get((name, version))
+            if refusal is not None and refusal.stamp == _stamp(path):
+                continue
+            served = self._try_load(name, version, path, current)
+            if served is not None:
+                keep[version] = served
+        return keep or loaded
+
     def poll(self) -> None:
-        """Load what changed in REPO: new models, and new versions the policy wants (validated first)."""
+        """Bring the served versions in step with REPO and the version policy (new ones validated first)."""
         with self._poll_lock:
             try:
                 found = scan(self.root, self.model_name)
@@ -255,35 +290,19 @@ class Repository:
                 if name in self._unloaded:
                     continue
                 loaded = self._served.get(name, {})
-                newest = max(loaded) if loaded else -1
-                wanted = [(v, p) for v, p in versions if v > newest] if self.policy == "latest" else \
-                    [(v, p) for v, p in versions if v not in loaded]
-                for version, path in reversed(wanted):
-                    refusal = self.refused.get((name, version))
-                    if refusal is not None and refusal.stamp == _stamp(path):
-                        continue
-                    current = loaded[newest] if loaded else None
-                    served = self._try_load(name, version, path, current)
-                    if served is None:
-                        continue
-                    updated = {version: served} if self.policy == "latest" else {**loaded, version: served}
-                    self._served = {**self._served, name: updated}   # one assignment: readers see old or new
-                    if self.policy == "latest":
-                        break
+                updated = self._sync(name, versions, loaded)
+                if updated.keys() == loaded.keys():
+                    continue
+                for version in sorted(loaded.keys() - updated.keys()):
+                    self.log(f"unloaded {name} version {version} (policy {self.policy_for(name).describe()})")
+                self._served = {**self._served, name: updated}   # one assignment: readers see old or new
 
     def load(self, name: str) -> Served:
-        """Triton's repository API ``load``: (re)load ``name`` from REPO now (its newest valid version)."""
+        """Triton's repository API ``load``: (re)load ``name`` from REPO now (what its policy wants)."""
         if not valid_name(name) or not (self.root / name).is_dir():
             raise LookupError(f"no model {name!r} in {self.root}")
         with self._poll_lock:
             self._unloaded.discard(name)
-            if name not in self._served:   # after an unload: start from nothing, as a new model
-                versions = _versions(self.root / name)
-                for version, path in reversed(versions):
-                    served = self._try_load(name, version, path, None)
-                    if served is not None:
-                        self._served = {**self._served, name: {version: served}}
-                        break
         self.poll()
         if name not in self._served:
             reasons = "; ".join(r.reason for (n, _), r in self.refused.items() if n == name) or "no versions"
