@@ -191,7 +191,8 @@ def run(name: str, model_path: Path, folder: Path, instances: int, seconds: floa
     if instances == 1:
         best = 1.0 / (1.0 / floor + invoke_ms / 1e3)
         print(f"HTTP alone (bare ASGI)  {floor:9.1f} /s   → HTTP + invoke() with nothing else: {best:.0f} /s = "
-              f"{100 * best / ceiling:.1f} % of the ceiling (the most any Python server reaches here)")
+              f"{100 * best / ceiling:.1f} % of the ceiling (the most any Python server reaches here); served "
+              f"= {100 * sat['rps'] / best:.0f} % of that")
     print(f"one connection          {one['rps']:9.1f} /s   p50 {one['p50']:.3f} ms → per-request overhead "
           f"{one['p50'] - invoke_ms:.3f} ms over invoke()")
     print(f"steady (20 s)           p50 {steady['p50']:.2f} ms, p99 {steady['p99']:.2f} ms, "
