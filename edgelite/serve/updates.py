@@ -48,7 +48,7 @@ class Updater:
     def _watched(self) -> None:
         from watchfiles import watch
 
-        root = self.repo.root if self.repo.root.is_dir() else self.repo.root.parent
+        root = self.repo.root
         try:
             for _changes in watch(root, stop_event=self._stop, debounce=DEBOUNCE_MS, step=50, recursive=True,
                                   rust_timeout=1000, raise_interrupt=False):
@@ -61,7 +61,7 @@ class Updater:
         jobs: list[tuple[str, Callable[[], None]]] = []
         if self.poll_seconds > 0:
             jobs.append(("edgelite-repo-poll", self._timed))
-        if self.watch:
+        if self.watch and self.repo.root.is_dir():   # a single .tflite has no versions to watch for
             jobs.append(("edgelite-repo-watch", self._watched))
         for name, target in jobs:
             thread = threading.Thread(target=target, name=name, daemon=True)
