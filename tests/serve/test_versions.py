@@ -118,3 +118,40 @@ def test_bad_policy_flags_are_one_line_errors(tmp_path, example_models, run_cli)
     assert code == 2 and "--versions 'newest'" in err and err.count("\n") == 1
     code, _, err = run_cli("serve", str(tmp_path), "--pin", "m=one")
     assert code == 2 and "--pin 'm=one'" in err and err.count("\n") == 1
+
+
+def test_a_slow_copy_is_refused_then_served_when_the_watcher_sees_it_finish(tmp_path, example_models):
+    """`cp` straight into REPO (no rename): the half-written file is refused, the rest of the copy changes it,
+    the watcher polls again and the complete file is served — with the timed poll off."""
+    _put(tmp_path, "m", 1, example_models["int8"])
+    data = example_models["int8"].read_bytes()
+    seen: list[str] = []
+    with serving(tmp_path, "--poll-seconds", "0") as server:
+        (tmp_path / "m" / "2").mkdir()
+        with open(tmp_path / "m" / "2" / "model.tflite", "wb") as f:
+            f.write(data[: len(data) // 3])
+            f.flush()
+            deadline = time.monotonic() + 30
+            while "refused m version 2" not in _read_so_far(server, seen) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            f.write(data[len(data) // 3:])
+        t0 = time.monotonic()
+        while _serving_version(server.url) != "2" and time.monotonic() - t0 < 30:
+            time.sleep(0.05)
+        assert _serving_version(server.url) == "2"
+    log = "".join(seen) + server.stdout
+    assert log.index("refused m version 2") < log.index("loaded m version 2")
+
+
+def _read_so_far(server, seen: list[str]) -> str:
+    """The server's stdout so far (appended to ``seen``), without waiting for it to exit."""
+    import os
+    import select
+
+    fd = server.proc.stdout.fileno()
+    while select.select([fd], [], [], 0)[0]:
+        chunk = os.read(fd, 65536).decode(errors="replace")
+        if not chunk:
+            break
+        seen.append(chunk)
+    return "".join(seen)
