@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from starlette.concurrency import run_in_threadpool
 
 from edgelite.core.errors import UserInputError
 from edgelite.runtime.drift import WARN_PSI
@@ -210,8 +211,6 @@ class InferEndpoint:
         await self.handle(scope, receive, send, params["name"], params.get("version"))
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, name: str, version: str | None) -> None:
-        from starlette.concurrency import run_in_threadpool
-
         # only served names become label values: a client must not grow the metrics without bound
         label, served_version = (name if name in self.repo else "_unknown"), ""
         reply: Reply | None = None

@@ -21,7 +21,7 @@ BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 THERMAL = Path("/sys/class/thermal")
 CPUFREQ = Path("/sys/devices/system/cpu")
 MAX_SENSORS = 64   # thermal zones / CPUs read per scrape
-MAX_CACHED = 4096  # metric children kept per family for the request path (labels are bounded upstream too)
+MAX_CACHED = 4096  # metric children kept for the request path (labels are bounded upstream too)
 
 
 class BoardCollector:
@@ -91,9 +91,7 @@ class Metrics:
         self.refusals = Counter("edgelite_model_refusals", "model versions refused by validation", ["model"],
                                 registry=r)
         self.busy = Gauge("edgelite_instances_busy", "interpreters running a request", ["model"], registry=r)
-        self._requests: dict[tuple[str, str, int], Any] = {}
-        self._phase_children: dict[str, tuple[Any, Any, Any]] = {}
-        self._busy: dict[str, Any] = {}
+        self._children: dict[tuple[Any, ...], Any] = {}   # label children of the request path, by family + labels
         ProcessCollector(registry=r)   # process_resident_memory_bytes, cpu seconds, open fds (Linux)
         r.register(board or BoardCollector())
 
@@ -109,29 +107,22 @@ class Metrics:
 
     def count(self, model: str, version: str, status: int) -> None:
         """One request answered: ``edgelite_requests{model, version, status}`` += 1."""
-        key = (model, version, status)
-        child = self._requests.get(key)
-        if child is None:
-            child = self.requests.labels(model, version, str(status))
-            if len(self._requests) < MAX_CACHED:
-                self._requests[key] = child
-        child.inc()
+        self._cached(("requests", model, version, status),
+                     lambda: self.requests.labels(model, version, str(status))).inc()
 
     def busy_gauge(self, model: str) -> Any:
-        """The ``edgelite_instances_busy`` gauge of one model (cached like the phase histograms)."""
-        gauge = self._busy.get(model)
-        if gauge is None:
-            gauge = self.busy.labels(model)
-            if len(self._busy) < MAX_CACHED:
-                self._busy[model] = gauge
-        return gauge
+        """The ``edgelite_instances_busy`` gauge of one model."""
+        return self._cached(("busy", model), lambda: self.busy.labels(model))
 
     def _phases(self, model: str) -> tuple[Any, Any, Any]:
-        # labels() costs ~5 µs a call; a sub-millisecond model's request should not pay it three times
-        children = self._phase_children.get(model)
-        if children is None:
-            children = (self.latency.labels(model, "queue"), self.latency.labels(model, "preprocess"),
-                        self.latency.labels(model, "inference"))
-            if len(self._phase_children) < MAX_CACHED:
-                self._phase_children[model] = children
-        return children
+        return self._cached(("phases", model), lambda: tuple(self.latency.labels(model, phase)
+                                                             for phase in ("queue", "preprocess", "inference")))
+
+    def _cached(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        # labels() costs ~5 µs a call; a sub-millisecond model's request should not pay it five times
+        child = self._children.get(key)
+        if child is None:
+            child = make()
+            if len(self._children) < MAX_CACHED:
+                self._children[key] = child
+        return child

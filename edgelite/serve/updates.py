@@ -32,14 +32,12 @@ class Updater:
         self.repo, self.poll_seconds, self.watch = repo, poll_seconds, watch
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.polls = 0   # polls run (both triggers), for tests and logs
 
     def _poll(self) -> None:
         try:
             self.repo.poll()
         except Exception:   # logged; the next change or tick polls again
             log.exception("repository poll failed")
-        self.polls += 1
 
     def _timed(self) -> None:
         while not self._stop.wait(self.poll_seconds):
