@@ -42,6 +42,10 @@ def _header(fh, where: str) -> tuple[tuple[int, ...], np.dtype, bool]:
     except (ValueError, EOFError, OSError) as exc:
         text = str(exc) or type(exc).__name__
         raise UserInputError(f"{where}: not a .npy array ({text}); save it with np.save") from None
+    if any(isinstance(d, bool) or not isinstance(d, int) or d < 0 for d in shape):
+        # numpy's reader accepts any Python int here; a negative one would reach np.memmap (OverflowError).
+        raise UserInputError(f"{where}: its header declares the shape {tuple(shape)}, with a negative or "
+                             "non-integer dimension; re-save the array with np.save")
     extent = dtype.itemsize
     for d in shape:
         extent *= max(d, 1)

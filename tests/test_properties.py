@@ -94,7 +94,7 @@ def test_any_metadata_entry_in_a_model_is_read_or_refused(example_models, payloa
 
 # ---- data sources ---------------------------------------------------------------------------------------------
 dtypes = st.sampled_from(["<f4", "<f8", "|u1", "<i2", "<i8", "|b1", "<c8", "|O", "<U3", "|V4"])
-shapes = st.lists(st.integers(0, 2**40), min_size=0, max_size=4).map(tuple)
+shapes = st.lists(st.integers(-2, 64) | st.integers(0, 2**40), min_size=0, max_size=4).map(tuple)  # <0: issue 24
 
 
 def _npy_bytes(shape: tuple[int, ...], dtype: str, body: bytes) -> bytes:

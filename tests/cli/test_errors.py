@@ -174,3 +174,14 @@ def test_delegate_flags(run_cli, example_models, tmp_path, example):
                       "--delegate-option needs a --delegate")
     assert_user_error(run_cli("compare", example_models["float32"], example_models["int8"], "--data",
                               example / "eval", "--delegate", tmp_path / "x.so"), "x.so")
+
+
+def test_npy_declaring_a_negative_shape(run_cli, example_models, tmp_path):
+    """Issue 24 #9: a header that says (-1, 28, 28, 1) reached np.memmap and came out as exit 3 (OverflowError)."""
+    from ..calibration.test_arrays import npy_bytes
+
+    bad = tmp_path / "minus.npy"
+    bad.write_bytes(npy_bytes((-1, 28, 28, 1), body=b"\0" * 4 * 28 * 28 * 4))
+    f32, int8 = example_models["float32"], example_models["int8"]
+    assert_user_error(run_cli("run", int8, bad), "minus.npy", "negative", "np.save")
+    assert_user_error(run_cli("compare", f32, int8, "--data", bad), "minus.npy", "negative", "np.save")
