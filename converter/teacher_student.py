@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from edgelite.converter.budget import HeldOut, held_out_figures
 from edgelite.converter.config import ConvertConfig, QuantMode
 from edgelite.converter.judge import Judge
 from edgelite.core.errors import UserInputError
+from edgelite.core.files import atomic_path
 from edgelite.core.report import Record, Report
 from edgelite.core.version import __version__
 
@@ -134,13 +134,8 @@ def _load_student(path: Path) -> tuple[Any, Any]:
 
 
 def _save_student(model: Any, path: Path) -> None:
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=path.suffix, delete=False) as f:
-        tmp = Path(f.name)
-    try:
+    with atomic_path(path) as tmp:  # renamed into place with the mode open() would give it, not 0600
         model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _latency_ms(model_bytes: bytes, sample: np.ndarray) -> float:

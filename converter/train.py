@@ -33,7 +33,7 @@ from edgelite.converter.keras_bridge import to_tf_keras
 from edgelite.converter.loading import SourceModel, import_tf
 from edgelite.converter.prepare import input_pin, prepared
 from edgelite.core.errors import ConversionError, UserInputError
-from edgelite.core.files import native_stderr_captured, sha256_path
+from edgelite.core.files import atomic_path, native_stderr_captured, sha256_path
 from edgelite.core.report import Record, Report
 from edgelite.core.version import __version__
 from edgelite.runtime import tflite_file
@@ -303,12 +303,10 @@ def finetune(tc: TrainConfig, *, log: Log = lambda line: None) -> TrainReport:
             model = tfmot.sparsity.keras.strip_pruning(pruned)
             sparsity = Sparsity(requested=tc.prune, achieved=round(_prunable_sparsity(model), 4))
             pruned_path = cfg.output.with_name(f"{cfg.output.stem}_pruned.h5")
-            with tempfile.NamedTemporaryFile(dir=pruned_path.parent, suffix=".h5", delete=False) as f:
-                with warnings_module.catch_warnings():  # "HDF5 is legacy": chosen on purpose, see below
-                    warnings_module.simplefilter("ignore", UserWarning)
-                    # tf_keras HDF5: loadable by edgelite (and any tf_keras user) as the float reference
-                    model.save(f.name, include_optimizer=False)
-            os.replace(f.name, pruned_path)
+            with atomic_path(pruned_path) as tmp, warnings_module.catch_warnings():
+                warnings_module.simplefilter("ignore", UserWarning)  # "HDF5 is legacy": on purpose, see below
+                # tf_keras HDF5: loadable by edgelite (and any tf_keras user) as the float reference
+                model.save(str(tmp), include_optimizer=False)
         if tc.qat:
             if tc.distill:
                 _freeze_batchnorm(model)

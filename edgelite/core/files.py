@@ -7,6 +7,7 @@ import hashlib
 import importlib
 import os
 import stat
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -29,25 +30,77 @@ def _special_target(target: Path) -> bool:
     raise UserInputError(f"{target}: output path is {kind}; give a file path")
 
 
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows: Linux (4.7+) shows it in
+    ``/proc/self/status``. Elsewhere it is set and restored at once (``os.umask`` is the only portable reader);
+    the lock keeps our own threads from interleaving there."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8) & 0o777
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
+
+
+def default_file_mode() -> int:
+    """The permission bits a plain ``open(path, "w")`` would give a new file under the caller's umask (0644
+    under 022, 0640 under 027). Temp files (``mkstemp``, ``NamedTemporaryFile``) are 0600 whatever the umask,
+    so an output renamed into place from one must be given this mode first."""
+    return 0o666 & ~current_umask()
+
+
+def _mode_for(target: Path) -> int:
+    """What ``open(target, "w")`` would leave: an existing file keeps its permission bits, a new one gets
+    ``default_file_mode()``."""
+    try:
+        st = os.stat(target)
+    except OSError:
+        return default_file_mode()
+    return stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else default_file_mode()
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` via a temp file in the same folder and a rename, so readers never see half.
+    The file gets the mode ``open()`` would give it (see ``atomic_path``), not the temp file's 0600.
     A character device or FIFO is written directly (a rename would replace the device node)."""
     target = Path(path)
     if _special_target(target):
         with open(target, "wb") as fh:
             fh.write(data)
         return
+    with atomic_path(target, suffix=".tmp") as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> Iterator[Path]:
+    """A temp file's path beside ``path`` for writers that want a file name (``model.save``). When the block
+    ends normally the temp file gets the mode ``open()`` would give ``path`` (an existing file's own, else
+    ``default_file_mode()``) and is renamed over ``path``; on any error or interruption it is removed and
+    ``path`` is left as it was. ``suffix`` defaults to ``path``'s own, for writers that choose a format by
+    extension (``.keras``, ``.h5``)."""
+    target = Path(path)
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
         raise UserInputError(f"{target}: output folder {parent} does not exist; create it first")
     import tempfile  # here: a board command that writes nothing should not pay for it
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix if suffix is None else suffix,
+                               dir=parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        yield Path(tmp)
+        os.chmod(tmp, _mode_for(target))
         os.replace(tmp, target)
     except BaseException:
         # Leave nothing half-written behind, whatever interrupted us; the error itself propagates.

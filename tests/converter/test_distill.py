@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import stat
 
 import numpy as np
 import pytest
+
+from edgelite.core.files import default_file_mode
 
 pytestmark = pytest.mark.slow
 
@@ -54,6 +57,8 @@ def test_distillation_raises_the_students_agreement_without_labels(example, stud
     assert all(m["latency_ms"] > 0 for m in r["models"])
     assert r["chosen_int8"] is not None and "student int8" in stdout
     assert (tmp_path / "st_student.keras").is_file()
+    # issue 24 #10: saved through a temp file (0600), then given the mode open() would give it
+    assert stat.S_IMODE((tmp_path / "st_student.keras").stat().st_mode) == default_file_mode()
     from edgelite.runtime import Model
 
     m = Model.load(out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from edgelite.converter import ConvertConfig
 from edgelite.converter.keras_bridge import to_tf_keras
 from edgelite.core.errors import UserInputError
+from edgelite.core.files import default_file_mode
 from edgelite.runtime import Model, tflite_file
 
 pytestmark = pytest.mark.slow
@@ -77,6 +79,7 @@ def test_pruning_reaches_the_requested_sparsity(example, mnist_train_npz, tmp_pa
     assert r.result.top1 >= 90.0  # measured 95.6 % after 2 epochs
     pruned = tmp_path / "p_pruned.h5"
     assert r.pruned_model == str(pruned) and pruned.is_file()
+    assert stat.S_IMODE(pruned.stat().st_mode) == default_file_mode()  # not the temp file's 0600 (issue 24 #10)
 
 
 def test_qat_input_errors(example, saved_model_dir, mnist_train_npz, tmp_path, run_cli):
