@@ -85,6 +85,11 @@ def test_record_then_pass_then_catch_a_bigger_model(tmp_path, run_cli, example_m
     assert "PASS: 6 passed" in stdout
 
     # The float model as candidate: 4x the size. Size growth breaks; the update is refused, baseline kept.
+    # Whether its latency growth breaks too depends on the CPU, not on edgelite: float MNIST is ~0.5x the int8
+    # latency on AVX2-only x86 (growth about -45 %, passes) and ~1.8x on AVX-512 VNNI (+78 %, fails). So the
+    # expectation comes from what this machine measured: int8 over float, timed in the same rounds above.
+    int8_over_float = json.loads(out["json"].read_text())["models"][0]["latency"]["int8_over_float"]
+    predicted_growth_pct = (1 / int8_over_float - 1) * 100
     before = (tmp_path / "baseline.json").read_bytes()
     bigger = _config(tmp_path, f32, f32, example)
     code, stdout, err = run_cli("check", "--config", bigger, "--update-baseline", "--junit", out["xml"],
@@ -92,15 +97,24 @@ def test_record_then_pass_then_catch_a_bigger_model(tmp_path, run_cli, example_m
     assert code == 1 and "mnist/max_size_bytes" in err and "Traceback" not in err
     assert (tmp_path / "baseline.json").read_bytes() == before
     assert "baseline not updated" in err
-    code, stdout, err = run_cli("check", "--config", bigger, "--junit", out["xml"], "--markdown", out["md"])
+    code, stdout, err = run_cli("check", "--config", bigger, "--junit", out["xml"], "--markdown", out["md"],
+                                "--json", tmp_path / "bigger.json")
     assert code == 1 and "mnist/max_size_growth_pct (grew +" in err
+    budgets = json.loads((tmp_path / "bigger.json").read_text())["models"][0]["budgets"]
+    latency = next(r for r in budgets if r["budget"] == "max_latency_growth_pct")
+    if abs(predicted_growth_pct - 15.0) > 10.0:   # clear of the limit by more than two runs' noise
+        assert (latency["status"] == "fail") == (predicted_growth_pct > 15.0), (predicted_growth_pct, latency)
+    expected = {"max_size_bytes", "max_size_growth_pct"}
+    if latency["status"] == "fail":
+        expected.add("max_latency_growth_pct")
     suites = ET.parse(out["xml"]).getroot()
     cases = suites.findall(".//testcase")
     assert len(cases) == 6 and suites.get("tests") == "6"
     failed = {c.get("name") for c in cases if c.find("failure") is not None}
-    assert failed == {"max_size_bytes", "max_size_growth_pct"} and suites.get("failures") == "2"
+    assert failed == expected and suites.get("failures") == str(len(expected)), (failed, predicted_growth_pct)
     md = out["md"].read_text()
-    assert md.startswith("## edgelite check: ❌ 2 budget(s) failed") and md.count("❌ FAIL") == 2
+    assert md.startswith(f"## edgelite check: ❌ {len(expected)} budget(s) failed")
+    assert md.count("❌ FAIL") == len(expected)
 
 
 def test_a_real_slowdown_breaks_the_latency_budget_and_nothing_else(tmp_path, run_cli, example_models, example,
