@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -47,29 +49,40 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
     return _decode(path, str(path))
 
 
-def decode_image(data: bytes, where: str) -> Image.Image:
-    """Decode an encoded image held in memory (an upload), with the same pixel cap and errors as a file."""
+def decode_image(data: bytes, where: str, *, max_pixels: int | None = None) -> Image.Image:
+    """Decode an encoded image held in memory (an upload), with the same pixel cap and errors as a file
+    (``max_pixels``: a lower cap, e.g. a server's). The decoded image is not copied: peak memory is one image."""
     import io
 
-    return _decode(io.BytesIO(data), where)
+    return _decode(io.BytesIO(data), where, max_pixels=max_pixels, in_memory=True)
 
 
-def _decode(source: Any, path: str) -> Image.Image:
+def image_pixels(data: bytes, where: str) -> int:
+    """Width × height that an encoded image's header declares (nothing is decoded): what decoding it costs."""
+    import io
+
+    with _opened(io.BytesIO(data), where) as im:
+        width, height = im.size
+        im.close()
+    return int(width) * int(height)
+
+
+@contextlib.contextmanager
+def _opened(source: Any, path: str) -> Iterator[Image.Image]:
+    """``Image.open`` (header only) with its errors as one-line ``UserInputError``s naming ``path``. The caller
+    closes the image, or keeps it (a decoded upload: closing would drop the pixels it is about to return)."""
     import warnings
 
-    cap = max_image_pixels()
     try:
         with warnings.catch_warnings():
-            # Pillow's own bomb check warns past 89 MP and raises past 179 MP; ours (above) comes first.
+            # Pillow's own bomb check warns past 89 MP and raises past 179 MP; ours (_decode) comes first.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(source) as im:
-                width, height = im.size
-                if width * height > cap:
-                    raise UnreadableImageError(
-                        f"{path}: {width}x{height} pixels is over the {cap:,}-pixel cap for one image; resize it, "
-                        f"or raise the cap with {MAX_IMAGE_PIXELS_ENV}")
-                im.load()
-                return im.copy()
+            im = Image.open(source)
+            try:
+                yield im
+            except BaseException:
+                im.close()
+                raise
     except FileNotFoundError:
         raise UserInputError(f"{path}: no such image file") from None
     except Image.DecompressionBombError as exc:
@@ -81,6 +94,23 @@ def _decode(source: Any, path: str) -> Image.Image:
     except (OSError, ValueError) as exc:
         raise UnreadableImageError(f"{path}: not a readable image ({exc}); remove it or convert it to "
                                    "PNG/JPEG") from None
+
+
+def _decode(source: Any, path: str, *, max_pixels: int | None = None, in_memory: bool = False) -> Image.Image:
+    cap = max_image_pixels() if max_pixels is None else min(max_pixels, max_image_pixels())
+    with _opened(source, path) as im:
+        width, height = im.size
+        if width * height > cap:
+            hint = f"or raise the cap with {MAX_IMAGE_PIXELS_ENV}" if max_pixels is None else "or send a smaller one"
+            raise UnreadableImageError(
+                f"{path}: {width}x{height} pixels is over the {cap:,}-pixel cap for one image; resize it, {hint}")
+        im.load()
+        if in_memory:   # a BytesIO holds no OS resource: return the decoded image itself, not a second copy
+            return im
+        try:
+            return im.copy()
+        finally:
+            im.close()   # the file handle, at once (multi-frame formats keep it open after load)
 
 
 @dataclass(frozen=True)

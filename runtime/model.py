@@ -69,6 +69,8 @@ class Model:
         labels = metadata.labels
         self.labels: tuple[str, ...] | None = labels if md.labels_match_output(labels, self.outputs[0].shape) else None
         self.last_invoke_s = 0.0
+        # False once a failed resize or invoke could not be undone: a server replaces such an interpreter
+        self.healthy = True
 
     def _refresh_tensors(self) -> None:
         self.inputs = [_tensor_info(d) for d in self._interp.get_input_details()]
@@ -262,7 +264,7 @@ class Model:
             named: dict[str, np.ndarray] = self._run_signature(inputs, signature)
             return named
         feeds = self._by_name(inputs, [t.name for t in self.inputs])
-        resized = False
+        changed = []
         for t in self.inputs:
             arr = feeds[t.name]
             if tuple(arr.shape) != t.shape:
@@ -270,15 +272,50 @@ class Model:
                         want not in (-1, got) for want, got in zip(t.shape_signature, arr.shape, strict=True)):
                     raise UserInputError(f"{self.path}: input {t.name!r} takes shape {list(t.shape_signature)} "
                                          f"(-1 = any), got {list(arr.shape)}")
-                self._interp.resize_tensor_input(t.index, list(arr.shape), strict=True)
-                resized = True
-        if resized:
-            self._interp.allocate_tensors()
-            self._refresh_tensors()
+                if 0 in arr.shape:   # XNNPACK cannot plan an empty tensor, and the failed plan sticks
+                    raise UserInputError(f"{self.path}: input {t.name!r} got shape {list(arr.shape)}, which holds "
+                                         "no values; send at least one sample")
+                changed.append(t)
+        if changed:
+            self._resize({t.index: tuple(feeds[t.name].shape) for t in changed})
         for t in self.inputs:
             self._interp.set_tensor(t.index, _to_tensor(feeds[t.name], t))
-        self._invoke()
+        try:
+            self._invoke()
+        except BaseException:
+            self.healthy = self._replan()
+            raise
         return {o.name: o.dequantize(self._output(o)) for o in self.outputs}
+
+    def _resize(self, shapes: dict[int, tuple[int, ...]]) -> None:
+        """Resize inputs (by tensor index) and re-plan; on failure put back the shapes that worked, so one bad
+        request cannot leave the interpreter unusable for the next (``healthy`` says whether that worked)."""
+        before = {t.index: t.shape for t in self.inputs}
+        try:
+            for index, shape in shapes.items():
+                self._interp.resize_tensor_input(index, list(shape), strict=True)
+            self._interp.allocate_tensors()
+        except (RuntimeError, ValueError) as exc:
+            try:
+                for index, shape in before.items():
+                    self._interp.resize_tensor_input(index, list(shape), strict=True)
+                self.healthy = self._replan()
+            except (RuntimeError, ValueError):
+                self.healthy = False
+            text = str(exc).strip()
+            raise UserInputError(f"{self.path}: {self.backend.name} cannot run input shape(s) "
+                                 f"{[list(s) for s in shapes.values()]}: "
+                                 f"{text.splitlines()[0] if text else type(exc).__name__}") from None
+        self._refresh_tensors()
+
+    def _replan(self) -> bool:
+        """Allocate tensors for the current shapes again; False when even that fails (replace the model)."""
+        try:
+            self._interp.allocate_tensors()
+        except (RuntimeError, ValueError):
+            return False
+        self._refresh_tensors()
+        return True
 
     @_locked
     def _run_signature(self, inputs: np.ndarray | dict[str, np.ndarray], key: str) -> dict[str, np.ndarray]:
