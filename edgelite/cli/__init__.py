@@ -192,6 +192,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="interpreter threads per model (default: the runtime's choice)")
     p.add_argument("--max-body", type=int, default=16 * 1024 * 1024, metavar="BYTES",
                    help="largest request body accepted (default 16 MiB); larger ones get 413")
+    p.add_argument("--max-body-in-flight", type=int, default=48 * 1024 * 1024, metavar="BYTES",
+                   help="request body bytes held at once by all requests (default 48 MiB); past it 503 + Retry-After")
+    p.add_argument("--max-pixels", type=int, default=16 * 1024 * 1024, metavar="N",
+                   help="largest uploaded image for classify, width x height (default 16777216 = 4096x4096); larger "
+                        "ones get 413")
+    p.add_argument("--work-memory-mb", type=float, default=160.0, metavar="MB",
+                   help="memory for decoding uploads and parsing large JSON bodies at once (default 160); the rest "
+                        "wait their turn")
+    p.add_argument("--max-batch", type=int, default=64, metavar="N",
+                   help="samples per request on a dynamic batch axis (default 64); more get 400")
+    p.add_argument("--header-timeout", type=float, default=10.0, metavar="S",
+                   help="seconds a client has to send its request headers (default 10); then 408 and closed")
+    p.add_argument("--body-timeout", type=float, default=30.0, metavar="S",
+                   help="seconds a client has to send its request body after the headers (default 30); then 408")
+    p.add_argument("--keepalive-timeout", type=float, default=5.0, metavar="S",
+                   help="seconds an idle keep-alive connection stays open (default 5)")
+    p.add_argument("--shutdown-timeout", type=float, default=10.0, metavar="S",
+                   help="on SIGTERM, seconds requests in flight get to finish before they are cancelled (default 10)")
+    p.add_argument("--max-connections", type=int, default=256, metavar="N",
+                   help="open connections (default 256); more are answered 503 and closed")
+    p.add_argument("--max-header-bytes", type=int, default=64 * 1024, metavar="BYTES",
+                   help="request line and headers (default 64 KiB); more get 431 and the connection is closed")
     p.add_argument("--poll-seconds", type=float, default=5.0, metavar="S",
                    help="look for new model versions in REPO every S seconds (default 5; 0: never) — the backstop "
                         "of --watch")
@@ -209,6 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="requests waiting for an interpreter, per model (default 64); more get 503 + Retry-After")
     p.add_argument("--token-file", metavar="FILE",
                    help="require 'Authorization: Bearer <token>' (the token in FILE) on every route but health")
+    p.add_argument("--admin-token-file", metavar="FILE",
+                   help="the repository API (--enable-repository-api) requires this token instead of --token-file's")
+    p.add_argument("--follow-symlinks", action="store_true",
+                   help="serve model files that symbolic links inside REPO lead to outside it (default: skipped)")
     p.add_argument("--access-log", action="store_true", help="one JSON line per request on stdout")
     p.add_argument("--enable-repository-api", action="store_true",
                    help="Triton's repository extension: POST /v2/repository/index, …/models/<name>/load|unload")

@@ -219,19 +219,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from edgelite.core.files import lazy_import
 
     serve_extra = "pip install 'edgelite[serve]'"
-    uvicorn = lazy_import("uvicorn", install=serve_extra)
+    lazy_import("uvicorn", install=serve_extra)
     lazy_import("starlette", install=serve_extra)
     from edgelite.serve.app import create_app
+    from edgelite.serve.limits import MiB, ServeLimits
     from edgelite.serve.repository import Repository
+    from edgelite.serve.server import parser_name, run
 
     if not 0 < args.port < 65536:
         raise UserInputError(f"--port must be 1-65535, got {args.port}")
-    if args.max_body < 1024:
-        raise UserInputError(f"--max-body must be at least 1024 bytes, got {args.max_body}")
+    limits = ServeLimits(max_body=args.max_body, max_body_in_flight=args.max_body_in_flight,
+                         max_pixels=args.max_pixels, work_memory=int(args.work_memory_mb * MiB),
+                         max_batch=args.max_batch, header_timeout_s=args.header_timeout,
+                         body_timeout_s=args.body_timeout, keepalive_s=args.keepalive_timeout,
+                         shutdown_timeout_s=args.shutdown_timeout, max_connections=args.max_connections,
+                         max_header_bytes=args.max_header_bytes)
     from edgelite.serve.capture import Capture
     from edgelite.serve.middleware import read_token
 
     token = read_token(Path(args.token_file)) if args.token_file else None
+    admin_token = read_token(Path(args.admin_token_file), "--admin-token-file") if args.admin_token_file else None
     capture = Capture(Path(args.capture), args.capture_rate, args.capture_max_mb) if args.capture else None
     if args.poll_seconds < 0:
         raise UserInputError(f"--poll-seconds must be ≥ 0, got {args.poll_seconds}")
@@ -241,7 +248,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     policy, pins = VersionPolicy.parse(args.versions), parse_pins(args.pin)
     repo = Repository(Path(args.repo), threads=args.threads, policy=policy, pins=pins,
                       allow_signature_change=args.allow_signature_change, log=lambda line: print(line, flush=True),
-                      instances=args.instances, max_queue=args.max_queue, model_name=args.model_name)
+                      instances=args.instances, max_queue=args.max_queue, model_name=args.model_name,
+                      follow_symlinks=args.follow_symlinks)
     for served in repo:
         print(f"serving {served.name} version {served.version} ({served.path}; policy "
               f"{repo.policy_for(served.name).describe()})")
@@ -249,26 +257,44 @@ def cmd_serve(args: argparse.Namespace) -> int:
     updates = [f"every {args.poll_seconds:g} s"] if args.poll_seconds > 0 else []
     updates += ["on file changes (inotify)"] if watch else []
     print(f"new versions: {' and '.join(updates) or 'never (--poll-seconds 0 --watch off)'}")
-    import importlib.util
-
-    # uvicorn takes httptools (the serve extra) when it is there: h11, its fallback, is ~1.6× slower per request
-    parser = "httptools" if importlib.util.find_spec("httptools") else "h11 (pip install httptools: faster)"
-    print(f"Open Inference Protocol on http://{args.host}:{args.port}/v2, HTTP parser {parser} (Ctrl-C to stop)")
+    for warning in _exposure_warnings(args.host, token, admin_token, args.enable_repository_api):
+        print(f"warning: {warning}", flush=True)
+    print(f"Open Inference Protocol on http://{args.host}:{args.port}/v2, HTTP parser {parser_name()} "
+          f"(Ctrl-C to stop; SIGTERM lets requests finish for up to {limits.shutdown_timeout_s:g} s)")
     import signal
 
     # uvicorn catches SIGTERM/SIGINT, stops accepting, lets requests in flight finish, then raises the signal
     # again for the handlers it found: absorb that one so a normal stop exits 0 instead of "terminated" (143).
     previous = {sig: signal.signal(sig, lambda signum, frame: None) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        app = create_app(repo, max_body=args.max_body, poll_seconds=args.poll_seconds, token=token, capture=capture,
-                         access_log=(lambda line: print(line, flush=True)) if args.access_log else None,
-                         repository_api=args.enable_repository_api, watch=watch)
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+        access_log = (lambda line: print(line, flush=True)) if args.access_log else None
+        app = create_app(repo, limits=limits, poll_seconds=args.poll_seconds, token=token, admin_token=admin_token,
+                         capture=capture, access_log=access_log, repository_api=args.enable_repository_api,
+                         watch=watch)
+        run(app, host=args.host, port=args.port, limits=limits)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     print("stopped: requests in flight finished")
     return 0
+
+
+def _exposure_warnings(host: str, token: str | None, admin_token: str | None, repository_api: bool) -> list[str]:
+    """What a server reachable from other machines should not do silently (README: Exposing serve)."""
+    import ipaddress
+
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    found = []
+    if not loopback and token is None:
+        found.append(f"--host {host} is reachable from other machines and there is no --token-file: anyone who "
+                     "can reach it can run the models")
+    if not loopback and repository_api and admin_token is None:
+        found.append("--enable-repository-api without --admin-token-file: "
+                     + ("the inference token also loads and unloads models" if token else "anyone can unload models"))
+    return found
 
 
 # ---- run -----------------------------------------------------------------------------------------------------

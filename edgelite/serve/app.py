@@ -4,13 +4,15 @@
 the rest are Starlette routes, their inference in the thread pool (LiteRT releases the GIL while it computes).
 Each served model's interpreters are used by one request at a time. Every user mistake is a 4xx with OIP's
 ``{"error": "…"}`` body — malformed JSON, unknown model or version, wrong datatype or shape, a body over
-``max_body`` bytes — never a traceback.
+``max_body`` bytes — never a traceback. What one server admits at once (body bytes, decode and parse memory)
+and how long a client may take are ``ServeLimits`` (serve/limits.py, serve/admission.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -21,12 +23,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from edgelite.core.limits import ascii_uint
 from edgelite.core.version import __version__
 from edgelite.serve import protocol
+from edgelite.serve.admission import BodyGuard, HttpError, WorkMemory
 from edgelite.serve.asgi import ASGIApp
 from edgelite.serve.capture import Capture
 from edgelite.serve.inference import (
-    HttpError,
     InferEndpoint,
     InferFront,
     Reply,
@@ -37,12 +40,12 @@ from edgelite.serve.inference import (
     read_body,
     split_body,
 )
+from edgelite.serve.limits import DECODE_BYTES_PER_PIXEL, JSON_EXPANSION, ServeLimits
 from edgelite.serve.metrics import Metrics
 from edgelite.serve.middleware import AccessLog, BearerToken
 from edgelite.serve.repository import Repository, Served
 from edgelite.serve.updates import Updater
 
-MAX_BODY = 16 * 1024 * 1024   # default --max-body: a 224×224×3 float tensor as JSON text is ~3 MB
 log = logging.getLogger("edgelite.serve")
 
 
@@ -54,13 +57,13 @@ def _response(reply: Reply) -> Response:
                     headers={k.decode(): v.decode() for k, v in reply.headers})
 
 
-def _guarded(handler: Handler) -> Handler:
+def _guarded(handler: Handler, public: Callable[[str], str]) -> Handler:
     """Map the errors a request can cause to 4xx responses; anything else is a logged 500."""
     async def wrapped(request: Request) -> Response:
         try:
             return await handler(request)
         except Exception as exc:   # mapped to a 4xx here; anything unexpected is logged and answered 500
-            reply = error_reply(exc)
+            reply = error_reply(exc, public)
             if reply is None:
                 log.exception("internal error on %s %s", request.method, request.url.path)
                 reply = json_reply({"error": "internal error; see the server log"}, 500)
@@ -83,29 +86,46 @@ def model_metadata(served: Served, versions: list[int]) -> dict[str, Any]:
 MAX_TOP_K = 1000
 
 
-def classify(served: Served, data: bytes, top_k: int) -> dict[str, Any]:
+def classify(served: Served, data: bytes, top_k: int, max_pixels: int | None = None) -> dict[str, Any]:
     """Top-k labels for one encoded image, preprocessed by the spec inside the file (the code path of ``run``)."""
     from edgelite.calibration.preprocess import decode_image
     from edgelite.core.errors import UnreadableImageError
 
     try:
-        image = decode_image(data, "request body")
+        image = decode_image(data, "request body", max_pixels=max_pixels)
     except UnreadableImageError as exc:
         raise HttpError(400, str(exc)) from None
     with served.instance() as model:
         x = model.prepare(image)   # the spec inside the file: the path `run` takes
+        del image   # the decoded upload can be the largest thing this request holds
         scores = model.predict(x)
     observe(served, x, scores)
     top = served.model.top_labels(scores[0], top_k)
     return {"model_name": served.name, "model_version": str(served.version),
-            "classes": [{"label": label, "score": score} for label, score in top]}
+            "classes": [{"label": label, "score": score if math.isfinite(score) else None} for label, score in top]}
+
+
+def _image_cost(data: bytes, max_pixels: int) -> int:
+    """Working memory decoding ``data`` takes, from its header; 413 past ``max_pixels``, 400 if unreadable."""
+    from edgelite.calibration.preprocess import image_pixels
+    from edgelite.core.errors import UnreadableImageError
+
+    try:
+        pixels = image_pixels(data, "request body")
+    except UnreadableImageError as exc:
+        raise HttpError(400, str(exc)) from None
+    if pixels > max_pixels:
+        raise HttpError(413, f"request body: an image of {pixels:,} pixels is over the server's {max_pixels:,}-pixel "
+                             "cap (--max-pixels); send a smaller image")
+    return pixels * DECODE_BYTES_PER_PIXEL
 
 
 async def _image_bytes(request: Request, cap: int) -> bytes:
     """The image of a classify request: the raw body, or the first file of a multipart form."""
     check_declared(request.scope, cap)
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        async with request.form(max_files=1, max_fields=8, max_part_size=cap) as form:
+        # one file and a few fields; Starlette's own refusals (more files, a missing boundary) are 400s
+        async with request.form(max_files=1, max_fields=8, max_part_size=64 * 1024) as form:
             for value in form.values():
                 if not isinstance(value, str):
                     data = await value.read(cap + 1)
@@ -119,15 +139,19 @@ async def _image_bytes(request: Request, cap: int) -> bytes:
     return raw
 
 
-def create_app(repo: Repository, *, max_body: int = MAX_BODY, poll_seconds: float = 0.0,
-               metrics: Metrics | None = None, token: str | None = None,
+def create_app(repo: Repository, *, limits: ServeLimits | None = None, poll_seconds: float = 0.0,
+               metrics: Metrics | None = None, token: str | None = None, admin_token: str | None = None,
                access_log: Callable[[str], None] | None = None, repository_api: bool = False,
                capture: Capture | None = None, watch: bool = False) -> ASGIApp:
     """The ASGI application serving ``repo`` (Starlette routes behind the plain-ASGI infer front); with
     ``poll_seconds`` > 0 a background thread polls REPO for new versions while it runs, with ``watch`` a file
-    watcher polls it as soon as it changes (serve/updates.py). ``token``: a bearer
-    token every route but health requires; ``access_log``: receives one JSON line per request;
+    watcher polls it as soon as it changes (serve/updates.py). ``limits``: every cap (serve/limits.py);
+    ``token``: a bearer token every route but health requires; ``admin_token``: the one the repository API
+    requires instead (default: ``token``); ``access_log``: receives one JSON line per request;
     ``repository_api``: Triton's load/unload/index."""
+    limits = limits or ServeLimits()
+    max_body = limits.max_body
+    work = WorkMemory(limits.work_memory)
     stats = metrics or Metrics()
     stats.watch_drift(lambda: list(repo))
     for served in repo:
@@ -160,19 +184,24 @@ def create_app(repo: Repository, *, max_body: int = MAX_BODY, poll_seconds: floa
     async def classify_route(request: Request) -> Response:
         served = _served(repo, request)
         raw_k = request.query_params.get("top_k", "5")
-        if not raw_k.isdigit() or not 1 <= int(raw_k) <= MAX_TOP_K:
-            raise HttpError(400, f"top_k must be an integer 1-{MAX_TOP_K}, got {raw_k!r}")
+        top_k = ascii_uint(raw_k, 4)
+        if top_k is None or not 1 <= top_k <= MAX_TOP_K:
+            raise HttpError(400, f"top_k must be an integer 1-{MAX_TOP_K}, got {raw_k[:20]!r}")
         data = await _image_bytes(request, max_body)
-        return JSONResponse(await run_in_threadpool(classify, served, data, int(raw_k)))
+        # decodes wait for working memory: six huge uploads at once decode one after another, not together
+        async with work.reserve(_image_cost(data, limits.max_pixels)):
+            return JSONResponse(await run_in_threadpool(classify, served, data, top_k, limits.max_pixels))
 
     async def predict_route(request: Request) -> Response:
-        from edgelite.serve.tfserving import predict
+        from edgelite.serve.tfserving import parse_predict, predict
 
         served = _served(repo, request)
-        body, binary = split_body(request.scope, await read_body(request.scope, request.receive, max_body))
+        head, binary = split_body(request.scope, await read_body(request.scope, request.receive, max_body))
         if binary:
             raise HttpError(400, "TensorFlow Serving's predict API takes JSON only")
-        return JSONResponse(await run_in_threadpool(predict, served, body))
+        arrays, rows = await work.run(len(head) * JSON_EXPANSION,
+                                      lambda: parse_predict(head, served.model.inputs, limits.max_batch))
+        return JSONResponse(await run_in_threadpool(predict, served, arrays, rows))
 
     async def repo_index(request: Request) -> Response:
         return JSONResponse(repo.index())
@@ -188,10 +217,10 @@ def create_app(repo: Repository, *, max_body: int = MAX_BODY, poll_seconds: floa
     async def metrics_route(request: Request) -> Response:
         return Response(generate_latest(stats.registry), media_type=CONTENT_TYPE_LATEST)
 
-    endpoint = InferEndpoint(repo, stats, capture, max_body)
+    endpoint = InferEndpoint(repo, stats, capture, limits, work)
 
     def route(path: str, handler: Handler, methods: list[str]) -> Route:
-        return Route(path, _guarded(handler), methods=methods)
+        return Route(path, _guarded(handler, repo.public), methods=methods)
 
     routes = [
         route("/v2/health/live", live, ["GET"]),
@@ -230,10 +259,13 @@ def create_app(repo: Repository, *, max_body: int = MAX_BODY, poll_seconds: floa
         finally:
             updater.stop()
 
-    app: ASGIApp = InferFront(Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed},
-                                        lifespan=lifespan), endpoint)
-    if token is not None:
-        app = BearerToken(app, token=token)
+    starlette = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed}, lifespan=lifespan)
+    # no redirect for a trailing slash: Starlette builds its Location from the client's Host header
+    starlette.router.redirect_slashes = False
+    app: ASGIApp = BodyGuard(InferFront(starlette, endpoint), max_in_flight=limits.max_body_in_flight,
+                             timeout_s=limits.body_timeout_s)
+    if token is not None or admin_token is not None:
+        app = BearerToken(app, token=token, admin_token=admin_token)
     if access_log is not None:   # outermost: requests refused for the token are logged too
         app = AccessLog(app, write=access_log)
     return app

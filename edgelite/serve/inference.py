@@ -8,7 +8,8 @@ anything else runs in the thread pool (LiteRT releases the GIL while it computes
 
 Every user mistake is a 4xx with OIP's ``{"error": "…"}`` body — malformed JSON, unknown model or version, wrong
 datatype or shape, a body over ``max_body`` bytes — never a traceback; the same mapping serves the Starlette
-routes (``error_reply``).
+routes (``error_reply``). Error bodies name models and versions, never server paths (``Repository.public``).
+A request that fails inside the interpreter leaves it as it was, or it is replaced (``Served.release``).
 """
 
 from __future__ import annotations
@@ -24,11 +25,14 @@ import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from edgelite.core.errors import UserInputError
+from edgelite.core.limits import ascii_uint
 from edgelite.runtime.drift import WARN_PSI
 from edgelite.runtime.model import Model
 from edgelite.serve import protocol
+from edgelite.serve.admission import HttpError, WorkMemory
 from edgelite.serve.asgi import ASGIApp, Receive, Scope, Send
 from edgelite.serve.capture import Capture
+from edgelite.serve.limits import JSON_EXPANSION, ServeLimits
 from edgelite.serve.metrics import Metrics
 from edgelite.serve.repository import Overloaded, Repository, Served
 
@@ -36,12 +40,6 @@ log = logging.getLogger("edgelite.serve")
 
 HEADER_LENGTH = b"inference-header-content-length"   # Triton's binary-data extension
 INFER_PATH = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")
-
-
-class HttpError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class ClientGone(Exception):
@@ -65,19 +63,25 @@ class Reply:
 
 
 def json_reply(obj: Any, status: int = 200) -> Reply:
-    return Reply(status, json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode())
+    # allow_nan=False: a NaN that slipped past json_values is a 500 (a bug), never a body no parser accepts
+    return Reply(status, json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode())
 
 
-def error_reply(exc: Exception) -> Reply | None:
-    """The 4xx/503 answer to an exception a request can cause, or None for anything else (a bug: 500)."""
+def error_reply(exc: Exception, public: Any = str) -> Reply | None:
+    """The 4xx/503 answer to an exception a request can cause, or None for anything else (a bug: 500).
+    ``public``: text → text with server paths replaced by model names (``Repository.public``)."""
+    from starlette.exceptions import HTTPException
+
     if isinstance(exc, HttpError):
-        return json_reply({"error": str(exc)}, exc.status)
+        return Reply(exc.status, json_reply({"error": public(str(exc))}).body, headers=exc.headers)
     if isinstance(exc, Overloaded):
         return Reply(503, json_reply({"error": str(exc)}).body, headers=((b"retry-after", b"1"),))
-    if isinstance(exc, LookupError):
-        return json_reply({"error": str(exc.args[0]) if exc.args else "not found"}, 404)
     if isinstance(exc, (protocol.ProtocolError, UserInputError)):
-        return json_reply({"error": str(exc)}, 400)
+        return json_reply({"error": public(str(exc))}, 400)
+    if isinstance(exc, HTTPException) and 400 <= exc.status_code < 500:   # Starlette's own (multipart forms)
+        return json_reply({"error": f"{exc.detail}"}, exc.status_code)
+    if type(exc) is LookupError:   # the repository's: unknown model or version (a KeyError elsewhere is a bug)
+        return json_reply({"error": public(str(exc.args[0])) if exc.args else "not found"}, 404)
     return None
 
 
@@ -88,10 +92,19 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def only_header(scope: Scope, name: bytes) -> str | None:
+    """The one value of header ``name`` (None when absent); sent twice, it is refused: which one counts would
+    depend on who reads it."""
+    values = [v for k, v in scope["headers"] if k == name]
+    if len(values) > 1:
+        raise HttpError(400, f"header {name.decode()} is sent {len(values)} times; send it once")
+    return str(values[0].decode("latin-1")) if values else None
+
+
 def check_declared(scope: Scope, cap: int) -> None:
     declared = header(scope, b"content-length")
-    if declared is not None and declared.isdigit() and int(declared) > cap:
-        raise HttpError(413, f"request body of {declared} bytes is over the {cap}-byte limit (--max-body)")
+    if declared is not None and (len(declared) > 18 or (ascii_uint(declared) or 0) > cap):
+        raise HttpError(413, f"request body of {declared[:20]} bytes is over the {cap}-byte limit (--max-body)")
 
 
 async def read_body(scope: Scope, receive: Receive, cap: int) -> bytes:
@@ -111,16 +124,25 @@ async def read_body(scope: Scope, receive: Receive, cap: int) -> bytes:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def split_body(scope: Scope, raw: bytes) -> tuple[Any, bytes]:
-    """(JSON part, binary tensor bytes) of an OIP request body."""
-    split = header(scope, HEADER_LENGTH)
-    if split is not None and (not split.isdigit() or int(split) > len(raw)):
-        raise HttpError(400, f"Inference-Header-Content-Length {split!r} does not fit the {len(raw)}-byte body")
-    head, binary = (raw[:int(split)], raw[int(split):]) if split is not None else (raw, b"")
-    try:
-        return json.loads(head), binary
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HttpError(400, f"request body is not valid JSON ({exc})") from None
+def split_body(scope: Scope, raw: bytes) -> tuple[bytes, bytes]:
+    """(JSON part, binary tensor bytes) of an OIP request body (Triton's Inference-Header-Content-Length)."""
+    split = only_header(scope, HEADER_LENGTH)
+    if split is None:
+        return raw, b""
+    at = ascii_uint(split)
+    if at is None or at > len(raw):
+        raise HttpError(400, f"Inference-Header-Content-Length {split[:20]!r} does not fit the {len(raw)}-byte body")
+    return raw[:at], raw[at:]
+
+
+async def parse_infer(work: WorkMemory, scope: Scope, raw: bytes, served: Served, max_batch: int
+                      ) -> protocol.InferRequest:
+    """An OIP request body parsed for ``served``'s model; a large JSON part is parsed in the thread pool
+    under working memory reserved for its Python objects (serve/admission.py)."""
+    head, binary = split_body(scope, raw)
+    m = served.model
+    return await work.run(len(head) * JSON_EXPANSION,
+                          lambda: protocol.infer_request(head, binary, m.inputs, m.outputs, max_batch=max_batch))
 
 
 def observe(served: Served, x: np.ndarray, outputs: np.ndarray, capture: Capture | None = None) -> None:
@@ -148,20 +170,13 @@ def _fmt(v: float | None) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
-def infer(served: Served, body: Any, binary: bytes = b"", metrics: Metrics | None = None,
-          capture: Capture | None = None, *, held: Model | None = None) -> Reply:
-    """One OIP inference request on ``served``. ``held``: an interpreter the caller already took (the inline
-    path), else one is waited for (blocking: the thread pool's). The interpreter is given back as soon as
-    ``run`` returns — drift, capture and the response are built off it, so the next request's ``invoke()``
-    overlaps them."""
-    t0 = time.perf_counter()
-    try:
-        arrays = protocol.parse_inputs(body, served.model.inputs, binary)
-        wanted = protocol.requested_outputs(body, served.model.outputs)
-    except BaseException:
-        if held is not None:
-            served.release(held)
-        raise
+def infer(served: Served, request: protocol.InferRequest, metrics: Metrics | None = None,
+          capture: Capture | None = None, *, held: Model | None = None, parse_s: float = 0.0) -> Reply:
+    """One parsed OIP inference request on ``served``. ``held``: an interpreter the caller already took (the
+    inline path), else one is waited for (blocking: the thread pool's). The interpreter is given back as soon
+    as ``run`` returns — drift, capture and the response are built off it, so the next request's ``invoke()``
+    overlaps them. ``parse_s``: the time parsing took (reported as preprocessing)."""
+    arrays = request.arrays
     t1 = time.perf_counter()
     model = held if held is not None else served.acquire()   # the wait is the queue time
     assert model is not None
@@ -180,19 +195,19 @@ def infer(served: Served, body: Any, binary: bytes = b"", metrics: Metrics | Non
             busy.dec()
     t3 = time.perf_counter()
     if metrics is not None:
-        metrics.observe(served.name, queue_s=t2 - t1, preprocess_s=(t1 - t0) + (t3 - t2 - invoke_s),
+        metrics.observe(served.name, queue_s=t2 - t1, preprocess_s=parse_s + (t3 - t2 - invoke_s),
                         inference_s=invoke_s)
     if single:
         observe(served, next(iter(arrays.values())), outputs[m.outputs[0].name], capture)
     entries, chunks = [], []
-    for name, as_binary in wanted:
+    for name, as_binary in request.wanted:
         entry, raw = protocol.output_tensor(name, outputs[name], as_binary)
         entries.append(entry)
         chunks.append(raw)
     response: dict[str, Any] = {"model_name": served.name, "model_version": str(served.version), "outputs": entries}
-    if isinstance(body.get("id"), str):
-        response["id"] = body["id"]
-    head = json.dumps(response, separators=(",", ":")).encode()
+    if request.id is not None:
+        response["id"] = request.id
+    head = json.dumps(response, separators=(",", ":"), allow_nan=False).encode()
     if not any(chunks):
         return Reply(200, head)
     return Reply(200, head + b"".join(chunks), b"application/octet-stream",
@@ -203,8 +218,9 @@ class InferEndpoint:
     """``POST …/infer`` as an ASGI app: the Starlette route's endpoint (path parameters in the scope) and
     ``InferFront``'s target (``handle`` with the name and version it matched)."""
 
-    def __init__(self, repo: Repository, metrics: Metrics, capture: Capture | None, max_body: int) -> None:
-        self.repo, self.metrics, self.capture, self.max_body = repo, metrics, capture, max_body
+    def __init__(self, repo: Repository, metrics: Metrics, capture: Capture | None, limits: ServeLimits,
+                 work: WorkMemory) -> None:
+        self.repo, self.metrics, self.capture, self.limits, self.work = repo, metrics, capture, limits, work
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         params = scope.get("path_params", {})
@@ -217,16 +233,19 @@ class InferEndpoint:
         try:
             served = self.repo.get(name, version)
             served_version = str(served.version)
-            body, binary = split_body(scope, await read_body(scope, receive, self.max_body))
+            raw = await read_body(scope, receive, self.limits.max_body)
+            t0 = time.perf_counter()
+            request = await parse_infer(self.work, scope, raw, served, self.limits.max_batch)
+            parse_s = time.perf_counter() - t0
             model = served.acquire(wait=False) if served.inline else None
             if model is None:
-                reply = await run_in_threadpool(infer, served, body, binary, self.metrics, self.capture)
+                reply = await run_in_threadpool(infer, served, request, self.metrics, self.capture, parse_s=parse_s)
             else:   # a sub-millisecond model with a free interpreter: no hop to the thread pool and back
-                reply = infer(served, body, binary, self.metrics, self.capture, held=model)
+                reply = infer(served, request, self.metrics, self.capture, held=model, parse_s=parse_s)
         except ClientGone:
             pass   # counted as 499 (nginx's "client closed request"); nothing to send
         except Exception as exc:   # mapped to a 4xx here; anything unexpected is logged and answered 500
-            reply = error_reply(exc)
+            reply = error_reply(exc, self.repo.public)
             if reply is None:
                 log.exception("internal error on POST %s", scope["path"])
                 reply = json_reply({"error": "internal error; see the server log"}, 500)

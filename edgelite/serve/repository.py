@@ -5,12 +5,16 @@
 
 or a single ``model.tflite`` (served as name = file stem, version 1). Names are checked against
 ``NAME_PATTERN`` before they touch the file system, so a request's model name can never become a path
-outside REPO. Every file is loaded through the crash-safe probe (a child process) before it is served.
+outside REPO; versions are ASCII digits without leading zeros. A symbolic link inside REPO that leads outside
+it is refused unless ``follow_symlinks`` (``--follow-symlinks``): a writable corner of REPO must not let
+someone serve any file the server can read. Every file is loaded through the crash-safe probe (a child
+process) before it is served.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -20,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from edgelite.core.errors import UserInputError
+from edgelite.core.limits import ascii_uint
 from edgelite.runtime.drift import DriftMonitor
 from edgelite.runtime.model import Model
 from edgelite.serve.versions import VersionPolicy
@@ -32,6 +37,8 @@ MAX_VERSIONS = 1024     # version folders considered per model
 # the thread pool and back (~0.3 ms measured with anyio on this machine) would cost more than the inference,
 # and one interpreter serializes requests anyway. Blocking the loop ≤ 1 ms keeps every other connection live.
 INLINE_BELOW_S = 0.001
+MAX_VERSION_DIGITS = 18   # versions are whole numbers below 10**18 (ASCII digits; '²' or '١' are not versions)
+_log = logging.getLogger("edgelite.serve")
 
 
 class Overloaded(Exception):
@@ -86,9 +93,25 @@ class Served:
             return self._free.pop()
 
     def release(self, model: Model) -> None:
+        """Give an interpreter back; one that a failed request left unusable (``Model.healthy`` False) is
+        replaced by a fresh one from the same bytes first, so no request changes what the next one gets."""
+        if not model.healthy:
+            model = self._renewed(model)
         with self._cond:
             self._free.append(model)
             self._cond.notify()
+
+    def _renewed(self, broken: Model) -> Model:
+        try:
+            fresh = Model.from_bytes(broken.content, broken.path, threads=broken.threads).with_spec(broken.spec)
+        except (UserInputError, RuntimeError, MemoryError):   # bytes that loaded before: should not happen
+            _log.exception("model %s version %s: could not replace a failed interpreter", self.name, self.version)
+            return broken
+        _log.warning("model %s version %s: replaced an interpreter a failed request left unusable", self.name,
+                     self.version)
+        with self._cond:
+            self.models = [fresh if m is broken else m for m in self.models]
+        return fresh
 
     @contextlib.contextmanager
     def instance(self) -> Iterator[Model]:
@@ -105,20 +128,41 @@ def valid_name(name: str) -> bool:
     return NAME_PATTERN.fullmatch(name) is not None
 
 
-def _versions(folder: Path) -> list[tuple[int, Path]]:
+def version_number(text: str) -> int | None:
+    """A version folder's (or a URL's) number: ASCII digits, no leading zero, at most MAX_VERSION_DIGITS."""
+    number = ascii_uint(text, MAX_VERSION_DIGITS)
+    return number if number is not None and str(number) == text else None
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(root)
+    except (OSError, RuntimeError):   # a symlink loop
+        return False
+
+
+def _versions(folder: Path, root: Path | None, outside: list[Path]) -> list[tuple[int, Path]]:
     found = []
     for i, entry in enumerate(sorted(folder.iterdir())):
         if i >= MAX_VERSIONS:
             break
-        if entry.is_dir() and entry.name.isdigit() and (entry / MODEL_FILE).is_file():
-            found.append((int(entry.name), entry / MODEL_FILE))
+        number = version_number(entry.name)
+        if number is None or not entry.is_dir() or not (entry / MODEL_FILE).is_file():
+            continue
+        if root is not None and not _inside(entry / MODEL_FILE, root):
+            outside.append(entry / MODEL_FILE)
+            continue
+        found.append((number, entry / MODEL_FILE))
     return sorted(found)
 
 
-def scan(repo: Path, model_name: str | None = None) -> dict[str, list[tuple[int, Path]]]:
+def scan(repo: Path, model_name: str | None = None, *, follow_symlinks: bool = False,
+         outside: list[Path] | None = None) -> dict[str, list[tuple[int, Path]]]:
     """Model name → [(version, file)] ascending, for a repository folder, a single .tflite file, or a folder
     holding one ``model.tflite`` (KServe's /mnt/models); the single-model forms are named ``model_name``
-    (default: the file's stem or the folder's name)."""
+    (default: the file's stem or the folder's name). Entries whose real path leaves REPO are skipped (listed in
+    ``outside``) unless ``follow_symlinks``."""
+    skipped: list[Path] = outside if outside is not None else []
     if model_name is not None and not valid_name(model_name):
         raise UserInputError(f"--model-name {model_name!r}: use letters, digits, '_', '.', '-' (128 at most)")
     single = repo if repo.is_file() else repo / MODEL_FILE if (repo / MODEL_FILE).is_file() else None
@@ -131,12 +175,13 @@ def scan(repo: Path, model_name: str | None = None) -> dict[str, list[tuple[int,
     if not repo.is_dir():
         raise UserInputError(f"{repo}: no such model repository; pass REPO/<name>/<version>/{MODEL_FILE} or a "
                              ".tflite file")
+    root = None if follow_symlinks else repo.resolve()
     models: dict[str, list[tuple[int, Path]]] = {}
     for i, entry in enumerate(sorted(repo.iterdir())):
         if i >= MAX_MODELS:
             break
         if entry.is_dir() and valid_name(entry.name):
-            versions = _versions(entry)
+            versions = _versions(entry, root, skipped)
             if versions:
                 models[entry.name] = versions
     if not models:
@@ -151,16 +196,17 @@ class Refusal:
 
     name: str
     version: int
-    stamp: tuple[int, int]    # (size, mtime_ns) of the file when it was refused
+    stamp: tuple[int, ...]    # the file's identity and change time as it was *before* the refused validation
     reason: str
 
 
-def _stamp(path: Path) -> tuple[int, int]:
+def _stamp(path: Path) -> tuple[int, ...]:
+    """What changes when a file is rewritten or replaced: size, modification and change times, inode."""
     try:
         st = path.stat()
     except OSError:   # removed between the scan and now
-        return -1, -1
-    return st.st_size, st.st_mtime_ns
+        return (-1,)
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
 
 def _signature(model: Model) -> list[tuple[str, str, str, tuple[int, ...]]]:
@@ -187,7 +233,7 @@ class Repository:
     def __init__(self, root: Path, *, threads: int | None = None, policy: str | VersionPolicy = "latest",
                  allow_signature_change: bool = False, log: Callable[[str], None] = lambda line: None,
                  instances: int = 1, max_queue: int = 64, model_name: str | None = None,
-                 pins: dict[str, VersionPolicy] | None = None) -> None:
+                 pins: dict[str, VersionPolicy] | None = None, follow_symlinks: bool = False) -> None:
         self.policy = policy if isinstance(policy, VersionPolicy) else VersionPolicy.parse(policy)
         self.pins = dict(pins or {})
         if not 1 <= instances <= 64:
@@ -196,6 +242,8 @@ class Repository:
             raise UserInputError(f"--max-queue must be ≥ 0, got {max_queue}")
         self.instances, self.max_queue = instances, max_queue
         self.model_name = model_name
+        self.follow_symlinks = follow_symlinks
+        self._outside_logged: set[Path] = set()
         self.root = Path(root)
         self.threads = threads
         self.allow_signature_change = allow_signature_change
@@ -206,7 +254,7 @@ class Repository:
         self.refused: dict[tuple[str, int], Refusal] = {}
         self.loads = 0
         self._poll_lock = threading.Lock()   # one poll at a time (background threads and repository API)
-        found = scan(self.root, self.model_name)
+        found = self._scan()
         unknown = sorted(set(self.pins) - set(found))
         if unknown:
             raise UserInputError(f"--pin names model(s) {', '.join(unknown)} that {self.root} does not hold; "
@@ -222,6 +270,25 @@ class Repository:
                 reasons = "; ".join(r.reason for (n, _), r in self.refused.items() if n == name) or \
                     f"no version matches its policy ({self.policy_for(name).describe()})"
                 raise UserInputError(f"{self.root}: no version of model {name!r} can be served: {reasons}")
+
+    def _scan(self) -> dict[str, list[tuple[int, Path]]]:
+        outside: list[Path] = []
+        found = scan(self.root, self.model_name, follow_symlinks=self.follow_symlinks, outside=outside)
+        for path in outside:
+            if path not in self._outside_logged:   # once per path, not once per poll
+                self._outside_logged.add(path)
+                self.log(f"skipped {path}: it leads outside {self.root} (a symbolic link); serve it with "
+                         "--follow-symlinks, or copy the file into REPO")
+        return found
+
+    def public(self, text: str) -> str:
+        """``text`` with this server's paths replaced by what a client may see: REPO-relative model paths."""
+        for root in {str(self.root.resolve()), str(self.root)}:
+            if self.root.is_file() or (self.root / MODEL_FILE).is_file():
+                text = text.replace(root, self.model_name or self.root.stem)
+            else:
+                text = text.replace(root + "/", "").replace(root, "REPO")
+        return text
 
     def policy_for(self, name: str) -> VersionPolicy:
         return self.pins.get(name, self.policy)
@@ -243,11 +310,14 @@ class Repository:
                       DriftMonitor.from_metadata(model.metadata.provenance), inline=inline)
 
     def _try_load(self, name: str, version: int, path: Path, current: Served | None) -> Served | None:
+        # stamped before validating: a copy that finishes during the probe changes the file after this, so the
+        # refusal does not match the finished file and the next poll tries it again
+        stamp = _stamp(path)
         try:
             served = self._validate(name, version, path, current)
         except UserInputError as exc:
             reason = str(exc)
-            self.refused[(name, version)] = Refusal(name, version, _stamp(path), reason)
+            self.refused[(name, version)] = Refusal(name, version, stamp, reason)
             self.log(f"refused {name} version {version}: {reason}")
             self.on_event("refuse", name)
             return None
@@ -282,7 +352,7 @@ class Repository:
         """Bring the served versions in step with REPO and the version policy (new ones validated first)."""
         with self._poll_lock:
             try:
-                found = scan(self.root, self.model_name)
+                found = self._scan()
             except UserInputError as exc:   # REPO emptied or gone for a moment: keep serving what is loaded
                 self.log(f"repository scan: {exc}")
                 return
@@ -300,7 +370,7 @@ class Repository:
     def load(self, name: str) -> Served:
         """Triton's repository API ``load``: (re)load ``name`` from REPO now (what its policy wants)."""
         if not valid_name(name) or not (self.root / name).is_dir():
-            raise LookupError(f"no model {name!r} in {self.root}")
+            raise LookupError(f"no model {name[:128]!r} in the repository")
         with self._poll_lock:
             self._unloaded.discard(name)
         self.poll()
@@ -321,7 +391,7 @@ class Repository:
     def index(self) -> list[dict[str, str]]:
         """Triton's repository index: every model version loaded or refused, with its state."""
         rows = [{"name": s.name, "version": str(s.version), "state": "READY"} for s in self]
-        rows += [{"name": r.name, "version": str(r.version), "state": "UNAVAILABLE", "reason": r.reason}
+        rows += [{"name": r.name, "version": str(r.version), "state": "UNAVAILABLE", "reason": self.public(r.reason)}
                  for r in self.refused.values()]
         rows += [{"name": n, "version": "", "state": "UNAVAILABLE", "reason": "unloaded"} for n in self._unloaded]
         return sorted(rows, key=lambda r: (r["name"], r["version"]))
@@ -343,11 +413,12 @@ class Repository:
         """The served model ``name`` (at ``version`` if given, else its newest); ``LookupError`` otherwise."""
         served = self._served
         if not valid_name(name) or name not in served:
-            raise LookupError(f"unknown model {name!r}; served: {', '.join(sorted(served)) or 'none'}")
+            raise LookupError(f"unknown model {name[:128]!r}; served: {', '.join(sorted(served)) or 'none'}")
         versions = served[name]
         if version is None:
             return versions[max(versions)]
-        if not version.isdigit() or int(version) not in versions:
-            raise LookupError(f"model {name!r} has no loaded version {version!r}; serving version(s) "
+        number = ascii_uint(version, MAX_VERSION_DIGITS)
+        if number is None or number not in versions:
+            raise LookupError(f"model {name!r} has no loaded version {version[:24]!r}; serving version(s) "
                               f"{', '.join(str(v) for v in sorted(versions))}")
-        return versions[int(version)]
+        return versions[number]

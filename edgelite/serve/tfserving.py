@@ -2,8 +2,9 @@
 speak it: the row format (``instances``) answers ``predictions``, the columnar one (``inputs``) ``outputs``.
 
 Values are typed by the model: integers for an integer input pass as that type (range-checked), anything
-else is float32, quantized for the caller as ``Model.run`` does. A batch of several instances needs a model
-whose batch axis is dynamic.
+else is float32, quantized for the caller as ``Model.run`` does; NaN/Infinity are refused for float inputs and
+non-finite outputs are ``null`` (JSON has no NaN). A batch of several instances needs a model whose batch axis
+is dynamic, and at most ``--max-batch`` of them.
 """
 
 from __future__ import annotations
@@ -13,15 +14,16 @@ from typing import Any
 import numpy as np
 
 from edgelite.runtime.tensors import TensorInfo
-from edgelite.serve.protocol import ProtocolError
+from edgelite.serve.protocol import ProtocolError, check_batch, parse_json, refuse_non_finite
 from edgelite.serve.repository import Served
 
 
 def _array(values: Any, t: TensorInfo, where: str) -> np.ndarray:
     try:
         arr = np.asarray(values)
-    except ValueError as exc:   # ragged nesting
-        raise ProtocolError(f"{where}: values do not form a rectangular array ({exc})") from None
+    except (ValueError, RecursionError) as exc:   # ragged nesting, or deeper than numpy's 64 dimensions
+        raise ProtocolError(f"{where}: values do not form a rectangular array "
+                            f"({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__})") from None
     if arr.dtype.kind in "iu" and np.dtype(t.dtype).kind in "iu":
         info = np.iinfo(t.dtype)
         if arr.size and (arr.min() < info.min or arr.max() > info.max):
@@ -29,7 +31,10 @@ def _array(values: Any, t: TensorInfo, where: str) -> np.ndarray:
         return arr.astype(t.dtype)
     if arr.dtype.kind not in "iufb":
         raise ProtocolError(f"{where}: values must be numbers")
-    return arr.astype(np.float32)
+    with np.errstate(over="ignore"):   # float64 past float32's range becomes inf: refused just below
+        values32 = arr.astype(np.float32)
+    refuse_non_finite(values32, where)
+    return values32
 
 
 def _inputs(body: Any, inputs: list[TensorInfo]) -> tuple[dict[str, np.ndarray], bool]:
@@ -54,18 +59,35 @@ def _inputs(body: Any, inputs: list[TensorInfo]) -> tuple[dict[str, np.ndarray],
     return {n: _array(columns[n], t, f"inputs.{n}") for n, t in by_name.items()}, False
 
 
-def predict(served: Served, body: Any) -> dict[str, Any]:
-    """One predict request (blocking: runs in the thread pool)."""
+def parse_predict(head: bytes, inputs: list[TensorInfo], max_batch: int) -> tuple[dict[str, np.ndarray], bool]:
+    """(arrays by input name, row format?) of a predict request body, checked against the model's inputs."""
+    arrays, rows = _inputs(parse_json(head), inputs)
+    by_name = {t.name: t for t in inputs}
+    for name, arr in arrays.items():
+        check_batch(arr.shape, by_name[name], max_batch, f"input {name!r}")
+    return arrays, rows
+
+
+def _json(value: np.ndarray) -> Any:
+    """Nested lists for JSON, NaN/±Inf as ``null``."""
+    if value.dtype.kind == "f" and not np.isfinite(value).all():
+        held = value.astype(object)
+        held[~np.isfinite(value)] = None
+        return held.tolist()
+    return value.tolist()
+
+
+def predict(served: Served, arrays: dict[str, np.ndarray], rows: bool) -> dict[str, Any]:
+    """One parsed predict request (blocking: runs in the thread pool)."""
     m = served.model
-    arrays, rows = _inputs(body, m.inputs)
     with served.instance() as model:
         outputs = model.run(next(iter(arrays.values())) if len(arrays) == 1 else arrays)
     names = [t.name for t in m.outputs]
     if rows:
         if len(names) == 1:
-            return {"predictions": outputs[names[0]].tolist()}
+            return {"predictions": _json(outputs[names[0]])}
         n = len(outputs[names[0]])
-        return {"predictions": [{k: outputs[k][i].tolist() for k in names} for i in range(n)]}
+        return {"predictions": [{k: _json(outputs[k][i]) for k in names} for i in range(n)]}
     if len(names) == 1:
-        return {"outputs": outputs[names[0]].tolist()}
-    return {"outputs": {k: outputs[k].tolist() for k in names}}
+        return {"outputs": _json(outputs[names[0]])}
+    return {"outputs": {k: _json(outputs[k]) for k in names}}

@@ -29,9 +29,10 @@ def client(repo):
     from starlette.testclient import TestClient
 
     from edgelite.serve.app import create_app
+    from edgelite.serve.limits import ServeLimits
     from edgelite.serve.repository import Repository
 
-    with TestClient(create_app(Repository(repo), max_body=64 * 1024)) as c:
+    with TestClient(create_app(Repository(repo), limits=ServeLimits(max_body=64 * 1024))) as c:
         yield c
 
 
