@@ -23,6 +23,8 @@ from starlette.concurrency import run_in_threadpool
 from edgelite.serve.asgi import ASGIApp, Message, Receive, Scope, Send
 
 T = TypeVar("T")
+# the rest of an unread body would be taken for the next request: the connection ends with the answer
+CLOSE = ((b"connection", b"close"),)
 INLINE_WORK_BYTES = 256 * 1024   # steps this small run on the event loop unreserved: a thread hop costs more
 
 
@@ -105,13 +107,13 @@ class BodyGuard:
                 message = await _before(deadline, receive())
             except (TimeoutError, asyncio.TimeoutError):
                 raise HttpError(408, f"request body did not arrive within {self.timeout_s:g} s "
-                                     "(--body-timeout)") from None
+                                     "(--body-timeout)", CLOSE) from None
             size = len(message.get("body", b""))
             if size:
                 if self.in_flight + size > self.max_in_flight:
                     raise HttpError(503, f"the server is receiving {self.in_flight} bytes of other requests "
                                          f"(--max-body-in-flight {self.max_in_flight}); retry",
-                                    ((b"retry-after", b"1"),))
+                                    ((b"retry-after", b"1"), *CLOSE))
                 self.in_flight += size
                 taken += size
             if message["type"] != "http.request" or not message.get("more_body", False):

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import threading
 from pathlib import Path
 
 import numpy as np
 
 from edgelite.core.errors import UserInputError
+from edgelite.core.files import atomic_path
 
 
 class Capture:
@@ -57,7 +57,7 @@ class Capture:
             n = self.saved
             self.saved += 1
         name = f"{model}-v{version}-{os.getpid()}-{n:08d}.npz"
-        with tempfile.NamedTemporaryFile(dir=self.folder, prefix=".capture-", suffix=".tmp", delete=False) as f:
-            f.write(data)
-        os.replace(f.name, self.folder / name)
+        # the umask's mode, like every output (a service user's captures are read by whoever trains next)
+        with atomic_path(self.folder / name, suffix=".tmp") as tmp:
+            tmp.write_bytes(data)
         return True

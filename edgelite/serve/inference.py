@@ -29,7 +29,7 @@ from edgelite.core.limits import ascii_uint
 from edgelite.runtime.drift import WARN_PSI
 from edgelite.runtime.model import Model
 from edgelite.serve import protocol
-from edgelite.serve.admission import HttpError, WorkMemory
+from edgelite.serve.admission import CLOSE, HttpError, WorkMemory
 from edgelite.serve.asgi import ASGIApp, Receive, Scope, Send
 from edgelite.serve.capture import Capture
 from edgelite.serve.limits import JSON_EXPANSION, ServeLimits
@@ -104,7 +104,8 @@ def only_header(scope: Scope, name: bytes) -> str | None:
 def check_declared(scope: Scope, cap: int) -> None:
     declared = header(scope, b"content-length")
     if declared is not None and (len(declared) > 18 or (ascii_uint(declared) or 0) > cap):
-        raise HttpError(413, f"request body of {declared[:20]} bytes is over the {cap}-byte limit (--max-body)")
+        raise HttpError(413, f"request body of {declared[:20]} bytes is over the {cap}-byte limit (--max-body)",
+                        CLOSE)
 
 
 async def read_body(scope: Scope, receive: Receive, cap: int) -> bytes:
@@ -118,7 +119,7 @@ async def read_body(scope: Scope, receive: Receive, cap: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > cap:
-            raise HttpError(413, f"request body is over the {cap}-byte limit (--max-body)")
+            raise HttpError(413, f"request body is over the {cap}-byte limit (--max-body)", CLOSE)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)

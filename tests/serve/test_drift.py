@@ -100,7 +100,10 @@ def test_capture_keeps_a_capped_sample(tmp_path, example_models):
             assert client.post("/v2/models/m/infer", json={"inputs": [item]}).status_code == 200
     files = sorted(folder.glob("*.npz"))
     assert 1 <= len(files) == capture.saved < 20 and capture.skipped_full > 0   # the cap stopped it, not the coin
-    assert sum(f.stat().st_size for f in files) <= 4000 and not list(folder.glob(".capture-*"))
+    assert sum(f.stat().st_size for f in files) <= 4000 and not list(folder.glob(".*.tmp"))
+    from edgelite.core.files import default_file_mode
+
+    assert {f.stat().st_mode & 0o777 for f in files} == {default_file_mode()}   # the umask's, not mkstemp's 0600
     with np.load(files[0], allow_pickle=False) as d:
         assert d["x"].shape == (1, 28, 28, 1) and d["outputs"].shape == (1, 10) and d["y_pred"].shape == (1,)
         assert any(np.array_equal(d["x"][0], s) for s in x)
