@@ -197,8 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pixels", type=int, default=16 * 1024 * 1024, metavar="N",
                    help="largest uploaded image for classify, width x height (default 16777216 = 4096x4096); larger "
                         "ones get 413")
-    p.add_argument("--work-memory-mb", type=float, default=160.0, metavar="MB",
-                   help="memory for decoding uploads and parsing large JSON bodies at once (default 160); the rest "
+    p.add_argument("--work-memory-mb", type=float, default=192.0, metavar="MB",
+                   help="memory for decoding uploads and parsing large JSON bodies at once (default 192); the rest "
                         "wait their turn")
     p.add_argument("--max-batch", type=int, default=64, metavar="N",
                    help="samples per request on a dynamic batch axis (default 64); more get 400")

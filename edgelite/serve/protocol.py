@@ -26,9 +26,11 @@ DATATYPES: dict[str, Any] = {
 }
 MAX_ELEMENTS = 64 * 1024 * 1024   # per input tensor, on top of the body cap: shape products are checked first
 # Lists and objects in one JSON body. An empty list costs ~64 bytes of Python objects for 3 bytes of text
-# ("[],"): a 16 MiB body of them would be 350 MB once parsed. A 64×224×224×3 image batch as nested lists holds
-# ~3.2 M; the count is taken on the raw bytes, before parsing. Deep nesting stops json at the recursion limit.
-MAX_JSON_CONTAINERS = 4 * 1024 * 1024
+# ("[],"): a 16 MiB body of them would be 350 MB once parsed; 2 Mi of them are 128 MiB, under the 12× of a body
+# of numbers (serve/limits.py). An RGB image as nested lists ("[0,0,0],": 8 bytes a pixel) stays under it up
+# to the 16 MiB body cap. Counted on the raw bytes, before parsing; deep nesting stops json at the recursion
+# limit.
+MAX_JSON_CONTAINERS = 2 * 1024 * 1024
 
 
 class ProtocolError(ValueError):

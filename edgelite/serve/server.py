@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 from edgelite.serve.asgi import ASGIApp
@@ -120,4 +121,12 @@ def run(app: ASGIApp, *, host: str, port: int, limits: ServeLimits) -> None:
     }
     config = uvicorn.Config(app, host=host, port=port, log_level="warning",
                             http=protocol if protocol is not None else "h11", **options)
+    logging.getLogger("uvicorn.error").addFilter(_no_cancelled_tracebacks)   # after Config set logging up
     uvicorn.Server(config).run()
+
+
+def _no_cancelled_tracebacks(record: logging.LogRecord) -> bool:
+    """Drop uvicorn's traceback for each request the shutdown timeout cancelled: it already logs one line
+    saying how many it cancelled, and a stalled client is not a fault of the server."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return not isinstance(exc, asyncio.CancelledError)

@@ -95,6 +95,7 @@ def test_sigterm_ends_the_server_within_its_shutdown_timeout_while_a_client_stal
         s.close()
     assert took < 10 + 5, took   # --shutdown-timeout's default 10 s, and not the 30 s body deadline
     assert server.proc.returncode == 0, server.stderr
+    assert "Traceback" not in server.stderr and "Cancel 1 running task" in server.stderr, server.stderr
 
 
 def test_connections_past_the_cap_are_refused_at_once_and_the_cap_frees_up(repo):
