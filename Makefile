@@ -89,13 +89,14 @@ aarch64-check: $(STAMP)
 	bash scripts/aarch64-check
 
 # Scripts that print figures (not tests): measurement overhead of bench and convert, the check's noise,
-# cold start of `edgelite run` against a bare script.
+# cold start of `edgelite run` against a bare script, serve's peak memory under hostile clients.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_overhead.py
 	$(BIN)/python benchmarks/convert_overhead.py
 	$(BIN)/python benchmarks/vs_litert_benchmark.py
 	$(BIN)/python benchmarks/check_noise.py
 	$(BIN)/python benchmarks/cold_start.py
+	$(BIN)/python benchmarks/serve_hostile.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache
