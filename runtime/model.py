@@ -282,7 +282,7 @@ class Model:
             self._interp.set_tensor(t.index, _to_tensor(feeds[t.name], t))
         try:
             self._invoke()
-        except BaseException:
+        except UserInputError:   # what _invoke makes of LiteRT's runtime errors: plan again for the next call
             self.healthy = self._replan()
             raise
         return {o.name: o.dequantize(self._output(o)) for o in self.outputs}

@@ -18,6 +18,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,11 +64,11 @@ class Reply:
 
 
 def json_reply(obj: Any, status: int = 200) -> Reply:
-    # allow_nan=False: a NaN that slipped past json_values is a 500 (a bug), never a body no parser accepts
+    # allow_nan=False: a NaN that slipped past json_safe is a 500 (a bug), never a body no parser accepts
     return Reply(status, json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode())
 
 
-def error_reply(exc: Exception, public: Any = str) -> Reply | None:
+def error_reply(exc: Exception, public: Callable[[str], str] = str) -> Reply | None:
     """The 4xx/503 answer to an exception a request can cause, or None for anything else (a bug: 500).
     ``public``: text → text with server paths replaced by model names (``Repository.public``)."""
     from starlette.exceptions import HTTPException

@@ -64,8 +64,3 @@ class ServeLimits:
         if self.max_body_in_flight < self.max_body:
             raise UserInputError(f"--max-body-in-flight ({self.max_body_in_flight}) must be at least --max-body "
                                  f"({self.max_body}): one request of the largest size must fit")
-
-    def memory_bound_mb(self, baseline_mb: float) -> float:
-        """The bound of the module docstring without the interpreters' arenas (model-dependent)."""
-        return baseline_mb + (3 * self.max_body_in_flight + self.work_memory
-                              + self.max_connections * self.max_header_bytes) / MiB

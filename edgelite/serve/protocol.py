@@ -75,8 +75,13 @@ def parse_json(raw: bytes, where: str = "request body") -> Any:
     try:
         return json.loads(raw)
     except (ValueError, RecursionError) as exc:   # ValueError: bad JSON, bad UTF-8, a >4300-digit integer
-        text = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise ProtocolError(f"{where} is not valid JSON ({text})") from None
+        raise ProtocolError(f"{where} is not valid JSON ({first_line(exc)})") from None
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's text, cut to ``limit`` characters (its type when it has no text)."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__
 
 
 def _shape(raw: Any, where: str) -> tuple[int, ...]:
@@ -168,8 +173,7 @@ def parse_inputs(body: Any, inputs: list[TensorInfo], binary: bytes = b"", *, ma
             try:
                 flat = np.asarray(item["data"], dtype=DATATYPES[datatype]).reshape(-1)
             except (TypeError, ValueError, OverflowError, RecursionError) as exc:
-                raise ProtocolError(f"{where}: data is not {datatype} values "
-                                    f"({str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__})") from None
+                raise ProtocolError(f"{where}: data is not {datatype} values ({first_line(exc)})") from None
         else:
             raise ProtocolError(f"{where}: no \"data\" and no parameters.binary_data_size")
         if flat.size != math.prod(shape):
@@ -208,13 +212,16 @@ def requested_outputs(body: dict[str, Any], outputs: list[TensorInfo]) -> list[t
     return chosen
 
 
-def json_values(value: np.ndarray) -> list[Any]:
-    """An array as a flat JSON-ready list: NaN and ±Inf (which JSON cannot carry) become ``null``."""
-    flat = value.reshape(-1)
-    if flat.dtype.kind != "f" or np.isfinite(flat).all():
-        return list(flat.tolist())
-    finite = np.isfinite(flat)
-    return [v if ok else None for v, ok in zip(flat.tolist(), finite.tolist(), strict=True)]
+def json_safe(value: np.ndarray) -> tuple[Any, int]:
+    """``value`` as (nested) lists for JSON with NaN and ±Inf — which JSON cannot carry — as ``null``, and how
+    many there were (one finiteness pass; none for integer tensors)."""
+    if value.dtype.kind == "f":
+        finite = np.isfinite(value)
+        if not finite.all():
+            held = value.astype(object)
+            held[~finite] = None
+            return held.tolist(), int(finite.size - np.count_nonzero(finite))
+    return value.tolist(), 0
 
 
 def output_tensor(name: str, value: np.ndarray, binary: bool) -> tuple[dict[str, Any], bytes]:
@@ -225,11 +232,9 @@ def output_tensor(name: str, value: np.ndarray, binary: bool) -> tuple[dict[str,
         raw = np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<")).tobytes()
         entry["parameters"] = {"binary_data_size": len(raw)}
         return entry, raw
-    entry["data"] = json_values(value)
-    if value.dtype.kind == "f":
-        bad = int(value.size - np.count_nonzero(np.isfinite(value)))
-        if bad:
-            entry["parameters"] = {"non_finite": bad}
+    entry["data"], bad = json_safe(value.reshape(-1))
+    if bad:
+        entry["parameters"] = {"non_finite": bad}
     return entry, b""
 
 

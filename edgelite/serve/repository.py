@@ -245,6 +245,11 @@ class Repository:
         self.follow_symlinks = follow_symlinks
         self._outside_logged: set[Path] = set()
         self.root = Path(root)
+        # what error bodies show instead of this server's paths (found once: public() runs on every 4xx)
+        single = self.root.is_file() or (self.root / MODEL_FILE).is_file()
+        roots = sorted({str(self.root.resolve()), str(self.root)}, key=len, reverse=True)
+        self._shown = [(r, self.model_name or self.root.stem) for r in roots] if single else \
+            [pair for r in roots for pair in ((r + "/", ""), (r, "REPO"))]
         self.threads = threads
         self.allow_signature_change = allow_signature_change
         self.log = log
@@ -283,11 +288,8 @@ class Repository:
 
     def public(self, text: str) -> str:
         """``text`` with this server's paths replaced by what a client may see: REPO-relative model paths."""
-        for root in {str(self.root.resolve()), str(self.root)}:
-            if self.root.is_file() or (self.root / MODEL_FILE).is_file():
-                text = text.replace(root, self.model_name or self.root.stem)
-            else:
-                text = text.replace(root + "/", "").replace(root, "REPO")
+        for path, shown in self._shown:
+            text = text.replace(path, shown)
         return text
 
     def policy_for(self, name: str) -> VersionPolicy:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from edgelite.runtime.tensors import TensorInfo
-from edgelite.serve.protocol import ProtocolError, check_batch, parse_json, refuse_non_finite
+from edgelite.serve.protocol import ProtocolError, check_batch, first_line, json_safe, parse_json, refuse_non_finite
 from edgelite.serve.repository import Served
 
 
@@ -22,8 +22,7 @@ def _array(values: Any, t: TensorInfo, where: str) -> np.ndarray:
     try:
         arr = np.asarray(values)
     except (ValueError, RecursionError) as exc:   # ragged nesting, or deeper than numpy's 64 dimensions
-        raise ProtocolError(f"{where}: values do not form a rectangular array "
-                            f"({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__})") from None
+        raise ProtocolError(f"{where}: values do not form a rectangular array ({first_line(exc, 160)})") from None
     if arr.dtype.kind in "iu" and np.dtype(t.dtype).kind in "iu":
         info = np.iinfo(t.dtype)
         if arr.size and (arr.min() < info.min or arr.max() > info.max):
@@ -69,12 +68,7 @@ def parse_predict(head: bytes, inputs: list[TensorInfo], max_batch: int) -> tupl
 
 
 def _json(value: np.ndarray) -> Any:
-    """Nested lists for JSON, NaN/±Inf as ``null``."""
-    if value.dtype.kind == "f" and not np.isfinite(value).all():
-        held = value.astype(object)
-        held[~np.isfinite(value)] = None
-        return held.tolist()
-    return value.tolist()
+    return json_safe(value)[0]
 
 
 def predict(served: Served, arrays: dict[str, np.ndarray], rows: bool) -> dict[str, Any]:
