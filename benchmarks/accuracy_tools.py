@@ -92,7 +92,7 @@ def run(name: str, model: Path, calib: Path, evaluation: Path, max_drop: float, 
     for w in a.preflight:
         print(f"  preflight: {w}")
     if train is not None:
-        from edgelite.converter.train import TrainConfig, finetune
+        from edgelite.converter.qat import TrainConfig, finetune
 
         r = finetune(TrainConfig(ConvertConfig(model, folder / f"{name}_qat.tflite", **base), train=train,
                                  epochs=qat_epochs))

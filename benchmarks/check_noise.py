@@ -66,12 +66,13 @@ def config(folder: Path, candidate: Path, limit: float) -> Path:
 
 def runs(cfg_path: Path, n: int, limit: float) -> dict[str, list[float]]:
     from edgelite.check import load_baseline, load_config, run_check
+    from edgelite.converter.convert import convert_options
 
     cfg = load_config(cfg_path)
     base = load_baseline(cfg.baseline).models["model"]
     growth, naive = [], []
     for _ in range(n):
-        m = run_check(cfg).models[0]
+        m = run_check(cfg, convert_source=convert_options).models[0]
         growth.append(m.budgets[0].value)
         naive.append((m.latency.candidate_ms / base["latency_ms"] - 1) * 100)
     return {"growth": growth, "naive": naive}
@@ -93,6 +94,7 @@ def main() -> int:
     args = ap.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from edgelite.check import load_config, run_check
+    from edgelite.converter.convert import convert_options
     from edgelite.runtime import Model, device
     from edgelite.runtime.latency import paired_timing
 
@@ -106,7 +108,7 @@ def main() -> int:
               f"{(t.ratio('slow', 'base') - 1) * 100:+.1f} % "
               f"({t.median_ms('base'):.3f} -> {t.median_ms('slow'):.3f} ms)")
         base_cfg, slow_cfg = config(folder, base, args.limit), config(folder, slow, args.limit)
-        run_check(load_config(base_cfg), update_baseline=True)
+        run_check(load_config(base_cfg), update_baseline=True, convert_source=convert_options)
         print(f"baseline recorded with '{base.stem}'; {args.runs} checks each, max_latency_growth_pct = {args.limit:g}")
         print(summary("unchanged model, quiet machine", runs(base_cfg, args.runs, args.limit), args.limit))
         print(summary("20 % slower model, quiet machine", runs(slow_cfg, args.runs, args.limit), args.limit))

@@ -36,7 +36,7 @@ def _ci(h) -> str:
 
 def qat_distill(name: str, model: Path, data: Path, folder: Path, epochs: int) -> None:
     from edgelite.converter import ConvertConfig
-    from edgelite.converter.train import TrainConfig, finetune
+    from edgelite.converter.qat import TrainConfig, finetune
     from edgelite.core.stats import wilson
 
     cfg = ConvertConfig(model, folder / f"{name}_qd.tflite", calib=EXAMPLE / "calib", eval=EXAMPLE / "eval",
@@ -57,7 +57,7 @@ def distill_runs(folder: Path, epochs: int) -> None:
     import keras
 
     from edgelite.converter import ConvertConfig
-    from edgelite.converter.teacher_student import DistillConfig, distill
+    from edgelite.converter.distillation import DistillConfig, distill
 
     keras.utils.set_random_seed(0)
     inp = keras.Input((28, 28, 1))

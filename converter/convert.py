@@ -5,15 +5,16 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgelite.converter import preflight
-from edgelite.converter.budget import BudgetReport, search
 from edgelite.converter.calibrated import Calibrated, Node, layer_of, run_tf
 from edgelite.converter.config import ConvertConfig, QuantMode
 from edgelite.converter.finalize import created_utc, finalize, provenance
+from edgelite.converter.float_fallback import BudgetReport, search
 from edgelite.converter.judge import Judge
 from edgelite.converter.loading import SourceModel, import_tf
 from edgelite.converter.prepare import input_pin, prepared, resolve_spec  # noqa: F401 - resolve_spec: public API
@@ -21,6 +22,7 @@ from edgelite.converter.report import CalibrationInfo, ConvertReport, FloatOp
 from edgelite.converter.targets import Target
 from edgelite.core.errors import ConversionError, UserInputError
 from edgelite.core.files import path_size, sha256_path
+from edgelite.core.options import ConvertOptions
 from edgelite.runtime import gpu, tflite_file
 
 
@@ -180,7 +182,7 @@ def _budgeted(cal: Calibrated, cfg: ConvertConfig, prep: Any, ev: Any, kept: lis
               log: Callable[[str], None]) -> tuple[bytes, list[Node], BudgetReport]:
     """``--max-drop``: search on one part of the evaluation data, confirm on the held-out rest."""
     from edgelite.calibration.split import search_confirm
-    from edgelite.converter.budget import held_out_figures
+    from edgelite.converter.float_fallback import held_out_figures
     from edgelite.core.stats import too_few_samples
 
     max_drop = cfg.max_drop
@@ -237,3 +239,9 @@ def _optimized(cal: Calibrated, cfg: ConvertConfig, prep: Any, ev: Any, kept: li
     return optimize(cal, *part(s_idx), *part(c_idx), max_drop=cfg.max_drop, max_size_growth=cfg.max_size_growth,
                     forced=kept, max_float_layers=cfg.max_float_layers, log=log,
                     ranges_only=cfg.optimize is None)
+
+
+def convert_options(source: Path, output: Path, options: ConvertOptions, *, calib: Path | None,
+                    labels: Path | None, log: Callable[[str], None] = lambda line: None) -> None:
+    """Convert ``source`` with a ``check`` config entry's options (``check.run.SourceConverter``)."""
+    convert(ConvertConfig.from_options(source, output, options, calib=calib, labels=labels), log=log)

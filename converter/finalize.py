@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 
 from edgelite.calibration.preprocess import PreprocessSpec
+from edgelite.converter import metadata_writer
 from edgelite.converter.config import ConvertConfig
 from edgelite.core.errors import ConversionError, UserInputError
 from edgelite.core.files import atomic_write_bytes, native_stderr_captured
 from edgelite.core.version import __version__
-from edgelite.runtime import metadata as md
 from edgelite.runtime.model import Model
 
 
@@ -58,9 +58,8 @@ def verify(data: bytes, cfg: ConvertConfig) -> None:
 def finalize(model_bytes: bytes, cfg: ConvertConfig, *, spec: PreprocessSpec | None,
              labels: list[str] | tuple[str, ...] | None, provenance: dict[str, Any], description: str) -> bytes:
     """Embed spec, labels and provenance; verify; write ``cfg.output`` atomically. Returns the written bytes."""
-    final = md.embed(model_bytes, spec=spec, labels=tuple(labels) if labels else None, provenance=provenance,
-                     name=cfg.model.stem,
-                     description=description)
+    final = metadata_writer.embed(model_bytes, spec=spec, labels=tuple(labels) if labels else None,
+                                  provenance=provenance, name=cfg.model.stem, description=description)
     verify(final, cfg)
     atomic_write_bytes(cfg.output, final)
     return final

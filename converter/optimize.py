@@ -5,7 +5,7 @@ Ladder (each tier starts from the best model so far):
 1. activation range methods: min-max, percentile, MSE, entropy (calibration/ranges.py);
 2. bias correction (converter/bias_correction.py);
 3. cross-layer equalization (converter/equalization.py; a notice when the model has no separable block);
-4. minimal float fallback: the ``--max-drop`` search (converter/budget.py), bounded by ``--max-size-growth``.
+4. minimal float fallback: the ``--max-drop`` search (converter/float_fallback.py), bounded by ``--max-size-growth``.
 
 The evaluation data is split once into a search part and a held-out confirm part (whole source groups, as
 ``--max-drop`` does). Every decision — stop at the first step that meets ``--max-drop``, which variant a tier
@@ -23,8 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgelite.converter.budget import HeldOut, held_out_figures, search
 from edgelite.converter.calibrated import Calibrated, Node
+from edgelite.converter.float_fallback import HeldOut, held_out_figures, search
 from edgelite.converter.judge import Judge
 from edgelite.core.formatting import size
 from edgelite.core.report import OMIT_NONE, Record

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 from edgelite.calibration.preprocess import PreprocessSpec
 from edgelite.converter.bias_correction import BiasCorrection
-from edgelite.converter.budget import BudgetReport
 from edgelite.converter.calibrated import Node
 from edgelite.converter.equalization import Equalization
+from edgelite.converter.float_fallback import BudgetReport
 from edgelite.converter.optimize import OptimizeReport
 from edgelite.converter.range_calibration import RangeChoice
 from edgelite.core.report import OMIT_NONE, Record, Report

@@ -90,62 +90,6 @@ def read_labels_file(path: str | os.PathLike[str]) -> tuple[str, ...]:
     return labels
 
 
-# ---- writing ------------------------------------------------------------------------------------------------
-def _standard_metadata(spec: PreprocessSpec | None, labels: tuple[str, ...] | None, name: str, description: str,
-                       version: str) -> bytes:
-    if spec is None:
-        inp = ms.TensorMetadata(name="input")
-    else:
-        lo, hi = spec.value_range()
-        color = ms.ColorSpaceType.GRAYSCALE if spec.color == "gray" else ms.ColorSpaceType.RGB
-        inp = ms.TensorMetadata(
-            name="image",
-            description=f"Input image {spec.height}x{spec.width}, {spec.color.upper()}; value = (pixel - mean) / std.",
-            content=ms.Content(content_properties=ms.ImageProperties(color_space=color)),
-            process_units=(ms.ProcessUnit(options=ms.NormalizationOptions(mean=tuple(map(float, spec.mean)),
-                                                                          std=tuple(map(float, spec.std)))),),
-            stats=ms.Stats(max=tuple(float(v) for v in hi), min=tuple(float(v) for v in lo)),
-        )
-    files = None
-    if labels:
-        files = (ms.AssociatedFile(name=LABELS_FILE, description="Labels for the output classes, one per line.",
-                                   type=ms.AssociatedFileType.TENSOR_AXIS_LABELS),)
-    out = ms.TensorMetadata(name="probability" if labels else "output",
-                            description="Scores per class." if labels else "Model output.",
-                            content=ms.Content(content_properties=ms.FeatureProperties()), associated_files=files)
-    meta = ms.ModelMetadata(
-        name=name, description=description, version=version, author="edgelite",
-        subgraph_metadata=(ms.SubGraphMetadata(input_tensor_metadata=(inp,), output_tensor_metadata=(out,)),),
-        min_parser_version=MIN_PARSER_VERSION,
-    )
-    return codec.encode(meta)
-
-
-def embed(model_bytes: bytes, *, spec: PreprocessSpec | None, labels: tuple[str, ...] | None,
-          provenance: dict[str, Any], name: str = "edgelite model", description: str = "") -> bytes:
-    """Return ``model_bytes`` with standard + edgelite metadata and the labels zip appended."""
-    standard = _standard_metadata(spec, labels, name, description or "Converted by edgelite.",
-                                  str(provenance.get("edgelite_version", "")))
-    own = {
-        "schema_version": EDGELITE_SCHEMA_VERSION,
-        "spec": spec.to_dict() if spec else None,
-        "provenance": provenance,
-    }
-    data = tflite_file.with_metadata(
-        model_bytes,
-        {STANDARD_ENTRY: standard, EDGELITE_ENTRY: json.dumps(own, sort_keys=True).encode("utf-8")},
-    )
-    if not labels:
-        return data
-    # Same layout as the TFLite metadata populator: a zip appended to the flatbuffer, offsets from file start.
-    out = io.BytesIO(data)
-    out.seek(0, io.SEEK_END)
-    with zipfile.ZipFile(out, mode="a", compression=zipfile.ZIP_STORED) as zf:
-        info = zipfile.ZipInfo(LABELS_FILE, date_time=(1980, 1, 1, 0, 0, 0))  # fixed time: reproducible bytes
-        zf.writestr(info, "\n".join(labels) + "\n")
-    return out.getvalue()
-
-
 # ---- reading ------------------------------------------------------------------------------------------------
 
 

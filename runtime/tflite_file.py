@@ -2,8 +2,8 @@
 
 Reading goes through ``flatbuf.View`` with the field slots of the few TFLite schema tables edgelite needs (below):
 it imports in milliseconds on every backend, where the generated schema module costs ~0.36 s per command and
-tflite-runtime ships none. Writing (``with_metadata``, done only by the converter) re-packs the whole model with
-the generated object API of the schema module the installed LiteRT ships.
+tflite-runtime ships none. Re-packing a whole model (metadata entries) is the converter's job:
+``converter/metadata_writer.py``.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ import functools
 import os
 import struct
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
-from edgelite.core.errors import MissingDependencyError, UserInputError
+from edgelite.core.errors import UserInputError
 from edgelite.runtime.flatbuf import CorruptFlatbuffer, View
 from edgelite.runtime.tflite_enums import op_name, type_name
 
@@ -74,22 +74,6 @@ def _guarded(fn: F) -> F:
                                  "re-create the file") from None
 
     return wrapper  # type: ignore[return-value]  # same signature: functools.wraps keeps it
-
-
-def schema() -> Any:
-    """The generated TFLite schema module of the installed LiteRT (object API, for re-packing a model).
-
-    ai-edge-litert ships one; tflite-runtime does not (there, writing a model needs ai-edge-litert or
-    TensorFlow, both present wherever edgelite converts). Imported only when called: it costs ~0.36 s."""
-    try:
-        from ai_edge_litert import schema_py_generated
-    except ImportError:
-        try:
-            from tensorflow.lite.python import schema_py_generated
-        except ImportError:
-            raise MissingDependencyError("re-packing a .tflite needs the TFLite schema module of ai-edge-litert "
-                                         "or TensorFlow: pip install ai-edge-litert") from None
-    return schema_py_generated
 
 
 def model_view(data: bytes | bytearray) -> View:
@@ -230,70 +214,6 @@ def data_offsets(data: bytes) -> list[int]:
         if span and span[1]:
             starts.append(span[0])
     return starts
-
-
-def with_metadata(data: bytes, entries: dict[str, bytes], *, remove: Iterable[str] = ()) -> bytes:
-    """A new model flatbuffer with ``entries`` added to (or replacing) ``Model.metadata``, ``remove`` dropped.
-
-    A replaced entry reuses its buffer; a removed one leaves an empty buffer (renumbering buffers would touch
-    every tensor). Anything appended after the flatbuffer (an associated-files zip) is dropped; the caller
-    appends its own.
-    """
-    import flatbuffers
-
-    s = schema()
-    model = s.ModelT.InitFromPackedBuf(bytearray(data), 0)
-    buffers = model.buffers or []
-    kept = []
-    for m in model.metadata or []:
-        name = m.name.decode()
-        if name in remove:
-            buffers[m.buffer].data = None
-        elif name in entries:
-            buffers[m.buffer].data = np.frombuffer(entries[name], dtype=np.uint8)
-            kept.append(m)
-        else:
-            kept.append(m)
-    present = {m.name.decode() for m in kept}
-    for name, payload in entries.items():
-        if name in present:
-            continue
-        md = s.MetadataT()
-        md.name = name.encode()
-        md.buffer = len(buffers)
-        buf = s.BufferT()
-        buf.data = np.frombuffer(payload, dtype=np.uint8)
-        buffers.append(buf)
-        kept.append(md)
-    model.metadata = kept
-    model.buffers = [_AlignedBuffer(b) for b in buffers]
-    builder = flatbuffers.Builder(max(1024, len(data) + 4096))
-    builder.Finish(model.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
-    return bytes(builder.Output())
-
-
-class _AlignedBuffer:
-    """Packs a ``BufferT`` with its data vector aligned to ``BUFFER_ALIGNMENT`` (the schema's force_align)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    def Pack(self, builder: Any) -> int:
-        s = schema()
-        data = self.inner.data
-        vec = None
-        if data is not None and len(data):
-            payload = np.asarray(data, dtype=np.uint8).tobytes()
-            builder.StartVector(1, len(payload), BUFFER_ALIGNMENT)
-            builder.head = builder.head - len(payload)
-            builder.Bytes[builder.head : builder.head + len(payload)] = payload
-            vec = builder.EndVector(len(payload))
-        s.BufferStart(builder)
-        if vec is not None:
-            s.BufferAddData(builder, vec)
-        s.BufferAddOffset(builder, self.inner.offset)
-        s.BufferAddSize(builder, self.inner.size)
-        return int(s.BufferEnd(builder))
 
 
 def _main_subgraph(data: bytes | bytearray) -> tuple[View, View | None]:

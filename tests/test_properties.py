@@ -14,11 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from edgelite.converter import metadata_writer
 from edgelite.core.errors import UserInputError
 from edgelite.runtime import metadata as md
 from edgelite.runtime import metadata_codec as codec
 from edgelite.runtime import metadata_schema as ms
-from edgelite.runtime import tflite_file
 from edgelite.runtime.tflite_file import CORRUPT_ERRORS
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -85,7 +85,7 @@ def test_mutated_metadata_decodes_or_is_corrupt(meta, data):
 @SETTINGS
 @given(st.binary(max_size=300), st.sampled_from(["TFLITE_METADATA", "edgelite"]))
 def test_any_metadata_entry_in_a_model_is_read_or_refused(example_models, payload, entry):
-    data = tflite_file.with_metadata(example_models["int8"].read_bytes(), {entry: payload})
+    data = metadata_writer.with_metadata(example_models["int8"].read_bytes(), {entry: payload})
     try:
         md.read(data, input_hw=(28, 28), where="m.tflite")
     except UserInputError as exc:

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from edgelite.calibration.ranges import RangeMethod
+from edgelite.check.budgets import RULES
 from edgelite.core import vocabulary as voc
-from edgelite.core.budgets import RULES
 from edgelite.core.errors import UserInputError
 from edgelite.core.options import ConvertOptions
 

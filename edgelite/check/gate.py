@@ -1,7 +1,7 @@
 """Budgets against measurements: one row per (model, budget) with pass / fail / skip and the numbers behind it.
 
 A pure function, so every rule is testable on its own; ``run.py`` does the measuring and
-``edgelite.core.budgets`` holds the rules (figure, direction, message, format).
+``edgelite.check.budgets`` holds the rules (figure, direction, message, format).
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from edgelite.check.budgets import FAIL, GROWTH, INFO, PASS, RULES, SKIP, BudgetRow, Measured, count_statuses
 from edgelite.check.config import Budgets
-from edgelite.core.budgets import FAIL, GROWTH, INFO, PASS, RULES, SKIP, BudgetRow, Measured, count_statuses
 
 __all__ = ["FAIL", "GROWTH", "INFO", "PASS", "SKIP", "count_statuses", "judge"]
 

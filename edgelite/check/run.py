@@ -1,7 +1,8 @@
 """``run_check``: for every configured model, get the .tflite (convert it, or take the given one), evaluate it
 against its float reference, time it next to the reference and the timing kernel, and judge the budgets.
 
-Only conversion needs TensorFlow; a config of ready .tflite files (with .tflite references) runs on a board.
+Only conversion needs TensorFlow, and this package never imports it: the caller hands in a ``SourceConverter``
+(the CLI passes the converter's), so a config of ready .tflite files (with .tflite references) runs on a board.
 """
 
 from __future__ import annotations
@@ -11,19 +12,27 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from edgelite.check import gate
 from edgelite.check.baseline import Baseline, load_baseline
+from edgelite.check.budgets import BudgetRow
 from edgelite.check.config import CheckConfig, ModelEntry
-from edgelite.core.budgets import BudgetRow
 from edgelite.core.errors import UserInputError
+from edgelite.core.options import ConvertOptions
 from edgelite.core.report import Record, Report
 from edgelite.core.version import __version__
 from edgelite.runtime import device
 from edgelite.runtime.compare import CompareReport, compare_on
 
 Log = Callable[[str], None]
+
+
+class SourceConverter(Protocol):
+    """Converts a source model to ``output`` with a config entry's options (``converter.convert.convert_options``)."""
+
+    def __call__(self, source: Path, output: Path, options: ConvertOptions, *, calib: Path | None,
+                 labels: Path | None, log: Log) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -78,19 +87,21 @@ class CheckReport(Report):
         return gate.count_statuses([row for m in self.models for row in m.budgets])
 
 
-def _convert(entry: ModelEntry, source: Path, output: Path, mode: str, log: Log) -> Path:
-    from edgelite.converter import ConvertConfig, convert
-
+def _convert(entry: ModelEntry, source: Path, output: Path, mode: str, log: Log,
+             convert_source: SourceConverter | None) -> Path:
+    if convert_source is None:
+        raise UserInputError(f"[{entry.name}] {source}: converting a source model needs the converter; give a "
+                             ".tflite (and a .tflite reference) or run `edgelite check`, which has it")
     float_ref = mode == "float32"
     options = entry.convert.as_float_reference() if float_ref else entry.convert
-    cfg = ConvertConfig.from_options(source, output, options, calib=None if float_ref else entry.calib,
-                                     labels=entry.labels)
     log(f"[{entry.name}] converting {source} ({mode}) -> {output}")
-    convert(cfg, log=lambda line: log(f"[{entry.name}]   {line}"))
+    convert_source(source, output, options, calib=None if float_ref else entry.calib, labels=entry.labels,
+                   log=lambda line: log(f"[{entry.name}]   {line}"))
     return output
 
 
-def _paths(entry: ModelEntry, work_dir: Path, log: Log) -> tuple[Path, Path | None]:
+def _paths(entry: ModelEntry, work_dir: Path, log: Log, convert_source: SourceConverter | None
+           ) -> tuple[Path, Path | None]:
     """(candidate .tflite, float reference .tflite or None)."""
     folder = work_dir / entry.name
     if entry.tflite is not None:
@@ -100,21 +111,24 @@ def _paths(entry: ModelEntry, work_dir: Path, log: Log) -> tuple[Path, Path | No
         folder.mkdir(parents=True, exist_ok=True)
         mode = entry.convert.mode
         assert mode is not None   # load_config resolves it from the target
-        candidate = _convert(entry, entry.source, folder / f"{entry.name}_{mode}.tflite", mode, log)
+        candidate = _convert(entry, entry.source, folder / f"{entry.name}_{mode}.tflite", mode, log,
+                             convert_source)
     ref_source = entry.reference or entry.source
     if ref_source is None:
         return candidate, None
     if ref_source.suffix == ".tflite":
         return candidate, ref_source
     folder.mkdir(parents=True, exist_ok=True)
-    return candidate, _convert(entry, ref_source, folder / f"{entry.name}_float32.tflite", "float32", log)
+    return candidate, _convert(entry, ref_source, folder / f"{entry.name}_float32.tflite", "float32", log,
+                                    convert_source)
 
 
-def _measure(entry: ModelEntry, cfg: CheckConfig, log: Log, probe_cache: bool = True) -> CheckedModel:
+def _measure(entry: ModelEntry, cfg: CheckConfig, log: Log, probe_cache: bool,
+             convert_source: SourceConverter | None) -> CheckedModel:
     from edgelite.runtime import latency as lat
     from edgelite.runtime.model import Model
 
-    candidate, reference = _paths(entry, cfg.work_dir, log)
+    candidate, reference = _paths(entry, cfg.work_dir, log, convert_source)
 
     def load(path: Path) -> Model:
         return Model.load(path, probe=True, backend=cfg.latency.backend, xnnpack=cfg.latency.xnnpack,
@@ -202,8 +216,9 @@ def _sample_warnings(entry: ModelEntry, acc: CompareReport | None) -> list[str]:
 
 
 def run_check(cfg: CheckConfig, *, update_baseline: bool = False, log: Log = lambda _: None,
-              probe_cache: bool = True) -> CheckReport:
-    """Measure every model and judge its budgets. With ``update_baseline``, rewrite the baseline (atomically)
+              probe_cache: bool = True, convert_source: SourceConverter | None = None) -> CheckReport:
+    """Measure every model and judge its budgets; ``convert_source`` converts the entries given as a source
+    model (None: every entry must be a .tflite). With ``update_baseline``, rewrite the baseline (atomically)
     when every budget that does not depend on the baseline passes. ``probe_cache=False`` probes every model
     file in a child process even when it probed clean before."""
     from edgelite.runtime.latency import kernel_sha256
@@ -216,7 +231,7 @@ def run_check(cfg: CheckConfig, *, update_baseline: bool = False, log: Log = lam
                         "which tracks CPU speed but not every difference between CPUs")
     results = []
     for entry in cfg.models:
-        m = _measure(entry, cfg, log, probe_cache)
+        m = _measure(entry, cfg, log, probe_cache, convert_source)
         before = base.models.get(entry.name) if base is not None else None
         rows = gate.judge(entry.budgets, m, before, model=entry.name, updating=update_baseline)
         m = dataclasses.replace(m, baseline=before, budgets=rows, passed=all(r.status != gate.FAIL for r in rows))

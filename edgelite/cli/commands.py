@@ -172,7 +172,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 # ---- qat -----------------------------------------------------------------------------------------------------
 def cmd_qat(args: argparse.Namespace) -> int:
-    from edgelite.converter.train import TrainConfig, finetune
+    from edgelite.converter.qat import TrainConfig, finetune
 
     if args.distill and args.data is None:
         raise UserInputError("qat --distill needs --data SRC: unlabelled images (a folder, .npy or .npz) that the "
@@ -199,7 +199,7 @@ def cmd_qat(args: argparse.Namespace) -> int:
 
 # ---- distill -------------------------------------------------------------------------------------------------
 def cmd_distill(args: argparse.Namespace) -> int:
-    from edgelite.converter.teacher_student import DistillConfig, distill
+    from edgelite.converter.distillation import DistillConfig, distill
 
     args.calib = args.data
     _check_outputs(args, ("output", "json"), [args.model, args.student, args.data, getattr(args, "labels", None),
@@ -395,6 +395,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 # ---- check -----------------------------------------------------------------------------------------------------
+def _convert_source(source: Path, output: Path, options: Any, *, calib: Path | None, labels: Path | None,
+                    log: Any) -> None:
+    from edgelite.converter.convert import convert_options  # only entries given as a source model need it
+
+    convert_options(source, output, options, calib=calib, labels=labels, log=log)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -407,7 +414,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     model_paths = [getattr(m, f.name) for m in cfg.models for f in dataclasses.fields(m)
                    if isinstance(getattr(m, f.name), Path)]
     _check_outputs(args, ("json", "junit", "markdown", "html"), [cfg.path, cfg.baseline, *model_paths])
-    report = run_check(cfg, update_baseline=args.update_baseline, log=print, probe_cache=not args.no_cache)
+    report = run_check(cfg, update_baseline=args.update_baseline, log=print, probe_cache=not args.no_cache,
+                       convert_source=_convert_source)
     print(render.check_table(report))
     for w in report.warnings:
         print(f"warning: {render.printable(w)}", file=sys.stderr)

@@ -12,10 +12,10 @@ if TYPE_CHECKING:   # renderers only read these; importing them here would load 
     from edgelite.calibration.preprocess import PreprocessSpec
     from edgelite.check.run import CheckReport
     from edgelite.converter.analyze import AnalyzeReport
+    from edgelite.converter.distillation import DistillReport
     from edgelite.converter.judge import Score
+    from edgelite.converter.qat import TrainReport
     from edgelite.converter.report import ConvertReport
-    from edgelite.converter.teacher_student import DistillReport
-    from edgelite.converter.train import TrainReport
     from edgelite.runtime.bench import BenchReport
     from edgelite.runtime.compare import CompareReport
     from edgelite.runtime.inspection import ModelInspection
@@ -279,7 +279,7 @@ def distill_table(r: DistillReport) -> str:
 
 
 def check_table(r: CheckReport) -> str:
-    from edgelite.core.budgets import FAIL
+    from edgelite.check.budgets import FAIL
 
     rows = []
     for m in r.models:

@@ -11,7 +11,7 @@ from edgelite.check.config import Budgets
 
 
 def _measured(size=1000, per_kernel=0.05, ratio=1.5, drop=0.4, agreement=0.995) -> SimpleNamespace:
-    """The figures the rules read of a checked model (``core.budgets.Measured``)."""
+    """The figures the rules read of a checked model (``check.budgets.Measured``)."""
     return SimpleNamespace(size_bytes=size,
                            latency=SimpleNamespace(latency_per_kernel=per_kernel, int8_over_float=ratio),
                            accuracy=SimpleNamespace(top1_drop_pts=drop, agreement=agreement))

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from edgelite.converter import metadata_writer
 from edgelite.runtime import tflite_file
 
 
@@ -129,7 +130,7 @@ def test_run_bad_inputs(run_cli, bad_files, example_models, tmp_path):
 def test_run_image_on_model_without_spec(run_cli, example, example_models, tmp_path):
     data = example_models["int8"].read_bytes()
     bare = tmp_path / "bare.tflite"
-    bare.write_bytes(tflite_file.with_metadata(data, {}, remove=tflite_file.metadata_entries(data)))
+    bare.write_bytes(metadata_writer.with_metadata(data, {}, remove=tflite_file.metadata_entries(data)))
     image = next((example / "eval" / "1").glob("*.png"))
     assert_user_error(run_cli("run", bare, image), "bare.tflite", "no preprocessing metadata", "--input-size")
     code, out, _ = run_cli("run", bare, image, "--input-size", "28x28", "--color", "gray")

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from edgelite.cli import commands, render
+from edgelite.converter import metadata_writer
 from edgelite.runtime import metadata as md
-from edgelite.runtime import tflite_file
 
 
 def test_a_bug_is_exit_3_with_the_traceback_in_a_file(run_cli, monkeypatch, example_models):
@@ -54,8 +54,8 @@ def test_control_characters_from_a_model_are_escaped(run_cli, example_models, tm
     evil = ["\x1b]0;owned\x07", "\x1b[2J\x1b[Hfake prompt $", "ok\x1b[1Aover", "\x08\x08x"]
     evil += [str(i) for i in range(4, 10)]
     path = tmp_path / "evil.tflite"
-    path.write_bytes(md.embed(tflite_file.with_metadata(data, {}, remove=["edgelite", "TFLITE_METADATA"]),
-                              spec=meta.spec, labels=tuple(evil), provenance=meta.provenance))
+    bare = metadata_writer.with_metadata(data, {}, remove=["edgelite", "TFLITE_METADATA"])
+    path.write_bytes(metadata_writer.embed(bare, spec=meta.spec, labels=tuple(evil), provenance=meta.provenance))
     x = np.zeros((1, 28, 28, 1), np.uint8)
     np.save(tmp_path / "x.npy", x)
     for argv in (("run", path, tmp_path / "x.npy", "--top-k", "10"), ("inspect", path)):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from edgelite.converter import ConvertConfig, convert
-from edgelite.runtime import Model, tflite_file
+from edgelite.converter import ConvertConfig, convert, metadata_writer
+from edgelite.runtime import Model
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,7 @@ def test_without_pinned_time_only_the_timestamp_differs(example, tmp_path, monke
     a, b = tmp_path / "a.tflite", tmp_path / "b.tflite"
     convert(_cfg(example, a, 7))
     convert(_cfg(example, b, 7))
-    bare = [tflite_file.with_metadata(p.read_bytes(), {}, remove=["edgelite"]) for p in (a, b)]
+    bare = [metadata_writer.with_metadata(p.read_bytes(), {}, remove=["edgelite"]) for p in (a, b)]
     assert bare[0] == bare[1]
 
 
@@ -36,5 +36,5 @@ def test_other_seed_gives_other_calibration(example, tmp_path, monkeypatch):
     a, b = tmp_path / "a.tflite", tmp_path / "b.tflite"
     convert(_cfg(example, a, 1))
     convert(_cfg(example, b, 2))
-    strip = lambda p: tflite_file.with_metadata(p.read_bytes(), {}, remove=["edgelite", "TFLITE_METADATA"])  # noqa
+    strip = lambda p: metadata_writer.with_metadata(p.read_bytes(), {}, remove=["edgelite", "TFLITE_METADATA"])  # noqa
     assert strip(a) != strip(b)  # different samples → different activation ranges

@@ -67,7 +67,7 @@ def test_qat_on_the_keras3_example(example, mnist_train_npz, tmp_path, run_cli):
 
 
 def test_pruning_reaches_the_requested_sparsity(example, mnist_train_npz, tmp_path):
-    from edgelite.converter.train import TrainConfig, finetune
+    from edgelite.converter.qat import TrainConfig, finetune
 
     cfg = ConvertConfig(example / "model.keras", tmp_path / "p.tflite", calib=example / "calib", samples=100,
                         eval=example / "eval")
@@ -127,7 +127,7 @@ def test_qat_distill_flags_are_checked(example, tmp_path, run_cli):
 def test_distillation_loss_and_augmentation():
     import tensorflow as tf
 
-    from edgelite.converter.distill import augment, kd_loss, outputs_are_probabilities
+    from edgelite.converter.kd_loss import augment, kd_loss, outputs_are_probabilities
 
     rng = np.random.default_rng(0)
     logits = rng.normal(0, 3, (16, 5)).astype(np.float32)

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from edgelite.converter import metadata_writer
 from edgelite.core.errors import UserInputError
 from edgelite.runtime import Model, PreprocessSpec, tflite_file
 from edgelite.runtime.flatbuf import View
@@ -40,7 +41,7 @@ def test_a_huge_stored_input_size_names_the_file(example_models, tmp_path, run_c
     own = json.loads(tflite_file.metadata_entries(data)["edgelite"])
     own["spec"]["height"] = own["spec"]["width"] = 100000
     path = tmp_path / "huge.tflite"
-    path.write_bytes(tflite_file.with_metadata(data, {"edgelite": json.dumps(own).encode()}))
+    path.write_bytes(metadata_writer.with_metadata(data, {"edgelite": json.dumps(own).encode()}))
     assert_user_error(run_cli("inspect", path), str(path), "100000x100000", "pixel cap")
 
 
@@ -59,7 +60,7 @@ def test_one_channel_mean_message():
 def test_a_model_without_operators_is_one_line(example_models, tmp_path, run_cli, example):
     import flatbuffers
 
-    s = tflite_file.schema()
+    s = metadata_writer.schema()
     model = s.ModelT.InitFromPackedBuf(bytearray(example_models["int8"].read_bytes()), 0)
     model.subgraphs[0].operators = []
     builder = flatbuffers.Builder(0)

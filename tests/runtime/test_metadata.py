@@ -6,6 +6,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from edgelite.converter import metadata_writer
 from edgelite.core.errors import UserInputError
 from edgelite.runtime import Model, PreprocessSpec, tflite_file
 from edgelite.runtime import metadata as md
@@ -16,7 +17,7 @@ from edgelite.runtime import metadata_schema as ms
 def _strip(path):
     """The converter's own flatbuffer without any metadata entries or trailing zip."""
     data = path.read_bytes()
-    return tflite_file.with_metadata(data, {}, remove=tflite_file.metadata_entries(data))
+    return metadata_writer.with_metadata(data, {}, remove=tflite_file.metadata_entries(data))
 
 
 def test_round_trip_spec_labels_provenance(example_models):
@@ -63,7 +64,7 @@ def test_embedding_keeps_outputs_identical_and_buffers_aligned(example_models, t
 def test_re_embedding_replaces_entries(example_models):
     data = example_models["int8"].read_bytes()
     spec = PreprocessSpec(28, 28, color="gray", mean=(127.5,), std=(127.5,))
-    again = md.embed(data, spec=spec, labels=("a",) * 10, provenance={"edgelite_version": "x"})
+    again = metadata_writer.embed(data, spec=spec, labels=("a",) * 10, provenance={"edgelite_version": "x"})
     entries = tflite_file.metadata_entries(again)
     assert list(entries).count("edgelite") == 1
     meta = md.read(again)
@@ -73,7 +74,7 @@ def test_re_embedding_replaces_entries(example_models):
 def test_third_party_standard_metadata_is_used(example_models):
     """A model with only standard metadata (as Model Maker writes) gets its normalization and labels."""
     data = example_models["float32"].read_bytes()
-    std_only = tflite_file.with_metadata(data, {}, remove=["edgelite"])
+    std_only = metadata_writer.with_metadata(data, {}, remove=["edgelite"])
     zipped = io.BytesIO(std_only)
     zipped.seek(0, 2)
     with zipfile.ZipFile(zipped, "a") as zf:
@@ -86,13 +87,13 @@ def test_third_party_standard_metadata_is_used(example_models):
 
 def test_corrupt_entries_are_clear_errors(example_models):
     data = example_models["int8"].read_bytes()
-    bad_json = tflite_file.with_metadata(data, {"edgelite": b"{not json"})
+    bad_json = metadata_writer.with_metadata(data, {"edgelite": b"{not json"})
     with pytest.raises(UserInputError, match="not valid JSON"):
         md.read(bad_json, where="m.tflite")
-    bad_std = tflite_file.with_metadata(data, {"TFLITE_METADATA": b"garbage!"})
+    bad_std = metadata_writer.with_metadata(data, {"TFLITE_METADATA": b"garbage!"})
     with pytest.raises(UserInputError, match="M001"):
         md.read(bad_std, where="m.tflite")
-    newer = tflite_file.with_metadata(data, {"edgelite": b'{"schema_version": 99}'})
+    newer = metadata_writer.with_metadata(data, {"edgelite": b'{"schema_version": 99}'})
     with pytest.raises(UserInputError, match="newer edgelite"):
         md.read(newer, where="m.tflite")
 
@@ -111,6 +112,6 @@ def test_re_embedding_does_not_grow_the_file(example_models):
     provenance = md.read(data).provenance
     spec = md.read(data).spec
     labels = md.read(data).labels
-    once = md.embed(data, spec=spec, labels=labels, provenance=provenance)
-    twice = md.embed(once, spec=spec, labels=labels, provenance=provenance)
+    once = metadata_writer.embed(data, spec=spec, labels=labels, provenance=provenance)
+    twice = metadata_writer.embed(once, spec=spec, labels=labels, provenance=provenance)
     assert len(twice) == len(once)

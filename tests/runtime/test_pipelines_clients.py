@@ -19,6 +19,7 @@ from PIL import Image, ImageOps
 
 from edgelite.calibration.preprocess import PreprocessSpec
 from edgelite.calibration.resize import Pipeline, resize
+from edgelite.converter import metadata_writer
 from edgelite.runtime import Model
 
 pytestmark = pytest.mark.slow
@@ -31,7 +32,6 @@ def probe(tmp_path_factory) -> Path:
     """uint8 (1, 40, 56, 3) → uint8 (1, 6720) scores equal to the input pixels (quantize/reshape, one scale)."""
     import tensorflow as tf
 
-    from edgelite.runtime import metadata as md
 
     h, w = PROBE_HW
     folder = tmp_path_factory.mktemp("probe")
@@ -50,7 +50,7 @@ def probe(tmp_path_factory) -> Path:
     conv.inference_input_type = conv.inference_output_type = tf.uint8
     spec = PreprocessSpec(height=h, width=w, pipeline="mediapipe")
     path = folder / "probe.tflite"
-    path.write_bytes(md.embed(conv.convert(), spec=spec, labels=None, provenance={}, name="probe",
+    path.write_bytes(metadata_writer.embed(conv.convert(), spec=spec, labels=None, provenance={}, name="probe",
                               description="identity probe"))
     return path
 

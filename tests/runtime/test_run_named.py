@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from edgelite.converter import metadata_writer
 from edgelite.core.errors import UserInputError
 from edgelite.runtime import Model, tflite_file
 
@@ -35,7 +36,7 @@ def test_signature_runner(example_models):
 
 def _with_custom_op(data: bytes, victim: str, custom_name: str) -> bytes:
     """Turn every ``victim`` op into a CUSTOM op the runtime does not know."""
-    s = tflite_file.schema()
+    s = metadata_writer.schema()
     model = s.ModelT.InitFromPackedBuf(bytearray(data), 0)
     code = s.OperatorCodeT()
     code.builtinCode = code.deprecatedBuiltinCode = s.BuiltinOperator.CUSTOM

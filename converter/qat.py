@@ -238,10 +238,10 @@ def _instrumented(tfmot: Any, model: Any, tc: TrainConfig) -> Any:
 
 
 def _distill(student: Any, teacher: Any, x: np.ndarray, tc: TrainConfig, log: Log) -> dict[str, list[float]]:
-    """QAT self-distillation: the quantization-aware model learns the float model's outputs (converter/distill.py)."""
+    """QAT self-distillation: the quantization-aware model learns the float model's outputs (converter/kd_loss.py)."""
     import tf_keras
 
-    from edgelite.converter.distill import fit, outputs_are_probabilities
+    from edgelite.converter.kd_loss import fit, outputs_are_probabilities
 
     probabilities = outputs_are_probabilities(np.asarray(teacher(x[:8], training=False)))
     return fit(student, lambda xb: np.asarray(teacher(xb, training=False)), x,

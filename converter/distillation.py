@@ -1,7 +1,7 @@
 """``distill``: train a smaller Keras model (the student) to match a bigger one (the teacher), then int8 it.
 
 1. The training data is preprocessed with the teacher's contract (the student must take the same input).
-2. The student trains on the teacher's outputs (converter/distill.py: temperature-scaled KL, light augmentation)
+2. The student trains on the teacher's outputs (converter/kd_loss.py: temperature-scaled KL, light augmentation)
    plus, when the data has labels, cross-entropy on them; ``--labels-optional`` accepts unlabelled data.
 3. The trained student is saved next to the output (``<output>_student.keras``) and converted to full int8 by
    ``convert`` — with ``--optimize accuracy`` on the evaluation data's split.
@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from edgelite.converter.budget import HeldOut, held_out_figures
 from edgelite.converter.config import ConvertConfig, QuantMode
+from edgelite.converter.float_fallback import HeldOut, held_out_figures
 from edgelite.converter.judge import Judge
 from edgelite.core.errors import UserInputError
 from edgelite.core.files import atomic_path
@@ -155,7 +155,7 @@ def distill(dc: DistillConfig, *, log: Log = lambda line: None) -> DistillReport
     to ``dc.convert.output`` and judge everything on ``dc.convert.eval``."""
     from edgelite.calibration import collect, open_source
     from edgelite.converter.convert import convert
-    from edgelite.converter.distill import fit, outputs_are_probabilities
+    from edgelite.converter.kd_loss import fit, outputs_are_probabilities
     from edgelite.converter.prepare import prepared
 
     t_start = time.perf_counter()
