@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from edgelite.calibration.preprocess import IMAGE_EXTENSIONS, ImageLike, PreprocessSpec
+from edgelite.calibration.preprocess import ImageLike, PreprocessSpec
 from edgelite.core import metrics
 from edgelite.core.errors import UserInputError
 from edgelite.runtime import metadata as md
@@ -405,7 +405,3 @@ def _is_image(x: Any) -> bool:
     from PIL import Image
 
     return isinstance(x, Image.Image)
-
-
-def is_image_path(path: str | os.PathLike[str]) -> bool:
-    return Path(path).suffix.lower() in IMAGE_EXTENSIONS

@@ -39,9 +39,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-CONFIG_NAMES = ("edgelite.toml", "pyproject.toml")
-SOURCE_SUFFIXES = (".keras", ".h5", ".hdf5")
-
 
 @dataclass(frozen=True)
 class Budgets:
