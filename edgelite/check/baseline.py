@@ -2,8 +2,9 @@
 
 Latency is stored as a ratio to the shipped timing kernel (``latency_per_kernel``), measured in the same rounds,
 so a baseline recorded on a quiet laptop still means something on a busy CI runner; the milliseconds are kept
-for people, not for the gate. Reading is strict: a wrong type or an unknown key is a one-line error naming
-the key and the file, and a baseline of another schema version is refused with what to do.
+for people, not for the gate. Each model's figures are one ``BaselineEntry``. Reading is strict
+(``edgelite.core.validate``): a wrong type or an unknown key is a one-line error naming the key and the file,
+and a baseline of another schema version is refused with what to do.
 """
 
 from __future__ import annotations
@@ -11,48 +12,58 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from edgelite.core import validate
 from edgelite.core.errors import UserInputError
 from edgelite.core.files import atomic_write_text
+from edgelite.core.report import Record
 from edgelite.core.version import __version__
 
 KIND = "edgelite-baseline"
 SCHEMA_VERSION = 1
 
-# Per-model figures: name -> may it be null. Everything is a number (int for sizes) or null.
-MODEL_KEYS = {
-    "size_bytes": False, "latency_ms": False, "kernel_ms": False, "latency_per_kernel": False,
-    "int8_over_float": True, "top1": True, "top1_float": True, "agreement": True,
-}
+
+@dataclass(frozen=True)
+class BaselineEntry(Record):
+    """One model's figures in the baseline: written by ``check --update-baseline``, read by the budgets.
+    The fields are the file's keys, in the file's order; all are required, the nullable ones are null when
+    the model was not evaluated (no accuracy) or has no float reference (no int8-over-float)."""
+
+    size_bytes: int
+    latency_ms: float
+    kernel_ms: float
+    latency_per_kernel: float          # what max_latency_growth_pct compares (candidate / timing kernel)
+    int8_over_float: float | None
+    top1: float | None
+    top1_float: float | None
+    agreement: float | None
+
+    @property
+    def top1_drop_pts(self) -> float | None:
+        """Float minus int8 top-1 when both were measured."""
+        return None if self.top1 is None or self.top1_float is None else round(self.top1_float - self.top1, 4)
 
 
 @dataclass(frozen=True)
-class Baseline:
-    models: dict[str, dict[str, Any]]
+class Baseline(Record):
+    models: dict[str, BaselineEntry]
     kernel_sha256: str
     threads: int
     device: dict[str, Any] = field(default_factory=dict)
     updated: str = ""
     edgelite_version: str = __version__
 
+    json_extra_keys: ClassVar[tuple[str, ...]] = ("kind", "schema_version")
+
     def to_json(self) -> str:
         body = {"kind": KIND, "schema_version": SCHEMA_VERSION, "edgelite_version": self.edgelite_version,
                 "updated": self.updated, "kernel_sha256": self.kernel_sha256, "threads": self.threads,
-                "device": self.device, "models": {k: self.models[k] for k in sorted(self.models)}}
+                "device": self.device, "models": {k: self.models[k].to_dict() for k in sorted(self.models)}}
         return json.dumps(body, indent=2) + "\n"
 
     def save(self, path: Path) -> None:
         atomic_write_text(path, self.to_json())
-
-
-def _number(value: Any, where: str, *, nullable: bool, integer: bool = False) -> None:
-    if value is None and nullable:
-        return
-    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if isinstance(value, bool) or not ok:
-        kind = "an integer" if integer else "a number"
-        raise UserInputError(f"{where}: expected {kind}{' or null' if nullable else ''}, got {value!r}")
 
 
 def load_baseline(path: Path) -> Baseline:
@@ -80,31 +91,4 @@ def load_baseline(path: Path) -> Baseline:
     if version < SCHEMA_VERSION:
         raise UserInputError(f"{path}: schema_version {version} is older than this edgelite reads ({SCHEMA_VERSION}) "
                              "and cannot be migrated; re-record it with `edgelite check --update-baseline`")
-    known = {"kind", "schema_version", "edgelite_version", "updated", "kernel_sha256", "threads", "device", "models"}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise UserInputError(f"{path}: {unknown[0]}: unknown key (known: {', '.join(sorted(known))})")
-    for key in ("kernel_sha256", "threads", "models"):
-        if key not in data:
-            raise UserInputError(f"{path}: {key}: required key missing")
-    if not isinstance(data["kernel_sha256"], str):
-        raise UserInputError(f"{path}: kernel_sha256: expected a string, got {data['kernel_sha256']!r}")
-    _number(data["threads"], f"{path}: threads", nullable=False, integer=True)
-    if not isinstance(data["models"], dict):
-        raise UserInputError(f"{path}: models: expected a table of model name -> figures, got {data['models']!r}")
-    for name, figures in data["models"].items():
-        where = f"{path}: models.{name}"
-        if not isinstance(figures, dict):
-            raise UserInputError(f"{where}: expected a table of figures, got {figures!r}")
-        for key in sorted(set(figures) - set(MODEL_KEYS)):
-            raise UserInputError(f"{where}.{key}: unknown key (known: {', '.join(MODEL_KEYS)})")
-        for key, nullable in MODEL_KEYS.items():
-            if key not in figures:
-                raise UserInputError(f"{where}.{key}: required key missing")
-            _number(figures[key], f"{where}.{key}", nullable=nullable, integer=key == "size_bytes")
-    device = data.get("device", {})
-    if not isinstance(device, dict):
-        raise UserInputError(f"{path}: device: expected a table, got {device!r}")
-    return Baseline(models=data["models"], kernel_sha256=data["kernel_sha256"], threads=data["threads"],
-                    device=device, updated=str(data.get("updated", "")),
-                    edgelite_version=str(data.get("edgelite_version", "")))
+    return validate.build(Baseline, data, file=path)

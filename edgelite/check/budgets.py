@@ -8,17 +8,15 @@ format with it — so a new budget is one entry here plus one field in ``check.c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
+from edgelite.check.baseline import BaselineEntry
 from edgelite.core.report import Record
 
 PASS, FAIL, SKIP, INFO = "pass", "fail", "skip", "info"
 STATUSES = (PASS, FAIL, SKIP, INFO)
-
-Baseline = Mapping[str, Any]         # one model's entry in the baseline file (check.baseline.MODEL_KEYS)
-
 
 class _Latency(Protocol):
     @property
@@ -49,42 +47,43 @@ def _growth_pct(now: float, before: float) -> float:
     return (now / before - 1.0) * 100.0
 
 
-def _size(m: Measured, base: Baseline | None) -> tuple[float | None, Any]:
-    return m.size_bytes, base and base["size_bytes"]
+Figures = tuple[float | None, float | None]   # (the model's figure, the baseline's figure)
 
 
-def _size_growth(m: Measured, base: Baseline | None) -> tuple[float | None, Any]:
+def _size(m: Measured, base: BaselineEntry | None) -> Figures:
+    return m.size_bytes, None if base is None else base.size_bytes
+
+
+def _size_growth(m: Measured, base: BaselineEntry | None) -> Figures:
     if base is None:
         return None, None
-    return _growth_pct(m.size_bytes, base["size_bytes"]), base["size_bytes"]
+    return _growth_pct(m.size_bytes, base.size_bytes), base.size_bytes
 
 
-def _latency_growth(m: Measured, base: Baseline | None) -> tuple[float | None, Any]:
+def _latency_growth(m: Measured, base: BaselineEntry | None) -> Figures:
     if base is None:
         return None, None
-    return _growth_pct(m.latency.latency_per_kernel, base["latency_per_kernel"]), base["latency_per_kernel"]
+    return _growth_pct(m.latency.latency_per_kernel, base.latency_per_kernel), base.latency_per_kernel
 
 
-def _top1_drop(m: Measured, base: Baseline | None) -> tuple[float | None, Any]:
-    before = None if base is None or base["top1"] is None or base["top1_float"] is None else round(
-        base["top1_float"] - base["top1"], 4)
-    return None if m.accuracy is None else m.accuracy.top1_drop_pts, before
+def _top1_drop(m: Measured, base: BaselineEntry | None) -> Figures:
+    return None if m.accuracy is None else m.accuracy.top1_drop_pts, None if base is None else base.top1_drop_pts
 
 
-def _agreement(m: Measured, base: Baseline | None) -> tuple[float | None, Any]:
-    return None if m.accuracy is None else m.accuracy.agreement, base and base["agreement"]
+def _agreement(m: Measured, base: BaselineEntry | None) -> Figures:
+    return None if m.accuracy is None else m.accuracy.agreement, None if base is None else base.agreement
 
 
-def _int8_over_float(m: Measured, base: Baseline | None) -> tuple[float | None, Any]:
-    return m.latency.int8_over_float, base and base["int8_over_float"]
+def _int8_over_float(m: Measured, base: BaselineEntry | None) -> Figures:
+    return m.latency.int8_over_float, None if base is None else base.int8_over_float
 
 
 @dataclass(frozen=True)
 class Rule:
     key: str                 # the TOML key under [budgets]
     description: str
-    measure: Callable[[Measured, Baseline | None], tuple[float | None, Any]]   # (figure, the baseline's figure)
-    fail: Callable[[float, float, Any], str]                                  # (value, limit, before) -> message
+    measure: Callable[[Measured, BaselineEntry | None], Figures]   # (figure, the baseline's figure)
+    fail: Callable[[float, float, float | None], str]              # (value, limit, before) -> message
     number: str              # format spec of the figure
     unit: str
     minimum: bool = False    # the limit is a floor (higher is better), else a ceiling

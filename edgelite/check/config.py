@@ -18,18 +18,16 @@ would otherwise silently disable a budget. Relative paths are relative to the co
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
 import sys
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from edgelite.calibration.ranges import RangeMethod
 from edgelite.check.budgets import RULES
+from edgelite.core import validate
 from edgelite.core import vocabulary as voc
 from edgelite.core.errors import UserInputError
 from edgelite.core.options import ConvertOptions
@@ -38,6 +36,8 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -100,61 +100,20 @@ class CheckConfig:
     latency: Latency = field(default_factory=Latency)
 
 
+@dataclass(frozen=True)
+class _Files:
+    """The config's top-level paths (relative to the config's folder)."""
+
+    baseline: Path = Path("edgelite-baseline.json")
+    work_dir: Path = Path("build/edgelite-check")
+
+
 _PATH_FIELDS = {"source", "tflite", "reference", "calib", "eval", "labels"}
 
 
-def _type_name(t: Any) -> str:
-    origin = typing.get_origin(t)
-    if origin is list:
-        return f"a list of {_type_name(typing.get_args(t)[0])}s"
-    return {int: "an integer", float: "a number", str: "a string", bool: "true or false", Path: "a path string"}.get(
-        t, getattr(t, "__name__", str(t)))
-
-
-def _check_value(value: Any, t: Any, where: str) -> Any:
-    args = [a for a in typing.get_args(t) if a is not type(None)]
-    if typing.get_origin(t) in (typing.Union, types.UnionType) and args:
-        t = args[0]
-    if typing.get_origin(t) is list:
-        (item,) = typing.get_args(t)
-        if not isinstance(value, list):
-            raise UserInputError(f"{where}: expected {_type_name(t)}, got {value!r}")
-        return [_check_value(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
-    ok = {
-        bool: isinstance(value, bool),
-        int: isinstance(value, int) and not isinstance(value, bool),
-        float: isinstance(value, (int, float)) and not isinstance(value, bool),
-        str: isinstance(value, str),
-        Path: isinstance(value, str) and value != "",
-    }.get(t)
-    if ok is None:
-        raise AssertionError(f"no validator for {t}")
-    if not ok:
-        raise UserInputError(f"{where}: expected {_type_name(t)}, got {value!r}")
-    if t is float and not math.isfinite(value):
-        # nan compares false with everything: a budget of nan would silently never (or always) hold.
-        raise UserInputError(f"{where}: expected a finite number, got {value!r}")
-    return float(value) if t is float else value
-
-
-def _build(cls: type, table: Any, where: str, file: Path, **fixed: Any) -> Any:
+def _build(cls: type[T], table: Any, where: str, file: Path, **fixed: Any) -> T:
     """A dataclass from a TOML table: unknown keys, missing keys and wrong types are one-line errors."""
-    if not isinstance(table, dict):
-        raise UserInputError(f"{file}: {where}: expected a table, got {table!r}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in fixed}
-    unknown = sorted(set(table) - set(fields))
-    if unknown:
-        raise UserInputError(f"{file}: {where}.{unknown[0]}: unknown key (known: {', '.join(sorted(fields))})")
-    values: dict[str, Any] = dict(fixed)
-    for name, f in fields.items():
-        key = f"{where}.{name}" if where else name
-        if name not in table:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise UserInputError(f"{file}: {key}: required key missing")
-            continue
-        values[name] = _check_value(table[name], hints[name], f"{file}: {key}")
-    return cls(**values)
+    return validate.build(cls, table, file=file, key=where, finite=True, nulls=False, fixed=fixed)
 
 
 def _in_range(file: Path, key: str, value: float | None, lo: float, hi: float | None = None) -> None:
@@ -208,7 +167,7 @@ def _model(table: Any, i: int, file: Path, defaults: Budgets) -> ModelEntry:
     if convert.input_size is not None and len(convert.input_size) != 2:
         raise UserInputError(f"{file}: {where}.convert.input_size: give [height, width], got {convert.input_size}")
     base = file.parent
-    paths = {k: _resolve(base, file, f"{where}.{k}", getattr(entry, k)) for k in _PATH_FIELDS}
+    paths: dict[str, Any] = {k: _resolve(base, file, f"{where}.{k}", getattr(entry, k)) for k in _PATH_FIELDS}
     entry = dataclasses.replace(entry, **paths)
     if entry.tflite is not None:
         # Conversion settings on a ready .tflite would be silently ignored: say so instead.
@@ -289,11 +248,10 @@ def load_config(path: str | Path) -> CheckConfig:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise UserInputError(f"{file}: {prefix}models: the name {dupes[0]!r} is used twice; names key the baseline")
-    for key in ("baseline", "work_dir"):
-        if key in data:
-            _check_value(data[key], Path, f"{file}: {prefix}{key}")
+    paths = validate.build(_Files, {k: data[k] for k in ("baseline", "work_dir") if k in data}, file=file,
+                           key=prefix.rstrip("."), nulls=False)
     base = file.parent
-    baseline = _resolve(base, file, "baseline", data.get("baseline", "edgelite-baseline.json"), must_exist=False)
-    work_dir = _resolve(base, file, "work_dir", data.get("work_dir", "build/edgelite-check"), must_exist=False)
+    baseline = _resolve(base, file, "baseline", paths.baseline, must_exist=False)
+    work_dir = _resolve(base, file, "work_dir", paths.work_dir, must_exist=False)
     assert baseline is not None and work_dir is not None
     return CheckConfig(path=file, models=models, baseline=baseline, work_dir=work_dir, latency=latency)

@@ -6,16 +6,14 @@ A pure function, so every rule is testable on its own; ``run.py`` does the measu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
+from edgelite.check.baseline import BaselineEntry
 from edgelite.check.budgets import FAIL, GROWTH, INFO, PASS, RULES, SKIP, BudgetRow, Measured, count_statuses
 from edgelite.check.config import Budgets
 
 __all__ = ["FAIL", "GROWTH", "INFO", "PASS", "SKIP", "count_statuses", "judge"]
 
 
-def judge(budgets: Budgets, m: Measured, base: Mapping[str, Any] | None, *, model: str,
+def judge(budgets: Budgets, m: Measured, base: BaselineEntry | None, *, model: str,
           updating: bool = False) -> list[BudgetRow]:
     """One row per set budget. ``updating``: growth budgets are shown against the old baseline, not enforced."""
     rows = []

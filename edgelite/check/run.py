@@ -12,10 +12,10 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from edgelite.check import gate
-from edgelite.check.baseline import Baseline, load_baseline
+from edgelite.check.baseline import Baseline, BaselineEntry, load_baseline
 from edgelite.check.budgets import BudgetRow
 from edgelite.check.config import CheckConfig, ModelEntry
 from edgelite.core.errors import UserInputError
@@ -61,7 +61,7 @@ class CheckedModel(Record):
     reference_size_bytes: int | None
     accuracy: CompareReport | None       # int8 vs float on the model's eval data
     latency: CheckLatency
-    baseline: dict[str, float | None] | None = None   # this model's entry in the baseline, if any
+    baseline: BaselineEntry | None = None   # this model's entry in the baseline, if any
     budgets: list[BudgetRow] = field(default_factory=list)
     passed: bool = True
 
@@ -168,14 +168,13 @@ def _measure(entry: ModelEntry, cfg: CheckConfig, log: Log, probe_cache: bool,
                         accuracy=accuracy, latency=latency)
 
 
-def _baseline_entry(m: CheckedModel) -> dict[str, Any]:
+def _baseline_entry(m: CheckedModel) -> BaselineEntry:
     acc, latency = m.accuracy, m.latency
-    return {
-        "size_bytes": m.size_bytes, "latency_ms": latency.candidate_ms, "kernel_ms": latency.kernel_ms,
-        "latency_per_kernel": latency.latency_per_kernel, "int8_over_float": latency.int8_over_float,
-        "top1": acc and acc.candidate.top1, "top1_float": acc and acc.reference.top1,
-        "agreement": acc and acc.agreement,
-    }
+    return BaselineEntry(
+        size_bytes=m.size_bytes, latency_ms=latency.candidate_ms, kernel_ms=latency.kernel_ms,
+        latency_per_kernel=latency.latency_per_kernel, int8_over_float=latency.int8_over_float,
+        top1=None if acc is None else acc.candidate.top1, top1_float=None if acc is None else acc.reference.top1,
+        agreement=None if acc is None else acc.agreement)
 
 
 def _usable_baseline(cfg: CheckConfig, update: bool) -> Baseline | None:

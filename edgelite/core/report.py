@@ -9,16 +9,15 @@ the same objects from it (``Report.from_json(r.to_json()) == r``).
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
-import types
-import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
+from edgelite.core import validate
 from edgelite.core.errors import UserInputError
 
 R = TypeVar("R", bound="Record")
@@ -36,30 +35,6 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
-def _build(tp: Any, value: Any, where: str) -> Any:
-    """``value`` (parsed JSON) as type ``tp``: records field by field, lists and dicts item by item."""
-    if value is None:
-        return None
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        options = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(options) == 1:                      # X | None
-            return _build(options[0], value, where)
-        records = [a for a in options if isinstance(a, type) and hasattr(a, "from_dict")]
-        return _build(records[0], value, where) if records and isinstance(value, dict) else value
-    if origin is list and isinstance(value, list):
-        (item,) = typing.get_args(tp) or (Any,)
-        return [_build(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict and isinstance(value, dict):
-        _, item = typing.get_args(tp) or (str, Any)
-        return {k: _build(item, v, f"{where}.{k}") for k, v in value.items()}
-    if isinstance(tp, type) and hasattr(tp, "from_dict"):
-        if not isinstance(value, dict):
-            raise UserInputError(f"{where}: expected an object, got {type(value).__name__}")
-        return tp.from_dict(value)
     return value
 
 
@@ -86,17 +61,9 @@ class Record:
 
     @classmethod
     def from_dict(cls: type[R], data: dict[str, Any]) -> R:
-        localns: dict[str, Any] = {}
-        for module in cls.lazy_types:
-            localns.update(vars(importlib.import_module(module)))
-        hints = typing.get_type_hints(cls, localns=localns)
-        fields = {f.name for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
-        missing = [f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
-                   if f.init and f.name not in data and f.default is dataclasses.MISSING
-                   and f.default_factory is dataclasses.MISSING]
-        if missing:
-            raise UserInputError(f"{cls.__name__}: missing {', '.join(missing)}")
-        return cls(**{k: _build(hints[k], v, f"{cls.__name__}.{k}") for k, v in data.items() if k in fields})
+        """The record of parsed JSON ``data``, strictly: an unknown key, a missing one or a wrong type is a
+        one-line ``UserInputError`` naming the key path (``edgelite.core.validate``)."""
+        return validate.build(cls, data)
 
 
 class Report(Record):
@@ -104,6 +71,7 @@ class Report(Record):
 
     kind: ClassVar[str] = "report"
     schema_version: ClassVar[int] = 1
+    json_extra_keys: ClassVar[tuple[str, ...]] = ("kind", "schema_version")   # in the JSON, not fields
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "schema_version": self.schema_version, **super().to_dict()}
@@ -112,17 +80,23 @@ class Report(Record):
         return json.dumps(self.to_dict(), indent=indent, sort_keys=False, default=_jsonable)
 
     @classmethod
-    def from_json(cls: type[R], text: str) -> R:
-        data = json.loads(text)
+    def from_json(cls: type[R], text: str, *, file: str | Path | None = None) -> R:
+        """The report saved as ``text`` (read from ``file``, named in every error)."""
+        where = f"{file}: " if file is not None else ""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UserInputError(f"{where}not a JSON report ({exc})") from None
         assert issubclass(cls, Report)
-        if data.get("kind") != cls.kind:
-            raise UserInputError(f"not a {cls.kind} report (kind={data.get('kind')!r})")
+        if not isinstance(data, dict) or data.get("kind") != cls.kind:
+            got = data.get("kind") if isinstance(data, dict) else type(data).__name__
+            raise UserInputError(f"{where}not a {cls.kind} report (kind={got!r})")
         if data.get("schema_version") != cls.schema_version:
             raise UserInputError(
-                f"{cls.kind} report has schema_version {data.get('schema_version')}, this edgelite reads "
+                f"{where}{cls.kind} report has schema_version {data.get('schema_version')}, this edgelite reads "
                 f"{cls.schema_version}; re-create it with this version"
             )
-        return cls.from_dict(data)
+        return validate.build(cls, data, file=file)
 
 
 @dataclass(frozen=True)

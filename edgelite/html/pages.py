@@ -231,7 +231,7 @@ def check_page(r: CheckReport) -> str:
     names = [m.name for m in models]
 
     def base(m: CheckedModel, key: str, scale: float = 1.0) -> float | None:
-        value = m.baseline.get(key) if m.baseline else None
+        value = getattr(m.baseline, key) if m.baseline is not None else None
         return None if value is None else value / scale
 
     body.append("<h2>Overview</h2>")
@@ -281,7 +281,7 @@ def _check_model(m: CheckedModel) -> list[str]:
         ratios = [c / k for c, k in zip(medians["candidate"], medians["timing-kernel"], strict=True)]
         growth = next((row for row in m.budgets if row.budget == "max_latency_growth_pct"), None)
         refs = []
-        before = m.baseline.get("latency_per_kernel") if m.baseline else None
+        before = m.baseline.latency_per_kernel if m.baseline is not None else None
         if before is not None:
             refs.append(("baseline", before))
             if growth:

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from edgelite.check import gate
+from edgelite.check.baseline import BaselineEntry
 from edgelite.check.config import Budgets
 
 
@@ -17,11 +18,11 @@ def _measured(size=1000, per_kernel=0.05, ratio=1.5, drop=0.4, agreement=0.995) 
                            accuracy=SimpleNamespace(top1_drop_pts=drop, agreement=agreement))
 
 
-BASE = {"size_bytes": 1000, "latency_ms": 0.1, "kernel_ms": 2.0, "latency_per_kernel": 0.05,
-        "int8_over_float": 1.5, "top1": 97.0, "top1_float": 97.5, "agreement": 0.995}
+BASE = BaselineEntry(size_bytes=1000, latency_ms=0.1, kernel_ms=2.0, latency_per_kernel=0.05, int8_over_float=1.5,
+                     top1=97.0, top1_float=97.5, agreement=0.995)
 
 
-def _status(budgets: Budgets, m: SimpleNamespace, base: dict | None = BASE, **kw) -> dict[str, str]:
+def _status(budgets: Budgets, m: SimpleNamespace, base: BaselineEntry | None = BASE, **kw) -> dict[str, str]:
     return {r.budget: r.status for r in gate.judge(budgets, m, base, model="m", **kw)}
 
 
