@@ -151,7 +151,7 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
     if kept:
         made["float_layers"] = [n.label for n in kept]
     if drift_ref is not None:
-        made["drift_reference"] = drift_ref
+        made[drift_ref.KEY] = drift_ref.to_dict()
     final = finalize(model_bytes, cfg, spec=spec, labels=labels, provenance=made,
                      description=f"{cfg.model.name} converted by edgelite ({cfg.mode.value})")
     gpu_report = None

@@ -1,10 +1,11 @@
 """Input and prediction drift: how far live traffic has moved from the data the model was calibrated on.
 
-The converter stores a reference in the file's edgelite metadata (``provenance["drift_reference"]``): a coarse
-histogram of the calibration samples' model-ready values (20 bins between their 0.5th and 99.5th percentiles,
-values beyond falling in the end bins), their per-channel mean and standard deviation, and the share of each
-class the float model predicts on them. ``serve`` keeps the same histogram and class counts over a rolling
-window of live requests and scores the difference with the Population Stability Index,
+The converter stores a reference (``DriftReference``) as JSON in the file's edgelite metadata
+(``provenance["drift_reference"]``): a coarse histogram of the calibration samples' model-ready values (20 bins
+between their 0.5th and 99.5th percentiles, values beyond falling in the end bins), their per-channel mean and
+standard deviation, and the share of each class the float model predicts on them. A reference that cannot be
+used is an error naming the key, never a silently missing monitor. ``serve`` keeps the same histogram and class
+counts over a rolling window of live requests and scores the difference with the Population Stability Index,
 
     PSI = Σ_bins (q − p) · ln(q / p)        p: reference share, q: live share (both floored at 1e-4)
 
@@ -16,12 +17,15 @@ from __future__ import annotations
 
 import collections
 import threading
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 
+from edgelite.core import validate
+from edgelite.core.errors import UserInputError
 from edgelite.core.metrics import dequantize
+from edgelite.core.report import OMIT_NONE, Record
 
 BINS = 20
 MAX_CHANNELS = 64       # per-channel statistics are kept for at most this many channels
@@ -37,7 +41,72 @@ def _round(values: np.ndarray) -> list[float]:
     return [float(f"{v:.6g}") for v in np.asarray(values, np.float64).reshape(-1)]
 
 
-def reference_stats(x: np.ndarray, outputs: np.ndarray | None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class InputReference(Record):
+    """The histogram of the calibration samples' model-ready values, and their per-channel mean and std
+    (left out for inputs of more than ``MAX_CHANNELS`` channels)."""
+
+    edges: list[float]                                       # BINS + 1 ascending edges
+    proportions: list[float]                                 # share of values per bin
+    mean: list[float] | None = field(default=None, metadata=OMIT_NONE)
+    std: list[float] | None = field(default=None, metadata=OMIT_NONE)
+
+
+@dataclass(frozen=True)
+class PredictionReference(Record):
+    proportions: list[float]    # share of the calibration samples the float model puts in each class
+
+
+@dataclass(frozen=True)
+class DriftReference(Record):
+    """What ``serve`` measures live traffic against; stored as JSON in the file's provenance
+    (``provenance["drift_reference"]``), with the shape ``to_dict`` gives."""
+
+    version: int
+    samples: int
+    input: InputReference
+    predictions: PredictionReference | None = field(default=None, metadata=OMIT_NONE)
+
+    KEY: ClassVar[str] = "drift_reference"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DriftReference:
+        """The reference of parsed JSON, checked as the monitor needs it: a ``UserInputError`` naming the key
+        for anything else (another version, edges that do not match the proportions, non-finite numbers)."""
+        if not isinstance(data, dict):
+            raise UserInputError(f"expected a table, got {type(data).__name__}")
+        if data.get("version") != REFERENCE_VERSION:
+            raise UserInputError(f"version: {data.get('version')!r} is not {REFERENCE_VERSION} (written by another "
+                                 "edgelite)")
+        ref = validate.build(cls, data, finite=True)
+        inp = ref.input
+        if not 2 <= len(inp.edges) <= 1001 or len(inp.edges) != len(inp.proportions) + 1:
+            raise UserInputError(f"input: {len(inp.edges)} edges for {len(inp.proportions)} proportions "
+                                 "(want one edge more than proportions, 2-1001 edges)")
+        if any(b < a for a, b in zip(inp.edges[:-1], inp.edges[1:], strict=True)):
+            raise UserInputError("input.edges: not in ascending order")
+        if ref.predictions is not None and not 2 <= len(ref.predictions.proportions) <= MAX_CLASSES:
+            raise UserInputError(f"predictions.proportions: {len(ref.predictions.proportions)} classes, want "
+                                 f"2-{MAX_CLASSES}")
+        shares = [*inp.proportions, *(ref.predictions.proportions if ref.predictions else [])]
+        if any(p < 0 for p in shares) or ref.samples < 1:
+            raise UserInputError("negative proportions or no samples")
+        return ref
+
+    @classmethod
+    def from_provenance(cls, provenance: dict[str, Any] | None) -> DriftReference | None:
+        """The reference a file's provenance holds; None when it holds none, ``UserInputError`` (naming the
+        key) when it holds one that cannot be used."""
+        raw = (provenance or {}).get(cls.KEY)
+        if raw is None:
+            return None
+        try:
+            return cls.from_dict(raw)
+        except UserInputError as exc:
+            raise UserInputError(f"{cls.KEY}: {exc}; re-convert the model to refresh it") from None
+
+
+def reference_stats(x: np.ndarray, outputs: np.ndarray | None) -> DriftReference:
     """The drift reference of calibration samples ``x`` (model-ready floats, batch first) and the float
     model's outputs on them (None: no prediction reference)."""
     values = np.asarray(x, np.float64).reshape(len(x), -1)
@@ -46,19 +115,20 @@ def reference_stats(x: np.ndarray, outputs: np.ndarray | None) -> dict[str, Any]
         hi = lo + 1e-6
     edges = np.linspace(lo, hi, BINS + 1)
     counts = _counts(values, edges).sum(axis=0)
-    ref: dict[str, Any] = {"version": REFERENCE_VERSION, "samples": int(len(x)),
-                           "input": {"edges": _round(edges), "proportions": _round(counts / counts.sum())}}
+    mean = std = None
     channels = x.shape[-1] if x.ndim >= 2 else 1
     if channels <= MAX_CHANNELS:
         per_channel = np.asarray(x, np.float64).reshape(-1, channels)
-        ref["input"]["mean"] = _round(per_channel.mean(axis=0))
-        ref["input"]["std"] = _round(per_channel.std(axis=0))
+        mean, std = _round(per_channel.mean(axis=0)), _round(per_channel.std(axis=0))
+    predictions = None
     if outputs is not None:
         flat = np.asarray(outputs).reshape(len(outputs), -1)
         if 2 <= flat.shape[1] <= MAX_CLASSES:
             classes = np.bincount(flat.argmax(axis=1), minlength=flat.shape[1])
-            ref["predictions"] = {"proportions": _round(classes / classes.sum())}
-    return ref
+            predictions = PredictionReference(_round(classes / classes.sum()))
+    return DriftReference(version=REFERENCE_VERSION, samples=int(len(x)),
+                          input=InputReference(_round(edges), _round(counts / counts.sum()), mean, std),
+                          predictions=predictions)
 
 
 def _counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -92,18 +162,12 @@ class DriftScores:
 class DriftMonitor:
     """A rolling window of live inputs and predictions against a model's drift reference."""
 
-    def __init__(self, reference: dict[str, Any], window: int = 500, min_samples: int = 50) -> None:
-        if reference.get("version") != REFERENCE_VERSION:
-            raise ValueError(f"drift reference version {reference.get('version')!r} is not {REFERENCE_VERSION}")
-        inp = reference["input"]
-        self.edges = np.asarray(inp["edges"], np.float64)
-        self.input_ref = np.asarray(inp["proportions"], np.float64)
-        if self.edges.ndim != 1 or len(self.edges) != len(self.input_ref) + 1 or not 2 <= len(self.edges) <= 1001:
-            raise ValueError("drift reference: edges and proportions do not match")
-        pred = reference.get("predictions")
-        self.pred_ref = np.asarray(pred["proportions"], np.float64) if pred else None
-        if self.pred_ref is not None and not 2 <= len(self.pred_ref) <= MAX_CLASSES:
-            raise ValueError("drift reference: prediction proportions out of range")
+    def __init__(self, reference: DriftReference, window: int = 500, min_samples: int = 50) -> None:
+        self.reference = reference
+        self.edges = np.asarray(reference.input.edges, np.float64)
+        self.input_ref = np.asarray(reference.input.proportions, np.float64)
+        pred = reference.predictions
+        self.pred_ref = np.asarray(pred.proportions, np.float64) if pred is not None else None
         self.min_samples = min_samples
         self._lock = threading.Lock()   # the service updates from several request threads
         self.updates = 0
@@ -124,14 +188,10 @@ class DriftMonitor:
 
     @classmethod
     def from_metadata(cls, provenance: dict[str, Any] | None) -> DriftMonitor | None:
-        """The monitor of a file's drift reference, or None when the file has none (or a malformed one)."""
-        ref = (provenance or {}).get("drift_reference")
-        if not isinstance(ref, dict):
-            return None
-        try:
-            return cls(ref)
-        except (KeyError, TypeError, ValueError):
-            return None
+        """The monitor of a file's drift reference, or None when the file has none; a reference that cannot be
+        used is a ``UserInputError`` naming the key (serve then serves without drift and says why)."""
+        ref = DriftReference.from_provenance(provenance)
+        return None if ref is None else cls(ref)
 
     def update(self, x: np.ndarray, outputs: np.ndarray, *, quantization: tuple[float, int] | None = None) -> None:
         """Add a batch of model-ready inputs (batch first) and the model's outputs on them. ``x`` is float, or

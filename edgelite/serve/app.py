@@ -80,7 +80,8 @@ def model_metadata(served: Served, versions: list[int]) -> dict[str, Any]:
     m = served.model
     return {"name": served.name, "versions": [str(v) for v in versions], "platform": "tflite",
             "inputs": [protocol.tensor_metadata(t, output=False) for t in m.inputs],
-            "outputs": [protocol.tensor_metadata(t, output=True) for t in m.outputs]}
+            "outputs": [protocol.tensor_metadata(t, output=True) for t in m.outputs],
+            "drift": served.drift_status}   # edgelite's own: "monitored", or "off: <why>"
 
 
 MAX_TOP_K = 1000

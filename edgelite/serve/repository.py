@@ -38,6 +38,7 @@ MAX_VERSIONS = 1024     # version folders considered per model
 # and one interpreter serializes requests anyway. Blocking the loop ≤ 1 ms keeps every other connection live.
 INLINE_BELOW_S = 0.001
 MAX_VERSION_DIGITS = 18   # versions are whole numbers below 10**18 (ASCII digits; '²' or '١' are not versions)
+NO_DRIFT_REFERENCE = "off: the file holds no drift reference (`edgelite convert` to int8 embeds one)"
 _log = logging.getLogger("edgelite.serve")
 
 
@@ -56,6 +57,7 @@ class Served:
     models: list[Model]
     max_queue: int = 64
     drift: DriftMonitor | None = None   # from the file's drift reference (runtime/drift.py); None without one
+    drift_status: str = NO_DRIFT_REFERENCE   # "monitored" or "off: <why>" (model metadata, repository index)
     inline: bool = False   # requests run on the event loop, not in the thread pool (see INLINE_BELOW_S)
     waiting: int = 0
     _free: list[Model] = field(default_factory=list, repr=False)
@@ -209,6 +211,16 @@ def _stamp(path: Path) -> tuple[int, ...]:
     return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
 
+def _drift(model: Model) -> tuple[DriftMonitor | None, str]:
+    """The drift monitor of a loaded file and its status: "monitored", or "off: <why>". A file whose drift
+    reference cannot be used is still served (its inference is not in question), without drift."""
+    try:
+        monitor = DriftMonitor.from_metadata(model.metadata.provenance)
+    except UserInputError as exc:
+        return None, f"off: unusable {exc}"
+    return monitor, NO_DRIFT_REFERENCE if monitor is None else "monitored"
+
+
 def _signature(model: Model) -> list[tuple[str, str, str, tuple[int, ...]]]:
     return [(kind, t.name, str(t.dtype), tuple(t.shape_signature or t.shape))
             for kind, tensors in (("input", model.inputs), ("output", model.outputs)) for t in tensors]
@@ -308,8 +320,8 @@ class Repository:
                                  "--allow-signature-change")
         # the other interpreters of the pool share the probed, checked bytes
         more = [Model.from_bytes(model.content, path, threads=self.threads) for _ in range(self.instances - 1)]
-        return Served(name, version, path, [model, *more], self.max_queue,
-                      DriftMonitor.from_metadata(model.metadata.provenance), inline=inline)
+        drift, status = _drift(model)
+        return Served(name, version, path, [model, *more], self.max_queue, drift, status, inline=inline)
 
     def _try_load(self, name: str, version: int, path: Path, current: Served | None) -> Served | None:
         # stamped before validating: a copy that finishes during the probe changes the file after this, so the
@@ -325,7 +337,11 @@ class Repository:
             return None
         self.refused.pop((name, version), None)
         self.loads += 1
-        self.log(f"loaded {name} version {version} ({path})")
+        # a reference that cannot be used is said once, here (and in the model's metadata): drift is off, not
+        # silently missing
+        off = "" if served.drift is not None or served.drift_status == NO_DRIFT_REFERENCE else \
+            f"; drift monitoring {served.drift_status}"
+        self.log(f"loaded {name} version {version} ({path}){off}")
         self.on_event("load", name)
         return served
 
@@ -392,7 +408,7 @@ class Repository:
 
     def index(self) -> list[dict[str, str]]:
         """Triton's repository index: every model version loaded or refused, with its state."""
-        rows = [{"name": s.name, "version": str(s.version), "state": "READY"} for s in self]
+        rows = [{"name": s.name, "version": str(s.version), "state": "READY", "drift": s.drift_status} for s in self]
         rows += [{"name": r.name, "version": str(r.version), "state": "UNAVAILABLE", "reason": self.public(r.reason)}
                  for r in self.refused.values()]
         rows += [{"name": n, "version": "", "state": "UNAVAILABLE", "reason": "unloaded"} for n in self._unloaded]

@@ -19,8 +19,9 @@ def test_reference_and_psi_on_constructed_shifts():
     x = rng.normal(0, 1, (400, 8, 8, 3)).astype(np.float32)
     logits = rng.normal(0, 1, (400, 4))
     ref = reference_stats(x, logits)
-    assert len(ref["input"]["edges"]) == 21 and abs(sum(ref["input"]["proportions"]) - 1) < 1e-5
-    assert len(ref["input"]["mean"]) == 3 and len(ref["predictions"]["proportions"]) == 4
+    assert len(ref.input.edges) == 21 and abs(sum(ref.input.proportions) - 1) < 1e-5
+    assert ref.input.mean is not None and len(ref.input.mean) == 3
+    assert ref.predictions is not None and len(ref.predictions.proportions) == 4
     same, shifted = DriftMonitor(ref), DriftMonitor(ref)
     same.update(rng.normal(0, 1, (200, 8, 8, 3)), rng.normal(0, 1, (200, 4)))
     shifted.update(rng.normal(1.0, 1, (200, 8, 8, 3)), rng.normal(0, 1, (200, 4)) + [3, 0, 0, 0])
@@ -30,8 +31,92 @@ def test_reference_and_psi_on_constructed_shifts():
     assert b.input_psi is not None and b.input_psi > 0.5 and b.prediction_psi is not None and b.prediction_psi > 0.5
     assert psi(np.array([0.5, 0.5]), np.array([50, 50])) == pytest.approx(0.0)
     assert DriftMonitor(ref, min_samples=10).scores().input_psi is None   # too few samples: no score
-    assert DriftMonitor.from_metadata({"drift_reference": {"version": 99}}) is None
-    assert DriftMonitor.from_metadata({}) is None
+    assert DriftMonitor.from_metadata({}) is None   # no reference: no monitor, no error
+    assert DriftMonitor.from_metadata({"drift_reference": ref.to_dict()}).scores().samples == 0
+
+
+def test_the_reference_json_round_trips_and_a_malformed_one_is_an_error_naming_the_key():
+    import json
+
+    from edgelite.runtime.drift import DriftMonitor, DriftReference, reference_stats
+
+    rng = np.random.default_rng(0)
+    ref = reference_stats(rng.normal(0, 1, (50, 4, 4, 3)).astype(np.float32), rng.normal(0, 1, (50, 3)))
+    data = json.loads(json.dumps(ref.to_dict()))   # as it travels in the file's provenance
+    assert list(data) == ["version", "samples", "input", "predictions"]
+    assert list(data["input"]) == ["edges", "proportions", "mean", "std"]
+    assert DriftReference.from_dict(data) == ref
+    many = reference_stats(rng.normal(0, 1, (50, 2, 2, 80)).astype(np.float32), None)   # > 64 channels, no preds
+    assert set(many.to_dict()) == {"version", "samples", "input"} and set(many.to_dict()["input"]) == {
+        "edges", "proportions"}
+
+    def broken(edit):
+        d = json.loads(json.dumps(data))
+        edit(d)
+        with pytest.raises(UserInputError) as err:
+            DriftMonitor.from_metadata({"drift_reference": d})
+        assert "\n" not in str(err.value) and str(err.value).startswith("drift_reference: ")
+        return str(err.value)
+
+    assert "version: 99 is not 1" in broken(lambda d: d.update(version=99))
+    assert "21 edges for 19 proportions" in broken(lambda d: d["input"]["proportions"].pop())
+    assert "input.edges[3]: expected a number, got 'x'" in broken(lambda d: d["input"]["edges"].__setitem__(3, "x"))
+    assert "input.edges: not in ascending order" in broken(lambda d: d["input"]["edges"].reverse())
+    assert "input: required key missing" in broken(lambda d: d.pop("input"))
+    assert "bins: unknown key" in broken(lambda d: d.update(bins=20))
+    assert "predictions.proportions: 1 classes" in broken(lambda d: d["predictions"].update(proportions=[1.0]))
+    assert "expected a table" in broken(lambda d: d.update(input=[1]))
+
+
+def _with_drift_reference(source, target, edit) -> None:
+    """``source`` with its drift reference edited by ``edit`` (labels and the rest of the provenance kept out)."""
+    import json
+
+    from edgelite.converter.metadata_writer import with_metadata
+    from edgelite.runtime import tflite_file
+
+    data = source.read_bytes()
+    own = json.loads(tflite_file.metadata_entries(data)["edgelite"])
+    edit(own["provenance"]["drift_reference"])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(with_metadata(data, {"edgelite": json.dumps(own).encode()}))
+
+
+def test_a_file_with_a_malformed_reference_is_served_without_drift_and_says_why(tmp_path, example_models):
+    """Not silently: the load line says drift is off and why, once, and so do the model's metadata and the
+    repository index; inference is unaffected and no drift gauge is invented."""
+    from starlette.testclient import TestClient
+
+    from edgelite.serve.app import create_app
+    from edgelite.serve.repository import Repository
+
+    _with_drift_reference(example_models["int8"], tmp_path / "bad" / "1" / "model.tflite",
+                          lambda ref: ref["input"]["proportions"].pop())
+    (tmp_path / "good" / "1").mkdir(parents=True)
+    shutil.copy(example_models["int8"], tmp_path / "good" / "1" / "model.tflite")
+    lines: list[str] = []
+    repo = Repository(tmp_path, log=lines.append)
+    assert repo.get("bad").drift is None and repo.get("good").drift is not None
+    said = [line for line in lines if "drift" in line]
+    assert len(said) == 1 and said[0].startswith("loaded bad version 1") and \
+        "drift monitoring off: unusable drift_reference: input: 21 edges for 19 proportions" in said[0], said
+    repo.poll()
+    assert [line for line in lines if "drift" in line] == said   # once per loaded version, not per poll
+    x = np.zeros((1, 28, 28, 1), np.float32).reshape(-1).tolist()
+    with TestClient(create_app(repo, repository_api=True)) as client:
+        meta = client.get("/v2/models/bad").json()
+        assert meta["drift"] == repo.get("bad").drift_status and meta["drift"].startswith("off: unusable")
+        assert client.get("/v2/models/good").json()["drift"] == "monitored"
+        index = {row["name"]: row for row in client.post("/v2/repository/index").json()}
+        assert index["bad"]["state"] == "READY" and index["bad"]["drift"] == meta["drift"]
+        name = repo.get("bad").model.input.name
+        item = {"name": name, "shape": [1, 28, 28, 1], "datatype": "FP32", "data": x}
+        for _ in range(60):
+            assert client.post("/v2/models/bad/infer", json={"inputs": [item]}).status_code == 200
+            assert client.post("/v2/models/good/infer", json={"inputs": [item]}).status_code == 200
+        text = client.get("/metrics").text
+    window = [line for line in text.splitlines() if line.startswith("edgelite_drift_window_samples{")]
+    assert window == ['edgelite_drift_window_samples{model="good",version="1"} 60.0']
 
 
 def test_serve_scores_drift_and_warns_once(tmp_path, example_models, example, caplog):
