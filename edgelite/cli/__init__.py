@@ -325,7 +325,9 @@ def _report_internal_error(exc: BaseException, verbose: bool) -> int:
     from edgelite.cli.render import printable
 
     summary = printable(f"{type(exc).__name__}: {exc}")[:300]
-    print(f"edgelite: internal error ({summary}); please report it with the traceback ({where})", file=sys.stderr)
+    rerun = "" if verbose else "rerun with -v to print it here; "
+    print(f"edgelite: internal error ({summary}); {rerun}please report it with the traceback ({where})",
+          file=sys.stderr)
     return 3
 
 

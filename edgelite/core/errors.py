@@ -1,4 +1,8 @@
-"""The error hierarchy. Library code raises these; only the CLI maps them to exit codes."""
+"""The error hierarchy. Library code raises these; only the CLI maps them to exit codes.
+
+A bug has no class here: it is whatever Python raised (an assertion, a TypeError), and the CLI reports any
+exception that is not an ``EdgeliteError`` as an internal error — exit 3, one line, the traceback in a file
+(``-v`` prints it). Code catches the errors it means (a file's fault, a missing extra), never everything."""
 
 from __future__ import annotations
 
@@ -33,9 +37,3 @@ class CheckFailed(EdgeliteError):
     """A requested check (for example an accuracy budget) did not hold."""
 
     exit_code = 1
-
-
-class InternalError(EdgeliteError):
-    """A bug in edgelite: something that should never happen did."""
-
-    exit_code = 3

@@ -90,3 +90,65 @@ def test_dynamic_input_size_needs_flag(tmp_path, rgb_images):
     m = Model.load(tmp_path / "m.tflite")  # dynamic H/W: resized to the embedded spec before allocation
     assert m.input.shape == (1, 16, 12, 3)
     assert m.predict(next(rgb_images.iterdir())).shape == (1, 2)
+
+
+def _edited_keras(source, target, edit):
+    """A copy of the .keras zip ``source`` with its config.json edited by ``edit``."""
+    import json
+
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == "config.json":
+                config = json.loads(data)
+                edit(config)
+                data = json.dumps(config).encode()
+            zout.writestr(item, data)
+    return target
+
+
+@pytest.mark.parametrize("name, edit", [
+    ("no_layers", lambda c: c["config"].pop("layers")),                              # KeyError inside Keras
+    ("bad_module", lambda c: c.update(module={"a": 1})),                             # AttributeError
+    ("unknown_class", lambda c: c.update(class_name="Nope")),                        # TypeError
+    ("no_input", lambda c: c["config"]["input_layers"].append(["x", 0, 0])),         # IndexError / RuntimeError
+])
+def test_a_mangled_keras_config_is_a_user_error_naming_the_file(tmp_path, keras3_file, name, edit):
+    path = _edited_keras(keras3_file, tmp_path / f"{name}.keras", edit)
+    with pytest.raises(UserInputError, match=f"{name}.keras: Keras 3 cannot load it"):
+        with load_source(path):
+            pass
+
+
+def test_a_truncated_saved_model_is_a_user_error(tmp_path, saved_model_dir):
+    import shutil
+
+    copy = tmp_path / "sm"
+    shutil.copytree(saved_model_dir, copy)
+    for data in (copy / "variables").glob("variables.data-*"):
+        data.write_bytes(data.read_bytes()[:10])
+    with pytest.raises(UserInputError, match="TensorFlow cannot load this SavedModel"):
+        with load_source(copy):
+            pass
+
+
+def test_a_failure_that_is_not_the_files_fault_is_not_called_a_user_error(keras3_file, monkeypatch, run_cli,
+                                                                              tmp_path):
+    """An assertion (a bug) or running out of memory inside the loader is not a bad file: it goes up as what
+    it is, and the CLI reports it as an internal error (exit 3), not a user error (exit 2)."""
+    import keras
+
+    def broken(*args, **kwargs):
+        raise AssertionError("edgelite bug")
+
+    monkeypatch.setattr(keras.saving, "load_model", broken)
+    with pytest.raises(AssertionError, match="edgelite bug"):
+        with load_source(keras3_file):
+            pass
+    code, _, err = run_cli("convert", keras3_file, "-o", tmp_path / "m.tflite", "--mode", "float32")
+    assert code == 3 and "internal error (AssertionError: edgelite bug)" in err and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1 and "rerun with -v to print it here" in err
+    import re
+    from pathlib import Path
+
+    Path(re.search(r"traceback \((.+)\)$", err.strip()).group(1)).unlink()   # the traceback file it names
