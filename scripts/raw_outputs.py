@@ -3,6 +3,10 @@
     python scripts/raw_outputs.py dump PARITY_DIR BACKEND OUT.npz     # XNNPACK on and off
     python scripts/raw_outputs.py compare X86.npz OTHER.npz [KEY=LSB]  # exit 1 unless byte-identical
                                                                       # (or within LSB for KEY)
+
+Each dump is two saved runs (``edgelite.runtime.runs.Run``), OUT.xnnpack_on.npz and OUT.xnnpack_off.npz, on
+the images of PARITY_DIR's golden runs; ``compare`` reads the same two of each name, refuses runs over other
+samples, and KEY is ``xnnpack_on`` or ``xnnpack_off``.
 """
 
 from __future__ import annotations
@@ -13,31 +17,42 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # the checkout root: tests.support
-from tests.support.parity import ROOT, raw_outputs
+from tests.support.parity import SETTINGS, golden_path, images_of, raw_run
 
 
 def dump(parity: Path, backend: str, out: Path) -> None:
     from edgelite.runtime import Model
+    from edgelite.runtime.runs import Run
 
-    images = [ROOT / p for p in np.load(parity / "golden.npz", allow_pickle=False)["images"]]
-    arrays = {f"xnnpack_{flag}": raw_outputs(Model.load(parity / "mnist_int8.tflite", backend=backend,
-                                                         xnnpack=flag == "on"), images)
-              for flag in ("on", "off")}
-    np.savez(out, **arrays)
+    for flag in SETTINGS:
+        images = images_of(Run.load(golden_path(parity, flag)))
+        model = Model.load(parity / "mnist_int8.tflite", backend=backend, xnnpack=flag == "on")
+        raw_run(model, images).save(golden_path(out, flag))
 
 
 def compare(a: Path, b: Path, allowed: dict[str, int]) -> int:
-    x, y = np.load(a, allow_pickle=False), np.load(b, allow_pickle=False)
+    from edgelite.core.errors import UserInputError
+    from edgelite.runtime.runs import Run, same_samples
+
     bad = 0
-    for key in sorted(x.files):
-        diff = np.abs(x[key].astype(np.int32) - y[key].astype(np.int32))
-        if x[key].dtype == y[key].dtype and not diff.any():
-            print(f"  {key}: byte-identical")
+    for flag in SETTINGS:
+        key = f"xnnpack_{flag}"
+        try:
+            x, y = Run.load(golden_path(a, flag)), Run.load(golden_path(b, flag))
+            same_samples(x, y)
+        except UserInputError as exc:
+            print(f"  {key}: {exc}")
+            bad += 1
             continue
-        ok = diff.max() <= allowed.get(key, 0)
-        print(f"  {key}: {'within the allowed' if ok else 'DIFFERENT beyond'} {allowed.get(key, 0)} LSB "
-              f"(max {diff.max()} LSB in {np.count_nonzero(diff)} of {diff.size} values)")
-        bad += not ok
+        for (name, u), v in zip(x.outputs.items(), y.outputs.values(), strict=True):
+            diff = np.abs(u.astype(np.int32) - v.astype(np.int32))
+            if u.dtype == v.dtype and not diff.any():
+                print(f"  {key} {name}: byte-identical")
+                continue
+            ok = u.dtype == v.dtype and diff.max() <= allowed.get(key, 0)
+            print(f"  {key} {name}: {'within the allowed' if ok else 'DIFFERENT beyond'} {allowed.get(key, 0)} LSB "
+                  f"(max {diff.max()} LSB in {np.count_nonzero(diff)} of {diff.size} values; {u.dtype} vs {v.dtype})")
+            bad += not ok
     return 1 if bad else 0
 
 

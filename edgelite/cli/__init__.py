@@ -248,16 +248,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run a .tflite model on images or .npy files")
     p.add_argument("model")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or .npy arrays")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="image files, .npy arrays, or evaluation data: an image folder (SRC/<class>/ for labels) "
+                        "or .npz with x and optional y")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--save-run", metavar="FILE.npz",
+                   help="also save the run (outputs, sample ids, per-invoke times, labels) for `edgelite compare`")
     _add_runtime_flags(p)
     _add_spec_flags(p, defaults_note="defaults: the spec embedded in the model")
 
     p = sub.add_parser("compare", help="float reference vs quantized candidate: accuracy, agreement, latency, size")
-    p.add_argument("reference", help="float model: .tflite (board) or .keras/.h5/SavedModel (needs TensorFlow)")
-    p.add_argument("candidate", help="the .tflite to judge (usually int8)")
-    p.add_argument("--data", required=True, help="evaluation data: image folder (SRC/<class>/ for labels), .npy, .npz")
+    p.add_argument("reference", help="float model: .tflite (board) or .keras/.h5/SavedModel (needs TensorFlow); "
+                                     "or a run saved by `edgelite run --save-run` (.npz)")
+    p.add_argument("candidate", help="the .tflite to judge (usually int8), or a saved run (.npz)")
+    p.add_argument("--data", help="evaluation data: image folder (SRC/<class>/ for labels), .npy, .npz "
+                                  "(needed for models; saved runs carry their samples)")
     p.add_argument("--samples", type=int, help="evaluate on a seeded subset of N samples (default all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="OUT", help="write the report as JSON")

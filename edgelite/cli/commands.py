@@ -308,47 +308,94 @@ def _load_inputs(path: str) -> list[Any]:
             raise UserInputError(f"{p}: holds no samples (shape {arr.shape}); save at least one input")
         return [arr]
     if not p.is_file():
-        raise UserInputError(f"{p}: no such input file; pass image files or .npy arrays")
+        raise UserInputError(f"{p}: no such input file; pass image files, .npy arrays, an image folder or .npz")
     return [p]
+
+
+def _input_batch(name: str, model: Any) -> tuple[np.ndarray, list[str], np.ndarray | None, Any]:
+    """One INPUT as model-ready samples: (x, sample ids, labels or None, class names or None). Ids are the
+    input as given (``name[row]`` for arrays of several); a folder's images go by their path inside it, so
+    a board's run and a workstation's match."""
+    p = Path(name)
+    if p.is_dir() or p.suffix.lower() == ".npz":
+        from edgelite.calibration import collect, open_source
+        from edgelite.runtime.runs import sample_ids
+
+        source = open_source(p, class_names=model.labels)
+        got = collect(source, model.spec, model.sample_shape, None, 0, desc=str(p), shuffle=False)
+        ids = sample_ids(source, got.indices) if source.kind == "images" else [f"{name}[{i}]" for i in got.indices]
+        return got.x, ids, got.y, model.labels or source.class_names
+    batches, ids = [], []
+    for item in _load_inputs(name):
+        x = model.prepare(item)
+        batches.append(x)
+        ids += [name] if len(x) == 1 else [f"{name}[{row}]" for row in range(len(x))]
+    return np.concatenate(batches), ids, None, None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from edgelite.runtime import Model
+    from edgelite.runtime.runs import run_samples
 
     if args.top_k < 1:
         raise UserInputError(f"--top-k must be ≥ 1, got {args.top_k}")
+    if args.save_run:
+        _check_outputs(args, ("save_run",), [args.model, *args.inputs])
     model = Model.load(args.model, threads=args.threads, probe=True, **_runtime(args))
     model.with_spec(_spec_for(model, args))
-    results = []
+    xs, ids, ys, class_names = [], [], [], None
     for name in args.inputs:
-        for item in _load_inputs(name):
-            try:
-                scores = model.predict(item)
-            except UserInputError as exc:
-                if str(exc).startswith((str(name), str(model.path))):
-                    raise  # already names the input or the model
-                raise UserInputError(f"{name}: {exc}") from None
-            for row, sample_scores in enumerate(scores.reshape(len(scores), -1)):
-                order = np.argsort(-sample_scores, kind="stable")[: args.top_k]
-                names = model.labels or tuple(str(i) for i in range(sample_scores.size))
-                results.append({
-                    "input": name if len(scores) == 1 else f"{name}[{row}]",
-                    "top_k": [{"label": names[i], "index": int(i), "score": round(float(sample_scores[i]), 6)}
-                              for i in order],
-                    "latency_ms": round(model.last_invoke_s * 1e3, 3),
-                })
+        try:
+            x, got_ids, y, names = _input_batch(name, model)
+        except UserInputError as exc:
+            if str(exc).startswith((str(name), str(model.path))):
+                raise  # already names the input or the model
+            raise UserInputError(f"{name}: {exc}") from None
+        xs.append(x)
+        ids += got_ids
+        ys.append(y)
+        class_names = class_names or names
+    known = [y for y in ys if y is not None]
+    labelled = len(known) == len(ys)   # labels only when every input has them
+    run = run_samples(model, np.concatenate(xs), ids, labels=np.concatenate(known) if labelled else None,
+                      class_names=class_names if labelled else None)
+    results = []
+    scores = next(iter(run.outputs.values()))
+    for sample_id, sample_scores, seconds in zip(run.ids, scores.reshape(run.samples, -1), run.times_s,
+                                                 strict=True):
+        order = np.argsort(-sample_scores, kind="stable")[: args.top_k]
+        labels = model.labels or tuple(str(i) for i in range(sample_scores.size))
+        results.append({
+            "input": sample_id,
+            "top_k": [{"label": labels[i], "index": int(i), "score": round(float(sample_scores[i]), 6)}
+                      for i in order],
+            "latency_ms": round(float(seconds) * 1e3, 3),
+        })
     if args.json:
         print(json.dumps({"model": str(args.model), "backend": model.backend.name, "results": results}, indent=2))
     else:
         print(render.run_table(results))
+    if args.save_run:
+        run.save(args.save_run)
+        # stdout stays pure JSON with --json
+        print(f"run written to {args.save_run} ({run.samples} samples)", file=sys.stderr if args.json else sys.stdout)
     return 0
 
 
 # ---- compare -------------------------------------------------------------------------------------------------
+def _is_saved_run(path: str) -> bool:
+    return Path(path).suffix.lower() == ".npz"   # never a model: models are .tflite, .keras, .h5 or folders
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from edgelite.runtime import Model
 
     _check_outputs(args, ("json", "html"), [args.reference, args.candidate, args.data])
+    if _is_saved_run(args.reference) or _is_saved_run(args.candidate):
+        return _compare_saved(args)
+    if args.data is None:
+        raise UserInputError("compare needs --data SRC (an image folder, .npy or .npz) to run the models on, or "
+                             "two runs saved with `edgelite run MODEL DATA --save-run FILE.npz`")
 
     cand = Model.load(args.candidate, threads=args.threads, probe=True, **_runtime(args))
     if Path(args.reference).suffix == ".tflite":
@@ -364,6 +411,27 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     with load_source(args.reference) as src:
         return _compare_with(args, TFReference(src), cand)
+
+
+def _compare_saved(args: argparse.Namespace) -> int:
+    """Two saved runs, no models: latency comes from the recorded per-invoke times."""
+    from edgelite.runtime.compare import compare_runs
+    from edgelite.runtime.runs import Run
+
+    for path, other in ((args.reference, args.candidate), (args.candidate, args.reference)):
+        if not _is_saved_run(path):
+            raise UserInputError(f"{path}: compare takes two models or two saved runs, not one of each; save "
+                                 f"this model's run on {other}'s inputs with `edgelite run {path} DATA "
+                                 "--save-run FILE.npz`")
+    if args.data is not None or args.samples is not None:
+        raise UserInputError("--data and --samples are for models; saved runs carry their own samples: drop them")
+    ref, cand = Run.load(args.reference), Run.load(args.candidate)
+    if ref.quantized and cand.quantized is False:
+        raise UserInputError(f"{args.reference} is a quantized model's run but {args.candidate} a float one's: "
+                             "REFERENCE comes first (the float model), then CANDIDATE (the quantized one)")
+    report = compare_runs(ref, cand)
+    _emit(args, report, render.compare_table(report))
+    return 0
 
 
 def _compare_with(args: argparse.Namespace, ref: Any, cand: Any) -> int:

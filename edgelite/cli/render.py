@@ -121,8 +121,12 @@ def compare_table(r: CompareReport) -> str:
         ("cosine mean", "", f"{r.cosine_mean:.6f}"),
         ("SNR", "", "identical" if r.snr_db is None else f"{r.snr_db:.2f} dB"),
         ("max abs error", "", f"{r.max_abs_error:.6f}"),
-        ("samples", "", str(r.samples) + ("" if r.labelled else " (unlabelled)")),
     ]
+    for e in (r.output_errors or [])[1:]:   # the first output's figures are the rows above
+        snr = "identical" if e.snr_db is None else f"{e.snr_db:.2f} dB"
+        rows.append((f"output {printable(e.name)}", "", f"SNR {snr}, cosine {e.cosine_mean:.6f}, "
+                                                         f"max abs {e.max_abs_error:.6f}"))
+    rows.append(("samples", "", str(r.samples) + ("" if r.labelled else " (unlabelled)")))
     return table(rows, header=("", "reference", "candidate"))
 
 

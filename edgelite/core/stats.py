@@ -14,9 +14,12 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from edgelite.core.report import Record
 
 Z95 = 1.959963984540054   # two-sided 95 % normal quantile
 
@@ -69,29 +72,57 @@ def mcnemar_exact(b: int, c: int) -> float:
     return float(min(1.0, 2.0 * tail))
 
 
-def paired_figures(ref_pred: np.ndarray, cand_pred: np.ndarray, y: np.ndarray | None) -> dict[str, Any]:
-    """Agreement of two models' top-1 predictions on the same samples, with its Wilson interval (fractions);
-    with labels also the top-1 drop (reference − candidate) with its paired interval in points, the exact
-    McNemar p and the discordant counts."""
+@dataclass(frozen=True)
+class PairedFigures(Record):
+    """Two models' top-1 predictions on the same samples: agreement (fraction) with its Wilson interval; with
+    labels also the top-1 drop (reference − candidate, points) with its paired interval, the exact McNemar p
+    and the discordant counts (None without labels)."""
+
+    samples: int
+    agreement: float
+    agreement_ci95: list[float]
+    top1_drop_pts: float | None = None
+    top1_drop_ci95: list[float] | None = None
+    mcnemar_p: float | None = None
+    reference_only: int | None = None      # reference right, candidate wrong
+    candidate_only: int | None = None      # the reverse
+
+    @property
+    def discordant(self) -> dict[str, int] | None:
+        """The discordant counts as reports write them."""
+        if self.reference_only is None or self.candidate_only is None:
+            return None
+        return {"reference_only": self.reference_only, "candidate_only": self.candidate_only}
+
+
+def paired(ref_pred: np.ndarray, cand_pred: np.ndarray, y: np.ndarray | None) -> PairedFigures:
+    """``PairedFigures`` of top-1 predictions ``ref_pred`` and ``cand_pred`` (N,) and labels ``y`` if known."""
+    ref_pred, cand_pred = np.asarray(ref_pred), np.asarray(cand_pred)
     n = len(ref_pred)
     same = ref_pred == cand_pred
     lo, hi = wilson(int(same.sum()), n)
-    fig: dict[str, Any] = {"agreement": float(same.mean()) if n else 0.0,
-                           "agreement_ci95": [round(lo, 6), round(hi, 6)]}
+    agreement = float(same.mean()) if n else 0.0
+    if y is None:
+        return PairedFigures(samples=n, agreement=agreement, agreement_ci95=[round(lo, 6), round(hi, 6)])
+    y = np.asarray(y)
+    ref_ok, cand_ok = ref_pred == y, cand_pred == y
+    d_lo, d_hi = paired_difference(ref_ok, cand_ok)
+    b, c = int(np.sum(ref_ok & ~cand_ok)), int(np.sum(~ref_ok & cand_ok))
+    return PairedFigures(samples=n, agreement=agreement, agreement_ci95=[round(lo, 6), round(hi, 6)],
+                         top1_drop_pts=float(ref_ok.mean() - cand_ok.mean()) * 100,
+                         top1_drop_ci95=[round(d_lo * 100, 4), round(d_hi * 100, 4)],
+                         mcnemar_p=round(mcnemar_exact(b, c), 6), reference_only=b, candidate_only=c)
+
+
+def paired_figures(ref_pred: np.ndarray, cand_pred: np.ndarray, y: np.ndarray | None) -> dict[str, Any]:
+    """Deprecated: ``paired()`` as the dict its first callers read by key (converter/float_fallback.py); goes
+    once they read ``PairedFigures``."""
+    fig = paired(ref_pred, cand_pred, y)
+    out: dict[str, Any] = {"agreement": fig.agreement, "agreement_ci95": fig.agreement_ci95}
     if y is not None:
-        ref_ok, cand_ok = ref_pred == y, cand_pred == y
-        d_lo, d_hi = paired_difference(ref_ok, cand_ok)
-        b, c = int(np.sum(ref_ok & ~cand_ok)), int(np.sum(~ref_ok & cand_ok))
-        fig.update(top1_drop_pts=float(ref_ok.mean() - cand_ok.mean()) * 100,
-                   top1_drop_ci95=[round(d_lo * 100, 4), round(d_hi * 100, 4)],
-                   mcnemar_p=round(mcnemar_exact(b, c), 6), discordant={"reference_only": b, "candidate_only": c})
-    return fig
-
-
-def rate_halfwidth(k: int, n: int) -> float:
-    """Half the width of the 95 % Wilson interval (fraction)."""
-    lo, hi = wilson(k, n)
-    return (hi - lo) / 2
+        out.update(top1_drop_pts=fig.top1_drop_pts, top1_drop_ci95=fig.top1_drop_ci95, mcnemar_p=fig.mcnemar_p,
+                   discordant=fig.discordant)
+    return out
 
 
 def too_few_samples(what: str, budget_pts: float, interval_pts: tuple[float, float], n: int) -> str | None:
