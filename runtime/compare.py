@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 # int8 counted as "slower" only past this ratio, so run-to-run noise alone does not raise the flag.
 SLOWER_MARGIN = 1.05
+_INT8_DOT = {"avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm"}   # VNNI on x86, dotprod on Arm
 
 
 # Keys only an interpreter-run (.tflite) side has; a TensorFlow reference leaves them out of the JSON.
@@ -126,9 +127,13 @@ def compare_runs(reference: Run, candidate: Run, *, candidate_is_int8: bool | No
     ref_side, cand_side = _side(reference, cls.reference), _side(candidate, cls.candidate)
     if candidate_is_int8 is None:
         candidate_is_int8 = candidate.quantized
+    ref_dev, cand_dev = _device(reference), _device(candidate)
     warnings = []
-    if candidate_is_int8 and cand_side.latency_ms.median > ref_side.latency_ms.median * SLOWER_MARGIN:
-        warnings.append(int8_slower_message(cand_side.latency_ms.median / ref_side.latency_ms.median))
+    if ref_dev != cand_dev:
+        warnings.append(f"the runs were recorded on different machines ({ref_dev.arch}, {ref_dev.cpu_model} vs "
+                        f"{cand_dev.arch}, {cand_dev.cpu_model}): the latency ratio compares machines, not models")
+    elif candidate_is_int8 and cand_side.latency_ms.median > ref_side.latency_ms.median * SLOWER_MARGIN:
+        warnings.append(int8_slower_message(cand_side.latency_ms.median / ref_side.latency_ms.median, cand_dev))
 
     def drop(ref: float | None, cand: float | None) -> float | None:
         return round(ref - cand, 4) if ref is not None and cand is not None else None
@@ -140,7 +145,18 @@ def compare_runs(reference: Run, candidate: Run, *, candidate_is_int8: bool | No
         agreement=round(p.agreement, 6), cosine_mean=first.cosine_mean, snr_db=first.snr_db,
         max_abs_error=first.max_abs_error, warnings=warnings, classes=cls.classes,
         agreement_ci95=p.agreement_ci95, top1_drop_ci95=p.top1_drop_ci95, mcnemar_p=p.mcnemar_p,
-        discordant=p.discordant, output_errors=err.outputs)
+        discordant=p.discordant, output_errors=err.outputs, device=cand_dev)
+
+
+def _device(run: Run) -> device.DeviceInfo:
+    """The machine a run was recorded on (this one for runs that do not say)."""
+    if run.device is None:
+        return device.fingerprint()
+    try:
+        return device.DeviceInfo.from_dict(run.device)
+    except UserInputError as exc:
+        raise UserInputError(f"{run.origin or run.path}: its device record is malformed ({exc}); re-create the "
+                             "run with `edgelite run MODEL INPUT --save-run FILE.npz`") from None
 
 
 def _side(run: Run, acc: Accuracy | None) -> CompareSide:
@@ -157,11 +173,15 @@ def _side(run: Run, acc: Accuracy | None) -> CompareSide:
                              "the run with `edgelite run MODEL INPUT --save-run FILE.npz`") from None
 
 
-def int8_slower_message(ratio: float) -> str:
-    fp = device.fingerprint()
+def int8_slower_message(ratio: float, where: device.DeviceInfo | None = None) -> str:
+    """The int8-is-slower warning for this machine, or for ``where`` (the machine a saved run was made on)."""
+    fp = where or device.fingerprint()
+    # the flags device.has_int8_dot_product() reads, applied to the recorded machine's
+    dot = device.has_int8_dot_product() if where is None else bool(set(fp.simd) & _INT8_DOT)
     why = ("this CPU has no int8 dot-product instructions (VNNI/dotprod), so XNNPACK's float kernels win"
-           if not device.has_int8_dot_product() else "check threads and XNNPACK settings")
-    return (f"int8 is {ratio:.2f}x the float latency on this machine ({fp.arch}, {fp.cpu_model}): {why}. "
+           if not dot else "check threads and XNNPACK settings")
+    machine = "this machine" if where is None or where == device.fingerprint() else "the machine of the runs"
+    return (f"int8 is {ratio:.2f}x the float latency on {machine} ({fp.arch}, {fp.cpu_model}): {why}. "
             "On Arm cores with dot-product instructions (Pi 5, recent phones) int8 is usually faster; "
             "measure on the target board.")
 

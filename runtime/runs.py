@@ -29,6 +29,7 @@ from edgelite.core.files import atomic_path
 from edgelite.core.limits import env_cap
 from edgelite.core.report import _plain
 from edgelite.core.version import __version__
+from edgelite.runtime.device import fingerprint
 
 if TYPE_CHECKING:
     from edgelite.calibration.sources import DataSource
@@ -74,6 +75,7 @@ class Run:
     class_names: tuple[str, ...] | None = None
     quantized: bool | None = None            # integer activations (a .tflite runner says; None: unknown)
     intermediates: dict[str, np.ndarray] = field(default_factory=dict)
+    device: dict[str, Any] | None = None     # the machine it ran on (``DeviceInfo.to_dict()``)
     edgelite_version: str = __version__
     origin: str = ""
 
@@ -106,8 +108,9 @@ class Run:
                                  f"{len(arrays)}; reduce fewer intermediate tensors")
         meta = {"format": RUN_FORMAT, "version": RUN_VERSION, "edgelite_version": self.edgelite_version,
                 "outputs": list(self.outputs), "intermediates": list(self.intermediates), "ids": list(self.ids),
-                "labelled": self.labels is not None, "class_names": None if self.class_names is None
-                else list(self.class_names), "quantized": self.quantized, "description": self.description}
+                "labelled": self.labels is not None,
+                "class_names": None if self.class_names is None else list(self.class_names),
+                "quantized": self.quantized, "device": self.device, "description": self.description}
         with atomic_path(path, suffix=".tmp") as tmp:
             with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
                 zf.writestr(_JSON, json.dumps(meta, allow_nan=False))
@@ -148,13 +151,16 @@ class Run:
         if quantized not in (True, False, None) or not _valid_description(description):
             raise UserInputError(f"{p}: run.json's description or quantized flag is malformed; {_FIX}")
         assert isinstance(description, dict)
+        dev = meta.get("device")
+        if dev is not None and not _valid_device(dev):
+            raise UserInputError(f"{p}: run.json's device is malformed; {_FIX}")
         version = meta.get("edgelite_version")
         return cls(outputs={name: arrays[f"output_{i}"] for i, name in enumerate(outputs)}, ids=ids,
                    times_s=times.astype(np.float64), description=description,
                    labels=None if labels is None else labels.astype(np.int64), class_names=class_names,
                    quantized=quantized,
                    intermediates={name: arrays[f"intermediate_{i}"] for i, name in enumerate(intermediates)},
-                   edgelite_version=version if isinstance(version, str) else "unknown", origin=str(p))
+                   device=dev, edgelite_version=version if isinstance(version, str) else "unknown", origin=str(p))
 
 
 def _read_meta(p: Path) -> dict[str, Any]:
@@ -229,6 +235,14 @@ def _valid_description(d: Any) -> bool:
     return all(k not in d or isinstance(d[k], t) for k, t in _OPTIONAL_TYPES.items())
 
 
+def _valid_device(d: Any) -> bool:
+    """``DeviceInfo``'s fields with their JSON types (renderers and the int8 warning read them)."""
+    if not isinstance(d, dict) or not all(isinstance(d.get(k), str) for k in ("cpu_model", "arch", "os", "python")):
+        return False
+    cores, simd = d.get("cores"), d.get("simd")
+    return (cores is None or type(cores) is int) and isinstance(simd, list) and all(isinstance(s, str) for s in simd)
+
+
 def output_names(runner: Runner, count: int) -> list[str]:
     """The runner's output names from its description (``outputs[*].name``), else ``output_0``, …"""
     described = runner.describe().get("outputs")
@@ -287,6 +301,7 @@ def run_samples(runner: Runner, x: np.ndarray, ids: Sequence[str] | None = None,
                labels=None if labels is None else np.asarray(labels, dtype=np.int64),
                class_names=None if class_names is None else tuple(class_names),
                quantized=quantized if isinstance(quantized, bool) else None, intermediates=reduced,
+               device=fingerprint().to_dict(),
                origin=str(description.get("path", "")))
 
 

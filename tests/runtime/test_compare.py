@@ -176,3 +176,18 @@ def test_from_json_refuses_other_kinds_and_versions(example_models):
         CompareReport.from_json(r.to_json().replace('"schema_version": 2', '"schema_version": 0'))
     with pytest.raises(UserInputError, match="not a compare report"):
         CompareReport.from_json('{"kind": "bench"}')
+
+
+def test_saved_runs_report_the_machine_they_ran_on():
+    board = {"cpu_model": "Cortex-A76", "cores": 4, "arch": "aarch64", "simd": ["asimd", "asimddp"],
+             "os": "Linux 6.6", "python": "3.11.2"}
+    slow = [0.002] * 10
+    ref = make_run(one_hot(REF_PRED, 4), device=board)
+    cand = make_run(one_hot(REF_PRED, 4), path="cand.tflite", times=slow, device=board, quantized=True)
+    r = compare_runs(ref, cand)
+    assert r.device.cpu_model == "Cortex-A76" and r.device.arch == "aarch64"
+    (w,) = r.warnings   # 2x slower int8, judged with the board's flags (dotprod), not this machine's
+    assert "on the machine of the runs (aarch64, Cortex-A76)" in w and "check threads and XNNPACK" in w
+    elsewhere = dataclasses.replace(ref, device={**board, "cpu_model": "EPYC", "arch": "x86_64"})
+    (w,) = compare_runs(elsewhere, cand).warnings
+    assert "recorded on different machines (x86_64, EPYC vs aarch64, Cortex-A76)" in w

@@ -70,7 +70,7 @@ def test_save_load_round_trip_is_exact(tmp_path):
     assert back.ids == r.ids and back.class_names == r.class_names and back.description == r.description
     np.testing.assert_array_equal(back.labels, r.labels)
     np.testing.assert_array_equal(back.intermediates["mid/relu:0"], r.intermediates["mid/relu:0"])
-    assert back.origin == str(path)
+    assert back.origin == str(path) and back.device == r.device and back.device["arch"]
 
 
 def _members(path) -> dict[str, bytes]:
@@ -144,6 +144,10 @@ def test_forged_and_oversized_run_files_are_refused(saved, tmp_path, monkeypatch
     _write(forged_description, {**good, "run.json": json.dumps({**meta, "description": {"size_bytes": "big"}}
                                                                 ).encode()})
     _refused(forged_description, "description or quantized flag is malformed")
+
+    forged_device = tmp_path / "device.npz"
+    _write(forged_device, {**good, "run.json": json.dumps({**meta, "device": {"simd": 5}}).encode()})
+    _refused(forged_device, "device is malformed")
 
     bad_times = tmp_path / "times.npz"
     _write(bad_times, {**good, "times_s.npy": _npy(np.array([0.1, -1.0, np.nan]))})
