@@ -2,17 +2,18 @@
 
 Each round starts fresh processes, interleaved (the order alternates by round so drift hits both alike):
 - bare:      a 12-line script: Interpreter, Pillow decode + resize, quantize, invoke, print the top class;
-- run:       `edgelite run MODEL IMAGE` with the probe cache warm (the file probed clean before);
+- run:       `edgelite run MODEL IMAGE` with the probe cache warm (the file probed clean before), started as
+             the installed console script (`edgelite` next to the interpreter; `-m edgelite` without one);
 - run-probe: `edgelite run --no-cache MODEL IMAGE` (what the first run of a new file costs: the child probe).
 Figures: median over rounds of the per-round ratio to bare, for wall time and for peak RSS (ru_maxrss of the
 process and the children it waited for, from wait4). Also the in-process time of `import edgelite.runtime`
 and of `from edgelite.runtime import Model` in a fresh interpreter (median over rounds).
-Targets (issue 12): run ≤ 1.3x bare in wall time and peak RSS; import edgelite.runtime ≤ 0.15 s.
+Targets (issues 12 and 25): run ≤ 1.3x bare in wall time and peak RSS; import edgelite.runtime ≤ 0.15 s.
 
 Bytecode is allowed to be written (PYTHONDONTWRITEBYTECODE is dropped for the children, and one unmeasured
 warm-up round runs first), as after `pip install edgelite`; the probe cache lives in a temp folder.
 
-    .venv/bin/python benchmarks/cold_start.py [--rounds 15] [--model M.tflite --image IMG] [--python PY]
+    .venv/bin/python benchmarks/cold_start.py [--rounds 20] [--model M.tflite --image IMG] [--python PY]
 
 Without --model, the embedded MNIST example is converted to int8 first (needs the convert extra). With
 --python, every child runs under that interpreter (e.g. a board venv; under qemu only the ratios mean
@@ -78,7 +79,7 @@ def in_process_seconds(python: str, statement: str, env: dict[str, str]) -> floa
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--model", type=Path)
     ap.add_argument("--image", type=Path)
     ap.add_argument("--python", default=sys.executable, help="interpreter the children run under")
@@ -100,7 +101,8 @@ def main() -> None:
         bare.write_text(BARE)
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "EDGELITE_NO_CACHE")}
         env["EDGELITE_CACHE_DIR"] = str(folder / "probe-cache")
-        edgelite = [args.python, "-m", "edgelite"]
+        script = Path(args.python).parent / "edgelite"   # the console script `pip install` writes
+        edgelite = [args.python, str(script)] if script.is_file() else [args.python, "-m", "edgelite"]
         commands = {
             "bare": [args.python, str(bare), str(model), str(image)],
             "run": [*edgelite, "run", str(model), str(image)],
@@ -125,7 +127,8 @@ def main() -> None:
         floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
         if floor > 0.5 * min(rss["bare"]):
             print(f"warning: this process peaked at {floor:.0f} MB; children's peak RSS cannot go below it")
-        print(f"model {model.name}, image {image.name}, python {args.python}, {args.rounds} interleaved rounds")
+        print(f"model {model.name}, image {image.name}, python {args.python}, {args.rounds} interleaved rounds "
+              f"({' '.join(edgelite[1:])})")
         print(f"{'command':<10} {'wall s (median)':>15} {'x bare':>7} {'peak RSS MB':>12} {'x bare':>7}")
         for name in names:
             w_ratio = np.median(np.array(wall[name]) / np.array(wall["bare"]))

@@ -86,6 +86,19 @@ class CheckReport(Report):
     def counts(self) -> dict[str, int]:
         return gate.count_statuses([row for m in self.models for row in m.budgets])
 
+    def summary(self) -> str:
+        """The verdict line: "PASS: n passed, n failed, n skipped[, n re-recorded]" (FAIL when a budget failed)."""
+        counts = self.counts()
+        return (f"{'PASS' if self.passed else 'FAIL'}: {counts['pass']} passed, {counts['fail']} failed, "
+                f"{counts['skip']} skipped" + (f", {counts['info']} re-recorded" if counts["info"] else ""))
+
+    def failure(self) -> str | None:
+        """The failed budgets in one line (the CLI exits 1 with it), or None when the check passed."""
+        if self.passed:
+            return None
+        failed = [f"{name}/{row.budget} ({row.message})" for name, row in self.rows() if row.status == gate.FAIL]
+        return f"{len(failed)} budget(s) failed: {'; '.join(failed)}"
+
 
 def _convert(entry: ModelEntry, source: Path, output: Path, mode: str, log: Log,
              convert_source: SourceConverter | None) -> Path:

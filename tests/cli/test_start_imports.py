@@ -39,4 +39,15 @@ def test_import_edgelite_runtime_is_light():
     loaded = set(json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                            timeout=60, check=True).stdout))
     assert not {"edgelite.runtime.model", "edgelite.runtime.bench", "PIL", "ai_edge_litert", "tqdm"} & loaded
-    assert "edgelite.runtime.compare" in loaded  # bound eagerly: the name is both a module and a function
+    assert "edgelite.runtime.compare" not in loaded  # lazy too (issue 25): `run` does not need it
+
+
+def test_compare_names_the_function_whether_the_submodule_was_imported_or_not():
+    code = ("import edgelite.runtime.compare as a; from edgelite.runtime.compare import compare_on; "
+            "import edgelite.runtime as r; from edgelite.runtime import compare, CompareReport; "
+            "print(callable(a) and a is r.compare is compare and compare_on.__module__ == 'edgelite.runtime.compare'"
+            " and CompareReport.__name__ == 'CompareReport')")
+    for first in ("", "import edgelite.runtime; "):
+        out = subprocess.run([sys.executable, "-c", first + code], capture_output=True, text=True, timeout=60,
+                             check=True).stdout
+        assert out.strip() == "True"
