@@ -211,6 +211,11 @@ def _stamp(path: Path) -> tuple[int, ...]:
     return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
 def _drift(model: Model) -> tuple[DriftMonitor | None, str]:
     """The drift monitor of a loaded file and its status: "monitored", or "off: <why>". A file whose drift
     reference cannot be used is still served (its inference is not in question), without drift."""
@@ -271,6 +276,7 @@ class Repository:
         self.refused: dict[tuple[str, int], Refusal] = {}
         self.loads = 0
         self._poll_lock = threading.Lock()   # one poll at a time (background threads and repository API)
+        self._started = False                # the first load is done: a bug in one version no longer ends it all
         found = self._scan()
         unknown = sorted(set(self.pins) - set(found))
         if unknown:
@@ -287,6 +293,7 @@ class Repository:
                 reasons = "; ".join(r.reason for (n, _), r in self.refused.items() if n == name) or \
                     f"no version matches its policy ({self.policy_for(name).describe()})"
                 raise UserInputError(f"{self.root}: no version of model {name!r} can be served: {reasons}")
+        self._started = True
 
     def _scan(self) -> dict[str, list[tuple[int, Path]]]:
         outside: list[Path] = []
@@ -329,21 +336,32 @@ class Repository:
         stamp = _stamp(path)
         try:
             served = self._validate(name, version, path, current)
-        except UserInputError as exc:
+        except UserInputError as exc:   # the file's fault: what the runtime makes of a file it cannot load or run
             reason = str(exc)
-            self.refused[(name, version)] = Refusal(name, version, stamp, reason)
-            self.log(f"refused {name} version {version}: {reason}")
-            self.on_event("refuse", name)
-            return None
-        self.refused.pop((name, version), None)
-        self.loads += 1
-        # a reference that cannot be used is said once, here (and in the model's metadata): drift is off, not
-        # silently missing
-        off = "" if served.drift is not None or served.drift_status == NO_DRIFT_REFERENCE else \
-            f"; drift monitoring {served.drift_status}"
-        self.log(f"loaded {name} version {version} ({path}){off}")
-        self.on_event("load", name)
-        return served
+        except (OSError, MemoryError) as exc:   # the machine's: the file went away, or its interpreter did not fit
+            reason = f"{path}: {type(exc).__name__}: {_first_line(exc)}"
+        except Exception as exc:   # one version's bug must not end hot updates of every model
+            # Not the file's fault: an edgelite bug. At start-up it ends the start (exit 3, the traceback); while
+            # serving it stays this version's (refused until its file changes, the other models still polled and
+            # served) and the log gets its traceback, so it can be reported.
+            if not self._started:
+                raise
+            _log.exception("model %s version %s: internal error while loading %s", name, version, path)
+            reason = f"internal error ({type(exc).__name__}: {_first_line(exc)}); the server log has the traceback"
+        else:
+            self.refused.pop((name, version), None)
+            self.loads += 1
+            # a reference that cannot be used is said once, here (and in the model's metadata): drift is off,
+            # not silently missing
+            off = "" if served.drift is not None or served.drift_status == NO_DRIFT_REFERENCE else \
+                f"; drift monitoring {served.drift_status}"
+            self.log(f"loaded {name} version {version} ({path}){off}")
+            self.on_event("load", name)
+            return served
+        self.refused[(name, version)] = Refusal(name, version, stamp, reason)
+        self.log(f"refused {name} version {version}: {reason}")
+        self.on_event("refuse", name)
+        return None
 
     def _sync(self, name: str, versions: list[tuple[int, Path]], loaded: dict[int, Served]) -> dict[int, Served]:
         """The versions of ``name`` to serve now: those the policy wants from ``versions`` (on disk), highest

@@ -26,6 +26,7 @@ def _put(root, name, version, source) -> None:
 
 
 def test_versions_are_validated_swapped_refused_and_retried(tmp_path, example_models):
+    from edgelite.runtime import Model
     from edgelite.serve.repository import Repository
 
     int8, f32 = example_models["int8"], example_models["float32"]
@@ -35,10 +36,19 @@ def test_versions_are_validated_swapped_refused_and_retried(tmp_path, example_mo
     assert repo.get("m").version == 1 and repo.loads == 1
 
     _put(tmp_path, "m", 2, int8)
+    x = np.random.default_rng(0).random((1, 28, 28, 1), dtype=np.float32)
     old = repo.get("m")
+    held = old.acquire()   # a request in flight: it holds version 1's interpreter across the swap
     repo.poll()
-    assert repo.get("m").version == 2 and repo.versions("m") == [2]
-    assert old.model.run(np.zeros((1, 28, 28, 1), np.float32))   # a request in flight keeps its interpreter
+    new = repo.get("m")
+    assert new.version == 2 and repo.versions("m") == [2] and new is not old
+    assert old.version == 1 and held not in new.models and held.path == tmp_path / "m" / "1" / "model.tflite"
+    # the held interpreter still runs (not closed by the swap) and answers as version 1's file does
+    (name,) = held.run(x)
+    expected = Model.load(tmp_path / "m" / "1" / "model.tflite").run(x)[name]
+    assert np.array_equal(held.run(x)[name], expected) and expected.shape == (1, 10)
+    old.release(held)   # it goes back to version 1's pool, which nothing new is given from
+    assert old.busy == 0 and new.busy == 0 and repo.get("m") is new
 
     (tmp_path / "m" / "3").mkdir()
     (tmp_path / "m" / "3" / "model.tflite").write_bytes(int8.read_bytes()[:5000])   # truncated copy
@@ -57,6 +67,50 @@ def test_versions_are_validated_swapped_refused_and_retried(tmp_path, example_mo
     assert repo.get("m").version == 3 and "inputs/outputs differ from version 3" in repo.refused[("m", 4)].reason
     relaxed = Repository(tmp_path, allow_signature_change=True)
     assert relaxed.get("m").version == 4
+
+
+def test_one_models_failure_stays_that_models(tmp_path, example_models, monkeypatch, caplog):
+    """A version whose loading fails for a reason that is not the file's (an edgelite bug, here a TypeError;
+    or the machine's, a MemoryError) is refused on its own: the other models' new versions are still loaded by
+    the same poll, the bug's traceback is in the log, and it is not retried until its file changes."""
+    import logging
+
+    from edgelite.serve.repository import Repository
+
+    int8 = example_models["int8"]
+    for name in ("a", "b", "c"):
+        _put(tmp_path, name, 1, int8)
+    lines: list[str] = []
+    repo = Repository(tmp_path, log=lines.append)
+    real = Repository._validate
+    failures = {("a", 2): TypeError("'NoneType' object is not subscriptable"), ("c", 2): MemoryError()}
+
+    def validate(self, name, version, path, current):
+        if (name, version) in failures:
+            raise failures[(name, version)]
+        return real(self, name, version, path, current)
+
+    monkeypatch.setattr(Repository, "_validate", validate)
+    for name in ("a", "b", "c"):
+        _put(tmp_path, name, 2, int8)
+    with caplog.at_level(logging.ERROR, logger="edgelite.serve"):
+        repo.poll()
+    assert {n: repo.get(n).version for n in ("a", "b", "c")} == {"a": 1, "b": 2, "c": 1}
+    assert repo.refused[("a", 2)].reason.startswith("internal error (TypeError: 'NoneType' object is not")
+    assert "MemoryError" in repo.refused[("c", 2)].reason
+    (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "model a version 2: internal error" in record.getMessage() and record.exc_info is not None
+    assert record.exc_info[0] is TypeError   # the traceback is logged, for a bug report
+    refused = [line for line in lines if line.startswith("refused")]
+    assert len(refused) == 2
+    repo.poll()   # not retried while the file is the same
+    assert [line for line in lines if line.startswith("refused")] == refused
+    # at start-up a bug is not turned into a refusal: it ends the start (the CLI: exit 3 with the traceback)
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    _put(fresh, "a", 2, int8)
+    with pytest.raises(TypeError):
+        Repository(fresh)
 
 
 def test_policy_all_serves_every_valid_version(tmp_path, example_models):
