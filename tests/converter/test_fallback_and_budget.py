@@ -56,7 +56,7 @@ def test_layer_of_handles_keras3_scopes_and_fused_ops():
     assert layer_of("StatefulPartitionedCall:0", names) is None
 
 
-def test_keep_float_regex_keeps_that_layer_float_with_int8_io(example, tmp_path):
+def test_keep_float_regex_keeps_that_layer_float_with_int8_io(example, example_models, tmp_path):
     out = tmp_path / "kf.tflite"
     r = convert(ConvertConfig(example / "model.keras", out, calib=example / "calib", samples=100,
                               keep_float=("^conv2$",)))
@@ -69,10 +69,14 @@ def test_keep_float_regex_keeps_that_layer_float_with_int8_io(example, tmp_path)
     assert r.size_cost_bytes > 0 and r.size_bytes > 60_000
     prov = m.metadata.provenance
     assert prov["float_layers"] == ["conv2"]
-    # still classifies the eval digits like the float model (measured: 500/500 agree with plain int8 too)
-    x = collect(open_source(example / "eval"), m.spec, m.sample_shape, 100, 0).x
-    ref = Model.load(tmp_path / "kf.tflite").predict(x)
-    assert ref.argmax(1).shape == (100,)
+    # still classifies the eval digits like the float model, about as well as plain int8 does (measured on 200
+    # digits: keep-float conv2 199 agree, plain int8 200); a float conv2 between wrongly scaled int8 layers would not
+    x = collect(open_source(example / "eval"), m.spec, m.sample_shape, 200, 0).x
+    float_top1 = Model.load(example_models["float32"]).predict(x).argmax(1)
+    kept_misses = int(np.sum(m.predict(x).argmax(1) != float_top1))
+    int8_misses = int(np.sum(Model.load(example_models["int8"]).predict(x).argmax(1) != float_top1))
+    print(f"disagreements with float on {len(x)} digits: keep-float conv2 {kept_misses}, plain int8 {int8_misses}")
+    assert len(x) == 200 and kept_misses <= 2 and kept_misses <= int8_misses + 2
 
 
 def test_keep_float_op_and_errors(example, tmp_path):

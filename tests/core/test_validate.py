@@ -92,7 +92,7 @@ class Table:
 
 
 def test_toml_style_reading_refuses_non_finite_and_empty_paths_and_offers_no_null():
-    build = dict(file="edgelite.toml", key="models[0]", finite=True, nulls=False)
+    build = {"file": "edgelite.toml", "key": "models[0]", "finite": True, "nulls": False}
     assert validate.build(Table, {"limit": 2, "path": "a/b", "names": ["x"]}, **build) == \
         Table(limit=2.0, path=Path("a/b"), names=["x"])
     assert isinstance(validate.build(Table, {"limit": 2}, **build).limit, float)
