@@ -88,14 +88,8 @@ class Histogram:
 
 def choose(hist: Histogram, method: RangeMethod) -> tuple[float, float]:
     """The (min, max) ``method`` picks for the values ``hist`` has seen; always contains 0."""
-    if hist.counts.sum() == 0 or method.name == "minmax":
-        lo, hi = _observed(hist)
-    elif method.name == "percentile":
-        lo, hi = _percentile(hist, method.percentile)
-    elif method.name == "mse":
-        lo, hi = _mse(hist)
-    else:
-        lo, hi = _entropy(hist)
+    pick = CHOOSERS["minmax" if hist.counts.sum() == 0 else method.name]
+    lo, hi = pick(hist, method)
     return float(min(lo, 0.0)), float(max(hi, 0.0))
 
 
@@ -187,3 +181,13 @@ def kl_divergence(hist: Histogram, lo: float, hi: float) -> float:
 
 def _entropy(hist: Histogram) -> tuple[float, float]:
     return _search(hist, lambda lo, hi: kl_divergence(hist, lo, hi))
+
+
+# The range methods by name, in order of cost (``--optimize`` tries them in this order): name → chooser.
+CHOOSERS: dict[str, Callable[[Histogram, RangeMethod], tuple[float, float]]] = {
+    "minmax": lambda h, m: _observed(h),
+    "percentile": lambda h, m: _percentile(h, m.percentile),
+    "mse": lambda h, m: _mse(h),
+    "entropy": lambda h, m: _entropy(h),
+}
+assert tuple(CHOOSERS) == METHODS

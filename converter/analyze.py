@@ -6,9 +6,12 @@ Two measurements per layer, both on the same evaluation samples:
   run by LiteRT with every intermediate tensor preserved): RMSE, RMSE in quantization steps (RMSE / scale),
   SNR in dB and max abs error. This is the error *accumulated* up to that layer, what TF's QuantizationDebugger
   calls whole-model verification.
+* **added noise** — the noise-to-signal ratio of the layer's output minus the largest of its inputs': the
+  error the layer itself adds, from the same one pass. It ranks every layer at once.
 * **contribution** — how much of the model's output error disappears when only this layer stays float
-  (re-quantized from the same calibration, ~20 ms each): ``100 × (1 − noise_without / noise_full)``. This is
-  the number that ranks the table and drives ``--max-drop``.
+  (re-quantized from the same calibration and scored: ~0.4 s each on a face-mesh-size model):
+  ``100 × (1 − noise_without / noise_full)``. Measured for the layers the added noise ranks first (``measure``,
+  default the table's 20; ``None``: every layer); the others keep ``contribution_pct`` null.
 """
 
 from __future__ import annotations
@@ -25,12 +28,14 @@ from tqdm import tqdm
 from edgelite.converter import preflight
 from edgelite.converter.calibrated import Calibrated, Node
 from edgelite.converter.config import ConvertConfig, QuantMode
-from edgelite.converter.judge import Judge, Score, preserving_interpreter, set_input
 from edgelite.converter.prepare import input_pin, prepared
+from edgelite.converter.scoring import Score, Scorer
 from edgelite.core import metrics
 from edgelite.core.errors import UserInputError
 from edgelite.core.report import Record, Report
 from edgelite.core.version import __version__
+from edgelite.runtime import tflite_file
+from edgelite.runtime.intermediates import ErrorStats, Tap, sample_loop
 
 
 @dataclass(frozen=True)
@@ -55,10 +60,11 @@ class LayerRow(Record):
     op: str
     tensor: str
     layer: str | None
-    contribution_pct: float
-    loss_pts_if_float: float
-    size_bytes_if_float: int
-    error: TensorError | None = None  # None: the tensor is not readable in both models
+    contribution_pct: float | None      # None: not measured (ranked below ``measure`` by its added noise)
+    loss_pts_if_float: float | None
+    size_bytes_if_float: int | None
+    error: TensorError | None = None    # None: the tensor is not readable in both models
+    added_noise: float | None = None    # NSR of the output − max NSR of the inputs (None: not readable)
 
     @property
     def label(self) -> str:
@@ -96,47 +102,57 @@ class AnalyzeReport(Report):
     edgelite_version: str = __version__
 
 
-def tensor_errors(float_bytes: bytes, quant_bytes: bytes, x: np.ndarray, nodes: Sequence[Node]
-                  ) -> dict[str, TensorError]:
-    """Per node tensor: RMSE, RMSE/scale, SNR dB and max abs error of the int8 tensor vs the float one."""
+@dataclass(frozen=True)
+class LayerErrors:
+    """One paired pass of the float and the int8 model: each node's output error, and the noise it adds."""
+
+    errors: dict[str, TensorError]        # by tensor name
+    added: dict[int, float]               # node index → NSR(output) − max NSR(inputs), ≥ 0 when it adds noise
+
+
+def layer_errors(cal: Calibrated, float_bytes: bytes, quant_bytes: bytes, x: np.ndarray, nodes: Sequence[Node]
+                 ) -> LayerErrors:
+    """RMSE, RMSE/scale, SNR dB and max abs error of each node's int8 tensor vs the float one, and the noise
+    each node adds, from one lockstep pass over ``x``."""
     shape = tuple(x.shape[1:])
-    f_int, q_int = preserving_interpreter(float_bytes, shape), preserving_interpreter(quant_bytes, shape)
-    f_idx = {d["name"]: d for d in f_int.get_tensor_details()}
-    q_idx = {d["name"]: d for d in q_int.get_tensor_details()}
-    names = [n.tensor for n in nodes if n.tensor in f_idx and n.tensor in q_idx]
-    acc = {name: [0.0, 0.0, 0.0, 0] for name in names}  # squared error, squared signal, max abs, count
-    for sample in x:
-        for interp in (f_int, q_int):
-            set_input(interp, sample)
-            interp.invoke()
-        for name in names:
-            ref = f_int.get_tensor(f_idx[name]["index"]).astype(np.float64)
-            qd = q_idx[name]
-            raw = q_int.get_tensor(qd["index"])
-            scale, zp = qd["quantization"]
-            got = metrics.dequantize(raw, scale, zp).astype(np.float64) if scale else raw.astype(np.float64)
-            err = got - ref
-            a = acc[name]
-            a[0] += float(np.sum(err ** 2))
-            a[1] += float(np.sum(ref ** 2))
-            a[2] = max(a[2], float(np.max(np.abs(err))) if err.size else 0.0)
-            a[3] += err.size
-    result = {}
-    for name, (sq, sig, mx, n) in acc.items():
+    f_tap, q_tap = Tap(float_bytes, shape), Tap(quant_bytes, shape)
+    ops = {op.index: op for op in tflite_file.op_inventory(cal.data)}
+    inputs = {n.index: [t.name for t in ops[n.index].inputs if not t.constant] if n.index in ops else []
+              for n in nodes}
+    wanted = {n.tensor for n in nodes} | {t for names in inputs.values() for t in names}
+    names = sorted(t for t in wanted if f_tap.has(t) and q_tap.has(t))
+    stats = ErrorStats(names)
+    sample_loop([float_bytes, quant_bytes], x, [stats])
+    errors = {}
+    for name in stats.count:
+        if name not in {n.tensor for n in nodes}:
+            continue
+        sq, n = stats.sq_err[name], stats.count[name]
         rmse = float(np.sqrt(sq / max(n, 1)))
-        scale = q_idx[name]["quantization"][0]
-        result[name] = TensorError(rmse=rmse, rmse_per_scale=rmse / scale if scale else None,
-                                   snr_db=metrics.snr_db(sig, sq), max_abs_error=mx,
-                                   scale=float(scale) if scale else None)
-    return result
+        scale = q_tap.scale(name)
+        errors[name] = TensorError(rmse=rmse, rmse_per_scale=rmse / scale if scale else None,
+                                   snr_db=metrics.snr_db(stats.sq_ref[name], sq), max_abs_error=stats.max_abs[name],
+                                   scale=scale)
+    added = {}
+    for node in nodes:
+        if node.tensor not in stats.count:
+            continue
+        came_in = [stats.noise_ratio(t) for t in inputs[node.index] if t in stats.count]
+        added[node.index] = stats.noise_ratio(node.tensor) - max(came_in, default=0.0)
+    return LayerErrors(errors, added)
 
 
-def contributions(cal: Calibrated, judge: Judge, nodes: Sequence[Node], *, desc: str = "layers"
+def by_added_noise(nodes: Sequence[Node], added: dict[int, float]) -> list[Node]:
+    """Most noise added first; a node that could not be read last; ties keep graph order."""
+    return sorted(nodes, key=lambda n: (n.index not in added, -added.get(n.index, 0.0), n.index))
+
+
+def contributions(cal: Calibrated, scorer: Scorer, nodes: Sequence[Node], *, desc: str = "layers"
                   ) -> dict[int, Score]:
     """Score of the model with each node alone kept float (node index → Score)."""
     scores = {}
     for node in tqdm(nodes, desc=desc, unit="layer", leave=False, disable=None):
-        scores[node.index] = judge.score(cal.quantize([node]))
+        scores[node.index] = scorer.score(cal.quantize([node]))
     return scores
 
 
@@ -152,34 +168,40 @@ def rank(nodes: Sequence[Node], full: Score, alone: dict[int, Score]) -> list[No
     return sorted(nodes, key=lambda n: (-contribution_pct(full, alone[n.index]), alone[n.index].loss_pts, n.index))
 
 
-def analyze_calibrated(cal: Calibrated, judge: Judge, *, source: str, evaluated_on: str,
-                       preflight: list[str], timings: dict[str, float]) -> AnalyzeReport:
+def analyze_calibrated(cal: Calibrated, scorer: Scorer, *, source: str, evaluated_on: str,
+                       preflight: list[str], timings: dict[str, float], measure: int | None = 20) -> AnalyzeReport:
     t0 = time.perf_counter()
     full_bytes = cal.quantize()
-    full = judge.score(full_bytes)
+    full = scorer.score(full_bytes)
     nodes = list(cal.candidates)
-    errors = tensor_errors(cal.float_model(), full_bytes, judge.x, nodes)
+    found = layer_errors(cal, cal.float_model(), full_bytes, scorer.x, nodes)
     timings["tensor_errors_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    alone = contributions(cal, judge, nodes)
+    first = by_added_noise(nodes, found.added)
+    chosen = first if measure is None else first[:measure]
+    alone = contributions(cal, scorer, chosen)
     timings["contributions_s"] = time.perf_counter() - t0
+    rest = [n for n in first if n.index not in alone]
     rows = []
-    for i, node in enumerate(rank(nodes, full, alone), 1):
-        s = alone[node.index]
+    for i, node in enumerate([*rank(chosen, full, alone), *rest], 1):
+        s = alone.get(node.index)
         rows.append(LayerRow(rank=i, index=node.index, op=node.op, tensor=node.tensor, layer=node.layer,
-                             contribution_pct=round(contribution_pct(full, s), 3),
-                             loss_pts_if_float=round(s.loss_pts, 4), size_bytes_if_float=s.size_bytes,
-                             error=errors.get(node.tensor)))
-    return AnalyzeReport(source=source, samples=int(len(judge.x)), evaluated_on=evaluated_on,
-                         labelled=judge.y is not None, float_top1=judge.float_top1, int8=full,
+                             contribution_pct=None if s is None else round(contribution_pct(full, s), 3),
+                             loss_pts_if_float=None if s is None else round(s.loss_pts, 4),
+                             size_bytes_if_float=None if s is None else s.size_bytes,
+                             error=found.errors.get(node.tensor),
+                             added_noise=round(found.added[node.index], 6) if node.index in found.added else None))
+    return AnalyzeReport(source=source, samples=int(len(scorer.x)), evaluated_on=evaluated_on,
+                         labelled=scorer.y is not None, float_top1=scorer.float_top1, int8=full,
                          layers=rows, preflight=preflight,
                          timings={k: round(v, 3) for k, v in timings.items()})
 
 
-def analyze(cfg: ConvertConfig) -> AnalyzeReport:
+def analyze(cfg: ConvertConfig, *, measure: int | None = 20) -> AnalyzeReport:
     """Calibrate ``cfg.model`` as ``convert`` would and rank its layers by the int8 error they cause.
 
-    Evaluates on ``cfg.eval`` when given (labels give top-1), else on the calibration samples."""
+    Evaluates on ``cfg.eval`` when given (labels give top-1), else on the calibration samples. The
+    contribution of the ``measure`` layers that add the most noise is measured (None: of every layer)."""
     if cfg.mode is not QuantMode.INT8:
         raise UserInputError(f"analyze measures int8 error; --mode {cfg.mode.value} is not supported")
     warnings = cfg.validate(writes_output=False)
@@ -193,8 +215,8 @@ def analyze(cfg: ConvertConfig) -> AnalyzeReport:
             prep.calib.x, prep.spec, arrays=prep.calib_is_arrays, source=str(cfg.calib),
             x_eval=ev.x if cfg.eval is not None else None, eval_source=str(cfg.eval)))
         warnings.extend(preflight.graph_warnings(cal, prep.calib.x))
-        judge = Judge(cal.float_model(), ev.x, ev.y if cfg.eval is not None else None)
-        return analyze_calibrated(cal, judge, source=str(cfg.model),
+        scorer = Scorer(cal.float_model(), ev.x, ev.y if cfg.eval is not None else None)
+        return analyze_calibrated(cal, scorer, source=str(cfg.model),
                                   evaluated_on=str(cfg.eval) if cfg.eval is not None
                                   else f"{cfg.calib} (calibration data)",
-                                  preflight=warnings, timings=prep.timings)
+                                  preflight=warnings, timings=prep.timings, measure=measure)

@@ -3,29 +3,42 @@
 Rounding a layer's weights to int8 shifts the mean of its outputs, per output channel, and the shift adds up
 through the network (Nagel et al., "Data-Free Quantization", 2019, §4.2; here measured on calibration data
 rather than predicted from BatchNorm statistics). For each CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED of the
-int8 model, in execution order, the float model and the int8 model run on the same calibration samples; the
-per-channel mean of (int8 output − float output) is subtracted from that layer's int32 bias, in bias-scale units,
-before the next layer is measured (so each correction sees the ones before it).
+int8 model, the float model and the int8 model run on the same calibration samples; the per-channel mean of
+(int8 output − float output) is subtracted from that layer's int32 bias, in bias-scale units.
+
+Layers are corrected in execution order, each measured on the model with the layers before it already
+corrected (so each correction sees the ones before it; measuring all at once over-corrects the later ones: the
+shift a layer passes on would be removed twice). The float side never changes, so one float pass keeps every
+layer's float output for the samples, and each layer then costs one int8 pass.
 
 TFLite fuses ReLU/ReLU6 into these ops, so only the activated output is visible: where the float output of a
-layer is never negative, the mean is taken over the positions where both outputs are positive (the ReLU's linear
-region), which is where a bias change moves the output. A bias buffer the converter shares between layers is
-left alone (an edit would change all of them).
+layer is never negative, the mean is taken where both outputs are positive (the ReLU's linear region), which is
+where a bias change moves the output. Every layer left alone is reported with its reason.
+
+``Corrections`` are bias values by tensor name: measured once on the full-int8 model, they apply to any variant
+of the same calibration that keeps some layers float (the float-fallback search): its int8 layers have the same
+bias tensors and scales.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgelite.converter.judge import preserving_interpreter, set_input
-from edgelite.core import metrics
 from edgelite.core.report import Record
 from edgelite.runtime import tflite_edit, tflite_file
+from edgelite.runtime.intermediates import ChannelMeanShift, Collect, Tap, sample_loop
 
 LAYER_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
+
+@dataclass(frozen=True)
+class SkippedLayer(Record):
+    """A layer a method left alone, and why."""
+
+    tensor: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -35,66 +48,93 @@ class BiasCorrection(Record):
     layers: int                   # layers whose bias was corrected
     skipped_shared: int           # layers left alone: their bias buffer is shared
     median_shift_steps: float     # median |mean shift| before correction, in output quantization steps
+    passes: int = 0               # measuring passes over the calibration samples
+    skipped: list[SkippedLayer] = field(default_factory=list)   # every layer left alone, with its reason
 
     float_digits = 4
 
 
-def _outputs(it: Any, x: np.ndarray, index: int) -> np.ndarray:
-    """The tensor ``index`` over every sample, dequantized, flattened to (positions, channels)."""
-    rows = []
-    for sample in x:
-        set_input(it, sample)
-        it.invoke()
-        rows.append(it.get_tensor(index))
-    d = next(t for t in it.get_tensor_details() if t["index"] == index)
-    raw = np.stack(rows)
-    scale, zp = d["quantization"]
-    out = metrics.dequantize(raw, scale, zp) if scale else raw.astype(np.float32)
-    return out.reshape(-1, out.shape[-1]).astype(np.float64)
+@dataclass(frozen=True)
+class _Layer:
+    output: str
+    bias: str
+    bias_scales: np.ndarray
+    out_scale: float
+
+
+def _layers(quant: bytes, q: Tap, float_names: set[str], skipped: list[SkippedLayer]) -> list[_Layer]:
+    shared = tflite_edit.shared_constants(quant)
+    out: list[_Layer] = []
+    for op in tflite_file.op_inventory(quant):
+        if op.op_type not in LAYER_OPS or not op.outputs:
+            continue
+        name = op.outputs[0].name
+        if len(op.inputs) < 3 or not op.inputs[2].constant or op.inputs[2].dtype != "INT32":
+            skipped.append(SkippedLayer(name, "no int32 bias constant"))
+        elif op.outputs[0].dtype != "INT8":
+            skipped.append(SkippedLayer(name, f"{op.outputs[0].dtype} output (kept float)"))
+        elif name not in float_names or not q.has(name):
+            skipped.append(SkippedLayer(name, "the float model has no tensor of this name"))
+        elif op.inputs[2].name in shared:
+            skipped.append(SkippedLayer(name, "bias buffer shared with another layer (an edit would change both)"))
+        else:
+            bias = q.details[op.inputs[2].name]
+            scales = np.asarray(bias["quantization_parameters"]["scales"], np.float64)
+            if scales.size == 0 or not np.all(scales > 0):
+                skipped.append(SkippedLayer(name, "bias has no positive quantization scale"))
+                continue
+            out.append(_Layer(name, op.inputs[2].name, scales, q.scale(name) or 1.0))
+    return out
+
+
+Corrections = dict[str, np.ndarray]   # bias tensor name → corrected int32 values
+
+
+def measure(quant: bytes, float_model: bytes, x: np.ndarray) -> tuple[Corrections, BiasCorrection]:
+    """The corrected biases of ``quant``'s layers for the mean shifts measured on ``x`` (float samples)."""
+    shape = tuple(x.shape[1:])
+    q = Tap(quant, shape)
+    skipped: list[SkippedLayer] = []
+    layers = _layers(quant, q, set(Tap(float_model, shape).details), skipped)
+    # The float side never changes: one pass keeps every layer's float output for the samples (a few hundred MB
+    # at most for MobileNet-size models on BIAS_SAMPLES samples); each layer then costs one int8 pass.
+    reference = Collect([layer.output for layer in layers])
+    sample_loop([float_model], x, [reference])
+    corrected = quant
+    biases: Corrections = {}
+    shifts: list[float] = []
+    for layer in layers:
+        shift = ChannelMeanShift([layer.output], cand=0, stored=reference)
+        sample_loop([corrected], x, [shift])
+        s = shift.shift(layer.output)
+        b = q.raw(layer.bias).astype(np.int64)
+        if s is None or s.shape[-1] != b.shape[-1]:
+            skipped.append(SkippedLayer(layer.output, "output shapes of the float and int8 layer differ"))
+            continue
+        shifts.append(float(np.median(np.abs(s))) / layer.out_scale)
+        biases[layer.bias] = np.clip(b - np.round(s / layer.bias_scales), -(2 ** 31), 2 ** 31 - 1).astype(np.int32)
+        corrected = tflite_edit.with_constant(corrected, layer.bias, biases[layer.bias])
+    info = BiasCorrection(layers=len(biases), skipped_shared=sum("shared" in s.reason for s in skipped),
+                          median_shift_steps=float(np.median(shifts)) if shifts else 0.0, passes=len(biases),
+                          skipped=skipped)
+    return biases, info
+
+
+def apply(quant: bytes, corrections: Corrections) -> bytes:
+    """``quant`` with the corrected biases written in, for the layers it still quantizes (a variant with some
+    layers float has no int32 bias for them; a bias whose size differs is not the same layer)."""
+    ops = tflite_file.op_inventory(quant)
+    present = {op.inputs[2].name: op.inputs[2] for op in ops
+               if op.op_type in LAYER_OPS and len(op.inputs) >= 3 and op.inputs[2].constant
+               and op.inputs[2].dtype == "INT32"}
+    shared = tflite_edit.shared_constants(quant)
+    chosen = {name: values for name, values in corrections.items()
+              if name in present and name not in shared and int(np.prod(present[name].shape)) == values.size}
+    return tflite_edit.with_constants(quant, chosen) if chosen else quant
 
 
 def correct(quant: bytes, float_model: bytes, x: np.ndarray) -> tuple[bytes, BiasCorrection]:
     """``quant`` with each layer's bias corrected for the mean shift measured on ``x`` (float samples)."""
-    shape = tuple(x.shape[1:])
-    ops = [op for op in tflite_file.op_inventory(quant)
-           if op.op_type in LAYER_OPS and len(op.inputs) >= 3 and op.inputs[2].constant
-           and op.inputs[2].dtype == "INT32" and op.outputs and op.outputs[0].dtype == "INT8"]
-    f_it = preserving_interpreter(float_model, shape)
-    f_index = {d["name"]: d["index"] for d in f_it.get_tensor_details()}
-    done = shared = 0
-    shifts_steps: list[float] = []
-    for op in ops:
-        name, bias_name = op.outputs[0].name, op.inputs[2].name
-        if name not in f_index:
-            continue
-        q_it = preserving_interpreter(quant, shape)
-        details = {d["name"]: d for d in q_it.get_tensor_details()}
-        q_out = _outputs(q_it, x, details[name]["index"])
-        f_out = _outputs(f_it, x, f_index[name])
-        if q_out.shape != f_out.shape:
-            continue
-        diff = q_out - f_out
-        if f_out.min() >= 0.0:   # a fused ReLU: measure in its linear region only
-            live = (f_out > 0) & (q_out > 0)
-            count = live.sum(axis=0)
-            shift = np.where(count > 0, (diff * live).sum(axis=0) / np.maximum(count, 1), 0.0)
-        else:
-            shift = diff.mean(axis=0)
-        bias_d = details[bias_name]
-        scales = np.asarray(bias_d["quantization_parameters"]["scales"], np.float64)
-        if scales.size == 0 or not np.all(scales > 0):
-            continue
-        bias = q_it.get_tensor(bias_d["index"]).astype(np.int64)
-        if bias.shape[-1] != shift.shape[-1]:
-            continue
-        new = np.clip(bias - np.round(shift / scales), -(2 ** 31), 2 ** 31 - 1).astype(np.int32)
-        try:
-            quant = tflite_edit.with_constant(quant, bias_name, new)
-        except ValueError:
-            shared += 1
-            continue
-        out_scale = details[name]["quantization"][0] or 1.0
-        shifts_steps.append(float(np.median(np.abs(shift))) / out_scale)
-        done += 1
-    return quant, BiasCorrection(layers=done, skipped_shared=shared,
-                                 median_shift_steps=float(np.median(shifts_steps)) if shifts_steps else 0.0)
+    corrections, info = measure(quant, float_model, x)
+    return apply(quant, corrections), info
+

@@ -12,6 +12,7 @@ fallbacks never recalibrates. With no fallback, the result matches the one-shot 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,14 +20,15 @@ from typing import Any
 
 import numpy as np
 
-from edgelite.converter.config import ConvertConfig, IOType
+from edgelite.converter.config import ConvertConfig, QuantMode
 from edgelite.converter.loading import SourceModel, import_tf
-from edgelite.core.errors import ConversionError, UserInputError
-from edgelite.core.files import native_stderr_captured
+from edgelite.converter.tflite_converter import io_dtype, run_tf, tflite_converter
+from edgelite.core.errors import UserInputError
+from edgelite.core.recipe import Recipe
 from edgelite.core.report import Record
 from edgelite.runtime import tflite_file
 
-# Calibration samples bias correction measures each layer's mean shift on (each layer costs 2 runs over them).
+# Calibration samples bias correction measures the mean shifts on (each pass runs both models over them).
 BIAS_SAMPLES = 32
 
 # Ops that only reshape or route data: keeping them float saves no accuracy but costs two extra conversions.
@@ -61,41 +63,6 @@ def layer_of(tensor_name: str, layer_names: tuple[str, ...]) -> str | None:
     return "+".join(unique) if unique else None
 
 
-def io_dtype(tf: Any, io: IOType) -> Any:
-    """The TF dtype of an ``--io`` choice."""
-    return {IOType.INT8: tf.int8, IOType.UINT8: tf.uint8, IOType.FLOAT32: tf.float32}[io]
-
-
-def _converter(src: SourceModel, cfg: ConvertConfig, representative: np.ndarray | None) -> Any:
-    tf = import_tf()
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(src.saved_model_dir))
-    if representative is not None:
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: ([sample[None]] for sample in representative)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
-    return converter
-
-
-def run_tf(what: str, cfg: ConvertConfig, call: Any) -> bytes:
-    """Run one TF converter step; its exceptions (ConverterError and plain ones) become ``ConversionError``
-    naming the TFLite/TF ops the converter complained about, with its log kept for ``--verbose``."""
-    with native_stderr_captured() as log:
-        try:
-            return bytes(call())
-        except Exception as exc:  # noqa: BLE001 - the converter raises ConverterError, ValueError, RuntimeError
-            raise ConversionError(_failure_message(what, cfg, exc), details=log.read_text(errors="replace")) from None
-
-
-def _failure_message(what: str, cfg: ConvertConfig, exc: BaseException) -> str:
-    text = str(exc)
-    ops = sorted(set(re.findall(r"'(tfl|tf)\.([A-Za-z0-9_]+)'", text)))
-    names = ", ".join(f"{a}.{b}" for a, b in ops[:8])
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    first = next((line for line in lines if "error" in line.lower()), lines[0] if lines else type(exc).__name__)
-    hint = " (--allow-float-ops keeps unsupported ops float)" if cfg.mode.needs_calibration else ""
-    return f"{cfg.model}: {what} failed{f' on {names}' if names else ''}: {first[:300]}{hint}"
-
-
 class Calibrated:
     """A source model with recorded activation ranges; ``quantize`` makes int8 variants with ops kept float."""
 
@@ -109,11 +76,12 @@ class Calibrated:
 
             self._recorded = record_ranges(src.tflite_bytes, representative)
         else:
-            converter = _converter(src, cfg, representative)
+            converter = tflite_converter(src, cfg, representative, mode=QuantMode.INT8)
             converter._experimental_calibrate_only = True
             self._recorded = run_tf("calibration", cfg, converter.convert)   # TF's min/max, before any method
         self._x = representative
         self._float: bytes | None = None
+        self._histograms: dict[bytes, Any] = {}   # shared by every variant (same samples)
         self._apply_methods()
 
     def variant(self, **changes: Any) -> Calibrated:
@@ -134,12 +102,19 @@ class Calibrated:
             data, self.equalization = equalize(data, self._x, cfg.equalize)
         # --calibration: activation ranges from histograms instead of min/max (converter/range_calibration.py)
         from edgelite.calibration.ranges import RangeMethod
-        from edgelite.converter.range_calibration import refine
+        from edgelite.converter.range_calibration import histograms, refine
 
         # --calibration auto starts from min/max; convert's ladder then tries the others (converter/optimize.py)
-        method = "minmax" if cfg.calibration == "auto" else cfg.calibration
-        self.data, self.range_choice = refine(data, self._x, RangeMethod.parse(method))
+        method = RangeMethod.parse("minmax" if cfg.calibration == "auto" else cfg.calibration)
+        hists = None
+        if method.name != "minmax":   # one histogram pass per calibrated graph, shared by every range method
+            key = hashlib.sha256(data).digest()
+            if key not in self._histograms:
+                self._histograms[key] = histograms(data, self._x)
+            hists = self._histograms[key]
+        self.data, self.range_choice = refine(data, self._x, method, hists)
         self.bias_correction: Any = None   # converter.bias_correction.BiasCorrection of the last quantize()
+        self._corrections: Any = None      # bias_correction.Corrections, measured once per calibrated graph
         src = self._src
         # Every op with a float output can be kept float; ``candidates`` are those worth trying in a search.
         self.nodes: tuple[Node, ...] = tuple(
@@ -148,6 +123,11 @@ class Calibrated:
             if op.op_type not in tflite_file.BOUNDARY_OPS and op.outputs and op.outputs[0].dtype == "FLOAT32"
         )
         self.candidates = tuple(n for n in self.nodes if n.op not in _NOT_CANDIDATES)
+
+    def recipe(self, kept: Sequence[Node] = ()) -> Recipe:
+        """The recipe that makes ``quantize(kept)`` again: this variant's choices, with every layer kept float
+        as an exact tensor pattern (``convert --recipe``)."""
+        return self.cfg.recipe.with_float_tensors([n.tensor for n in kept], [n.label for n in kept])
 
     @property
     def ranges(self) -> dict[str, tuple[float, float]]:
@@ -159,7 +139,8 @@ class Calibrated:
         if self._float is None and self._src.tflite_bytes is not None:
             self._float = self._src.tflite_bytes
         if self._float is None:
-            self._float = run_tf("float32 conversion", self.cfg, _converter(self._src, self.cfg, None).convert)
+            converter = tflite_converter(self._src, self.cfg, None, mode=QuantMode.FLOAT32)
+            self._float = run_tf("float32 conversion", self.cfg, converter.convert)
         return self._float
 
     def quantize(self, keep: Iterable[Node] = (), *, correct_biases: bool = True) -> bytes:
@@ -167,30 +148,37 @@ class Calibrated:
         around them); the model's inputs and outputs keep the configured I/O type. With ``--bias-correction``
         the biases are corrected too, unless ``correct_biases=False`` (for figures it cannot change, e.g. size)."""
         tf = import_tf()
-        from tensorflow.lite.python import convert as tf_convert  # the quantizer step of TFLiteConverter
-
         io = io_dtype(tf, self.cfg.io_type)
         nodes = sorted({n.tensor for n in keep})
 
-        def call() -> bytes:
-            out = tf_convert.mlir_quantize(self.data, input_data_type=io, output_data_type=io,
-                                           denylisted_nodes=nodes or None)
-            return tf_convert.deduplicate_readonly_buffers(out)
-
-        data = run_tf("quantization", self.cfg, call)
+        data = run_tf("quantization", self.cfg, lambda: self._mlir(io, nodes))
         if self.cfg.bias_correction and correct_biases:
-            from edgelite.converter.bias_correction import correct
+            from edgelite.converter import bias_correction
 
-            # Layer by layer, the reference is the float graph that was quantized: after --equalize its channels
-            # are rescaled, and the original float model's intermediate tensors no longer match them.
-            rescaled = self.equalization is not None and self.equalization.pairs > 0
-            reference = self.data if rescaled else self.float_model()
-            data, self.bias_correction = correct(data, reference, self._x[:BIAS_SAMPLES])
+            if self._corrections is None:
+                # Measured once, on the model with every layer int8; a variant with layers kept float gets the same
+                # corrected biases for the layers it still quantizes (same bias tensors and scales), so a search
+                # over float layers never re-measures. Layer by layer, the reference is the float graph that was
+                # quantized: after --equalize its channels are rescaled, and the original float model's
+                # intermediate tensors no longer match them.
+                rescaled = self.equalization is not None and self.equalization.pairs > 0
+                reference = self.data if rescaled else self.float_model()
+                full = data if not nodes else run_tf("quantization", self.cfg, lambda: self._mlir(io, []))
+                self._corrections, self.bias_correction = bias_correction.measure(
+                    full, reference, self._x[:BIAS_SAMPLES])
+            data = bias_correction.apply(data, self._corrections)
         if self.pin is not None:
             from edgelite.converter.input_quant import pin_input
 
             return pin_input(data, self.pin)
         return data
+
+    def _mlir(self, io: Any, nodes: list[str]) -> bytes:
+        from tensorflow.lite.python import convert as tf_convert  # the quantizer step of TFLiteConverter
+
+        out = tf_convert.mlir_quantize(self.data, input_data_type=io, output_data_type=io,
+                                       denylisted_nodes=nodes or None)
+        return bytes(tf_convert.deduplicate_readonly_buffers(out))
 
     def select(self, patterns: Sequence[str], op_types: Sequence[str]) -> list[Node]:
         """Nodes whose layer or tensor name matches a regex in ``patterns`` (``re.search``), or whose op type

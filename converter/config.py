@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 from edgelite.core import vocabulary as voc
 from edgelite.core.errors import UserInputError
 from edgelite.core.options import ConvertOptions
+from edgelite.core.recipe import Recipe
 from edgelite.core.vocabulary import IOType, QuantMode, Target, resolve_target
 
 __all__ = ["ConvertConfig", "IOType", "QuantMode", "default_output"]
@@ -91,6 +93,22 @@ class ConvertConfig:
             calibration=o.calibration or "minmax", bias_correction=o.bias_correction, equalize=o.equalize,
             optimize=optimize, max_size_growth=max_size_growth,
         )
+
+    @property
+    def recipe(self) -> Recipe:
+        """The quantization choices of this config (``edgelite.core.recipe``)."""
+        return Recipe(target=self.target.value, mode=self.mode.value, io=self.io_type.value,
+                      calibration=self.calibration, bias_correction=self.bias_correction, equalize=self.equalize,
+                      keep_float=list(self.keep_float), keep_float_ops=list(self.keep_float_ops),
+                      allow_float_ops=self.allow_float_ops)
+
+    def with_recipe(self, recipe: Recipe) -> ConvertConfig:
+        """This config making ``recipe``'s model: its choices replace the config's; no search runs."""
+        return dataclasses.replace(
+            self, target=recipe.target, mode=recipe.mode, io=recipe.io,  # type: ignore[arg-type]  # checked here
+            calibration=recipe.calibration, bias_correction=recipe.bias_correction, equalize=recipe.equalize,
+            keep_float=tuple(recipe.keep_float), keep_float_ops=tuple(recipe.keep_float_ops),
+            allow_float_ops=recipe.allow_float_ops, optimize=None, max_drop=None)
 
     @property
     def io_type(self) -> IOType:

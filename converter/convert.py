@@ -8,46 +8,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from edgelite.converter import preflight
-from edgelite.converter.calibrated import Calibrated, Node, layer_of, run_tf
+from edgelite.converter.calibrated import Calibrated, Node, layer_of
 from edgelite.converter.config import ConvertConfig, QuantMode
 from edgelite.converter.finalize import created_utc, finalize, provenance
 from edgelite.converter.float_fallback import BudgetReport, search
-from edgelite.converter.judge import Judge
-from edgelite.converter.loading import SourceModel, import_tf
 from edgelite.converter.prepare import input_pin, prepared, resolve_spec  # noqa: F401 - resolve_spec: public API
 from edgelite.converter.report import CalibrationInfo, ConvertReport, FloatOp
+from edgelite.converter.scoring import Scorer
 from edgelite.converter.targets import Target
+from edgelite.converter.tflite_converter import run_tf, tflite_converter
 from edgelite.core.errors import ConversionError, UserInputError
 from edgelite.core.files import path_size, sha256_path
 from edgelite.core.options import ConvertOptions
 from edgelite.runtime import gpu, tflite_file
-
-
-def _set_mode(converter: Any, tf: Any, cfg: ConvertConfig, representative: np.ndarray | None) -> None:
-    ops = tf.lite.OpsSet
-    if cfg.mode is QuantMode.FLOAT32:
-        return
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if cfg.mode is QuantMode.FLOAT16:
-        converter.target_spec.supported_types = [tf.float16]
-        return
-    if cfg.mode is QuantMode.DYNAMIC:
-        return
-    # int8 goes through ``Calibrated`` instead; int16x8 needs TF's older quantizer, reached by the one-shot path.
-    assert representative is not None and cfg.mode is QuantMode.INT16X8
-    converter.representative_dataset = lambda: ([sample[None]] for sample in representative)
-    converter.target_spec.supported_ops = [ops.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8] + (
-        [ops.TFLITE_BUILTINS] if cfg.allow_float_ops else [])
-
-
-def _run_converter(src: SourceModel, cfg: ConvertConfig, representative: np.ndarray | None) -> bytes:
-    tf = import_tf()
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(src.saved_model_dir))
-    _set_mode(converter, tf, cfg, representative)
-    return run_tf("TFLite converter", cfg, converter.convert)
 
 
 def float_ops_report(model_bytes: bytes, layer_names: tuple[str, ...]) -> list[FloatOp]:
@@ -71,6 +45,7 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
     created = created_utc()
     src_hash = sha256_path(cfg.model)
     kept: list[Node] = []
+    cal: Calibrated | None = None
     budget: BudgetReport | None = None
     int8_size: int | None = None
     ranges = None
@@ -110,7 +85,7 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
             elif eq is not None and optimized is None:
                 log(f"equalization ({eq.criterion}): {eq.pairs} layer pair(s) rescaled, channel range spread "
                     f"{eq.median_spread_before:g}x → {eq.median_spread_after:g}x (median); "
-                    f"{eq.relu6_relaxed} ReLU6 → ReLU; float model vs original: agreement "
+                    "float model vs original: agreement "
                     f"{100 * (eq.float_agreement or 0):.2f} %, SNR "
                     f"{'identical' if eq.float_snr_db is None else f'{eq.float_snr_db:.1f} dB'}")
             if cal.range_choice.method != "minmax":
@@ -124,17 +99,22 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
                 log(f"bias correction: {bias.layers} layer(s) corrected (median shift {bias.median_shift_steps:.2f} "
                     f"output steps){shared}")
             # bias correction edits values in place, so the plain int8 size needs no second correction run
-            int8_size = len(cal.quantize(correct_biases=False)) if kept else len(model_bytes)
+            plain = cal.quantize(correct_biases=False) if kept else model_bytes
+            int8_size = len(plain)
             # what `serve` measures live traffic against (runtime/drift.py)
-            from edgelite.converter.judge import outputs_at_shape
+            from edgelite.converter.scoring import outputs_at_shape
             from edgelite.runtime.drift import reference_stats
 
             drift_ref = reference_stats(prep.calib.x, outputs_at_shape(cal.float_model(), prep.calib.x))
         else:
-            model_bytes = _run_converter(src, cfg, prep.calib.x if prep.calib is not None else None)
+            model_bytes = run_tf("TFLite converter", cfg, tflite_converter(
+                src, cfg, prep.calib.x if prep.calib is not None else None).convert)
+            plain = model_bytes
         timings["convert_s"] = time.perf_counter() - t0
         kept_tensors = {n.tensor for n in kept}
-        float_ops = [f for f in float_ops_report(model_bytes, src.layer_names) if f.tensor not in kept_tensors] \
+        # The ops with no int8 kernel: float in the plain int8 model already. A layer kept float can take a
+        # neighbour with it (a SOFTMAX after float logits): that one is part of the fallback, not a failure.
+        float_ops = [f for f in float_ops_report(plain, src.layer_names) if f.tensor not in kept_tensors] \
             if cfg.mode.needs_calibration else []
         layer_names, labels, calib_info = src.layer_names, prep.labels, prep.calib_info
 
@@ -148,6 +128,8 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
     if float_ops:
         warnings.append(f"{len(float_ops)} op(s) stay float: " + ", ".join(sorted({f.op for f in float_ops})))
     made = provenance(cfg, src_hash, calib_info["used"], created)
+    recipe = cal.recipe(kept) if cal is not None else cfg.recipe
+    made["recipe"] = recipe.to_dict()
     if kept:
         made["float_layers"] = [n.label for n in kept]
     if drift_ref is not None:
@@ -170,8 +152,9 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
         timings={k: round(v, 3) for k, v in timings.items()}, warnings=warnings, kept_float=list(kept),
         size_cost_bytes=(len(model_bytes) - int8_size) if int8_size is not None else 0,
         budget=budget, target=cfg.target.value, target_notes=list(cfg.target_notes), gpu=gpu_report, ranges=ranges,
-        bias_correction=bias, equalization=eq, optimize=optimized,
+        bias_correction=bias, equalization=eq, optimize=optimized, recipe=recipe,
     )
+
 
 
 # Calibration samples used to rank layers (each candidate layer costs one run over them).
@@ -189,25 +172,25 @@ def _budgeted(cal: Calibrated, cfg: ConvertConfig, prep: Any, ev: Any, kept: lis
     assert max_drop is not None
     s_idx, c_idx = search_confirm(prep.eval_groups, ev.y, cfg.confirm_fraction, cfg.seed)
     float_bytes = cal.float_model()
-    judge = Judge(float_bytes, ev.x[s_idx], None if ev.y is None else ev.y[s_idx])
-    rank_judge = Judge(float_bytes, prep.calib.x[:RANK_SAMPLES], None)
-    log(f"budget: {judge.metric_name} ≤ {max_drop:g}; search on {len(s_idx)} samples of {cfg.eval}, "
-        f"confirm on {len(c_idx)} held out (whole source groups); layers ranked on {len(rank_judge.x)} "
+    scorer = Scorer(float_bytes, ev.x[s_idx], None if ev.y is None else ev.y[s_idx])
+    rank_x = prep.calib.x[:RANK_SAMPLES]
+    log(f"budget: {scorer.metric_name} ≤ {max_drop:g}; search on {len(s_idx)} samples of {cfg.eval}, "
+        f"confirm on {len(c_idx)} held out (whole source groups); layers ranked on {len(rank_x)} "
         "calibration samples")
-    result = search(cal, judge, max_drop, forced=kept, max_layers=cfg.max_float_layers, log=log,
-                    rank_judge=rank_judge)
+    result = search(cal, scorer, max_drop, forced=kept, max_layers=cfg.max_float_layers, log=log,
+                    rank_x=rank_x)
     met, gap, fig = result.met, result.gap_pts, None
     if len(c_idx):
-        confirm = Judge(float_bytes, ev.x[c_idx], None if ev.y is None else ev.y[c_idx])
+        confirm = Scorer(float_bytes, ev.x[c_idx], None if ev.y is None else ev.y[c_idx])
         found = held_out_figures(confirm, result.model)
         plain = held_out_figures(confirm, cal.quantize(kept)) if result.kept != kept else found
         met = found.loss_pts <= max_drop + 1e-9
         gap = 0.0 if met else round(found.loss_pts - max_drop, 4)
         fig = dataclasses.replace(found, plain_int8_loss_pts=plain.loss_pts, met=met)
         lo, hi = fig.loss_ci95
-        log(f"  confirm: {judge.metric_name} {fig.loss_pts:.3f} (95 % CI {lo:.1f} … {hi:.1f}) on {fig.samples} "
+        log(f"  confirm: {scorer.metric_name} {fig.loss_pts:.3f} (95 % CI {lo:.1f} … {hi:.1f}) on {fig.samples} "
             f"held-out samples; plain int8 there: {plain.loss_pts:.3f}")
-        warn = too_few_samples(judge.metric_name, max_drop, (lo, hi), fig.samples)
+        warn = too_few_samples(scorer.metric_name, max_drop, (lo, hi), fig.samples)
         if warn:
             warnings.append(f"confirm part: {warn}")
     else:
@@ -215,8 +198,8 @@ def _budgeted(cal: Calibrated, cfg: ConvertConfig, prep: Any, ev: Any, kept: lis
                         "less on other images")
     budget = BudgetReport(
         max_drop_pts=result.max_drop, metric=result.metric, met=met, gap_pts=gap, float_layers=result.kept,
-        final=result.score, trials=result.trials, float_top1=judge.float_top1,
-        search=dataclasses.replace(held_out_figures(judge, result.model), met=result.met), search_met=result.met,
+        final=result.score, trials=result.trials, float_top1=scorer.float_top1,
+        search=dataclasses.replace(held_out_figures(scorer, result.model), met=result.met), search_met=result.met,
         confirm=fig)
     return result.model, result.kept, budget
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from edgelite.converter.config import ConvertConfig, QuantMode
 from edgelite.converter.float_fallback import HeldOut, held_out_figures
-from edgelite.converter.judge import Judge
+from edgelite.converter.scoring import Scorer
 from edgelite.core.errors import UserInputError
 from edgelite.core.files import atomic_path
 from edgelite.core.report import Record, Report
@@ -60,7 +60,7 @@ class DistillConfig:
             raise UserInputError(f"{self.student}: no such student model; pass a .keras or .h5 (its architecture "
                                  "and starting weights)")
         if cfg.eval is None:
-            raise UserInputError("distill needs --eval SRC: held-out data to judge teacher and student on (not the "
+            raise UserInputError("distill needs --eval SRC: held-out data to scorer teacher and student on (not the "
                                  "--data it trains on)")
         trained = self.student_output
         if trained.resolve() in (Path(self.student).resolve(), Path(cfg.model).resolve()):
@@ -152,7 +152,7 @@ def _latency_ms(model_bytes: bytes, sample: np.ndarray) -> float:
 
 def distill(dc: DistillConfig, *, log: Log = lambda line: None) -> DistillReport:
     """Train ``dc.student`` on ``dc.convert.model``'s outputs over ``dc.convert.calib``, write the int8 student
-    to ``dc.convert.output`` and judge everything on ``dc.convert.eval``."""
+    to ``dc.convert.output`` and scorer everything on ``dc.convert.eval``."""
     from edgelite.calibration import collect, open_source
     from edgelite.converter.convert import convert
     from edgelite.converter.kd_loss import fit, outputs_are_probabilities
@@ -219,11 +219,11 @@ def distill(dc: DistillConfig, *, log: Log = lambda line: None) -> DistillReport
                  "student int8": cfg.output.read_bytes()}
 
     t0 = time.perf_counter()
-    judge = Judge(files["teacher float32"], ev.x, ev.y)
+    scorer = Scorer(files["teacher float32"], ev.x, ev.y)
     rows = []
     for name, data in files.items():
         rows.append(ModelFigures(name=name, size_bytes=len(data), latency_ms=_latency_ms(data, ev.x[0]),
-                                 held_out=held_out_figures(judge, data), top1=judge.score(data).top1))
+                                 held_out=held_out_figures(scorer, data), top1=scorer.score(data).top1))
     timings["judge_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - t_start
     return DistillReport(

@@ -18,14 +18,14 @@ the quantizer read it, and records the activation ranges again afterwards (LiteR
 samples, min/max as TF's calibration records them).
 
 ReLU6 is not positively homogeneous: after scaling, one clamp at 6 cuts channel i at 6·s_i of its original
-scale, and TFLite fuses one clamp for all channels. Nagel et al. replace the ReLU6 by a ReLU (``relu6="relax"``);
-measured on the MobileNet-style model that costs 2–4 dB of int8 output SNR (activations that were clamped at 6
-now stretch the int8 range) for a float change of 56 dB. edgelite keeps the clamp instead (``"keep"``, the
-default): it runs the first layer once without its activation to find each channel's largest value before the
-clamp; a channel whose clamp fired on the calibration data keeps scale 1, and any other channel's scale is
-bounded so its largest value stays below the clamp (s_i ≥ max_i / 6). The float function is then unchanged on
-the calibration data (measured: 138 dB, float rounding). Either way the report gives the equalized float model's
-agreement and SNR against the original, and every int8 figure edgelite reports is judged against the original
+scale, and TFLite fuses one clamp for all channels. Nagel et al. replace the ReLU6 by a ReLU; measured on the
+MobileNet-style model that cost 2–4 dB of int8 output SNR (activations that were clamped at 6 now stretch the
+int8 range) for a float change of 56 dB, so edgelite does not offer it (``relu6_relaxed`` in the report stays 0).
+It keeps the clamp instead: it runs the first layer once without its activation to find each channel's largest
+value before the clamp; a channel whose clamp fired on the calibration data keeps scale 1, and any other
+channel's scale is bounded so its largest value stays below the clamp (s_i ≥ max_i / 6). The float function is
+then unchanged on the calibration data (measured: 138 dB, float rounding). The report gives the equalized float
+model's agreement and SNR against the original, and every int8 figure edgelite reports is judged against the original
 float model.
 
 Scope: a DEPTHWISE_CONV_2D feeding a CONV_2D, or a CONV_2D feeding a DEPTHWISE_CONV_2D (depth multiplier 1),
@@ -40,16 +40,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgelite.converter.judge import preserving_interpreter, run_outputs, set_input
+from edgelite.converter.scoring import run_outputs
 from edgelite.core import metrics
 from edgelite.core.report import Record
 from edgelite.runtime import tflite_edit, tflite_file
+from edgelite.runtime.intermediates import ChannelMinMax, sample_loop
 
 SWEEPS = 20                  # ``weights`` on chains (conv → depthwise → conv): rescale until the scales settle
 SCALE_LIMIT = 1e3            # s_i is kept in [1/limit, limit]: a dead channel must not blow up its partner
 FLOAT_CHECK_SAMPLES = 64     # calibration samples the equalized float model is compared on
 RELU6 = 6.0
-RELU6_POLICIES = ("keep", "relax")
 _HOMOGENEOUS = ("NONE", "RELU", "RELU6")
 
 
@@ -59,7 +59,7 @@ class Equalization(Record):
 
     criterion: str
     pairs: int                     # layer pairs rescaled
-    relu6_relaxed: int             # ReLU6 between a pair that became ReLU
+    relu6_relaxed: int             # always 0: the ReLU6 → ReLU variant is not offered (module docstring)
     float_agreement: float | None  # equalized float model vs the original, top-1 agreement on calibration samples
     float_snr_db: float | None     # same, output SNR (None: identical outputs)
     median_spread_before: float    # median over pairs of max/min channel range of the rescaled quantity
@@ -133,20 +133,9 @@ def _spread(r: np.ndarray) -> float:
 
 def _channel_peaks(data: bytes, x: np.ndarray, tensors: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per-channel (min, max) of the named activations over the samples ``x``."""
-    it = preserving_interpreter(data, tuple(x.shape[1:]))
-    index = {d["name"]: d["index"] for d in it.get_tensor_details()}
-    peaks: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for sample in x:
-        set_input(it, sample)
-        it.invoke()
-        for name in tensors:
-            v = it.get_tensor(index[name])
-            v = v.reshape(-1, v.shape[-1])
-            lo, hi = v.min(axis=0), v.max(axis=0)
-            if name in peaks:
-                lo, hi = np.minimum(peaks[name][0], lo), np.maximum(peaks[name][1], hi)
-            peaks[name] = (lo.astype(np.float64), hi.astype(np.float64))
-    return peaks
+    peaks = ChannelMinMax(tensors)
+    sample_loop([data], x, [peaks])
+    return {name: (peaks.lo[name], peaks.hi[name]) for name in peaks.lo}
 
 
 def _relu6_bounds(calibrated: bytes, x: np.ndarray, pairs: Sequence[_Pair]) -> dict[str, np.ndarray]:
@@ -170,11 +159,10 @@ def _keep_relu6(total: np.ndarray, pre_max: np.ndarray) -> np.ndarray:
     return np.where(fired, 1.0, np.maximum(total, pre_max / RELU6))
 
 
-def equalize(calibrated: bytes, x: np.ndarray, criterion: str = "activations",
-             relu6: str = "keep") -> tuple[bytes, Equalization]:
+def equalize(calibrated: bytes, x: np.ndarray, criterion: str = "activations") -> tuple[bytes, Equalization]:
     """``calibrated`` with its depthwise-separable pairs equalized and its activation ranges recorded again on
-    the calibration samples ``x``. ``relu6``: ``keep`` the clamp (scales limited so it cuts where it did) or
-    ``relax`` it to ReLU. With no pair to rescale, returns the model unchanged (``pairs == 0``)."""
+    the calibration samples ``x``; a ReLU6 between a pair keeps its clamp (scales limited so it cuts where it
+    did). With no pair to rescale, returns the model unchanged (``pairs == 0``)."""
     pairs = find_pairs(calibrated)
     weights: dict[str, np.ndarray] = {}
     for p in pairs:
@@ -191,7 +179,7 @@ def equalize(calibrated: bytes, x: np.ndarray, criterion: str = "activations",
     if criterion == "activations":
         peaks = _channel_peaks(calibrated, x, [p.tensor for p in pairs])
         acts = {k: np.maximum(-lo, hi) for k, (lo, hi) in peaks.items()}
-    bounds = _relu6_bounds(calibrated, x, pairs) if relu6 == "keep" else {}
+    bounds = _relu6_bounds(calibrated, x, pairs)
     total = {p.tensor: np.ones(len(acts.get(p.tensor, weights[p.b1]))) for p in pairs}
 
     def r1_of(p: _Pair) -> np.ndarray:
@@ -223,13 +211,6 @@ def equalize(calibrated: bytes, x: np.ndarray, criterion: str = "activations",
 
     data = tflite_edit.with_constants(
         calibrated, {n: weights[n].astype(np.float32) for p in pairs for n in (p.w1, p.b1, p.w2)})
-    relaxed = 0
-    if relu6 == "relax":
-        for p in pairs:
-            if p.activation == "RELU6":
-                data = tflite_edit.with_fused_activation(data, p.first, "RELU")
-                relaxed += 1
-
     from edgelite.converter.range_calibration import observed_ranges
 
     data = tflite_edit.with_tensor_ranges(data, observed_ranges(data, x))
@@ -237,6 +218,6 @@ def equalize(calibrated: bytes, x: np.ndarray, criterion: str = "activations",
     ref, new = run_outputs(calibrated, check), run_outputs(data, check)
     noise = float(np.mean((new - ref) ** 2))
     return data, Equalization(
-        criterion=criterion, pairs=len(pairs), relu6_relaxed=relaxed,
+        criterion=criterion, pairs=len(pairs), relu6_relaxed=0,
         float_agreement=metrics.agreement(new, ref), float_snr_db=metrics.snr_db(float(np.mean(ref ** 2)), noise),
         median_spread_before=round(float(np.median(before)), 2), median_spread_after=round(float(np.median(after)), 2))

@@ -3,8 +3,11 @@
 Search (deterministic for a given calibration seed; every step re-quantizes the one calibration):
 
 1. plain int8 (plus any ``--keep-float`` layers): within budget → done;
-2. each candidate layer alone kept float → rank by the share of output noise it removes (``analyze``);
-3. greedy: add layers in rank order until the budget holds;
+2. rank every candidate layer from one paired pass of the float and the int8 model over calibration samples:
+   the noise each layer adds to its inputs' (``analyze.layer_errors``) — one pass, not one quantization each;
+3. the shortest prefix of that ranking that meets the budget: keep the first 1, 2, 4, 8, … layers float until
+   one meets it, then bisect between the last two (each step one re-quantization, so ~2·log2(n) of them instead
+   of n);
 4. prune: drop each chosen layer again (least useful first) while the budget still holds.
 
 When the budget cannot be met even with every candidate float, the best model found (lowest loss, then
@@ -17,9 +20,10 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from edgelite.converter.analyze import contributions, rank
+import numpy as np
+
 from edgelite.converter.calibrated import Calibrated, Node
-from edgelite.converter.judge import Judge, Score
+from edgelite.converter.scoring import Score, Scorer
 from edgelite.core.report import OMIT_NONE, Record
 
 Log = Callable[[str], None]
@@ -95,16 +99,17 @@ def _step_line(step: str, kept: Sequence[Node], s: Score, metric: str, detail: s
             f"{metric} {s.loss_pts:7.3f}  agreement {s.agreement:.4f}  {detail}").rstrip()
 
 
-def search(cal: Calibrated, judge: Judge, max_drop: float, *, forced: Sequence[Node] = (),
+def search(cal: Calibrated, scorer: Scorer, max_drop: float, *, forced: Sequence[Node] = (),
            max_layers: int | None = None, log: Log = lambda line: None,
-           rank_judge: Judge | None = None, max_bytes: int | None = None) -> BudgetResult:
-    """Find the fewest float layers (beyond ``forced``) that keep ``judge``'s loss ≤ ``max_drop`` points,
+           rank_x: np.ndarray | None = None, max_bytes: int | None = None) -> BudgetResult:
+    """Find the fewest float layers (beyond ``forced``) that keep ``scorer``'s loss ≤ ``max_drop`` points,
     adding at most ``max_layers`` (None: every candidate may stay float) and stopping before the model
     grows past ``max_bytes`` (None: no size bound).
 
-    Layers are ranked by ``rank_judge`` (default ``judge``): the share of output error (MSE) each removes,
-    a continuous signal that generalizes better than top-1 flips on a handful of images."""
-    rank_judge = rank_judge or judge
+    Layers are ranked on ``rank_x`` (default ``scorer``'s samples) by the noise each adds, a continuous signal
+    that generalizes better than top-1 flips on a handful of images."""
+    from edgelite.converter.analyze import by_added_noise, layer_errors
+
     trials: list[Trial] = []
     cache: dict[tuple[int, ...], tuple[bytes, Score]] = {}
 
@@ -112,10 +117,10 @@ def search(cal: Calibrated, judge: Judge, max_drop: float, *, forced: Sequence[N
         key = tuple(sorted(n.index for n in kept))
         if key not in cache:
             data = cal.quantize(kept)
-            cache[key] = (data, judge.score(data))
+            cache[key] = (data, scorer.score(data))
         data, s = cache[key]
         trials.append(Trial.of(step, [n.label for n in kept], s))
-        log(_step_line(step, kept, s, judge.metric_name, detail))
+        log(_step_line(step, kept, s, scorer.metric_name, detail))
         return data, s
 
     def ok(s: Score) -> bool:
@@ -125,34 +130,66 @@ def search(cal: Calibrated, judge: Judge, max_drop: float, *, forced: Sequence[N
     data, s = trial("int8", kept)
     best = (data, s, list(kept))
     if ok(s):
-        return BudgetResult(data, kept, s, True, max_drop, judge.metric_name, trials)
+        return BudgetResult(data, kept, s, True, max_drop, scorer.metric_name, trials)
 
     others = [n for n in cal.candidates if n.index not in {k.index for k in forced}]
-    log(f"  ranking {len(others)} layers by the output error each one causes on {len(rank_judge.x)} samples …")
-    alone = contributions(cal, rank_judge, others, desc="ranking")
-    for n in others:  # the single-layer trials are real trials: record them
-        trials.append(Trial.of("rank", [*(k.label for k in forced), n.label], alone[n.index]))
-    base = s if rank_judge is judge else rank_judge.score(data)
-    ranked = rank(others, base, alone)[:max_layers]
+    x = scorer.x if rank_x is None else rank_x
+    log(f"  ranking {len(others)} layers by the noise each one adds, on {len(x)} samples (one pass) …")
+    found = layer_errors(cal, cal.float_model(), data, x, others)
+    ranked = by_added_noise(others, found.added)[:max_layers]
 
-    added: list[Node] = []
-    met = False
-    for node in ranked:
-        added.append(node)
-        data, s = trial(f"+{len(added)}", kept + added, f"added {node.label}")
-        if max_bytes is not None and s.size_bytes > max_bytes:
-            log(f"  stop: {s.size_bytes / 1024:.1f} KB is past the size bound of {max_bytes / 1024:.1f} KB")
-            added.pop()
+    met_at: int | None = None
+    tried: dict[int, tuple[bytes, Score]] = {}
+
+    def prefix(k: int, how: str) -> tuple[bytes, Score] | None:
+        """Top-``k`` float; None when it is past the size bound."""
+        nonlocal best
+        if k not in tried:
+            tried[k] = trial(f"+{k}", kept + ranked[:k], how)
+        got = tried[k]
+        if max_bytes is not None and got[1].size_bytes > max_bytes:
+            return None
+        if (got[1].loss_pts, got[1].size_bytes) < (best[1].loss_pts, best[1].size_bytes):
+            best = (got[0], got[1], kept + ranked[:k])
+        return got
+
+    lo, k = 0, 1   # lo: the largest prefix known not to meet the budget
+    while ranked:
+        k = min(k, len(ranked))
+        got = prefix(k, f"first {k} of the ranking")
+        if got is None:
+            assert max_bytes is not None   # only the size bound refuses a prefix
+            log(f"  stop: {tried[k][1].size_bytes / 1024:.1f} KB is past the size bound of {max_bytes / 1024:.1f} KB")
+            hi_bound = k   # a prefix this long is too big: bisect below it for the smallest one that meets
+            while hi_bound - lo > 1:
+                mid = (lo + hi_bound) // 2
+                got = prefix(mid, "bisect")
+                if got is None:
+                    hi_bound = mid
+                elif ok(got[1]):
+                    met_at, hi_bound = mid, mid
+                else:
+                    lo = mid
             break
-        if (s.loss_pts, s.size_bytes) < (best[1].loss_pts, best[1].size_bytes):
-            best = (data, s, kept + added)
-        if ok(s):
-            met = True
+        if ok(got[1]):
+            met_at = k
+            while met_at - lo > 1:
+                mid = (lo + met_at) // 2
+                got = prefix(mid, "bisect")
+                if got is not None and ok(got[1]):
+                    met_at = mid
+                else:
+                    lo = mid
             break
-    if not met:
+        if k == len(ranked):
+            break
+        lo, k = k, 2 * k
+    if met_at is None:
         data, s, chosen = best
-        return BudgetResult(data, chosen, s, False, max_drop, judge.metric_name, trials)
+        return BudgetResult(data, chosen, s, False, max_drop, scorer.metric_name, trials)
 
+    added = ranked[:met_at]
+    data, s = tried[met_at]
     best = (data, s, kept + added)
     for node in reversed(added[:-1]):  # the last one added was needed to cross the line
         fewer = [n for n in best[2] if n.index != node.index]
@@ -160,19 +197,19 @@ def search(cal: Calibrated, judge: Judge, max_drop: float, *, forced: Sequence[N
         if ok(s):
             best = (data, s, fewer)
     data, s, chosen = best
-    return BudgetResult(data, chosen, s, True, max_drop, judge.metric_name, trials)
+    return BudgetResult(data, chosen, s, True, max_drop, scorer.metric_name, trials)
 
 
-def held_out_figures(judge: Judge, model_bytes: bytes) -> HeldOut:
-    """The budget metric on ``judge``'s samples with its 95 % interval (paired for top-1 drops)."""
-    from edgelite.converter.judge import run_outputs
+def held_out_figures(scorer: Scorer, model_bytes: bytes) -> HeldOut:
+    """The budget metric on ``scorer``'s samples with its 95 % interval (paired for top-1 drops)."""
+    from edgelite.converter.scoring import run_outputs
     from edgelite.core import stats
 
-    p = stats.paired_figures(judge.ref.argmax(1), run_outputs(model_bytes, judge.x).argmax(1), judge.y)
-    a_lo, a_hi = p["agreement_ci95"]
-    if judge.y is not None:
-        loss, ci = round(p["top1_drop_pts"], 4), p["top1_drop_ci95"]
+    p = stats.paired(scorer.ref.argmax(1), run_outputs(model_bytes, scorer.x).argmax(1), scorer.y)
+    a_lo, a_hi = p.agreement_ci95
+    if p.top1_drop_pts is not None and p.top1_drop_ci95 is not None:
+        loss, ci = round(p.top1_drop_pts, 4), p.top1_drop_ci95
     else:
-        loss, ci = round(100.0 * (1 - p["agreement"]), 4), [round(100 * (1 - a_hi), 4), round(100 * (1 - a_lo), 4)]
-    return HeldOut(samples=len(judge.x), agreement=round(p["agreement"], 6), agreement_ci95=p["agreement_ci95"],
+        loss, ci = round(100.0 * (1 - p.agreement), 4), [round(100 * (1 - a_hi), 4), round(100 * (1 - a_lo), 4)]
+    return HeldOut(samples=len(scorer.x), agreement=round(p.agreement, 6), agreement_ci95=p.agreement_ci95,
                    loss_pts=loss, loss_ci95=ci)

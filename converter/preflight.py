@@ -13,8 +13,8 @@ import numpy as np
 
 from edgelite.calibration.preprocess import PreprocessSpec
 from edgelite.converter.calibrated import Calibrated, Node
-from edgelite.converter.judge import preserving_interpreter, set_input
 from edgelite.runtime import tflite_file
+from edgelite.runtime.intermediates import ChannelMinMax, Tap, sample_loop
 
 # Thresholds. int8 has 256 steps per tensor: a tensor spanning R has steps of R/255.
 HUGE_RANGE_RATIO = 100.0      # a tensor whose range is this many times the model's median activation range
@@ -26,22 +26,11 @@ PREFLIGHT_SAMPLES = 32
 
 def _channel_ranges(cal: Calibrated, x: np.ndarray, nodes: Sequence[Node]) -> dict[str, np.ndarray]:
     """Per-channel (last axis) max − min of each node's float output over the samples."""
-    interp = preserving_interpreter(cal.float_model(), tuple(x.shape[1:]))
-    index = {d["name"]: d["index"] for d in interp.get_tensor_details()}
-    lo: dict[str, np.ndarray] = {}
-    hi: dict[str, np.ndarray] = {}
-    for sample in x[:PREFLIGHT_SAMPLES]:
-        set_input(interp, sample)
-        interp.invoke()
-        for n in nodes:
-            if n.tensor not in index:
-                continue
-            t = interp.get_tensor(index[n.tensor])
-            flat = t.reshape(-1, t.shape[-1]) if t.ndim >= 2 else t.reshape(1, -1)
-            mn, mx = flat.min(0), flat.max(0)
-            lo[n.tensor] = np.minimum(lo.get(n.tensor, mn), mn)
-            hi[n.tensor] = np.maximum(hi.get(n.tensor, mx), mx)
-    return {k: hi[k] - lo[k] for k in lo}
+    model = cal.float_model()
+    tap = Tap(model, tuple(x.shape[1:]))
+    peaks = ChannelMinMax([n.tensor for n in nodes if tap.has(n.tensor)])
+    sample_loop([model], x[:PREFLIGHT_SAMPLES], [peaks])
+    return {k: peaks.hi[k] - peaks.lo[k] for k in peaks.lo}
 
 
 def graph_warnings(cal: Calibrated, x: np.ndarray) -> list[str]:

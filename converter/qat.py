@@ -28,10 +28,10 @@ import numpy as np
 from edgelite.calibration import collect, open_source
 from edgelite.converter.calibrated import Calibrated
 from edgelite.converter.config import ConvertConfig
-from edgelite.converter.judge import Judge, Score
 from edgelite.converter.keras_bridge import to_tf_keras
 from edgelite.converter.loading import SourceModel, import_tf
 from edgelite.converter.prepare import input_pin, prepared
+from edgelite.converter.scoring import Score, Scorer
 from edgelite.core.errors import ConversionError, UserInputError
 from edgelite.core.files import atomic_path, native_stderr_captured, sha256_path
 from edgelite.core.report import Record, Report
@@ -200,7 +200,7 @@ def _convert_qat(model: Any, cfg: ConvertConfig, tmp: Path) -> bytes:
     import contextlib
     import io
 
-    from edgelite.converter.calibrated import io_dtype, run_tf
+    from edgelite.converter.tflite_converter import io_dtype, run_tf
 
     tf = import_tf()
     out = tmp / "qat_saved_model"
@@ -282,9 +282,9 @@ def finetune(tc: TrainConfig, *, log: Log = lambda line: None) -> TrainReport:
         ev = prep.eval_data(cfg) if cfg.eval is not None else None
         cal = Calibrated(prep.src, cfg, prep.calib.x, input_pin(cfg, prep.spec, prep.warnings))
         plain = cal.quantize()
-        judge = Judge(cal.float_model(), ev.x, ev.y) if ev is not None else None
+        scorer = Scorer(cal.float_model(), ev.x, ev.y) if ev is not None else None
         plain_info = PlainInt8(size_bytes=len(plain), gzip_size_bytes=_gzip_size(plain),
-                               score=judge.score(plain) if judge else None)
+                               score=scorer.score(plain) if scorer else None)
         timings["prepare_s"] = time.perf_counter() - t_start
 
         history: dict[str, list[float]] = {}
@@ -336,13 +336,13 @@ def finetune(tc: TrainConfig, *, log: Log = lambda line: None) -> TrainReport:
         final = cfg.output.read_bytes()
     if sparsity is not None:
         sparsity = replace(sparsity, int8_weights_zero=round(_int8_weight_sparsity(final), 4))
-    result = judge.score(final) if judge else None
+    result = scorer.score(final) if scorer else None
     timings["total_s"] = time.perf_counter() - t_start
     return TrainReport(
         source=str(cfg.model), output=str(cfg.output), method=method, keras_bridge=bridged, epochs=tc.epochs,
         train_samples=int(len(train.x)), history=history, size_bytes=len(final), gzip_size_bytes=_gzip_size(final),
         sparsity=sparsity, plain_int8=plain_info, result=result,
-        float_top1=judge.float_top1 if judge else None, evaluated_on=str(cfg.eval) if cfg.eval else None,
+        float_top1=scorer.float_top1 if scorer else None, evaluated_on=str(cfg.eval) if cfg.eval else None,
         pruned_model=str(pruned_path) if pruned_path else None,
         timings={k: round(v, 3) for k, v in timings.items()}, warnings=warnings,
     )

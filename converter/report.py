@@ -11,6 +11,7 @@ from edgelite.converter.equalization import Equalization
 from edgelite.converter.float_fallback import BudgetReport
 from edgelite.converter.optimize import OptimizeReport
 from edgelite.converter.range_calibration import RangeChoice
+from edgelite.core.recipe import Recipe
 from edgelite.core.report import OMIT_NONE, Record, Report
 from edgelite.core.version import __version__
 from edgelite.runtime.gpu import GpuSummary
@@ -67,3 +68,37 @@ class ConvertReport(Report):
     equalization: Equalization | None = field(default=None, metadata=OMIT_NONE)       # --equalize
     optimize: OptimizeReport | None = field(default=None, metadata=OMIT_NONE)         # --optimize accuracy
     edgelite_version: str = __version__
+    recipe: Recipe | None = field(default=None, metadata=OMIT_NONE)   # what made the file (convert --recipe)
+
+    def budget_verdict(self) -> str | None:
+        """The --max-drop budget: "met", "NOT met (gap G pts)", or None when there was none."""
+        b = self.budget
+        return None if b is None else "met" if b.met else f"NOT met (gap {b.gap_pts:.3f} pts)"
+
+    def optimize_verdict(self) -> str | None:
+        """--optimize against --max-drop: "met", "NOT met", or None (no --optimize, or no --max-drop)."""
+        o = self.optimize
+        return None if o is None or o.met is None else "met" if o.met else "NOT met"
+
+    def failure(self) -> str | None:
+        """Why the accuracy the conversion was asked for was not reached (the CLI exits 1 with it), or None."""
+        o = self.optimize
+        if o is not None and o.met is False:
+            chosen = next(s for s in o.steps if s.step == o.chosen)
+            assert chosen.held_out is not None
+            lo, hi = chosen.held_out.loss_ci95
+            return (f"--optimize accuracy: no step met --max-drop {o.max_drop_pts:g} on the held-out part; the best "
+                    f"({o.chosen}) loses {chosen.held_out.loss_pts:.3f} pts (95 % CI {lo:.1f} … {hi:.1f}) on "
+                    f"{chosen.held_out.samples} samples; it was written to {self.output}")
+        b = self.budget
+        if b is None or b.met:
+            return None
+        c = b.confirm
+        if c is not None and b.search_met:
+            lo, hi = c.loss_ci95
+            return (f"accuracy budget met on the search part but not on the held-out confirm part: "
+                    f"{b.metric} {c.loss_pts:.3f} > {b.max_drop_pts:g} by {b.gap_pts:.3f} pts "
+                    f"on {c.samples} samples (95 % CI {lo:.1f} … {hi:.1f}); the model was written to {self.output}")
+        loss = c.loss_pts if c is not None else b.final.loss_pts
+        return (f"accuracy budget not met: {b.metric} {loss:.3f} > {b.max_drop_pts:g} (gap {b.gap_pts:.3f} pts) "
+                f"even with {len(b.float_layers)} layers float; the best model found was written to {self.output}")

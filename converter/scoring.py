@@ -1,13 +1,12 @@
 """Score quantized variants against the float model on the same evaluation samples (LiteRT, no TF).
 
-One ``Judge`` runs the float model once and keeps its outputs; each ``score`` runs one candidate. The budget
+One ``Scorer`` runs the float model once and keeps its outputs; each ``score`` runs one candidate. The budget
 metric (``loss_pts``) is the top-1 drop in points when labels are known, else 100 × (1 − agreement).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -39,6 +38,8 @@ def run_outputs(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
 def outputs_at_shape(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
     """First output per sample (N, K), with the input resized to the samples' shape first — for float models
     with a dynamic height/width and no embedded spec, which ``run_outputs`` cannot size."""
+    from edgelite.runtime.intermediates import preserving_interpreter, set_input
+
     interp = preserving_interpreter(model_bytes, tuple(x.shape[1:]))
     index = interp.get_output_details()[0]["index"]
     rows = []
@@ -49,7 +50,7 @@ def outputs_at_shape(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
     return np.stack(rows)
 
 
-class Judge:
+class Scorer:
     """The float model's outputs on ``x`` (and its accuracy on ``y``), to score candidates against."""
 
     def __init__(self, float_bytes: bytes, x: np.ndarray, y: np.ndarray | None) -> None:
@@ -77,27 +78,3 @@ class Judge:
         return Score(loss_pts=float(loss), agreement=agreement, top1=top1, noise=noise,
                      snr_db=metrics.snr_db(self.signal, noise),
                      size_bytes=len(model_bytes))
-
-
-def preserving_interpreter(model_bytes: bytes, sample_shape: tuple[int, ...]) -> Any:
-    """A LiteRT interpreter that keeps every intermediate tensor readable (for per-layer comparisons), with
-    its input sized for one sample of ``sample_shape`` (dynamic height/width models)."""
-    from edgelite.runtime.backends import select_backend
-
-    with native_stderr_captured():
-        interp = select_backend("litert").make(model_bytes, preserve_all_tensors=True)
-    d = interp.get_input_details()[0]
-    if tuple(d["shape"]) != (1, *sample_shape):
-        interp.resize_tensor_input(d["index"], [1, *sample_shape])
-    interp.allocate_tensors()
-    return interp
-
-
-def set_input(interp: Any, sample: np.ndarray) -> None:
-    """Set a float sample as the first input of a raw interpreter, quantized if the input is integer."""
-    d = interp.get_input_details()[0]
-    scale, zp = d["quantization"]
-    x = sample[None]
-    if d["dtype"] != np.float32 and scale:
-        x = metrics.quantize(x, scale, zp, d["dtype"])
-    interp.set_tensor(d["index"], x.astype(d["dtype"]))

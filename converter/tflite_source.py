@@ -42,20 +42,21 @@ def record_ranges(float_model: bytes, x: np.ndarray) -> bytes:
     """``float_model`` with the min/max of every float activation over the samples ``x`` written into it, as
     TF's calibrate-only conversion writes them."""
     from edgelite.converter.loading import import_tf
-    from edgelite.converter.range_calibration import observed_extremes
+    from edgelite.converter.range_calibration import observed_ranges
 
-    found = observed_extremes(float_model, x, lambda d, is_input: d["dtype"] == np.float32)
+    found = observed_ranges(float_model, x, every_float=True)
 
     import_tf()
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils
 
     model: Any = flatbuffer_utils.convert_bytearray_to_object(bytearray(float_model))
-    for i, t in enumerate(model.subgraphs[0].tensors):
+    for t in model.subgraphs[0].tensors:
         data = model.buffers[t.buffer].data if t.buffer < len(model.buffers) else None
-        if i not in found or (data is not None and len(data)):   # constants get their scales from the quantizer
+        name = t.name.decode() if isinstance(t.name, bytes) else str(t.name)
+        if name not in found or (data is not None and len(data)):   # constants get their scales from the quantizer
             continue
         q = schema.QuantizationParametersT()
-        q.min, q.max = [found[i][1]], [found[i][2]]
+        q.min, q.max = [found[name][0]], [found[name][1]]
         t.quantization = q
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))

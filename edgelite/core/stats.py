@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -112,17 +111,6 @@ def paired(ref_pred: np.ndarray, cand_pred: np.ndarray, y: np.ndarray | None) ->
                          top1_drop_pts=float(ref_ok.mean() - cand_ok.mean()) * 100,
                          top1_drop_ci95=[round(d_lo * 100, 4), round(d_hi * 100, 4)],
                          mcnemar_p=round(mcnemar_exact(b, c), 6), reference_only=b, candidate_only=c)
-
-
-def paired_figures(ref_pred: np.ndarray, cand_pred: np.ndarray, y: np.ndarray | None) -> dict[str, Any]:
-    """Deprecated: ``paired()`` as the dict its first callers read by key (converter/float_fallback.py); goes
-    once they read ``PairedFigures``."""
-    fig = paired(ref_pred, cand_pred, y)
-    out: dict[str, Any] = {"agreement": fig.agreement, "agreement_ci95": fig.agreement_ci95}
-    if y is not None:
-        out.update(top1_drop_pts=fig.top1_drop_pts, top1_drop_ci95=fig.top1_drop_ci95, mcnemar_p=fig.mcnemar_p,
-                   discordant=fig.discordant)
-    return out
 
 
 def too_few_samples(what: str, budget_pts: float, interval_pts: tuple[float, float], n: int) -> str | None:

@@ -210,7 +210,7 @@ def analyze_page(r: AnalyzeReport, limit: int = 40) -> str:
                          {"SNR dB": snr}, {"SNR dB": svg.PALETTE["float"]}, fmt=lambda v: f"{v:.1f}", bar=10))
     rows = [(row.rank, row.op, labels[k].split(". ", 1)[1],
              fmt.number(row.error.rmse_per_scale if row.error else None, ".2f"), fmt.number(snr[k], ".1f"),
-             f"{row.contribution_pct:.1f}", f"{row.loss_pts_if_float:.2f}")
+             fmt.number(row.contribution_pct, ".1f"), fmt.number(row.loss_pts_if_float, ".2f"))
             for k, row in enumerate(layers)]
     body.append(html_table(("#", "op", "layer", "rmse/scale", "SNR dB", "contribution %", "loss if float (pts)"),
                            rows, numeric=(0, 3, 4, 5, 6)))

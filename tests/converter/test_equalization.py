@@ -110,16 +110,6 @@ def test_weights_criterion_makes_both_layers_ranges_equal_on_a_relu_pair(calibra
     np.testing.assert_allclose(r1, r2, rtol=1e-3)
 
 
-def test_relaxing_relu6_changes_the_activation_and_is_counted(calibrated):
-    from edgelite.converter.equalization import equalize, find_pairs
-    from edgelite.runtime import tflite_file
-
-    data, x = calibrated
-    out, info = equalize(data, x, "activations", relu6="relax")
-    assert info.relu6_relaxed == 2
-    assert [tflite_file.fused_activation(out, p.first) for p in find_pairs(out)] == ["RELU"] * 4
-
-
 def test_keep_relu6_bounds_the_scales():
     from edgelite.converter.equalization import _keep_relu6
 

@@ -16,8 +16,8 @@ def test_reported_figures_come_from_the_held_out_part_only(example, tmp_path, ru
     from edgelite.calibration.split import search_confirm
     from edgelite.converter import ConvertConfig
     from edgelite.converter.calibrated import Calibrated
-    from edgelite.converter.judge import run_outputs
     from edgelite.converter.prepare import prepared
+    from edgelite.converter.scoring import run_outputs
 
     out, report = tmp_path / "opt.tflite", tmp_path / "r.json"
     code, stdout, err = run_cli("convert", str(example / "model.keras"), "-o", str(out), "--calib",
