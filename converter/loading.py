@@ -117,20 +117,19 @@ def _bad_file_errors(tf: Any) -> tuple[type[BaseException], ...]:
             zipfile.BadZipFile, DecodeError, tf.errors.OpError)
 
 
-def _load_with_keras3(path: Path) -> Any:
-    keras = lazy_import("keras")
+def _load_with(path: Path, name: str, load_model: Any) -> Any:
     try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
+        return load_model(path, compile=False, safe_mode=True)
     except _bad_file_errors(import_tf()) as exc:
-        raise UserInputError(f"{path}: Keras 3 cannot load it ({_first_line(exc)})") from None
+        raise UserInputError(f"{path}: {name} cannot load it ({_first_line(exc)})") from None
+
+
+def _load_with_keras3(path: Path) -> Any:
+    return _load_with(path, "Keras 3", lazy_import("keras").saving.load_model)
 
 
 def _load_with_tf_keras(path: Path) -> Any:
-    tf_keras = lazy_import("tf_keras")
-    try:
-        return tf_keras.models.load_model(path, compile=False, safe_mode=True)
-    except _bad_file_errors(import_tf()) as exc:
-        raise UserInputError(f"{path}: tf_keras cannot load it ({_first_line(exc)})") from None
+    return _load_with(path, "tf_keras", lazy_import("tf_keras").models.load_model)
 
 
 def _load_saved_model(path: Path) -> SourceModel:
