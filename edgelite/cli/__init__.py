@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from edgelite.core import vocabulary as voc
 from edgelite.core.errors import ConversionError, EdgeliteError, UserInputError
@@ -32,7 +32,7 @@ def _add_spec_flags(p: argparse.ArgumentParser, *, defaults_note: str) -> None:
     g.add_argument("--std", metavar="S[,S,S]", help="per-channel std on 0-255 pixels (value=(pixel-mean)/std)")
 
 
-def _add_calibration_flag(p: argparse.ArgumentParser) -> None:
+def _add_calibration_flag(p: Any) -> None:
     p.add_argument("--calibration", metavar="METHOD", default="minmax",
                    help="int8 activation ranges: minmax (default, as TF), percentile[:P] (default P 99.99), mse "
                         "(least quantization error) or entropy (least KL divergence), from histograms of the "
@@ -45,24 +45,36 @@ def _add_calibration_flag(p: argparse.ArgumentParser) -> None:
                    help="int8: cross-layer equalization of depthwise-separable blocks before calibration ranges "
                         "are chosen; CRITERION activations (default: balance each channel's activation range "
                         "against the next layer's weights) or weights (Nagel et al.); a ReLU6 between two "
-                        "rescaled layers becomes ReLU (its effect on the float model is reported)")
+                        "rescaled layers keeps its clamp (scales bounded so it cuts where it did; the equalized "
+                        "float model's agreement with the original is reported)")
 
 
-def _add_runtime_flags(p: argparse.ArgumentParser, *, bench: bool = False) -> None:
+# ---- argument groups shared by commands: one definition each, so every command that takes an option lists it
+# under the same group title with the same help text (`edgelite <command> --help`).
+_THREADS_HELP = "interpreter threads{per} (default: the runtime's choice)"
+
+
+def _add_runtime_flags(p: argparse.ArgumentParser, *, bench: bool = False, serve: bool = False) -> Any:
+    """The "runtime" group: how the interpreter runs (run, compare, bench; serve: --threads alone)."""
     g = p.add_argument_group("runtime")
+    if serve:
+        g.add_argument("--threads", type=int, help=_THREADS_HELP.format(per=" per model"))
+        return g
     if bench:
         g.add_argument("--threads", default="1", help="thread counts to sweep, e.g. 1,2,4 (default 1)")
         g.add_argument("--xnnpack", choices=voc.choices(voc.XnnpackChoice), default="on",
                        help="XNNPACK delegate on, off, or both in one call (default on)")
     else:
-        g.add_argument("--threads", type=int, help="interpreter threads (default: the runtime's choice)")
+        g.add_argument("--threads", type=int, help=_THREADS_HELP.format(per=""))
     g.add_argument("--no-xnnpack", action="store_true", help="run without the default XNNPACK delegate")
-    g.add_argument("--backend", default="auto", choices=voc.choices(voc.BackendName))
+    g.add_argument("--backend", default="auto", choices=voc.choices(voc.BackendName),
+                   help="TFLite interpreter; auto (default): the first of litert, tflite-runtime, tf that is installed")
     g.add_argument("--delegate", action="append", metavar="PATH.so",
                    help="external delegate library (repeatable), e.g. an Edge TPU or Arm NN delegate")
     g.add_argument("--delegate-option", action="append", metavar="KEY=VALUE",
                    help="option passed to every --delegate (repeatable)")
     _add_no_cache(g)
+    return g
 
 
 def _add_no_cache(p: Any) -> None:
@@ -71,28 +83,107 @@ def _add_no_cache(p: Any) -> None:
                         "(also: EDGELITE_NO_CACHE=1)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_sampling(g: Any, *, samples: str, default: int | None = None) -> None:
+    """--samples N and --seed: how many samples a command draws from its data, and the seed that draws them."""
+    g.add_argument("--samples", type=int, default=default, help=samples)
+    g.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+
+
+def _add_calibration_data(p: argparse.ArgumentParser, calib: str | None, *, required: bool = False) -> Any:
+    """The "int8 calibration" group (convert, analyze, qat, distill): --calib SRC (unless the command takes its
+    calibration data from another flag: ``calib=None``), --samples (default 200), --seed."""
+    g = p.add_argument_group("int8 calibration")
+    if calib is not None:
+        g.add_argument("--calib", required=required, help=calib)
+    _add_sampling(g, samples="calibration samples (default 200)", default=200)
+    return g
+
+
+def _add_evaluation_data(p: argparse.ArgumentParser, eval_help: str, *, required: bool = False) -> Any:
+    """The "evaluation data" group of the converting commands: --eval SRC, --eval-samples N."""
+    g = p.add_argument_group("evaluation data")
+    g.add_argument("--eval", metavar="SRC", required=required, help=eval_help)
+    g.add_argument("--eval-samples", type=int, metavar="N", help="use a seeded subset of N evaluation samples")
+    return g
+
+
+def _add_outputs(p: argparse.ArgumentParser, *, output: str | None = None, json: str | None = "the report",
+                 json_metavar: str = "OUT", html: str | None = None) -> Any:
+    """The "output" group: what a command writes. -o/--output (required) when ``output`` is set; --json FILE
+    ("write {json} as JSON"), or with ``json=None`` --json as a switch (print JSON instead of the table);
+    --html OUT ("write a self-contained HTML report with {html}") when ``html`` is set."""
+    g = p.add_argument_group("output")
+    if output is not None:
+        g.add_argument("-o", "--output", required=True, help=output)
+    if json is None:
+        g.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    else:
+        g.add_argument("--json", metavar=json_metavar, help=f"write {json} as JSON")
+    if html is not None:
+        g.add_argument("--html", metavar="OUT", help=f"write a self-contained HTML report with {html}")
+    return g
+
+
+class _Unbuilt:
+    """Stands in for the parser of a command this call does not run: its options are never parsed, so they are
+    not built (adding all ~200 options of every command was ~10 ms of a one-image ``edgelite run``)."""
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def add_argument_group(self, *args: Any, **kwargs: Any) -> _Unbuilt:
+        return self
+
+    def add_mutually_exclusive_group(self, *args: Any, **kwargs: Any) -> _Unbuilt:
+        return self
+
+    def set_defaults(self, **kwargs: Any) -> None:
+        return None
+
+
+class _Subcommands:
+    """The subparsers action, adding every command (names and one-line help: ``edgelite --help``, "invalid
+    choice" errors) but the options of ``only`` alone, when it is set."""
+
+    def __init__(self, action: Any, only: str | None) -> None:
+        self._action, self._only = action, only
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        parser = self._action.add_parser(name, **kwargs)
+        return parser if self._only in (None, name) else cast(argparse.ArgumentParser, _Unbuilt())
+
+
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The subcommand argparse will dispatch to: the top-level options (-h, --version, -v) take no values, so it
+    is the first argument that is not an option. None when there is none (then every command is built)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``edgelite`` parser; with ``only``, that subcommand's options are the only ones built (the others'
+    parsers stay empty: fine for parsing a command line whose subcommand is ``only``)."""
     parser = _Parser(prog="edgelite", description="Keras/SavedModel → calibrated int8 TFLite, run, bench, compare.")
     parser.add_argument("--version", action="version", version=f"edgelite {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="show the converter's own log on failure")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = _Subcommands(parser.add_subparsers(dest="command", required=True, parser_class=_Parser), only)
 
     p = sub.add_parser("convert", help="convert a .keras/.h5/SavedModel to TFLite (default: full int8)")
     p.add_argument("model", help=".keras, .h5 or SavedModel folder")
-    p.add_argument("-o", "--output", required=True, help="output .tflite")
-    p.add_argument("--calib", help="calibration data: image folder, .npy or .npz (needed for int8/int16x8)")
-    p.add_argument("--samples", type=int, default=200, help="calibration samples (default 200)")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--target", choices=voc.choices(voc.Target), default="litert",
-                   help="deployment preset: litert (int8, int8 I/O; default), mediapipe (int8, uint8 I/O, RGB, "
-                        "metadata for MediaPipe Tasks), gpu (float16, float I/O, GPU-delegate check)")
+                   help="deployment preset: " + ", ".join(p.summary for p in voc.PRESETS.values()))
     p.add_argument("--mode", choices=voc.choices(voc.QuantMode),
                    help="quantization (default: the target's, int8 for litert and mediapipe, float16 for gpu)")
     p.add_argument("--io", choices=voc.choices(voc.IOType),
                    help="I/O type (default: the target's, int8 for litert, uint8 for mediapipe)")
     p.add_argument("--labels", help="labels file, one per line (embedded in the .tflite)")
     p.add_argument("--allow-float-ops", action="store_true", help="keep ops with no int8 kernel in float")
-    _add_calibration_flag(p)
+    p.add_argument("--recipe", metavar="FILE",
+                   help="make the model a previous conversion made: FILE is a .tflite edgelite wrote, its --json "
+                        "report or a recipe JSON; sets mode, I/O, range method, bias correction, equalization and "
+                        "float layers (give the same source and calibration data)")
+    _add_calibration_flag(_add_calibration_data(
+        p, "calibration data: image folder, .npy or .npz (needed for int8/int16x8)"))
+    _add_evaluation_data(p, "evaluation data for --max-drop and --optimize (SRC/<class>/ or .npz with y)")
     g = p.add_argument_group("float fallback and accuracy budget (int8)")
     g.add_argument("--keep-float", action="append", default=[], metavar="REGEX",
                    help="keep ops whose layer or tensor name matches REGEX float (repeatable)")
@@ -109,31 +200,26 @@ def build_parser() -> argparse.ArgumentParser:
                         "stops at the first that meets --max-drop (without it: the best)")
     g.add_argument("--max-size-growth", type=float, metavar="X", default=1.3,
                    help="with --optimize: float layers may grow the plain int8 file at most X times (default 1.3)")
-    g.add_argument("--eval", metavar="SRC",
-                   help="evaluation data for --max-drop and --optimize (SRC/<class>/ or .npz with y)")
-    g.add_argument("--eval-samples", type=int, metavar="N", help="use a seeded subset of N evaluation samples")
     g.add_argument("--confirm-fraction", type=float, metavar="F", default=1 / 3,
                    help="with --max-drop: hold out this share of --eval (whole source groups, class-balanced) "
                         "that the search never sees; the budget must hold there (default 0.333; 0 disables)")
-    p.add_argument("--json", metavar="REPORT", help="write the conversion report as JSON")
+    _add_outputs(p, output="output .tflite", json="the conversion report", json_metavar="REPORT")
     _add_spec_flags(p, defaults_note="defaults: the model's input size, mean 0, std 255")
 
     p = sub.add_parser("analyze", help="rank layers by the int8 error they cause (per-layer diagnosis)")
     p.add_argument("model", help=".keras, .h5 or SavedModel folder")
-    p.add_argument("--calib", required=True, help="calibration data: image folder, .npy or .npz")
-    p.add_argument("--eval", metavar="SRC", help="evaluation data (default: the calibration samples)")
-    p.add_argument("--eval-samples", type=int, metavar="N", help="use a seeded subset of N evaluation samples")
-    p.add_argument("--samples", type=int, default=200, help="calibration samples (default 200)")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--io", choices=voc.choices(voc.IOType), help="I/O type (default int8)")
     p.add_argument("--top", type=int, default=20, metavar="N", help="layers shown in the table (default 20)")
-    p.add_argument("--json", metavar="OUT", help="write every layer's figures as JSON")
-    p.add_argument("--html", metavar="OUT", help="write a self-contained HTML report with per-layer error plots")
+    p.add_argument("--measure", metavar="N|all", default=None,
+                   help="layers whose contribution is measured by re-quantizing them float, most added noise first "
+                        "(default: --top; all: every layer, ~0.4 s each on a face-mesh-size model)")
+    _add_calibration_data(p, "calibration data: image folder, .npy or .npz", required=True)
+    _add_evaluation_data(p, "evaluation data (default: the calibration samples)")
+    _add_outputs(p, json="every layer's figures", html="per-layer error plots")
     _add_spec_flags(p, defaults_note="defaults: the model's input size, mean 0, std 255")
 
     p = sub.add_parser("qat", help="quantization-aware fine-tuning and/or pruning (tfmot), then int8 TFLite")
     p.add_argument("model", help="tf_keras .h5 / SavedModel, or a Keras 3 .keras (rebuilt in tf_keras, verified)")
-    p.add_argument("-o", "--output", required=True, help="output .tflite")
     p.add_argument("--train", help="labelled training data: SRC/<class>/ folders or .npz with x, y")
     p.add_argument("--distill", action="store_true",
                    help="label-free: QAT whose loss is the KL divergence to the float model's outputs on --data "
@@ -141,44 +227,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", metavar="SRC", help="with --distill: unlabelled images (a folder), .npy or .npz")
     p.add_argument("--temperature", type=float, default=1.0, help="with --distill: softmax temperature (default 1)")
     p.add_argument("--epochs", type=int, default=2, help="fine-tuning epochs (default 2; pruning and QAT each)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="training batch size (default 32)")
     p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4: fine-tuning)")
     p.add_argument("--prune", type=float, metavar="SPARSITY", help="prune kernels to this sparsity (e.g. 0.5) first")
     p.add_argument("--no-qat", action="store_true", help="with --prune: post-training int8 instead of QAT")
-    p.add_argument("--calib", help="calibration data for the plain-int8 baseline (default: --train)")
-    p.add_argument("--samples", type=int, default=200, help="calibration samples (default 200)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--eval", metavar="SRC", help="evaluation data: report float vs plain int8 vs the result")
-    p.add_argument("--eval-samples", type=int, metavar="N")
     p.add_argument("--io", choices=voc.choices(voc.IOType), help="I/O type (default int8)")
     p.add_argument("--labels", help="labels file, one per line (embedded in the .tflite)")
-    p.add_argument("--json", metavar="REPORT", help="write the report as JSON")
+    _add_calibration_data(p, "calibration data for the plain-int8 baseline (default: --train)")
+    _add_evaluation_data(p, "evaluation data: report float vs plain int8 vs the result")
+    _add_outputs(p, output="output .tflite", json_metavar="REPORT")
     _add_spec_flags(p, defaults_note="defaults: the model's input size, mean 0, std 255")
 
     p = sub.add_parser("distill", help="train a smaller Keras model on a bigger one's outputs, then int8 it")
     p.add_argument("model", metavar="TEACHER", help="the teacher: .keras or .h5")
     p.add_argument("--student", required=True, help="the student's architecture and starting weights: .keras or .h5")
-    p.add_argument("-o", "--output", required=True, help="the int8 student .tflite (the float student is saved "
-                                                          "next to it as <name>_student.keras)")
     p.add_argument("--data", required=True, help="training data: SRC/<class>/ folders or .npz with x, y (also "
                                                  "the int8 calibration data)")
     p.add_argument("--labels-optional", action="store_true",
                    help="train on the teacher's outputs alone when --data has no labels")
-    p.add_argument("--eval", required=True, metavar="SRC",
-                   help="held-out data: teacher and student are judged side by side on it, and the int8 "
-                        "conversion (--optimize accuracy) decides on one part and reports on the other")
-    p.add_argument("--eval-samples", type=int, metavar="N")
     p.add_argument("--epochs", type=int, default=5, help="default 5")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="training batch size (default 32)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     p.add_argument("--temperature", type=float, default=2.0, help="softmax temperature (default 2)")
     p.add_argument("--hard-weight", type=float, default=1.0,
                    help="weight of the cross-entropy on labels, added to the distillation loss (default 1)")
-    p.add_argument("--samples", type=int, default=200, help="calibration samples (default 200)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--io", choices=voc.choices(voc.IOType), help="I/O type (default int8)")
     p.add_argument("--labels", help="labels file, one per line (embedded in the .tflite)")
-    p.add_argument("--json", metavar="REPORT", help="write the report as JSON")
+    _add_calibration_data(p, None)  # its calibration data is --data
+    _add_evaluation_data(p, "held-out data: teacher and student are judged side by side on it, and the int8 "
+                            "conversion (--optimize accuracy) decides on one part and reports on the other",
+                         required=True)
+    _add_outputs(p, output="the int8 student .tflite (the float student is saved next to it as "
+                           "<name>_student.keras)", json_metavar="REPORT")
     _add_spec_flags(p, defaults_note="defaults: the teacher's input size, mean 0, std 255")
 
     p = sub.add_parser("serve", help="serve .tflite models over HTTP (Open Inference Protocol, KServe v2)")
@@ -188,8 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the name of a single model (a .tflite, or a folder holding model.tflite as KServe mounts "
                         "it); default: the file's stem or the folder's name")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--threads", type=int, help="interpreter threads per model (default: the runtime's choice)")
+    p.add_argument("--port", type=int, default=8000, help="TCP port to listen on (default 8000)")
+    _add_runtime_flags(p, serve=True)
     p.add_argument("--max-body", type=int, default=16 * 1024 * 1024, metavar="BYTES",
                    help="largest request body accepted (default 16 MiB); larger ones get 413")
     p.add_argument("--max-body-in-flight", type=int, default=48 * 1024 * 1024, metavar="BYTES",
@@ -251,9 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="image files, .npy arrays, or evaluation data: an image folder (SRC/<class>/ for labels) "
                         "or .npz with x and optional y")
-    p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--save-run", metavar="FILE.npz",
+    p.add_argument("--top-k", type=int, default=5, help="best classes shown per input (default 5)")
+    g = _add_outputs(p, json=None)
+    g.add_argument("--save-run", metavar="FILE.npz",
                    help="also save the run (outputs, sample ids, per-invoke times, labels) for `edgelite compare`")
     _add_runtime_flags(p)
     _add_spec_flags(p, defaults_note="defaults: the spec embedded in the model")
@@ -262,12 +342,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("reference", help="float model: .tflite (board) or .keras/.h5/SavedModel (needs TensorFlow); "
                                      "or a run saved by `edgelite run --save-run` (.npz)")
     p.add_argument("candidate", help="the .tflite to judge (usually int8), or a saved run (.npz)")
-    p.add_argument("--data", help="evaluation data: image folder (SRC/<class>/ for labels), .npy, .npz "
+    g = p.add_argument_group("evaluation data")
+    g.add_argument("--data", help="evaluation data: image folder (SRC/<class>/ for labels), .npy, .npz "
                                   "(needed for models; saved runs carry their samples)")
-    p.add_argument("--samples", type=int, help="evaluate on a seeded subset of N samples (default all)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", metavar="OUT", help="write the report as JSON")
-    p.add_argument("--html", metavar="OUT", help="write a self-contained HTML report with plots")
+    _add_sampling(g, samples="evaluate on a seeded subset of N samples (default all)")
+    _add_outputs(p, html="plots")
     _add_runtime_flags(p)
     _add_spec_flags(p, defaults_note="defaults: the spec embedded in the candidate")
 
@@ -277,9 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-seconds", type=float, help="stop a configuration's timed runs after this many seconds")
     p.add_argument("--reference", metavar="FLOAT.tflite",
                    help="also time this float model, interleaved, and flag int8 that is slower")
-    p.add_argument("--warmup", type=int, default=10)
-    p.add_argument("--json", metavar="OUT", help="write the report as JSON")
-    p.add_argument("--html", metavar="OUT", help="write a self-contained HTML report with latency plots")
+    p.add_argument("--warmup", type=int, default=10,
+                   help="untimed runs first, per configuration (default 10; the first is reported as 1st invoke)")
+    _add_outputs(p, html="latency plots")
     _add_runtime_flags(p, bench=True)
 
     p = sub.add_parser("check", help="regression gate: size, latency and accuracy budgets vs a committed baseline")
@@ -288,18 +367,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", metavar="FILE", help="baseline JSON (default: the config's baseline key)")
     p.add_argument("--update-baseline", action="store_true",
                    help="re-record the baseline (atomically) when every absolute budget passes")
-    p.add_argument("--json", metavar="OUT", help="write the check report as JSON")
-    p.add_argument("--junit", metavar="OUT", help="write JUnit XML: one testcase per model x budget")
-    p.add_argument("--markdown", metavar="OUT", help="write a markdown summary (e.g. $GITHUB_STEP_SUMMARY)")
-    p.add_argument("--html", metavar="OUT", help="write a self-contained HTML report with plots")
-    _add_no_cache(p)
+    g = _add_outputs(p, json="the check report", html="plots")
+    g.add_argument("--junit", metavar="OUT", help="write JUnit XML: one testcase per model x budget")
+    g.add_argument("--markdown", metavar="OUT", help="write a markdown summary (e.g. $GITHUB_STEP_SUMMARY)")
+    _add_no_cache(p.add_argument_group("runtime"))
 
     p = sub.add_parser("inspect", help="tensors, ops, float ops and embedded metadata of a .tflite")
     p.add_argument("model")
     p.add_argument("--gpu", action="store_true",
                    help="list the ops a phone GPU delegate would not take and the share that falls back to CPU")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    _add_no_cache(p)
+    _add_outputs(p, json=None)
+    _add_no_cache(p.add_argument_group("runtime"))
     return parser
 
 
@@ -351,7 +429,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
     verbose = False
     try:
-        args = build_parser().parse_args(argv)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        args = build_parser(_command_in(argv)).parse_args(argv)
         verbose = args.verbose
         return commands.dispatch(args)
     except ConversionError as exc:

@@ -14,7 +14,6 @@ from edgelite.calibration.preprocess import PreprocessSpec, parse_floats, parse_
 from edgelite.cli import render
 from edgelite.core.errors import CheckFailed, UserInputError
 from edgelite.core.files import atomic_write_text, check_outputs
-from edgelite.core.options import ConvertOptions
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -107,6 +106,7 @@ def _list(values: Any) -> list[float] | None:
 
 def _convert_config(args: argparse.Namespace, output: Path) -> Any:
     from edgelite.converter import ConvertConfig
+    from edgelite.core.options import ConvertOptions
 
     over = _spec_overrides(args)
     options = ConvertOptions(
@@ -117,12 +117,30 @@ def _convert_config(args: argparse.Namespace, output: Path) -> Any:
         color=over.get("color"), mean=_list(over.get("mean")), std=_list(over.get("std")),
         calibration=getattr(args, "calibration", None), bias_correction=getattr(args, "bias_correction", False),
         equalize=getattr(args, "equalize", None))
-    return ConvertConfig.from_options(
+    cfg = ConvertConfig.from_options(
         args.model, output, options, calib=args.calib, labels=getattr(args, "labels", None), eval=args.eval,
         eval_samples=args.eval_samples, max_drop=getattr(args, "max_drop", None),
         max_float_layers=getattr(args, "max_float_layers", None), resize_pipeline=over.get("pipeline"),
         confirm_fraction=getattr(args, "confirm_fraction", 1 / 3), optimize=getattr(args, "optimize", None),
         max_size_growth=getattr(args, "max_size_growth", 1.3))
+    if getattr(args, "recipe", None) is None:
+        return cfg
+    from edgelite.converter.replay import read_recipe
+
+    # The recipe decides every quantization choice: a flag that decides one too would be silently ignored.
+    stated = {"--mode": args.mode, "--io": args.io,
+              "--calibration": None if args.calibration == "minmax" else args.calibration,
+              "--bias-correction": args.bias_correction or None, "--equalize": args.equalize,
+              "--keep-float": args.keep_float or None, "--keep-float-op": args.keep_float_op or None,
+              "--allow-float-ops": args.allow_float_ops or None, "--max-drop": args.max_drop,
+              "--optimize": args.optimize}
+    clash = [flag for flag, value in stated.items() if value is not None]
+    if clash:
+        raise UserInputError(f"--recipe {args.recipe} sets every quantization choice; drop {', '.join(clash)}")
+    recipe = read_recipe(args.recipe)
+    if args.target not in (None, "litert", recipe.target):
+        raise UserInputError(f"--recipe {args.recipe} is for --target {recipe.target}; drop --target {args.target}")
+    return cfg.with_recipe(recipe)
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -132,38 +150,34 @@ def cmd_convert(args: argparse.Namespace) -> int:
     report = convert(_convert_config(args, Path(args.output)), log=print)
     print(render.convert_table(report))
     _write_json(args.json, report)
-    o = report.optimize
-    if o is not None and o.met is False:
-        chosen = next(s for s in o.steps if s.step == o.chosen)
-        assert chosen.held_out is not None
-        lo, hi = chosen.held_out.loss_ci95
-        raise CheckFailed(f"--optimize accuracy: no step met --max-drop {o.max_drop_pts:g} on the held-out part; "
-                          f"the best ({o.chosen}) loses {chosen.held_out.loss_pts:.3f} pts (95 % CI {lo:.1f} … "
-                          f"{hi:.1f}) on {chosen.held_out.samples} samples; it was written to {report.output}")
-    b = report.budget
-    if b and not b.met:
-        c = b.confirm
-        if c is not None and b.search_met:
-            lo, hi = c.loss_ci95
-            raise CheckFailed(f"accuracy budget met on the search part but not on the held-out confirm part: "
-                              f"{b.metric} {c.loss_pts:.3f} > {b.max_drop_pts:g} by {b.gap_pts:.3f} pts "
-                              f"on {c.samples} samples (95 % CI {lo:.1f} … {hi:.1f}); "
-                              f"the model was written to {report.output}")
-        loss = c.loss_pts if c is not None else b.final.loss_pts
-        raise CheckFailed(f"accuracy budget not met: {b.metric} {loss:.3f} > {b.max_drop_pts:g} (gap "
-                          f"{b.gap_pts:.3f} pts) even with {len(b.float_layers)} layers float; the best "
-                          f"model found was written to {report.output}")
+    failure = report.failure()
+    if failure is not None:
+        raise CheckFailed(failure)
     return 0
 
 
 # ---- analyze -------------------------------------------------------------------------------------------------
+def _measure_count(value: str | None, top: int) -> int | None:
+    if value is None:
+        return max(top, 0)
+    if value == "all":
+        return None
+    from edgelite.core.limits import ascii_uint
+
+    n = ascii_uint(value)
+    if n is None:
+        raise UserInputError(f"--measure {value[:40]!r}: give a number of layers or 'all'")
+    return n
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     from edgelite.converter.analyze import analyze
 
     if args.top < 1:
         raise UserInputError(f"--top must be ≥ 1, got {args.top}")
     _check_outputs(args, ("json", "html"), [args.model, args.calib, getattr(args, "labels", None), args.eval])
-    report = analyze(_convert_config(args, Path(f"{Path(args.model).stem}_analyze.tflite")))
+    report = analyze(_convert_config(args, Path(f"{Path(args.model).stem}_analyze.tflite")),
+                     measure=_measure_count(args.measure, args.top))
     print(render.analyze_table(report, limit=args.top))
     _write_json(args.json, report)
     _write_html(args.html, report)
@@ -495,9 +509,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     _write_html(args.html, report)
     if report.baseline_updated:
         print(f"baseline written to {report.baseline}")
-    if not report.passed:
-        failed = [f"{name}/{row.budget} ({row.message})" for name, row in report.rows() if row.status == "fail"]
-        raise CheckFailed(f"{len(failed)} budget(s) failed: {'; '.join(failed)}")
+    failure = report.failure()
+    if failure is not None:
+        raise CheckFailed(failure)
     return 0
 
 

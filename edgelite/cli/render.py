@@ -13,9 +13,9 @@ if TYPE_CHECKING:   # renderers only read these; importing them here would load 
     from edgelite.check.run import CheckReport
     from edgelite.converter.analyze import AnalyzeReport
     from edgelite.converter.distillation import DistillReport
-    from edgelite.converter.judge import Score
     from edgelite.converter.qat import TrainReport
     from edgelite.converter.report import ConvertReport
+    from edgelite.converter.scoring import Score
     from edgelite.runtime.bench import BenchReport
     from edgelite.runtime.compare import CompareReport
     from edgelite.runtime.inspection import ModelInspection
@@ -63,7 +63,7 @@ def convert_table(r: ConvertReport) -> str:
         rows.append(("size cost", f"+{size(r.size_cost_bytes)} vs plain int8"))
     if r.budget:
         b, f = r.budget, r.budget.final
-        verdict = "met" if b.met else f"NOT met (gap {b.gap_pts:.3f} pts)"
+        verdict = r.budget_verdict()
         top1 = f", top-1 {f.top1:.2f} % vs float {b.float_top1:.2f} %" \
             if f.top1 is not None and b.float_top1 is not None else ""
         rows.append(("budget", f"{b.metric} ≤ {b.max_drop_pts:g}: {verdict}; final {f.loss_pts:.3f}"
@@ -76,7 +76,8 @@ def convert_table(r: ConvertReport) -> str:
                                   f"search {s.search_loss_pts:.3f}, {size(s.size_bytes or 0)}" if h else "-")
             mark = " ← chosen" if s.step == o.chosen else ""
             rows.append((f"optimize: {s.step}", f"{figure}{mark}"))
-        verdict = "" if o.met is None else f"; ≤ {o.max_drop_pts:g}: {'met' if o.met else 'NOT met'}"
+        met = r.optimize_verdict()
+        verdict = "" if met is None else f"; ≤ {o.max_drop_pts:g}: {met}"
         rows.append(("optimize", f"{o.metric} on {o.confirm_samples} held-out samples (decided on "
                                  f"{o.search_samples} others){verdict}"))
     if r.gpu:
@@ -222,8 +223,8 @@ def analyze_table(r: AnalyzeReport, limit: int = 20) -> str:
         rows.append((row.rank, row.op, row.label[:40],
                      num(e.rmse if e else None, ".4g"), num(e.rmse_per_scale if e else None, ".2f"),
                      num(e.snr_db if e else None, ".1f"), num(e.max_abs_error if e else None, ".4g"),
-                     f"{row.contribution_pct:.1f} %",
-                     f"{row.loss_pts_if_float:.2f}"))
+                     num(row.contribution_pct, ".1f") + (" %" if row.contribution_pct is not None else ""),
+                     num(row.loss_pts_if_float, ".2f")))
     body = table(rows, ("#", "op", "layer", "rmse", "rmse/scale", "snr dB", "max abs", "contribution",
                         "loss if float"))
     more = f"\n… {len(r.layers) - limit} more layers in the JSON report" if len(r.layers) > limit else ""
@@ -296,10 +297,7 @@ def check_table(r: CheckReport) -> str:
         lines.append(f"{m.name}: {m.candidate} ({size(m.size_bytes)}), {ms(lat.candidate_ms)} at "
                      f"{lat.threads} thread(s){ratio}, {lat.latency_per_kernel:.4f} timing kernels "
                      f"(±{lat.noise_pct:.1f} % round-to-round)")
-    counts = r.counts()
-    verdict = "PASS" if r.passed else "FAIL"
-    summary = (f"{verdict}: {counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped"
-               + (f", {counts['info']} re-recorded" if counts["info"] else ""))
+    summary = r.summary()
     body = table(rows, ("model", "budget", "limit", "value", "baseline", "status", "note")) if rows else \
         "(no budgets set: figures only)"
     return "\n".join(lines + ["", body, "", summary])
