@@ -107,14 +107,11 @@ def _bad_file_errors(tf: Any) -> tuple[type[BaseException], ...]:
     (TF 2.21, Keras 3.15) on junk, empty, truncated and config-less files, truncated weights and variables, and
     150 random edits of a model's config.json: OSError (h5py, unparsable saved_model.pb), ValueError (and
     JSONDecodeError; safe mode refusing a Lambda), TypeError and AttributeError (a config value of the wrong
-    type), KeyError and IndexError, RuntimeError (a layer graph that does not connect; RecursionError), TF's
-    OpError (reading variables) and protobuf's DecodeError. Only the loader runs inside the ``try``, so these
-    are the file's fault; anything else (MemoryError, ImportError, an assertion) is not a bad file and goes
-    up as what it is."""
-    from google.protobuf.message import DecodeError
-
+    type), KeyError and IndexError, RuntimeError (a layer graph that does not connect; RecursionError) and TF's
+    OpError (reading variables). Only the loader runs inside the ``try``, so these are the file's fault;
+    anything else (MemoryError, ImportError, an assertion) is not a bad file and goes up as what it is."""
     return (OSError, ValueError, TypeError, AttributeError, LookupError, RuntimeError, EOFError,
-            zipfile.BadZipFile, DecodeError, tf.errors.OpError)
+            zipfile.BadZipFile, tf.errors.OpError)
 
 
 def _load_with(path: Path, name: str, load_model: Any) -> Any:
