@@ -223,16 +223,17 @@ class ConvertConfig:
 
 
 def _resolve_pipeline(target: Target, name: str | None) -> str:
-    """``mediapipe`` for ``--target mediapipe`` (anything else would predict another client); else the user's
-    choice, default ``pil``."""
+    """The target's own decode + resize where it has one (``mediapipe``: anything else would predict another
+    client); else the user's choice, default ``pil``."""
     from edgelite.calibration.resize import Pipeline
 
-    if target is Target.MEDIAPIPE:
-        if name not in (None, Pipeline.MEDIAPIPE.value):
+    forced = voc.PRESETS[Target(target)].resize_pipeline
+    if forced is not None:
+        if name not in (None, forced):
             Pipeline.parse(name)   # an unknown name gets the list first
-            raise UserInputError(f"--target mediapipe resizes as MediaPipe Tasks does; --resize-pipeline {name} "
-                                 "would make edgelite's numbers differ from the phone's: drop it")
-        return Pipeline.MEDIAPIPE.value
+            raise UserInputError(f"--target {Target(target).value} resizes as its client does; --resize-pipeline "
+                                 f"{name} would make edgelite's numbers differ from the phone's: drop it")
+        return Pipeline.parse(forced).value
     return Pipeline.parse(name or Pipeline.PIL.value).value
 
 

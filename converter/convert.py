@@ -16,11 +16,11 @@ from edgelite.converter.float_fallback import BudgetReport, search
 from edgelite.converter.prepare import input_pin, prepared, resolve_spec  # noqa: F401 - resolve_spec: public API
 from edgelite.converter.report import CalibrationInfo, ConvertReport, FloatOp
 from edgelite.converter.scoring import Scorer
-from edgelite.converter.targets import Target
 from edgelite.converter.tflite_converter import run_tf, tflite_converter
 from edgelite.core.errors import ConversionError, UserInputError
 from edgelite.core.files import path_size, sha256_path
 from edgelite.core.options import ConvertOptions
+from edgelite.core.vocabulary import PRESETS
 from edgelite.runtime import gpu, tflite_file
 
 
@@ -137,7 +137,7 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
     final = finalize(model_bytes, cfg, spec=spec, labels=labels, provenance=made,
                      description=f"{cfg.model.name} converted by edgelite ({cfg.mode.value})")
     gpu_report = None
-    if cfg.target is Target.GPU:
+    if PRESETS[cfg.target].gpu_check:
         compat = gpu.check(final)
         gpu_report = compat.summarized()
         if not compat.fully_compatible:

@@ -61,20 +61,22 @@ class Prepared:
 
 def _for_target(cfg: ConvertConfig, src: SourceModel, labels: Any, tmp: Path, warnings: list[str]) -> SourceModel:
     """Check the source against ``--target`` and re-export it as the target needs (batch 1, RGB front)."""
-    from edgelite.converter.targets import Target, check_source, refront
+    from edgelite.converter.targets import check_source, refront
+    from edgelite.core.vocabulary import PRESETS
 
-    if cfg.target is Target.LITERT:
+    preset = PRESETS[cfg.target]
+    if not (preset.batch1 or preset.rgb_front or preset.image_classifier):
         return src
     warnings.extend(check_source(cfg.target, cfg.model, src.input_shape, src.output_shape, len(src.input_names),
                                  labels))
     if len(src.input_names) != 1:
         warnings.append(f"{cfg.model}: {len(src.input_names)} inputs: the batch size stays as exported")
         return src
-    rgb = cfg.target is Target.MEDIAPIPE and src.input_shape[-1] == 1
+    rgb = preset.rgb_front and src.input_shape[-1] == 1
     if cfg.color and rgb:
-        raise UserInputError(f"--color {cfg.color}: --target mediapipe feeds RGB images to this grayscale model "
-                             "(an RGB->gray layer goes in front); drop --color")
-    return refront(src, tmp, batch1=True, rgb=rgb)
+        raise UserInputError(f"--color {cfg.color}: --target {cfg.target.value} feeds RGB images to this grayscale "
+                             "model (an RGB->gray layer goes in front); drop --color")
+    return refront(src, tmp, batch1=preset.batch1, rgb=rgb)
 
 
 def resolve_spec(cfg: ConvertConfig, src: SourceModel) -> PreprocessSpec | None:

@@ -11,7 +11,8 @@
   leaves for a dynamic batch, which the GPU delegate cannot take. The file is then checked op by op
   (``runtime/gpu.py``) and a warning says what would fall back to the CPU.
 
-The preset rules themselves (``resolve_target``) live in ``edgelite.core.vocabulary``, so that ``check`` on a
+The presets themselves are one table (``edgelite.core.vocabulary.PRESETS``: modes, I/O, batch, RGB front,
+resize pipeline, checks) that ``resolve_target``, the converter and the CLI's help read, so that ``check`` on a
 board validates them without the converter. A choice the target cannot meet is a one-line ``UserInputError``
 with the reason, never a different model.
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from edgelite.core.errors import ConversionError, UserInputError
-from edgelite.core.vocabulary import Target
+from edgelite.core.vocabulary import PRESETS, Target
 
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601-2, as PIL.Image.convert("L")
 
@@ -31,7 +32,7 @@ LUMA = (0.299, 0.587, 0.114)  # ITU-R 601-2, as PIL.Image.convert("L")
 def check_source(target: Target, model: Path, input_shape: tuple[int | None, ...],
                  output_shape: tuple[int | None, ...], inputs: int, labels: Any) -> list[str]:
     """Refuse what the target cannot take; return warnings for what it takes with a caveat."""
-    if target is not Target.MEDIAPIPE:
+    if not PRESETS[target].image_classifier:
         return []
     why = "MediaPipe Tasks' ImageClassifier takes one image input (N, H, W, 3)"
     if inputs != 1:

@@ -10,6 +10,7 @@ pulling in the converter.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 from typing import TypeVar
 
@@ -92,35 +93,69 @@ def parse(enum: type[E], value: object, where: str) -> E:
         raise UserInputError(f"{where} must be one of {', '.join(choices(enum))}, got {value!r}") from None
 
 
+@dataclass(frozen=True)
+class TargetPreset:
+    """What one ``--target`` picks and needs, the one table every layer reads (why: converter/targets.py)."""
+
+    target: Target
+    summary: str                          # --target help
+    default_mode: QuantMode
+    modes: tuple[QuantMode, ...]          # the modes it takes
+    mode_refusal: str                     # why it refuses the others
+    int8_io: IOType | None                # default --io for int8 (None: int8 or what the user gave)
+    ios: tuple[IOType, ...]               # the I/O types it takes (for int8; float modes keep float32)
+    io_refusal: str
+    batch1: bool = False                  # re-export with batch 1
+    rgb_front: bool = False               # a grayscale model gets an RGB → luma layer in front
+    resize_pipeline: str | None = None    # the client's decode + resize, forced (calibration/resize.py)
+    image_classifier: bool = False        # the source must be an image classifier (one image in, scores out)
+    gpu_check: bool = False               # the result is checked op by op for GPU-delegate kernels
+    note: str = ""                        # what the target picked: "{mode}", "{io}" filled in
+
+
+_ALL_IO = (IOType.INT8, IOType.UINT8, IOType.FLOAT32)
+PRESETS: dict[Target, TargetPreset] = {p.target: p for p in (
+    TargetPreset(Target.LITERT, "litert (int8, int8 I/O; default)", QuantMode.INT8, tuple(QuantMode), "",
+                 None, _ALL_IO, ""),
+    TargetPreset(Target.MEDIAPIPE, "mediapipe (int8, uint8 I/O, RGB, metadata for MediaPipe Tasks)", QuantMode.INT8,
+                 (QuantMode.INT8, QuantMode.FLOAT16, QuantMode.FLOAT32),
+                 "MediaPipe Tasks' classifiers need uint8 or float32 tensors at the model's edges",
+                 IOType.UINT8, (IOType.UINT8, IOType.FLOAT32),
+                 "MediaPipe Tasks refuses int8 input tensors (uint8/float32 only); use --io uint8 (default) or "
+                 "--io float32",
+                 batch1=True, rgb_front=True, resize_pipeline="mediapipe", image_classifier=True,
+                 note="target mediapipe: --mode {mode} --io {io}, batch 1, RGB input, standard metadata "
+                      "(normalization, color space, labels) for MediaPipe Tasks' ImageClassifier"),
+    TargetPreset(Target.GPU, "gpu (float16, float I/O, GPU-delegate check)", QuantMode.FLOAT16,
+                 (QuantMode.FLOAT16, QuantMode.FLOAT32),
+                 "phone GPU delegates compute in float, so int8 weights buy no speed there and cost accuracy",
+                 None, (IOType.FLOAT32,), "", batch1=True, gpu_check=True,
+                 note="target gpu: --mode {mode} (float weights, float compute), float32 I/O, batch 1; the "
+                      "result is checked op by op for GPU-delegate kernels"),
+)}
+
+
 def resolve_target(target: str | Target | None, mode: str | None,
                    io: str | None) -> tuple[QuantMode, IOType | None, list[str]]:
     """(mode, io, notes) for a deployment target, keeping what the user chose where the target allows it.
 
     ``None`` means "the target's choice". A choice the target cannot meet is a ``UserInputError`` with the
-    reason (never a silently different model). The why of each preset is in ``converter/targets.py``."""
-    t = parse(Target, target or Target.LITERT.value, "--target")
+    reason (never a silently different model)."""
+    p = PRESETS[parse(Target, target or Target.LITERT.value, "--target")]
     m = None if mode is None else parse(QuantMode, mode, "--mode")
     i = None if io is None else parse(IOType, io, "--io")
-    if t is Target.LITERT:
-        return m or QuantMode.INT8, i, []
-    if t is Target.MEDIAPIPE:
-        if m is QuantMode.INT16X8 or m is QuantMode.DYNAMIC:
-            raise UserInputError(f"--target mediapipe takes --mode int8, float16 or float32, not {m.value}: "
-                                 "MediaPipe Tasks' classifiers need uint8 or float32 tensors at the model's edges")
-        m = m or QuantMode.INT8
-        if i is IOType.INT8:
-            raise UserInputError("--target mediapipe cannot use --io int8: MediaPipe Tasks refuses int8 input "
-                                 "tensors (uint8/float32 only); use --io uint8 (default) or --io float32")
-        if m is not QuantMode.INT8 and i is IOType.UINT8:
-            raise UserInputError(f"--io uint8 needs --mode int8; --mode {m.value} keeps float32 I/O")
-        i = i or (IOType.UINT8 if m is QuantMode.INT8 else IOType.FLOAT32)
-        return m, i, [f"target mediapipe: --mode {m.value} --io {i.value}, batch 1, RGB input, standard metadata "
-                      "(normalization, color space, labels) for MediaPipe Tasks' ImageClassifier"]
-    if m not in (None, QuantMode.FLOAT16, QuantMode.FLOAT32):
-        raise UserInputError(f"--target gpu takes --mode float16 (default) or float32, not {m.value}: phone GPU "
-                             "delegates compute in float, so int8 weights buy no speed there and cost accuracy")
-    if i not in (None, IOType.FLOAT32):
-        raise UserInputError(f"--target gpu keeps float32 I/O; drop --io {i.value}")
-    m = m or QuantMode.FLOAT16
-    return m, IOType.FLOAT32, [f"target gpu: --mode {m.value} (float weights, float compute), float32 I/O, "
-                               "batch 1; the result is checked op by op for GPU-delegate kernels"]
+    if m is not None and m not in p.modes:
+        names = [f"{x.value} (default)" if x is p.default_mode else x.value for x in p.modes]
+        listed = ", ".join(names[:-1]) + f" or {names[-1]}"
+        raise UserInputError(f"--target {p.target.value} takes --mode {listed}, not {m.value}: {p.mode_refusal}")
+    m = m or p.default_mode
+    if p.target is Target.LITERT:
+        return m, i, []
+    if i is not None and i not in p.ios:
+        if p.ios == (IOType.FLOAT32,):
+            raise UserInputError(f"--target {p.target.value} keeps float32 I/O; drop --io {i.value}")
+        raise UserInputError(f"--target {p.target.value} cannot use --io {i.value}: {p.io_refusal}")
+    if m is not QuantMode.INT8 and i is not None and i is not IOType.FLOAT32:
+        raise UserInputError(f"--io {i.value} needs --mode int8; --mode {m.value} keeps float32 I/O")
+    i = i or (p.int8_io if m is QuantMode.INT8 and p.int8_io is not None else IOType.FLOAT32)
+    return m, i, [p.note.format(mode=m.value, io=i.value)]

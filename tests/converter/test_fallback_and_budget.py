@@ -119,11 +119,14 @@ def test_budget_options_are_validated(example, tmp_path):
 
 
 def test_budget_search_on_the_real_fer_model(fer_model, lfw_faces, tmp_path, run_cli):
-    """fer's trained mini-Xception loses agreement in plain int8 on real faces; the search buys it back."""
+    """fer's trained mini-Xception loses agreement in plain int8 on real faces; the search buys it back.
+
+    The budget is 2 points: one face of the 66 the search decides on is 1.5 points, and even all 33 candidate
+    layers float leave one face flipped (an argmax tie, below), so 1 point would ask for a lucky subset."""
     calib, evaluation = lfw_faces
     out = tmp_path / "fer.tflite"
     code, stdout, err = run_cli("convert", str(fer_model), "-o", str(out), "--calib", str(calib), "--eval",
-                                str(evaluation), "--mean", "127.5", "--std", "127.5", "--max-drop", "1",
+                                str(evaluation), "--mean", "127.5", "--std", "127.5", "--max-drop", "2",
                                 "--json", str(tmp_path / "r.json"))
     assert code == 0, err
     r = json.loads((tmp_path / "r.json").read_text())
@@ -132,10 +135,10 @@ def test_budget_search_on_the_real_fer_model(fer_model, lfw_faces, tmp_path, run
     assert first["step"] == "int8" and first["loss_pts"] > 0  # measured: 2 of 100 faces disagree
     # search on 66 faces, confirm on 34 held out; a face and its mirror never straddle the split
     assert (b["search"]["samples"], b["confirm"]["samples"]) == (66, 34)
-    assert b["search"]["met"] and b["final"]["loss_pts"] <= 1 and len(b["float_layers"]) >= 1
+    assert b["search"]["met"] and b["final"]["loss_pts"] <= 2 and len(b["float_layers"]) >= 1
     # measured: plain int8 already agrees on all 34 held-out faces (95 % CI of the loss 0 … 10.2 pts)
-    assert b["met"] == (b["confirm"]["loss_pts"] <= 1) and b["confirm"]["loss_ci95"][1] > 1
-    assert any("too few for a 1-point budget" in w for w in r["warnings"])
+    assert b["met"] == (b["confirm"]["loss_pts"] <= 2) and b["confirm"]["loss_ci95"][1] > 2
+    assert any("too few for a 2-point budget" in w for w in r["warnings"])
     assert "ranking" in stdout and "+1" in stdout and "confirm:" in stdout
     kept = {k["tensor"] for k in b["float_layers"]}
     assert {op.outputs[0].name for op in tflite_file.float_compute_ops(out.read_bytes())} == kept

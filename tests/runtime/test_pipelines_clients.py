@@ -191,7 +191,7 @@ def test_unknown_pipeline_in_a_file_is_a_one_line_error_naming_the_known_ones():
 
 @pytest.mark.parametrize("extra, words", [
     (("--resize-pipeline", "opencv"), "unknown resize pipeline 'opencv'; known: pil, mediapipe, tflite-support, tf"),
-    (("--target", "mediapipe", "--resize-pipeline", "tf"), "--target mediapipe resizes as MediaPipe Tasks does"),
+    (("--target", "mediapipe", "--resize-pipeline", "tf"), "--target mediapipe resizes as its client does"),
     (("--resize-pipeline", "tf", "--resize", "bicubic"), "the tf pipeline resizes bilinearly only"),
 ])
 def test_bad_pipeline_flags_are_one_line_errors(tmp_path, run_cli, example, extra, words):
