@@ -38,9 +38,15 @@ def run_outputs(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
 def outputs_at_shape(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
     """First output per sample (N, K), with the input resized to the samples' shape first — for float models
     with a dynamic height/width and no embedded spec, which ``run_outputs`` cannot size."""
-    from edgelite.runtime.intermediates import preserving_interpreter, set_input
+    from edgelite.runtime.backends import select_backend
+    from edgelite.runtime.intermediates import set_input
 
-    interp = preserving_interpreter(model_bytes, tuple(x.shape[1:]))
+    with native_stderr_captured():   # only the outputs: XNNPACK on (a preserving interpreter runs without it)
+        interp = select_backend("litert").make(model_bytes)
+    d = interp.get_input_details()[0]
+    if tuple(d["shape"]) != (1, *x.shape[1:]):
+        interp.resize_tensor_input(d["index"], [1, *x.shape[1:]])
+    interp.allocate_tensors()
     index = interp.get_output_details()[0]["index"]
     rows = []
     for sample in x:
