@@ -36,10 +36,11 @@ in buffers no other tensor shares. Pure numpy and LiteRT: no TensorFlow.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgelite.converter.bias_correction import SkippedLayer
 from edgelite.converter.scoring import run_outputs
 from edgelite.core import metrics
 from edgelite.core.report import Record
@@ -64,6 +65,7 @@ class Equalization(Record):
     float_snr_db: float | None     # same, output SNR (None: identical outputs)
     median_spread_before: float    # median over pairs of max/min channel range of the rescaled quantity
     median_spread_after: float
+    skipped: list[SkippedLayer] = field(default_factory=list)   # pairs left alone, with the reason
 
     float_digits = 4
 
@@ -171,9 +173,11 @@ def equalize(calibrated: bytes, x: np.ndarray, criterion: str = "activations") -
             assert arr is not None
             weights[name] = arr.astype(np.float64)
     shared = tflite_edit.shared_constants(calibrated)   # an edit there would change another layer too
+    skipped = [SkippedLayer(p.tensor, "a weight or bias buffer is shared with another layer (an edit would change "
+                                      "both)") for p in pairs if {p.w1, p.b1, p.w2} & shared]
     pairs = [p for p in pairs if not {p.w1, p.b1, p.w2} & shared]
     if not pairs:
-        return calibrated, Equalization(criterion, 0, 0, None, None, 1.0, 1.0)
+        return calibrated, Equalization(criterion, 0, 0, None, None, 1.0, 1.0, skipped)
 
     acts: dict[str, np.ndarray] = {}
     if criterion == "activations":
@@ -220,4 +224,5 @@ def equalize(calibrated: bytes, x: np.ndarray, criterion: str = "activations") -
     return data, Equalization(
         criterion=criterion, pairs=len(pairs), relu6_relaxed=0,
         float_agreement=metrics.agreement(new, ref), float_snr_db=metrics.snr_db(float(np.mean(ref ** 2)), noise),
-        median_spread_before=round(float(np.median(before)), 2), median_spread_after=round(float(np.median(after)), 2))
+        median_spread_before=round(float(np.median(before)), 2), median_spread_after=round(float(np.median(after)), 2),
+        skipped=skipped)

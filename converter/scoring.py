@@ -41,18 +41,20 @@ def outputs_at_shape(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
     from edgelite.runtime.backends import select_backend
     from edgelite.runtime.intermediates import set_input
 
-    with native_stderr_captured():   # only the outputs: XNNPACK on (a preserving interpreter runs without it)
+    # Only the outputs: XNNPACK on (a preserving interpreter runs without it). LiteRT announces the delegate on
+    # fd 2 when it applies it, which a resize makes happen again at allocation.
+    with native_stderr_captured():
         interp = select_backend("litert").make(model_bytes)
-    d = interp.get_input_details()[0]
-    if tuple(d["shape"]) != (1, *x.shape[1:]):
-        interp.resize_tensor_input(d["index"], [1, *x.shape[1:]])
-    interp.allocate_tensors()
-    index = interp.get_output_details()[0]["index"]
-    rows = []
-    for sample in x:
-        set_input(interp, sample)
-        interp.invoke()
-        rows.append(np.array(interp.get_tensor(index), np.float64).reshape(-1))
+        d = interp.get_input_details()[0]
+        if tuple(d["shape"]) != (1, *x.shape[1:]):
+            interp.resize_tensor_input(d["index"], [1, *x.shape[1:]])
+        interp.allocate_tensors()
+        index = interp.get_output_details()[0]["index"]
+        rows = []
+        for sample in x:
+            set_input(interp, sample)
+            interp.invoke()
+            rows.append(np.array(interp.get_tensor(index), np.float64).reshape(-1))
     return np.stack(rows)
 
 
