@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -82,6 +83,7 @@ class Calibrated:
         self._x = representative
         self._float: bytes | None = None
         self._histograms: dict[bytes, Any] = {}   # shared by every variant (same samples)
+        self._lock = threading.Lock()
         self._apply_methods()
 
     def variant(self, **changes: Any) -> Calibrated:
@@ -155,17 +157,18 @@ class Calibrated:
         if self.cfg.bias_correction and correct_biases:
             from edgelite.converter import bias_correction
 
-            if self._corrections is None:
-                # Measured once, on the model with every layer int8; a variant with layers kept float gets the same
-                # corrected biases for the layers it still quantizes (same bias tensors and scales), so a search
-                # over float layers never re-measures. Layer by layer, the reference is the float graph that was
-                # quantized: after --equalize its channels are rescaled, and the original float model's
-                # intermediate tensors no longer match them.
-                rescaled = self.equalization is not None and self.equalization.pairs > 0
-                reference = self.data if rescaled else self.float_model()
-                full = data if not nodes else run_tf("quantization", self.cfg, lambda: self._mlir(io, []))
-                self._corrections, self.bias_correction = bias_correction.measure(
-                    full, reference, self._x[:BIAS_SAMPLES])
+            with self._lock:   # measured once, also when candidates are quantized from two threads
+                if self._corrections is None:
+                    # Measured once, on the model with every layer int8; a variant with layers kept float gets the same
+                    # corrected biases for the layers it still quantizes (same bias tensors and scales), so a search
+                    # over float layers never re-measures. Layer by layer, the reference is the float graph that was
+                    # quantized: after --equalize its channels are rescaled, and the original float model's
+                    # intermediate tensors no longer match them.
+                    rescaled = self.equalization is not None and self.equalization.pairs > 0
+                    reference = self.data if rescaled else self.float_model()
+                    full = data if not nodes else run_tf("quantization", self.cfg, lambda: self._mlir(io, []))
+                    self._corrections, self.bias_correction = bias_correction.measure(
+                        full, reference, self._x[:BIAS_SAMPLES])
             data = bias_correction.apply(data, self._corrections)
         if self.pin is not None:
             from edgelite.converter.input_quant import pin_input

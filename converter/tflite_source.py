@@ -41,12 +41,12 @@ def inspect_float_tflite(path: Path) -> tuple[bytes, tuple[str, ...], tuple[int,
 def record_ranges(float_model: bytes, x: np.ndarray) -> bytes:
     """``float_model`` with the min/max of every float activation over the samples ``x`` written into it, as
     TF's calibrate-only conversion writes them."""
-    from edgelite.converter.loading import import_tf
+    from edgelite.converter.loading import import_tf_quantizer
     from edgelite.converter.range_calibration import observed_ranges
 
     found = observed_ranges(float_model, x, every_float=True)
 
-    import_tf()
+    import_tf_quantizer()
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils
 

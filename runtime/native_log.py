@@ -13,12 +13,13 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import threading
 from collections.abc import Iterator
 
+from edgelite.core.files import STDERR_LOCK
+
 NOISE = (b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",)
-# fd 2 is process-wide: one redirection at a time.
-_LOCK = threading.Lock()
+# fd 2 is process-wide: one redirection at a time, shared with core.files.native_stderr_captured.
+_LOCK = STDERR_LOCK
 
 
 def _capture_file() -> int:

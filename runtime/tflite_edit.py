@@ -8,6 +8,7 @@ reading is ``tflite_file``.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping
 
 import numpy as np
@@ -88,4 +89,35 @@ def with_fused_activation(data: bytes, op_index: int, activation: str) -> bytes:
     if not at:
         raise ValueError(f"op {op_index} stores no fused activation to replace")
     buf[at] = ACTIVATIONS.index(activation)
+    return bytes(buf)
+
+
+@_guarded
+def truncated(data: bytes, output: str) -> bytes:
+    """A copy of the model that stops at the op producing tensor ``output``: the operators after it are cut off
+    and ``output`` becomes the graph's one output, so an interpreter runs only that prefix (with XNNPACK, which
+    a preserving interpreter cannot use). In place: the operator and output vectors only get shorter (TFLite
+    runs operators in their stored order, so a prefix is a valid graph)."""
+    buf = bytearray(data)
+    _, sg = _main_subgraph(buf)
+    if sg is None:
+        raise ValueError("no subgraph")
+    names = [t.text(Slot.TENSOR_NAME) or "" for t in sg.iter_tables(Slot.SUBGRAPH_TENSORS)]
+    if output not in names:
+        raise ValueError(f"no tensor {output!r}")
+    index = names.index(output)
+    last = None
+    for k, op in enumerate(sg.iter_tables(Slot.SUBGRAPH_OPERATORS)):
+        outs = op.numbers(Slot.OPERATOR_OUTPUTS, "i4")
+        if outs is not None and index in outs.tolist():
+            last = k
+            break
+    if last is None:
+        raise ValueError(f"no operator produces {output!r}")
+    ops_span, outs_span = sg.vector(Slot.SUBGRAPH_OPERATORS, 4), sg.vector(Slot.SUBGRAPH_OUTPUTS, 4)
+    if ops_span is None or outs_span is None or outs_span[1] < 1:
+        raise ValueError("the subgraph has no operators or outputs")
+    struct.pack_into("<I", buf, ops_span[0] - 4, last + 1)     # a vector's length precedes its elements
+    struct.pack_into("<I", buf, outs_span[0] - 4, 1)
+    struct.pack_into("<i", buf, outs_span[0], index)
     return bytes(buf)

@@ -212,7 +212,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=20, metavar="N", help="layers shown in the table (default 20)")
     p.add_argument("--measure", metavar="N|all", default=None,
                    help="layers whose contribution is measured by re-quantizing them float, most added noise first "
-                        "(default: --top; all: every layer, ~0.4 s each on a face-mesh-size model)")
+                        "(default 10, at most --top; all: every layer; ~0.5 s each on a face-mesh-size model)")
     _add_calibration_data(p, "calibration data: image folder, .npy or .npz", required=True)
     _add_evaluation_data(p, "evaluation data (default: the calibration samples)")
     _add_outputs(p, json="every layer's figures", html="per-layer error plots")

@@ -181,21 +181,28 @@ def lazy_import(name: str, *, install: str = CONVERT_EXTRA) -> ModuleType:
         raise MissingDependencyError(f"{name} is not installed ({exc}); install it with: {install}") from None
 
 
+# fd 2 is process-wide: one redirection at a time, across threads (runtime/native_log.py takes it too); the same
+# thread may nest them (a capture inside a capture restores in order).
+STDERR_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def native_stderr_captured() -> Iterator[Path]:
     """Send C++ logging written straight to fd 2 (TensorFlow, the TFLite converter) to a temp file.
 
     Yields the file's path so a failure can show what the native code said; the file is removed afterwards.
+    Threads take turns (``STDERR_LOCK``): interleaved redirections could leave fd 2 on a deleted file.
     """
     import tempfile
 
-    fd, name = tempfile.mkstemp(prefix="edgelite-native-", suffix=".log")
-    saved = os.dup(2)
-    try:
-        os.dup2(fd, 2)
-        yield Path(name)
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(fd)
-        Path(name).unlink(missing_ok=True)
+    with STDERR_LOCK:
+        fd, name = tempfile.mkstemp(prefix="edgelite-native-", suffix=".log")
+        saved = os.dup(2)
+        try:
+            os.dup2(fd, 2)
+            yield Path(name)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(fd)
+            Path(name).unlink(missing_ok=True)
