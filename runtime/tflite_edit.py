@@ -92,12 +92,12 @@ def with_fused_activation(data: bytes, op_index: int, activation: str) -> bytes:
     return bytes(buf)
 
 
-@_guarded
 def truncated(data: bytes, output: str) -> bytes:
     """A copy of the model that stops at the op producing tensor ``output``: the operators after it are cut off
     and ``output`` becomes the graph's one output, so an interpreter runs only that prefix (with XNNPACK, which
     a preserving interpreter cannot use). In place: the operator and output vectors only get shorter (TFLite
-    runs operators in their stored order, so a prefix is a valid graph)."""
+    runs operators in their stored order, so a prefix is a valid graph). For models the converter made: a
+    name it does not have is a ``ValueError``."""
     buf = bytearray(data)
     _, sg = _main_subgraph(buf)
     if sg is None:
