@@ -97,6 +97,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/check_noise.py
 	$(BIN)/python benchmarks/cold_start.py
 	$(BIN)/python benchmarks/serve_hostile.py
+	$(BIN)/python benchmarks/accuracy_speed.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache
