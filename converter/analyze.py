@@ -6,11 +6,12 @@ Two measurements per layer, both on the same evaluation samples:
   run by LiteRT with every intermediate tensor preserved): RMSE, RMSE in quantization steps (RMSE / scale),
   SNR in dB and max abs error. This is the error *accumulated* up to that layer, what TF's QuantizationDebugger
   calls whole-model verification.
-* **added noise** — the noise-to-signal ratio of the layer's output minus the largest of its inputs': the
-  error the layer itself adds, from the same one pass. It ranks every layer at once.
+* **weight noise** — the noise-to-signal ratio the layer's int8 weights add to its output, estimated from the
+  float weights and the per-channel input and output powers of the same one pass (what keeping the layer float
+  removes: its output is re-quantized for the next int8 op either way). It ranks every layer at once.
 * **contribution** — how much of the model's output error disappears when only this layer stays float
   (re-quantized from the same calibration and scored: ~0.4 s each on a face-mesh-size model):
-  ``100 × (1 − noise_without / noise_full)``. Measured for the layers the added noise ranks first (``measure``,
+  ``100 × (1 − noise_without / noise_full)``. Measured for the layers the weight noise ranks first (``measure``,
   default 10; ``None``: every layer), two at a time; the others keep ``contribution_pct`` null.
 """
 
@@ -35,7 +36,7 @@ from edgelite.core.errors import UserInputError
 from edgelite.core.report import Record, Report
 from edgelite.core.version import __version__
 from edgelite.runtime import tflite_file
-from edgelite.runtime.intermediates import ErrorStats, Tap, sample_loop
+from edgelite.runtime.intermediates import ChannelPower, ErrorStats, Tap, sample_loop
 
 
 @dataclass(frozen=True)
@@ -60,11 +61,11 @@ class LayerRow(Record):
     op: str
     tensor: str
     layer: str | None
-    contribution_pct: float | None      # None: not measured (ranked below ``measure`` by its added noise)
+    contribution_pct: float | None      # None: not measured (ranked below ``measure`` by its weight noise)
     loss_pts_if_float: float | None
     size_bytes_if_float: int | None
     error: TensorError | None = None    # None: the tensor is not readable in both models
-    added_noise: float | None = None    # NSR of the output − max NSR of the inputs (None: not readable)
+    weight_noise: float | None = None   # estimated NSR its int8 weights add (None: an op without weights)
 
     @property
     def label(self) -> str:
@@ -102,49 +103,79 @@ class AnalyzeReport(Report):
     edgelite_version: str = __version__
 
 
+WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
+
 @dataclass(frozen=True)
 class LayerErrors:
-    """One paired pass of the float and the int8 model: each node's output error, and the noise it adds."""
+    """One paired pass of the float and the int8 model: each node's output error, and the noise its int8
+    weights add."""
 
     errors: dict[str, TensorError]        # by tensor name
-    added: dict[int, float]               # node index → NSR(output) − max NSR(inputs), ≥ 0 when it adds noise
+    weight_noise: dict[int, float]        # node index → estimated noise-to-signal ratio of its weight rounding
+
+
+def weight_noise(cal: Calibrated, node: Node, power: ChannelPower) -> float | None:
+    """The noise-to-signal ratio int8 weights add to a layer's output: Σ_c Σ_i ΔW²_ci · E[x_i²] over Σ_c E[y_c²],
+    with ΔW the per-channel symmetric int8 rounding of the float weights (as TFLite quantizes them) and the
+    input and output powers from the float model — what keeping the layer float removes (its output is still
+    re-quantized for the next int8 op). None for an op without weights (keeping it float removes ~nothing)."""
+    if node.op not in WEIGHT_OPS:
+        return None
+    op = next((o for o in tflite_file.op_inventory(cal.data) if o.index == node.index), None)
+    if op is None or len(op.inputs) < 2:
+        return None
+    w = tflite_file.op_constants(cal.data, node.index)[1]
+    p_in, p_out = power.power(op.inputs[0].name), power.power(node.tensor)
+    if w is None or p_in is None or p_out is None or w.dtype != np.float32:
+        return None
+    w = w.astype(np.float64)
+    axis = w.ndim - 1 if node.op == "DEPTHWISE_CONV_2D" else 0      # the output-channel axis of each layout
+    peak = np.max(np.abs(np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1)), axis=1)
+    shape = [1] * w.ndim
+    shape[axis] = -1
+    scale = np.where(peak > 0, peak / 127.0, 1.0).reshape(shape)
+    dw2 = (np.round(w / scale) * scale - w) ** 2
+    if node.op == "DEPTHWISE_CONV_2D":     # [1, kh, kw, in·mult]: output channel c reads input channel c // mult
+        per_out = dw2.reshape(-1, dw2.shape[-1]).sum(axis=0)
+        noise = float(np.sum(per_out * np.repeat(p_in, max(per_out.size // max(p_in.size, 1), 1))[: per_out.size]))
+    else:                                  # [out, (kh, kw,) in]: input channels on the last axis
+        if dw2.shape[-1] != p_in.size:
+            return None
+        noise = float(np.sum(dw2.reshape(-1, p_in.size) * p_in))
+    signal = float(np.sum(p_out))
+    return noise / signal if signal > 0 else None
 
 
 def layer_errors(cal: Calibrated, float_bytes: bytes, quant_bytes: bytes, x: np.ndarray, nodes: Sequence[Node]
                  ) -> LayerErrors:
     """RMSE, RMSE/scale, SNR dB and max abs error of each node's int8 tensor vs the float one, and the noise
-    each node adds, from one lockstep pass over ``x``."""
+    each node's int8 weights add, from one lockstep pass over ``x``."""
     shape = tuple(x.shape[1:])
     f_tap, q_tap = Tap(float_bytes, shape), Tap(quant_bytes, shape)
     ops = {op.index: op for op in tflite_file.op_inventory(cal.data)}
-    inputs = {n.index: [t.name for t in ops[n.index].inputs if not t.constant] if n.index in ops else []
-              for n in nodes}
-    wanted = {n.tensor for n in nodes} | {t for names in inputs.values() for t in names}
-    names = sorted(t for t in wanted if f_tap.has(t) and q_tap.has(t))
+    inputs = {n.index: ops[n.index].inputs[0].name for n in nodes if n.index in ops and ops[n.index].inputs
+              and n.op in WEIGHT_OPS}
+    names = sorted(n.tensor for n in nodes if f_tap.has(n.tensor) and q_tap.has(n.tensor))
     stats = ErrorStats(names)
-    sample_loop([float_bytes, quant_bytes], x, [stats])
+    power = ChannelPower(sorted({*(n.tensor for n in nodes if n.index in inputs), *inputs.values()} &
+                                {t for t in f_tap.details if f_tap.has(t)}))
+    sample_loop([float_bytes, quant_bytes], x, [stats, power])
     errors = {}
     for name in stats.count:
-        if name not in {n.tensor for n in nodes}:
-            continue
         sq, n = stats.sq_err[name], stats.count[name]
         rmse = float(np.sqrt(sq / max(n, 1)))
         scale = q_tap.scale(name)
         errors[name] = TensorError(rmse=rmse, rmse_per_scale=rmse / scale if scale else None,
                                    snr_db=metrics.snr_db(stats.sq_ref[name], sq), max_abs_error=stats.max_abs[name],
                                    scale=scale)
-    added = {}
-    for node in nodes:
-        if node.tensor not in stats.count:
-            continue
-        came_in = [stats.noise_ratio(t) for t in inputs[node.index] if t in stats.count]
-        added[node.index] = stats.noise_ratio(node.tensor) - max(came_in, default=0.0)
-    return LayerErrors(errors, added)
+    noise = {node.index: v for node in nodes if (v := weight_noise(cal, node, power)) is not None}
+    return LayerErrors(errors, noise)
 
 
-def by_added_noise(nodes: Sequence[Node], added: dict[int, float]) -> list[Node]:
-    """Most noise added first; a node that could not be read last; ties keep graph order."""
-    return sorted(nodes, key=lambda n: (n.index not in added, -added.get(n.index, 0.0), n.index))
+def by_weight_noise(nodes: Sequence[Node], noise: dict[int, float]) -> list[Node]:
+    """Most weight noise first; ops without weights last; ties keep graph order."""
+    return sorted(nodes, key=lambda n: (n.index not in noise, -noise.get(n.index, 0.0), n.index))
 
 
 def contributions(cal: Calibrated, scorer: Scorer, nodes: Sequence[Node], *, desc: str = "layers"
@@ -183,7 +214,7 @@ def analyze_calibrated(cal: Calibrated, scorer: Scorer, *, source: str, evaluate
     found = layer_errors(cal, cal.float_model(), full_bytes, scorer.x, nodes)
     timings["tensor_errors_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    first = by_added_noise(nodes, found.added)
+    first = by_weight_noise(nodes, found.weight_noise)
     chosen = first if measure is None else first[:measure]
     alone = contributions(cal, scorer, chosen)
     timings["contributions_s"] = time.perf_counter() - t0
@@ -196,7 +227,8 @@ def analyze_calibrated(cal: Calibrated, scorer: Scorer, *, source: str, evaluate
                              loss_pts_if_float=None if s is None else round(s.loss_pts, 4),
                              size_bytes_if_float=None if s is None else s.size_bytes,
                              error=found.errors.get(node.tensor),
-                             added_noise=round(found.added[node.index], 6) if node.index in found.added else None))
+                             weight_noise=(round(found.weight_noise[node.index], 8)
+                                           if node.index in found.weight_noise else None)))
     return AnalyzeReport(source=source, samples=int(len(scorer.x)), evaluated_on=evaluated_on,
                          labelled=scorer.y is not None, float_top1=scorer.float_top1, int8=full,
                          layers=rows, preflight=preflight,
@@ -207,7 +239,7 @@ def analyze(cfg: ConvertConfig, *, measure: int | None = 10) -> AnalyzeReport:
     """Calibrate ``cfg.model`` as ``convert`` would and rank its layers by the int8 error they cause.
 
     Evaluates on ``cfg.eval`` when given (labels give top-1), else on the calibration samples. The
-    contribution of the ``measure`` layers that add the most noise is measured (None: of every layer)."""
+    contribution of the ``measure`` layers with the most weight noise is measured (None: of every layer)."""
     if cfg.mode is not QuantMode.INT8:
         raise UserInputError(f"analyze measures int8 error; --mode {cfg.mode.value} is not supported")
     warnings = cfg.validate(writes_output=False)

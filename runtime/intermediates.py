@@ -196,6 +196,29 @@ class ChannelMinMax:
 
 
 @dataclass
+class ChannelPower:
+    """Per-channel (last axis) mean of squares of each named tensor of one tap, over samples and positions."""
+
+    names: Sequence[str]
+    tap: int = 0
+    sums: dict[str, np.ndarray] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def update(self, sample: Sample) -> None:
+        for name in self.names:
+            v = sample.value(self.tap, name)
+            flat = v.reshape(-1, v.shape[-1]) if v.ndim >= 2 else v.reshape(1, -1)
+            sq = np.einsum("ij,ij->j", flat, flat)
+            self.sums[name] = self.sums[name] + sq if name in self.sums else sq
+            self.counts[name] = self.counts.get(name, 0) + flat.shape[0]
+
+    def power(self, name: str) -> np.ndarray | None:
+        if name not in self.sums:
+            return None
+        return np.asarray(self.sums[name] / max(self.counts[name], 1), np.float64)
+
+
+@dataclass
 class Histograms:
     """One ``calibration.ranges.Histogram`` per named tensor of one tap, over the bins each was given."""
 

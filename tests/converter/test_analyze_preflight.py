@@ -37,8 +37,8 @@ def test_analyze_cli_ranks_layers_with_json(example, tmp_path, run_cli):
     assert "contribution" in stdout and "conv2" in stdout
 
 
-def test_measure_limits_the_requantized_layers_and_keeps_the_rest_ranked_by_added_noise(example, tmp_path,
-                                                                                     run_cli):
+def test_measure_limits_the_requantized_layers_and_keeps_the_rest_ranked_by_weight_noise(example, tmp_path,
+                                                                                      run_cli):
     every, few = tmp_path / "all.json", tmp_path / "few.json"
     base = ("analyze", str(example / "model.keras"), "--calib", str(example / "calib"), "--samples", "60")
     assert run_cli(*base, "--measure", "all", "--json", str(every))[0] == 0
@@ -48,11 +48,15 @@ def test_measure_limits_the_requantized_layers_and_keeps_the_rest_ranked_by_adde
     assert len(cut) == len(full) > 2 and all(row["contribution_pct"] is not None for row in full)
     measured = [row for row in cut if row["contribution_pct"] is not None]
     rest = [row for row in cut if row["contribution_pct"] is None]
-    # the two measured are the two that add the most noise (as the full run measured them), listed first
-    by_noise = sorted(full, key=lambda row: -row["added_noise"])
+    # the two measured are the two whose int8 weights add the most noise, listed first; ops without weights last
+    def noise(row):
+        return (row["weight_noise"] is None, -(row["weight_noise"] or 0.0))
+
+    by_noise = sorted(full, key=noise)
     assert {row["tensor"] for row in measured} == {row["tensor"] for row in by_noise[:2]}
     assert cut[:2] == measured and all(row["loss_pts_if_float"] is None for row in rest)
-    assert [row["added_noise"] for row in rest] == sorted((row["added_noise"] for row in rest), reverse=True)
+    assert [noise(row) for row in rest] == sorted(noise(row) for row in rest)
+    assert {row["op"] for row in full if row["weight_noise"] is None} <= {"MAX_POOL_2D", "SOFTMAX", "MEAN", "ADD"}
     same = {row["tensor"]: row["contribution_pct"] for row in full}
     assert all(row["contribution_pct"] == same[row["tensor"]] for row in measured)   # two at a time, same figures
     assert run_cli(*base, "--measure", "some")[0] == 2
