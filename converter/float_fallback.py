@@ -8,8 +8,9 @@ Search (deterministic for a given calibration seed; every step re-quantizes the 
    removes when it alone stays float — 16 quantizations, not one per layer;
 3. the shortest prefix of that ranking that meets the budget: keep the first 1, 2, 4, 8, … layers float until
    one meets it, then bisect between the last two (each step one re-quantization, so ~2·log2(n) of them instead
-   of n); when no such prefix meets it, every prefix of the measured part is tried in turn (a top-1 metric on
-   a few dozen samples is not monotonic in the number of float layers);
+   of n); when no such prefix meets it but the best missed by at most two samples' worth, every prefix of the
+   measured part is tried in turn (a top-1 metric on a few dozen samples is not monotonic in the number of
+   float layers);
 4. prune: drop each chosen layer again (least useful first) while the budget still holds.
 
 When the budget cannot be met even with every candidate float, the best model found (lowest loss, then
@@ -197,9 +198,11 @@ def search(cal: Calibrated, scorer: Scorer, max_drop: float, *, forced: Sequence
         if k == len(ranked):
             break
         lo, k = k, 2 * k
-    if met_at is None:
-        # A top-1 metric on a few dozen samples is not monotonic in k (one argmax tie flips): before giving up,
-        # try every prefix of the measured part of the ranking, where the order is the most trustworthy.
+    # A top-1 metric on a few dozen samples is not monotonic in k (one argmax tie flips): when the best prefix
+    # missed by at most two samples' worth, try every prefix of the measured part of the ranking (where the order
+    # is the most trustworthy) before giving up; a wider miss no single flip can close.
+    near = 2 * 100.0 / max(len(scorer.x), 1)
+    if met_at is None and best[1].loss_pts <= max_drop + near:
         for k in range(1, min(MEASURED, len(ranked)) + 1):
             if k in tried:
                 continue

@@ -12,9 +12,8 @@ from __future__ import annotations
 import io
 import json
 import os
-import zipfile
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +24,9 @@ from edgelite.runtime import metadata_codec as codec
 from edgelite.runtime import metadata_schema as ms
 from edgelite.runtime import tflite_file
 from edgelite.runtime.tflite_file import CORRUPT_ERRORS
+
+if TYPE_CHECKING:
+    import zipfile
 
 STANDARD_ENTRY = "TFLITE_METADATA"
 EDGELITE_ENTRY = "edgelite"
@@ -100,6 +102,8 @@ MAX_ASSOCIATED_FILES = 256
 
 
 def _zip(data: bytes, where: str) -> zipfile.ZipFile | None:
+    import zipfile  # only for files with associated files: its import (lzma, bz2, shutil) is ~5 ms of a run
+
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
@@ -131,6 +135,8 @@ def read_associated_file(data: bytes, name: str, where: str = "model", cap: int 
     zf = _zip(data, where)
     if zf is None:
         return None
+    import zipfile  # imported by _zip already
+
     with zf:
         try:
             info = zf.getinfo(name)

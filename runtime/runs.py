@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +111,8 @@ class Run:
                 "class_names": None if self.class_names is None else list(self.class_names),
                 "quantized": self.quantized, "device": self.device, "description": self.description}
         with atomic_path(path, suffix=".tmp") as tmp:
+            import zipfile
+
             with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
                 zf.writestr(_JSON, json.dumps(meta, allow_nan=False))
                 for key, arr in arrays.items():
@@ -176,6 +177,8 @@ def _read_meta(p: Path) -> dict[str, Any]:
     if size > cap:
         raise UserInputError(f"{p}: {size:,} bytes, over the {cap:,}-byte cap for a run file; record fewer "
                              f"samples, or raise the cap with {MAX_RUN_BYTES_ENV}")
+    import zipfile  # here, not at the top: `edgelite run` without --save-run never needs it
+
     try:
         with zipfile.ZipFile(p) as zf:
             infos = zf.infolist()
