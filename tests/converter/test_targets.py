@@ -109,7 +109,8 @@ def test_gpu_target_warns_about_ops_without_gpu_kernels(tmp_path, run_cli):
     (("--target", "mediapipe", "--io", "int8"), "MediaPipe Tasks refuses int8 input tensors"),
     (("--target", "gpu", "--mode", "int8"), "--target gpu takes --mode float16 (default) or float32"),
     (("--target", "gpu", "--io", "uint8"), "--target gpu keeps float32 I/O"),
-    (("--target", "mediapipe", "--mode", "dynamic"), "--target mediapipe takes --mode int8 (default), float16 or float32"),
+    (("--target", "mediapipe", "--mode", "dynamic"),
+     "--target mediapipe takes --mode int8 (default), float16 or float32"),
 ])
 def test_unmeetable_flag_combinations_are_one_line_errors(tmp_path, run_cli, example, extra, words):
     out = tmp_path / "x.tflite"
