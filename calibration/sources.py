@@ -154,6 +154,8 @@ def _checked_arrays(name: str, x: np.ndarray, y: np.ndarray | None) -> DataSourc
         raise UserInputError(f"{name}: x must be a numeric array of samples (N, ...), got {x.dtype} {x.shape}")
     if len(x) == 0:
         raise UserInputError(f"{name}: the array holds no samples")
+    if 0 in x.shape[1:]:   # a header can declare 10⁹ empty samples in a few bytes: no loop over them
+        raise UserInputError(f"{name}: samples of shape {x.shape[1:]} hold no values; give x as (N, H, W, C)")
     bad = _nonfinite_rows(x) if x.dtype.kind == "f" else 0
     if bad:
         raise UserInputError(f"{name}: {bad} sample(s) contain NaN or Inf; clean or drop them")

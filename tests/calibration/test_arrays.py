@@ -66,3 +66,15 @@ def test_the_refusal_names_the_declared_shape(tmp_path):
     path.write_bytes(npy_bytes((-1, 28, 28, 1), body=b"\0" * 4096))
     with pytest.raises(UserInputError, match=r"\(-1, 28, 28, 1\).*negative"):
         arrays.read_npy(path)
+
+
+def test_a_header_declaring_a_billion_empty_samples_is_refused_at_once(tmp_path):
+    """Found by the property test: a few bytes that declare (10⁹, 0) float samples used to make the NaN check
+    walk a million empty chunks (minutes); now it is a one-line refusal before any pass over the samples."""
+    from edgelite.calibration.sources import open_source
+
+    path = tmp_path / "empty.npy"
+    path.write_bytes(npy_bytes((10**9, 0)))
+    with pytest.raises(UserInputError) as info:
+        open_source(path)
+    assert "hold no values" in str(info.value) and str(path) in str(info.value) and "\n" not in str(info.value)
