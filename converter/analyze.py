@@ -115,15 +115,12 @@ class LayerErrors:
     weight_noise: dict[int, float]        # node index → estimated noise-to-signal ratio of its weight rounding
 
 
-def weight_noise(cal: Calibrated, node: Node, power: ChannelPower) -> float | None:
+def weight_noise(cal: Calibrated, node: Node, op: tflite_file.OpInfo | None, power: ChannelPower) -> float | None:
     """The noise-to-signal ratio int8 weights add to a layer's output: Σ_c Σ_i ΔW²_ci · E[x_i²] over Σ_c E[y_c²],
     with ΔW the per-channel symmetric int8 rounding of the float weights (as TFLite quantizes them) and the
     input and output powers from the float model — what keeping the layer float removes (its output is still
     re-quantized for the next int8 op). None for an op without weights (keeping it float removes ~nothing)."""
-    if node.op not in WEIGHT_OPS:
-        return None
-    op = next((o for o in tflite_file.op_inventory(cal.data) if o.index == node.index), None)
-    if op is None or len(op.inputs) < 2:
+    if node.op not in WEIGHT_OPS or op is None or len(op.inputs) < 2:
         return None
     w = tflite_file.op_constants(cal.data, node.index)[1]
     p_in, p_out = power.power(op.inputs[0].name), power.power(node.tensor)
@@ -160,7 +157,7 @@ def layer_errors(cal: Calibrated, float_bytes: bytes, quant_bytes: bytes, x: np.
     stats = ErrorStats(names)
     power = ChannelPower(sorted({*(n.tensor for n in nodes if n.index in inputs), *inputs.values()} &
                                 {t for t in f_tap.details if f_tap.has(t)}))
-    sample_loop([float_bytes, quant_bytes], x, [stats, power])
+    sample_loop([f_tap, q_tap], x, [stats, power])
     errors = {}
     for name in stats.count:
         sq, n = stats.sq_err[name], stats.count[name]
@@ -169,7 +166,7 @@ def layer_errors(cal: Calibrated, float_bytes: bytes, quant_bytes: bytes, x: np.
         errors[name] = TensorError(rmse=rmse, rmse_per_scale=rmse / scale if scale else None,
                                    snr_db=metrics.snr_db(stats.sq_ref[name], sq), max_abs_error=stats.max_abs[name],
                                    scale=scale)
-    noise = {node.index: v for node in nodes if (v := weight_noise(cal, node, power)) is not None}
+    noise = {node.index: v for node in nodes if (v := weight_noise(cal, node, ops.get(node.index), power)) is not None}
     return LayerErrors(errors, noise)
 
 

@@ -97,11 +97,12 @@ def measure(quant: bytes, float_model: bytes, x: np.ndarray) -> tuple[Correction
     shape = tuple(x.shape[1:])
     q = Tap(quant, shape)
     skipped: list[SkippedLayer] = []
-    layers = _layers(quant, q, set(Tap(float_model, shape).details), skipped)
+    f = Tap(float_model, shape)
+    layers = _layers(quant, q, set(f.details), skipped)
     # The float side never changes: one pass keeps every layer's float output for the samples (a few hundred MB
     # at most for MobileNet-size models on BIAS_SAMPLES samples); each layer then costs one int8 pass.
     reference = Collect([layer.output for layer in layers])
-    sample_loop([float_model], x, [reference])
+    sample_loop([f], x, [reference])
     corrected = quant
     biases: Corrections = {}
     shifts: list[float] = []

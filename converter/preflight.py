@@ -29,7 +29,7 @@ def _channel_ranges(cal: Calibrated, x: np.ndarray, nodes: Sequence[Node]) -> di
     model = cal.float_model()
     tap = Tap(model, tuple(x.shape[1:]))
     peaks = ChannelMinMax([n.tensor for n in nodes if tap.has(n.tensor)])
-    sample_loop([model], x[:PREFLIGHT_SAMPLES], [peaks])
+    sample_loop([tap], x[:PREFLIGHT_SAMPLES], [peaks])
     return {k: peaks.hi[k] - peaks.lo[k] for k in peaks.lo}
 
 

@@ -47,7 +47,7 @@ def histograms(calibrated: bytes, x: np.ndarray) -> dict[str, Histogram]:
     tap = Tap(calibrated, tuple(x.shape[1:]))
     hists = {name: Histogram(lo, hi) for name, (lo, hi) in recorded.items()
              if tap.has(name) and name not in fixed and name not in tap.input_names}
-    sample_loop([calibrated], x, [Histograms(hists)])
+    sample_loop([tap], x, [Histograms(hists)])
     return hists
 
 
@@ -81,5 +81,5 @@ def observed_ranges(model: bytes, x: np.ndarray, *, every_float: bool = False) -
         recorded = tflite_file.tensor_ranges(model)
         names = [n for n in recorded if tap.has(n) and n not in tap.input_names]
     found = MinMax(names)
-    sample_loop([model], x, [found])
+    sample_loop([tap], x, [found])
     return found.ranges()

@@ -129,13 +129,13 @@ class Reducer(Protocol):
     def update(self, sample: Sample) -> None: ...
 
 
-def sample_loop(models: Sequence[bytes], x: np.ndarray, reducers: Iterable[Reducer], *,
+def sample_loop(models: Sequence[bytes | Tap], x: np.ndarray, reducers: Iterable[Reducer], *,
                 preserve: bool = True) -> list[Tap]:
     """Run every model on each sample of ``x`` (float, batch axis first) in lockstep, then let each reducer
-    read the sample's tensors (``preserve=False``: the models' outputs only). Returns the taps (for tensor
-    details: names, scales)."""
+    read the sample's tensors (``preserve=False``: the models' outputs only). A model given as a ``Tap`` (one
+    the caller built to look up tensor names) is run as it is, not loaded again. Returns the taps."""
     shape = tuple(x.shape[1:])
-    taps = [Tap(m, shape, preserve=preserve) for m in models]
+    taps = [m if isinstance(m, Tap) else Tap(m, shape, preserve=preserve) for m in models]
     reducers = list(reducers)
     for i, sample in enumerate(x):
         for tap in taps:
