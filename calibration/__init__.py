@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "DataSource": "sources", "open_source": "sources", "from_arrays": "sources", "from_generator": "sources",
     "collect": "sampling", "sample_order": "sampling", "Collected": "sampling", "PreprocessSpec": "preprocess",
+    "Inputs": "multi_input", "InputSlot": "multi_input", "MultiSource": "multi_input", "bind": "multi_input",
 }
 __all__ = list(_EXPORTS)
 
 if TYPE_CHECKING:
+    from edgelite.calibration.multi_input import Inputs, InputSlot, MultiSource, bind
     from edgelite.calibration.preprocess import PreprocessSpec
     from edgelite.calibration.sampling import Collected, collect, sample_order
     from edgelite.calibration.sources import DataSource, from_arrays, from_generator, open_source

@@ -22,6 +22,8 @@ from edgelite.core.limits import env_cap
 MAX_ARRAY_BYTES_DEFAULT = 256 * 1024 * 1024  # one decoded .npz member; README "Limits and guarantees"
 MAX_ARRAY_BYTES_ENV = "EDGELITE_MAX_ARRAY_BYTES"
 MAX_NPZ_MEMBERS = 64
+# all the members of one .npz read together (a multi-input model's arrays), as a multiple of the one-array cap
+MAX_NPZ_TOTAL_FACTOR = 4
 
 
 def max_array_bytes() -> int:
@@ -86,11 +88,28 @@ def read_npy(path: str | os.PathLike[str]) -> np.ndarray:
     return np.memmap(p, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
 
 
-def read_npz(path: str | os.PathLike[str], keys: tuple[str, ...], required: tuple[str, ...] = ()
+def npz_members(path: str | os.PathLike[str]) -> list[str]:
+    """The array names a .npz holds, in the file's order (nothing inflated)."""
+    p = Path(path)
+    try:
+        with zipfile.ZipFile(p) as zf:
+            names = [i.filename for i in zf.infolist()]
+    except FileNotFoundError:
+        raise UserInputError(f"{p}: no such file") from None
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise UserInputError(f"{p}: not a .npz file (a zip of .npy arrays: {exc}); save it with np.savez") from None
+    if len(names) > MAX_NPZ_MEMBERS:
+        raise UserInputError(f"{p}: {len(names)} members, over the cap of {MAX_NPZ_MEMBERS} arrays in a .npz")
+    return [n[:-4] if n.endswith(".npy") else n for n in names]
+
+
+def read_npz(path: str | os.PathLike[str], keys: tuple[str, ...] | None, required: tuple[str, ...] = ()
              ) -> dict[str, np.ndarray]:
-    """The arrays named ``keys`` that a .npz holds (``required`` ones must be there), each capped in size."""
+    """The arrays named ``keys`` (None: every member, in the file's order) that a .npz holds (``required`` ones
+    must be there), each capped in size and all of them together at ``MAX_NPZ_TOTAL_FACTOR`` times that."""
     p = Path(path)
     cap = max_array_bytes()
+    total = 0
     try:
         zf = zipfile.ZipFile(p)
     except FileNotFoundError:
@@ -109,7 +128,7 @@ def read_npz(path: str | os.PathLike[str], keys: tuple[str, ...], required: tupl
             raise UserInputError(f"{p}: no array named {missing[0]!r} (found: {', '.join(members) or 'none'}); "
                                  "save with np.savez(path, x=..., y=...)")
         out = {}
-        for key in keys:
+        for key in (tuple(members) if keys is None else keys):
             info = members.get(key)
             if info is None:
                 continue
@@ -124,6 +143,11 @@ def read_npz(path: str | os.PathLike[str], keys: tuple[str, ...], required: tupl
                     if need > cap:
                         raise UserInputError(f"{where}: {shape} {dtype} is {need:,} bytes, over the {cap:,}-byte "
                                              f"cap for one array; raise it with {MAX_ARRAY_BYTES_ENV}")
+                    total += need
+                    if total > MAX_NPZ_TOTAL_FACTOR * cap:
+                        raise UserInputError(f"{p}: its arrays add up to over {MAX_NPZ_TOTAL_FACTOR * cap:,} bytes "
+                                             f"({MAX_NPZ_TOTAL_FACTOR}x the one-array cap); sample the data down, "
+                                             f"or raise the cap with {MAX_ARRAY_BYTES_ENV}")
                     raw = fh.read(need + 1)
             except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
                 raise UserInputError(f"{where}: corrupt member ({exc}); re-save the file with np.savez") from None

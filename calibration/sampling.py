@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
+from edgelite.calibration.multi_input import MultiSource, Sample, Samples, stack
 from edgelite.calibration.preprocess import PreprocessSpec
 from edgelite.calibration.sources import DataSource
 from edgelite.core.errors import UnreadableImageError, UserInputError
@@ -31,7 +32,7 @@ def sample_order(n_total: int, labels: np.ndarray | None, seed: int) -> np.ndarr
 class Collected:
     """Model-ready samples taken from a source, and what was skipped on the way."""
 
-    x: np.ndarray
+    x: Samples                      # (N, ...) float32, or ``Inputs`` for a multi-input model
     y: np.ndarray | None
     indices: np.ndarray
     skipped: list[str] = field(default_factory=list)
@@ -44,14 +45,15 @@ class Collected:
         return {int(v): int(c) for v, c in zip(values, counts, strict=True)}
 
 
-def collect(source: DataSource, spec: PreprocessSpec | None, sample_shape: tuple[int, ...], n: int | None,
+def collect(source: DataSource | MultiSource, spec: PreprocessSpec | None, sample_shape: tuple[int, ...], n: int | None,
             seed: int, *, desc: str = "samples", shuffle: bool = True) -> Collected:
-    """Take ``n`` samples (all when None) in seeded order, skipping unreadable images until ``n`` are read."""
+    """Take ``n`` samples (all when None) in seeded order, skipping unreadable images until ``n`` are read. A
+    bound ``MultiSource`` loads every input through its own slot (``spec``/``sample_shape`` are not used)."""
     if n is not None and n < 1:
         raise UserInputError(f"--samples must be ≥ 1, got {n}")
     order = sample_order(len(source), source.labels, seed) if shuffle else np.arange(len(source))
     want = len(source) if n is None else min(n, len(source))
-    xs: list[np.ndarray] = []
+    xs: list[Sample] = []
     idx: list[int] = []
     skipped: list[str] = []
     with tqdm(total=want, desc=desc, unit="img", leave=False, disable=None) as bar:
@@ -69,4 +71,5 @@ def collect(source: DataSource, spec: PreprocessSpec | None, sample_shape: tuple
         raise UserInputError(f"{source.name}: none of the {len(skipped)} image(s) could be read; check the files")
     indices = np.asarray(idx, dtype=np.int64)
     y = source.labels[indices] if source.labels is not None else None
-    return Collected(np.stack(xs).astype(np.float32, copy=False), y, indices, skipped)
+    names = source.input_names if isinstance(source, MultiSource) else ()
+    return Collected(stack(xs, names), y, indices, skipped)

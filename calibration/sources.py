@@ -7,13 +7,14 @@ through the ``PreprocessSpec``; float arrays are taken as model-ready and must m
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import numpy as np
 
+from edgelite.calibration.multi_input import MultiSource, from_parts
 from edgelite.calibration.preprocess import IMAGE_EXTENSIONS, PreprocessSpec
 from edgelite.core.errors import UserInputError
 
@@ -53,8 +54,29 @@ class DataSource:
         return sample
 
 
-def open_source(path: str | os.PathLike[str], *, class_names: Sequence[str] | None = None) -> DataSource:
-    """Open a folder, .npy or .npz. ``class_names`` (the model's labels) map class folders to indices."""
+DataRef: TypeAlias = str | os.PathLike | Mapping[str, str | os.PathLike]
+
+
+def open_source(path: DataRef, *, class_names: Sequence[str] | None = None) -> DataSource | MultiSource:
+    """Open a folder, .npy or .npz — or, for a multi-input model, ``{input: path}`` (one folder or array file per
+    input) or an .npz with one array per input. ``class_names`` (the model's labels) map class folders to
+    indices. Multi-part sources are matched to the model's inputs by ``multi_input.bind``."""
+    if isinstance(path, Mapping):
+        return from_parts({str(k): _single(v, class_names, str(k)) for k, v in path.items()}, name=describe(path))
+    p = Path(path)
+    if p.is_file() and p.suffix.lower() == ".npz":
+        return _open_npz(p)
+    return _single(p, class_names, None)
+
+
+def describe(ref: DataRef) -> str:
+    """A data reference as the user wrote it (``img=photos,meta=m.npy`` for one path per input)."""
+    if isinstance(ref, Mapping):
+        return ",".join(f"{k}={v}" for k, v in ref.items())
+    return str(ref)
+
+
+def _single(path: str | os.PathLike[str], class_names: Sequence[str] | None, part: str | None) -> DataSource:
     p = Path(path)
     if not p.exists():
         raise UserInputError(f"{p}: no such file or folder; pass an image folder, .npy or .npz")
@@ -63,27 +85,93 @@ def open_source(path: str | os.PathLike[str], *, class_names: Sequence[str] | No
     if p.suffix.lower() == ".npy":
         return _checked_arrays(str(p), _load_npy(p), None)
     if p.suffix.lower() == ".npz":
+        if part is not None:   # one input's file: its array is x (or the only member)
+            arrays = _read_npz_all(p)
+            x = arrays.get("x", arrays.get(part))
+            if x is None and len(arrays) == 1:
+                x = next(iter(arrays.values()))
+            if x is None:
+                raise UserInputError(f"{p}: holds {', '.join(arrays)}; for input {part!r} save one array named x")
+            return _checked_arrays(f"{p}[{part}]", x, arrays.get("y"))
         x, y = _load_npz(p)
         return _checked_arrays(str(p), x, y)
     raise UserInputError(f"{p}: unsupported data file; pass an image folder, .npy or .npz (keys x and optional y)")
 
 
-def from_arrays(x: np.ndarray, y: Sequence[int] | np.ndarray | None = None, *, name: str = "arrays") -> DataSource:
-    """In-memory samples: integer arrays are pixels, float arrays are model-ready."""
+def _open_npz(p: Path) -> DataSource | MultiSource:
+    """An .npz: ``x`` (+ ``y``) for a single-input model, or one array per input (+ ``y``)."""
+    from edgelite.calibration.arrays import npz_members
+
+    if "x" in npz_members(p):   # the single-input layout (other members are not read, as before)
+        x, y = _load_npz(p)
+        return _checked_arrays(str(p), x, y)
+    arrays = _read_npz_all(p)
+    inputs = {k: v for k, v in arrays.items() if k != "y"}
+    y = arrays.get("y")
+    if not inputs:
+        raise UserInputError(f"{p}: holds no input arrays (found: {', '.join(arrays) or 'none'}); save with "
+                             "np.savez(path, x=...) or one array per model input")
+    return from_parts({k: _checked_arrays(f"{p}[{k}]", v, y if k == next(iter(inputs)) else None)
+                       for k, v in inputs.items()}, name=str(p))
+
+
+def _read_npz_all(p: Path) -> dict[str, np.ndarray]:
+    from edgelite.calibration.arrays import read_npz
+
+    return read_npz(p, None)
+
+
+def from_arrays(x: np.ndarray | Mapping[str, np.ndarray] | tuple[np.ndarray, ...],
+                y: Sequence[int] | np.ndarray | None = None, *, name: str = "arrays") -> DataSource | MultiSource:
+    """In-memory samples: integer arrays are pixels, float arrays are model-ready. A multi-input model takes
+    ``{input name: array}`` or a tuple of arrays in input order (one row per sample in each)."""
+    if isinstance(x, Mapping):
+        if not x:
+            raise UserInputError(f"{name}: no arrays given; pass one array per model input")
+        first = next(iter(x))
+        return from_parts({str(k): _checked_arrays(f"{name}[{k}]", np.asarray(v),
+                                                   None if y is None or k != first else np.asarray(y))
+                           for k, v in x.items()}, name=name)
+    if isinstance(x, (tuple, list)) and x and all(isinstance(v, np.ndarray) for v in x) and \
+            len({np.shape(v) for v in x}) > 1:
+        # arrays of different shapes can only be one per input (np.asarray would fail on the ragged list)
+        return from_parts([_checked_arrays(f"{name}[x{k}]", np.asarray(v), None if y is None or k else np.asarray(y))
+                           for k, v in enumerate(x)], name=name)
     return _checked_arrays(name, np.asarray(x), None if y is None else np.asarray(y))
 
 
-def from_generator(gen: Callable[[], Iterable[np.ndarray]] | Iterable[np.ndarray], *, limit: int,
-                   name: str = "generator") -> DataSource:
-    """Take up to ``limit`` samples from a generator (or a callable returning one) into memory."""
+Yielded: TypeAlias = np.ndarray | Mapping[str, np.ndarray] | tuple[np.ndarray, ...]
+
+
+def from_generator(gen: Callable[[], Iterable[Yielded]] | Iterable[Yielded], *, limit: int,
+                   name: str = "generator") -> DataSource | MultiSource:
+    """Take up to ``limit`` samples from a generator (or a callable returning one) into memory. Each sample is an
+    array, or for a multi-input model a dict by input name or a tuple in input order."""
     it = gen() if callable(gen) else gen
-    samples = []
+    samples: list[Yielded] = []
     for sample in it:
-        samples.append(np.asarray(sample))
+        samples.append(sample)
         if len(samples) >= limit:
             break
     if not samples:
         raise UserInputError(f"{name}: the generator yielded no samples")
+    first = samples[0]
+    if isinstance(first, Mapping):
+        keys = list(first)
+        if any(not isinstance(s, Mapping) or list(s) != keys for s in samples):
+            raise UserInputError(f"{name}: every yielded dict needs the same keys ({', '.join(map(str, keys))})")
+        return from_parts({str(k): _stacked(f"{name}[{k}]", [np.asarray(s[k]) for s in samples])  # type: ignore[index]
+                           for k in keys}, name=name)
+    if isinstance(first, tuple):
+        k = len(first)
+        if any(not isinstance(s, tuple) or len(s) != k for s in samples):
+            raise UserInputError(f"{name}: every yielded tuple needs {k} arrays, one per input")
+        return from_parts([_stacked(f"{name}[x{j}]", [np.asarray(s[j]) for s in samples])  # type: ignore[index]
+                           for j in range(k)], name=name)
+    return _stacked(name, [np.asarray(s) for s in samples])
+
+
+def _stacked(name: str, samples: list[np.ndarray]) -> DataSource:
     shapes = {s.shape for s in samples}
     if len(shapes) != 1:
         raise UserInputError(f"{name}: the generator yielded samples of different shapes: {sorted(shapes)}")

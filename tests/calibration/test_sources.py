@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgelite.calibration import collect, from_arrays, from_generator, open_source
+from edgelite.calibration import InputSlot, bind, collect, from_arrays, from_generator, open_source
 from edgelite.core.errors import UserInputError
 from edgelite.runtime import PreprocessSpec
 
@@ -79,8 +79,11 @@ def test_npz_with_labels_and_errors(tmp_path):
     src = open_source(tmp_path / "d.npz")
     assert list(src.labels) == [0, 1, 1, 0]
     np.savez(tmp_path / "nox.npz", images=x)
-    with pytest.raises(UserInputError, match="no array named 'x'.*images"):
-        open_source(tmp_path / "nox.npz")
+    # an array named neither x nor after the model's input: refused when matched to the model
+    with pytest.raises(UserInputError, match=r"'images' is no input of the model \(inputs are image;.*named x"):
+        bind(open_source(tmp_path / "nox.npz"), [InputSlot("image", (28, 28, 1))])
+    # named after the input: taken
+    assert len(bind(open_source(tmp_path / "nox.npz"), [InputSlot("images", (28, 28, 1))])) == 4
     np.savez(tmp_path / "bady.npz", x=x, y=np.array([0.5, 1, 1, 0]))
     with pytest.raises(UserInputError, match="y must be integer"):
         open_source(tmp_path / "bady.npz")
