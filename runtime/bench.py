@@ -1,8 +1,10 @@
 """``benchmark``: latency of a .tflite model per thread count and XNNPACK setting, with init time, first-invoke
-latency, memory, and a device fingerprint so every number says where it came from."""
+latency, memory, and a device fingerprint so every number says where it came from; with ``ops=True`` also the
+per-op-type profile (``runtime.op_profile``)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import time
@@ -12,12 +14,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgelite.core.errors import UserInputError
-from edgelite.core.report import LatencyStats, Record, Report, latency_stats
+from edgelite.core.report import OMIT_NONE, LatencyStats, Record, Report, latency_stats
 from edgelite.core.version import __version__
 from edgelite.runtime import device
 from edgelite.runtime.backends import DelegateSpec, select_backend
 from edgelite.runtime.compare import SLOWER_MARGIN, int8_slower_message
 from edgelite.runtime.model import MAX_THREADS, Model
+from edgelite.runtime.op_profile import OpProfile, profile_ops
 from edgelite.runtime.tensors import TensorInfo
 
 
@@ -45,13 +48,15 @@ class BenchReference(Record):
     size_bytes: int
     quantized: bool
     results: list[BenchResult]
+    ops: OpProfile | None = field(default=None, metadata=OMIT_NONE)   # --ops
 
 
 @dataclass(frozen=True)
 class BenchReport(Report):
     """Per configuration: ``init_ms`` = building the interpreter for this file (read, metadata, allocate; the
     library is already loaded), ``first_invoke_ms`` = the first ``invoke()`` (XNNPACK packs weights there),
-    then the timed runs. ``library_load_ms`` = importing the interpreter library, once per process."""
+    then the timed runs. ``library_load_ms`` = importing the interpreter library, once per process. ``ops``: the
+    per-op-type profile under the first configuration (``--ops``)."""
 
     kind = "bench"
     schema_version = 2
@@ -69,6 +74,7 @@ class BenchReport(Report):
     device: device.DeviceInfo = field(default_factory=device.fingerprint)
     edgelite_version: str = __version__
     library_load_ms: float | None = None
+    ops: OpProfile | None = field(default=None, metadata=OMIT_NONE)
 
 
 def random_input(t: TensorInfo, seed: int = 0) -> np.ndarray:
@@ -132,11 +138,13 @@ def _one_config(path: str | os.PathLike[str], n: int, xnn: bool, runs: int, warm
 def benchmark(path: str | os.PathLike[str], *, threads: Sequence[int] = (1,), runs: int = 100, warmup: int = 10,
               backend: str = "auto", xnnpack: bool | Sequence[bool] = True, seed: int = 0,
               max_seconds: float | None = None, delegates: Sequence[DelegateSpec] = (),
-              reference: str | os.PathLike[str] | None = None) -> BenchReport:
+              reference: str | os.PathLike[str] | None = None, ops: bool = False) -> BenchReport:
     """Time ``invoke()`` for every (threads, XNNPACK) configuration on a seeded random input.
 
     With ``reference`` (a float model), the same configurations are timed for it, interleaved with the
-    model's, and a warning is added when the quantized model is slower.
+    model's, and a warning is added when the quantized model is slower; it names the op types that take the
+    int8 time (from a profile made then, if ``ops`` did not make one). ``ops``: profile each model per op type
+    under the first configuration.
     """
     if runs < 1:
         raise UserInputError(f"--runs must be ≥ 1, got {runs}")
@@ -161,23 +169,36 @@ def benchmark(path: str | os.PathLike[str], *, threads: Sequence[int] = (1,), ru
                                                  list(delegates), seed)
                 ref_results.append(ref_res)
     assert model is not None
+
+    def profile(of: Model, res: BenchResult) -> OpProfile:
+        return profile_ops(of.content, name=str(of.path), backend=backend, threads=res.threads, xnnpack=res.xnnpack,
+                           delegates=delegates, seed=seed, input_shapes=[t.shape for t in of.inputs])
+
+    model_ops = profile(model, results[0]) if ops else None
     warnings, ref_summary = [], None
     if ref_model is not None:
         ref_summary = BenchReference(model=str(reference), size_bytes=ref_model.size_bytes,
-                                     quantized=ref_model.quantized, results=ref_results)
+                                     quantized=ref_model.quantized, results=ref_results,
+                                     ops=profile(ref_model, ref_results[0]) if ops else None)
         if model.quantized and not ref_model.quantized:
             ratios = [(m, m.latency_ms.median / r.latency_ms.median) for m, r in zip(results, ref_results, strict=True)]
             slower = [(m, ratio) for m, ratio in ratios if ratio > SLOWER_MARGIN]
             if slower:
                 where = ", ".join(f"threads={m.threads} xnnpack={'on' if m.xnnpack else 'off'} {ratio:.2f}x"
                                   for m, ratio in slower)
+                worst, ratio = max(slower, key=lambda mr: mr[1])
+                named = model_ops
+                if named is None:
+                    with contextlib.suppress(UserInputError):   # the profile only adds op names to the warning
+                        named = profile(model, worst)
                 warnings.append(f"slower than float in {len(slower)} of {len(results)} configurations ({where}); "
-                                + int8_slower_message(max(ratio for _, ratio in slower)))
+                                + int8_slower_message(ratio, profile=named))
     return BenchReport(
         model=str(path), size_bytes=model.size_bytes, backend=model.backend.name,
         backend_version=model.backend.version, input_dtype=str(model.input.dtype), results=results,
         quantized=model.quantized, delegates=[d.path for d in delegates], reference=ref_summary,
         warnings=warnings, library_load_ms=None if library.load_ms is None else round(library.load_ms, 3),
+        ops=model_ops,
     )
 
 

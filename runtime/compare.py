@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,7 @@ from edgelite.runtime.tensors import TensorSummary
 if TYPE_CHECKING:
     from edgelite.calibration.preprocess import PreprocessSpec
     from edgelite.runtime.metadata import MetadataSummary  # imports Pillow: not at `import edgelite.runtime`
+    from edgelite.runtime.op_profile import OpProfile
 
 # int8 counted as "slower" only past this ratio, so run-to-run noise alone does not raise the flag.
 SLOWER_MARGIN = 1.05
@@ -110,14 +111,17 @@ def compare(reference: Runner, candidate: Runner, x: np.ndarray, y: np.ndarray |
     ref_run = run_samples(reference, x, labels=y, class_names=class_names, progress="eval reference")
     cand_run = run_samples(candidate, x, labels=y, class_names=class_names, progress="eval candidate")
     # bool(): here the caller says whether the candidate is int8; None means no latency warning, as before
-    return compare_runs(ref_run, cand_run, candidate_is_int8=bool(candidate_is_int8), class_names=class_names)
+    return compare_runs(ref_run, cand_run, candidate_is_int8=bool(candidate_is_int8), class_names=class_names,
+                        op_profile=_profiler(candidate))
 
 
 def compare_runs(reference: Run, candidate: Run, *, candidate_is_int8: bool | None = None,
-                 class_names: Sequence[str] | None = None) -> CompareReport:
+                 class_names: Sequence[str] | None = None,
+                 op_profile: Callable[[], OpProfile | None] | None = None) -> CompareReport:
     """The report of two runs over the same samples (live or loaded from files): the ``classify`` and
     ``tensor error`` metrics, latency from the recorded per-invoke times. ``candidate_is_int8`` defaults to
-    what the candidate run recorded."""
+    what the candidate run recorded; ``op_profile`` (called only when int8 is slower) profiles the live
+    candidate for the warning."""
     m = match(reference, candidate)
     if class_names is not None:
         m = dataclasses.replace(m, class_names=tuple(class_names))
@@ -133,7 +137,8 @@ def compare_runs(reference: Run, candidate: Run, *, candidate_is_int8: bool | No
         warnings.append(f"the runs were recorded on different machines ({ref_dev.arch}, {ref_dev.cpu_model} vs "
                         f"{cand_dev.arch}, {cand_dev.cpu_model}): the latency ratio compares machines, not models")
     elif candidate_is_int8 and cand_side.latency_ms.median > ref_side.latency_ms.median * SLOWER_MARGIN:
-        warnings.append(int8_slower_message(cand_side.latency_ms.median / ref_side.latency_ms.median, cand_dev))
+        warnings.append(int8_slower_message(cand_side.latency_ms.median / ref_side.latency_ms.median, cand_dev,
+                                            op_profile() if op_profile is not None else None))
 
     def drop(ref: float | None, cand: float | None) -> float | None:
         return round(ref - cand, 4) if ref is not None and cand is not None else None
@@ -173,17 +178,40 @@ def _side(run: Run, acc: Accuracy | None) -> CompareSide:
                              "the run with `edgelite run MODEL INPUT --save-run FILE.npz`") from None
 
 
-def int8_slower_message(ratio: float, where: device.DeviceInfo | None = None) -> str:
-    """The int8-is-slower warning for this machine, or for ``where`` (the machine a saved run was made on)."""
+def int8_slower_message(ratio: float, where: device.DeviceInfo | None = None,
+                        profile: OpProfile | None = None) -> str:
+    """The int8-is-slower warning for this machine, or for ``where`` (the machine a saved run was made on).
+    With the int8 model's ``profile`` (measured on this machine) it names the op types that take the time and
+    says whether XNNPACK took them, with the fix for those it did not."""
+    from edgelite.runtime.op_profile import slow_ops_clause
+
     fp = where or device.fingerprint()
     # the flags device.has_int8_dot_product() reads, applied to the recorded machine's
     dot = device.has_int8_dot_product() if where is None else bool(set(fp.simd) & _INT8_DOT)
-    why = ("this CPU has no int8 dot-product instructions (VNNI/dotprod), so XNNPACK's float kernels win"
-           if not dot else "check threads and XNNPACK settings")
+    ops = slow_ops_clause(profile) if profile is not None else None
+    left = profile is not None and profile.xnnpack and bool(profile.not_delegated())
+    why = [ops] if ops else []
+    if not dot:
+        why.append(("also, " if left else "") + "this CPU has no int8 dot-product instructions (VNNI/dotprod), "
+                   f"so XNNPACK's float kernels win{' on the ops it takes' if left else ''}")
+    elif not left:
+        why.append("check threads and XNNPACK settings")
     machine = "this machine" if where is None or where == device.fingerprint() else "the machine of the runs"
-    return (f"int8 is {ratio:.2f}x the float latency on {machine} ({fp.arch}, {fp.cpu_model}): {why}. "
-            "On Arm cores with dot-product instructions (Pi 5, recent phones) int8 is usually faster; "
-            "measure on the target board.")
+    board = ("XNNPACK leaves the same ops on Arm boards, so the fix holds there too; measure on the target board."
+             if left else "On Arm cores with dot-product instructions (Pi 5, recent phones) int8 is usually faster; "
+             "measure on the target board.")
+    return f"int8 is {ratio:.2f}x the float latency on {machine} ({fp.arch}, {fp.cpu_model}): {'; '.join(why)}. {board}"
+
+
+def _profiler(candidate: Any) -> Callable[[], OpProfile | None] | None:
+    """The lazy op profile of a live candidate (a ``Model``); None for anything else."""
+    from edgelite.runtime.model import Model
+
+    if not isinstance(candidate, Model):
+        return None
+    from edgelite.runtime.op_profile import profile_of
+
+    return lambda: profile_of(candidate)
 
 
 def compare_on(reference: Any, candidate: Any, data: str | os.PathLike[str], *, samples: int | None = None,
@@ -207,7 +235,8 @@ def compare_on(reference: Any, candidate: Any, data: str | os.PathLike[str], *, 
     ids = sample_ids(source, got.indices)
     ref_run = run_samples(reference, got.x, ids, labels=got.y, class_names=names, progress="eval reference")
     cand_run = run_samples(candidate, got.x, ids, labels=got.y, class_names=names, progress="eval candidate")
-    report = compare_runs(ref_run, cand_run, candidate_is_int8=candidate.quantized, class_names=names)
+    report = compare_runs(ref_run, cand_run, candidate_is_int8=candidate.quantized, class_names=names,
+                          op_profile=_profiler(candidate))
     if got.skipped:
         report = dataclasses.replace(report, warnings=report.warnings + [
             f"{len(got.skipped)} unreadable image(s) skipped in {data}, e.g. {got.skipped[0]}"])

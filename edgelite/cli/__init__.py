@@ -358,6 +358,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                    help="also time this float model, interleaved, and flag int8 that is slower")
     p.add_argument("--warmup", type=int, default=10,
                    help="untimed runs first, per configuration (default 10; the first is reported as 1st invoke)")
+    p.add_argument("--ops", action="store_true",
+                   help="also time each op alone (first configuration) and print the op types that take the time, "
+                        "and whether XNNPACK took them")
     _add_outputs(p, html="latency plots")
     _add_runtime_flags(p, bench=True)
 

@@ -473,7 +473,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     xnnpack = {"on": (True,), "off": (False,), "both": (True, False)}["off" if args.no_xnnpack else args.xnnpack]
     report = benchmark(args.model, threads=parse_threads(args.threads), runs=args.runs, warmup=args.warmup,
                        max_seconds=args.max_seconds, backend=runtime["backend"], xnnpack=xnnpack,
-                       delegates=runtime["delegates"], reference=args.reference)
+                       delegates=runtime["delegates"], reference=args.reference, ops=args.ops)
     _emit(args, report, render.bench_table(report))
     return 0
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:   # renderers only read these; importing them here would load 
     from edgelite.runtime.bench import BenchReport
     from edgelite.runtime.compare import CompareReport
     from edgelite.runtime.inspection import ModelInspection
+    from edgelite.runtime.op_profile import OpProfile
 
 # C0 and C1 control characters (ESC, BEL, backspace, CR, newline, …): text from a model file or a file name must
 # not move the cursor, retitle the terminal or fake other lines in a human-readable table or message.
@@ -146,8 +147,29 @@ def bench_table(r: BenchReport) -> str:
     head = (f"{r.model} ({size(r.size_bytes)}, input {r.input_dtype}) on {r.backend} {r.backend_version}{load}"
             f"{delegates}\n"
             f"{dev.cpu_model}, {dev.cores} cores, {dev.arch}, simd: {' '.join(dev.simd) or '-'}\n")
-    return head + table(rows, header=("model", "threads", "xnnpack", "median", "p90", "p99", "min", "std ms", "runs",
+    text = head + table(rows, header=("model", "threads", "xnnpack", "median", "p90", "p99", "min", "std ms", "runs",
                                       "init", "1st invoke", "peak RSS"))
+    for name, prof in ((r.model, r.ops), (r.reference.model, r.reference.ops) if r.reference else ("", None)):
+        if prof:
+            text += "\n\n" + ops_table(name, prof)
+    return text
+
+
+def ops_table(name: str, p: OpProfile, top: int = 10) -> str:
+    """The op types that take the time (each op run alone), most first, and whether a delegate took them."""
+    rows = [(t.op, t.count, ms(t.total_ms), pct(t.share_pct), t.delegated) for t in p.top(top)]
+    rest = p.op_types[top:]
+    if rest:
+        rows.append((f"{len(rest)} more types", sum(t.count for t in rest), ms(sum(t.total_ms for t in rest)),
+                     pct(sum(t.share_pct for t in rest)), ""))
+    threads = "default threads" if p.threads is None else f"threads={p.threads}"
+    head = (f"{name}: op types, each op timed alone ({threads}, xnnpack {'on' if p.xnnpack else 'off'}, "
+            f"median of {p.runs}): {p.nodes} ops sum {ms(p.ops_ms)}, whole model {ms(p.whole_ms)}; "
+            f"profile took {p.profile_s:.2f} s\n")
+    if p.unmeasured:
+        more = " …" if len(p.unmeasured) > 8 else ""
+        head += f"could not run alone (counted 0): {', '.join(p.unmeasured[:8])}{more}\n"
+    return head + table(rows, header=("op type", "count", "time", "share", "delegated"))
 
 
 def run_table(results: list[dict[str, Any]]) -> str:
