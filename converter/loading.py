@@ -51,13 +51,18 @@ class SourceModel:
     path: Path
     kind: str                              # keras | h5-keras3 | h5-tf_keras | saved_model
     saved_model_dir: Path
-    input_names: tuple[str, ...]
+    input_names: tuple[str, ...]           # in the source's order (Keras: model.inputs; SavedModel: sorted keys)
     input_shape: tuple[int | None, ...]    # first input, batch axis included
     output_shape: tuple[int | None, ...]   # first output
     layer_names: tuple[str, ...] = ()
     keras_model: Any = field(default=None, repr=False)
     signature: Any = field(default=None, repr=False)
     tflite_bytes: bytes | None = field(default=None, repr=False)   # a float .tflite source (converter/tflite_source.py)
+    # Every input's shape and every output's name and shape, in the source's order (converter/io_names.py
+    # gives converted files these names and this order). Empty for a float .tflite source: the file's own.
+    input_shapes: tuple[tuple[int | None, ...], ...] = ()
+    output_names: tuple[str, ...] = ()
+    output_shapes: tuple[tuple[int | None, ...], ...] = ()
 
 
 def _inspect_h5(path: Path) -> str:
@@ -85,11 +90,46 @@ def _inspect_h5(path: Path) -> str:
     return version.decode() if isinstance(version, bytes) else str(version)
 
 
-def _keras_input_output(model: Any) -> tuple[tuple[str, ...], tuple, tuple]:
-    inputs = model.inputs
-    outputs = model.outputs
-    names = tuple(getattr(t, "name", f"input_{i}") for i, t in enumerate(inputs))
-    return names, tuple(inputs[0].shape), tuple(outputs[0].shape)
+@dataclass(frozen=True)
+class _IO:
+    input_names: tuple[str, ...]
+    input_shapes: tuple[tuple[int | None, ...], ...]
+    output_names: tuple[str, ...]
+    output_shapes: tuple[tuple[int | None, ...], ...]
+
+
+def _keras_input_output(model: Any) -> _IO:
+    """Names and shapes of a Keras model's inputs and outputs, in ``model.inputs``/``model.outputs`` order.
+
+    Outputs are named by ``model.output_names`` (the output layers); a model whose output is a dict is named
+    by its keys instead, which are what it returns and what its exported signature calls them."""
+    inputs, outputs = model.inputs, model.outputs
+    in_names = tuple(str(getattr(t, "name", f"input_{i}")) for i, t in enumerate(inputs))
+    structure = getattr(model, "output", None)
+    if isinstance(structure, dict):
+        key_of = {id(t): k for k, t in structure.items()}
+        out_names = [str(key_of.get(id(t), f"output_{i}")) for i, t in enumerate(outputs)]
+    else:
+        # Sequential has no output_names; its one output is its last layer's
+        out_names = list(getattr(model, "output_names", None) or [model.layers[-1].name])
+    if len(out_names) != len(outputs):
+        out_names = [f"output_{i}" for i in range(len(outputs))]
+    return _IO(in_names, tuple(tuple(t.shape) for t in inputs), _unique(out_names),
+               tuple(tuple(t.shape) for t in outputs))
+
+
+def _unique(names: list[str]) -> tuple[str, ...]:
+    """``names`` with repeats suffixed ``_1``, ``_2``, … (a layer's tensor can be two outputs; names key runs)."""
+    seen: set[str] = set()
+    found = []
+    for name in names:
+        new, k = name, 0
+        while new in seen:
+            k += 1
+            new = f"{name}_{k}"
+        seen.add(new)
+        found.append(new)
+    return tuple(found)
 
 
 def _load_keras(path: Path, tmp: Path) -> SourceModel:
@@ -114,9 +154,11 @@ def _load_keras(path: Path, tmp: Path) -> SourceModel:
     out = tmp / "saved_model"
     with contextlib.redirect_stdout(io.StringIO()):  # tf_keras' export() prints its signature listing
         model.export(str(out), verbose=False) if kind != "h5-tf_keras" else model.export(str(out))
-    names, in_shape, out_shape = _keras_input_output(model)
+    tensors = _keras_input_output(model)
     layers = tuple(layer.name for layer in model.layers)
-    return SourceModel(path, kind, out, names, in_shape, out_shape, layers, keras_model=model)
+    return SourceModel(path, kind, out, tensors.input_names, tensors.input_shapes[0], tensors.output_shapes[0],
+                       layers, keras_model=model, input_shapes=tensors.input_shapes,
+                       output_names=tensors.output_names, output_shapes=tensors.output_shapes)
 
 
 def _bad_file_errors(tf: Any) -> tuple[type[BaseException], ...]:
@@ -157,12 +199,17 @@ def _load_saved_model(path: Path) -> SourceModel:
     sig = loaded.signatures.get("serving_default")
     if sig is None:
         raise UserInputError(f"{path}: SavedModel has no 'serving_default' signature; export one")
+    # A signature's inputs and outputs are keyed dicts with no order of their own: sorted keys are the order
+    # (TF's converter keeps the keys as the .tflite signature's keys).
     specs = sig.structured_input_signature[1]
     names = tuple(sorted(specs))
     outs = sig.structured_outputs
-    first_out = outs[sorted(outs)[0]] if isinstance(outs, dict) else outs
-    return SourceModel(path, "saved_model", path, names, tuple(specs[names[0]].shape),
-                       tuple(first_out.shape), (), signature=sig)
+    out_names = tuple(sorted(outs)) if isinstance(outs, dict) else ("output_0",)
+    out_specs = [outs[k] for k in out_names] if isinstance(outs, dict) else [outs]
+    in_shapes = tuple(tuple(specs[n].shape) for n in names)
+    out_shapes = tuple(tuple(o.shape) for o in out_specs)
+    return SourceModel(path, "saved_model", path, names, in_shapes[0], out_shapes[0], (), signature=sig,
+                       input_shapes=in_shapes, output_names=out_names, output_shapes=out_shapes)
 
 
 @contextlib.contextmanager
