@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from edgelite.converter import io_names
 from edgelite.converter.config import ConvertConfig, QuantMode
 from edgelite.converter.loading import SourceModel, import_tf
 from edgelite.converter.tflite_converter import io_dtype, run_tf, tflite_converter
@@ -79,7 +80,8 @@ class Calibrated:
         else:
             converter = tflite_converter(src, cfg, representative, mode=QuantMode.INT8)
             converter._experimental_calibrate_only = True
-            self._recorded = run_tf("calibration", cfg, converter.convert)   # TF's min/max, before any method
+            # TF's min/max, before any method; with the source's I/O names and order, which the quantizer keeps
+            self._recorded = io_names.from_source(run_tf("calibration", cfg, converter.convert), src)
         self._x = representative
         self._float: bytes | None = None
         self._histograms: dict[bytes, Any] = {}   # shared by every variant (same samples)
@@ -142,7 +144,7 @@ class Calibrated:
             self._float = self._src.tflite_bytes
         if self._float is None:
             converter = tflite_converter(self._src, self.cfg, None, mode=QuantMode.FLOAT32)
-            self._float = run_tf("float32 conversion", self.cfg, converter.convert)
+            self._float = io_names.from_source(run_tf("float32 conversion", self.cfg, converter.convert), self._src)
         return self._float
 
     def quantize(self, keep: Iterable[Node] = (), *, correct_biases: bool = True) -> bytes:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edgelite.converter import preflight
+from edgelite.converter import io_names, preflight
 from edgelite.converter.calibrated import Calibrated, Node, layer_of
 from edgelite.converter.config import ConvertConfig, QuantMode
 from edgelite.converter.finalize import created_utc, finalize, provenance
@@ -107,8 +107,8 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
 
             drift_ref = reference_stats(prep.calib.x, outputs_at_shape(cal.float_model(), prep.calib.x))
         else:
-            model_bytes = run_tf("TFLite converter", cfg, tflite_converter(
-                src, cfg, prep.calib.x if prep.calib is not None else None).convert)
+            model_bytes = io_names.from_source(run_tf("TFLite converter", cfg, tflite_converter(
+                src, cfg, prep.calib.x if prep.calib is not None else None).convert), src)
             plain = model_bytes
         timings["convert_s"] = time.perf_counter() - t0
         kept_tensors = {n.tensor for n in kept}

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-IMAGE = "serving_default_image:0"
+IMAGE = "image"   # the example model's Keras input name, which a converted file keeps (converter/io_names.py)
 
 
 def strict(text: str | bytes):

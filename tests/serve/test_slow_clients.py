@@ -173,7 +173,7 @@ def test_six_huge_uploads_at_once_stay_under_500_mb(repo):
 
 def test_a_16_mib_binary_batch_is_refused_by_the_batch_cap_without_growing_the_server(repo, example_models):
     x = np.zeros((16 * 1024 * 1024 - 4096) // 784 // 4 * 784, np.float32)   # just under --max-body as FP32
-    head = json.dumps({"inputs": [{"name": "serving_default_image:0", "shape": [x.size // 784, 28, 28, 1],
+    head = json.dumps({"inputs": [{"name": "image", "shape": [x.size // 784, 28, 28, 1],
                                    "datatype": "FP32", "parameters": {"binary_data_size": x.nbytes}}]}).encode()
     with serving(repo) as server:
         before = _peak_rss_mb(server.proc.pid)
