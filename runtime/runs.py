@@ -247,9 +247,11 @@ def _valid_device(d: Any) -> bool:
 
 
 def output_names(runner: Runner, count: int) -> list[str]:
-    """The runner's output names from its description (``outputs[*].name``), else ``output_0``, …"""
+    """The runner's output names from its description (``outputs[*].name``: a ``TensorSummary`` or a dict with
+    a "name" key, as the converter's ``TFReference`` describes them), else ``output_0``, …"""
     described = runner.describe().get("outputs")
-    names = [getattr(t, "name", None) for t in described] if isinstance(described, list) else []
+    names = [t.get("name") if isinstance(t, dict) else getattr(t, "name", None) for t in described] \
+        if isinstance(described, list) else []
     if len(names) == count and all(isinstance(n, str) for n in names) and len(set(names)) == count:
         return [str(n) for n in names]
     return [f"output_{i}" for i in range(count)]
