@@ -14,7 +14,7 @@ from edgelite.converter.config import ConvertConfig, QuantMode
 from edgelite.converter.finalize import created_utc, finalize, provenance
 from edgelite.converter.float_fallback import BudgetReport, search
 from edgelite.converter.prepare import input_pin, prepared, resolve_spec  # noqa: F401 - resolve_spec: public API
-from edgelite.converter.report import CalibrationInfo, ConvertReport, FloatOp
+from edgelite.converter.report import CalibrationInfo, ConvertReport, FloatOp, IOTypes
 from edgelite.converter.scoring import Scorer
 from edgelite.converter.tflite_converter import run_tf, tflite_converter
 from edgelite.core.errors import ConversionError, UserInputError
@@ -152,7 +152,7 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
         timings={k: round(v, 3) for k, v in timings.items()}, warnings=warnings, kept_float=list(kept),
         size_cost_bytes=(len(model_bytes) - int8_size) if int8_size is not None else 0,
         budget=budget, target=cfg.target.value, target_notes=list(cfg.target_notes), gpu=gpu_report, ranges=ranges,
-        bias_correction=bias, equalization=eq, optimize=optimized, recipe=recipe,
+        bias_correction=bias, equalization=eq, optimize=optimized, recipe=recipe, io_types=IOTypes.of(final),
     )
 
 

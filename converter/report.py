@@ -15,6 +15,7 @@ from edgelite.core.recipe import Recipe
 from edgelite.core.report import OMIT_NONE, Record, Report
 from edgelite.core.version import __version__
 from edgelite.runtime.gpu import GpuSummary
+from edgelite.runtime.tensors import io_line
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,34 @@ class FloatOp(Record):
     op: str
     tensor: str
     layer: str | None
+
+
+@dataclass(frozen=True)
+class TensorType(Record):
+    """A tensor at the file's edge: its name and type (``int8``, ``float32``, …)."""
+
+    name: str
+    dtype: str
+
+
+@dataclass(frozen=True)
+class IOTypes(Record):
+    """The written file's input and output types, read from the file: ``--io`` says what was asked for, this
+    what every tensor got (an output can stay float32 in an int8 file)."""
+
+    inputs: list[TensorType]
+    outputs: list[TensorType]
+
+    @classmethod
+    def of(cls, data: bytes) -> IOTypes:
+        from edgelite.runtime.tflite_file import io_tensors
+
+        ins, outs = io_tensors(data)
+        return cls(*([TensorType(t.name, t.dtype.lower()) for t in side] for side in (ins, outs)))
+
+    def line(self) -> str:
+        """``int8``, or per tensor where they differ (``int8 in / out: cls int8, box float32``)."""
+        return io_line(self.inputs, self.outputs)
 
 
 @dataclass(frozen=True)
@@ -69,6 +98,14 @@ class ConvertReport(Report):
     optimize: OptimizeReport | None = field(default=None, metadata=OMIT_NONE)         # --optimize accuracy
     edgelite_version: str = __version__
     recipe: Recipe | None = field(default=None, metadata=OMIT_NONE)   # what made the file (convert --recipe)
+    io_types: IOTypes | None = field(default=None, metadata=OMIT_NONE)  # every I/O tensor's type in the file
+
+    def io_line(self) -> str:
+        """The I/O the table states: ``--io`` when every tensor of the file has it, else per tensor."""
+        if self.io_types is None:
+            return self.io
+        line = self.io_types.line()
+        return self.io if line == self.io else f"{line} (--io {self.io})"
 
     def budget_verdict(self) -> str | None:
         """The --max-drop budget: "met", "NOT met (gap G pts)", or None when there was none."""

@@ -18,17 +18,27 @@ import numpy as np
 
 from edgelite.core.errors import UserInputError
 from edgelite.core.report import LatencyStats, Record, Report, latency_stats
+from edgelite.core.stats import PairedFigures
 from edgelite.core.version import __version__
 from edgelite.runtime import device
+from edgelite.runtime.comparisons import (
+    CLASS_SCORES,
+    Accuracy,
+    ClassifyFigures,
+    ClassScores,
+    OutputRole,
+    TensorErrorFigures,
+    match,
+    metric,
+)
 from edgelite.runtime.comparisons import CONFUSION_MAX_CLASSES as CONFUSION_MAX_CLASSES
-from edgelite.runtime.comparisons import Accuracy, ClassifyFigures, TensorErrorFigures, match, metric
 from edgelite.runtime.comparisons import ClassAccuracy as ClassAccuracy
 from edgelite.runtime.comparisons import OutputError as OutputError
 from edgelite.runtime.comparisons import output_error as output_error
 from edgelite.runtime.comparisons import per_class as per_class
 from edgelite.runtime.runs import Run, run_samples, sample_ids
 from edgelite.runtime.runs import Runner as Runner
-from edgelite.runtime.tensors import TensorSummary
+from edgelite.runtime.tensors import TensorSummary, io_line
 
 if TYPE_CHECKING:
     from edgelite.calibration.preprocess import PreprocessSpec
@@ -46,7 +56,8 @@ _TFLITE_ONLY = ("threads", "xnnpack", "delegates", "inputs", "outputs", "metadat
 
 @dataclass(frozen=True)
 class CompareSide(Record):
-    """One model of a comparison: what it is (``Runner.describe()``), its latency and its accuracy."""
+    """One model of a comparison: what it is (``Runner.describe()``), its latency and its accuracy (on the
+    primary class-score output)."""
 
     lazy_types = ("edgelite.runtime.metadata",)
 
@@ -76,9 +87,51 @@ class CompareSide(Record):
         first = ("path", "kind", "size_bytes", "backend", "backend_version", *_TFLITE_ONLY)
         return {**{k: out[k] for k in first if k in out}, **{k: v for k, v in out.items() if k not in first}}
 
+    def io(self) -> str | None:
+        """The file's I/O types (``int8``, or per tensor where they differ: ``int8 in / out: cls int8, box
+        float32``); None for a side that is not a .tflite file."""
+        if self.inputs is None or self.outputs is None:
+            return None
+        return io_line(self.inputs, self.outputs)
+
+    def output_dtype(self, name: str) -> str | None:
+        """The type of the output tensor ``name`` (None when the side does not list it)."""
+        return next((t.dtype for t in self.outputs or () if t.name == name), None)
+
+
+@dataclass(frozen=True)
+class OutputFigures(Record):
+    """One output pair of the report: what it is (class scores or a tensor, and why), its error figures, and
+    for class scores the paired figures (agreement with its 95 % interval; with labels that index into it the
+    top-1 drop and McNemar) and each side's accuracy."""
+
+    name: str                               # the reference's output
+    candidate_name: str                     # the candidate's (differs when matched by position or shape)
+    shape: list[int]                        # one sample's
+    kind: str                               # "class scores" or "tensor"
+    basis: str                              # why (a guess says so)
+    cosine_mean: float
+    snr_db: float | None                    # None: identical
+    max_abs_error: float
+    paired: PairedFigures | None = None     # class scores only
+    reference: Accuracy | None = None       # class scores on labelled samples only
+    candidate: Accuracy | None = None
+
+    @property
+    def agreement(self) -> float | None:
+        return None if self.paired is None else self.paired.agreement
+
+
+NO_CLASS_OUTPUT = "no class-score output; per-output error only"
+
 
 @dataclass(frozen=True)
 class CompareReport(Report):
+    """A comparison of two models (or two saved runs) on the same samples. The headline figures (agreement,
+    top-1, drop, McNemar, per-class) are the primary class-score output's (``primary_output``); error figures
+    at the top level are that output's too (the first output's when none is class scores); ``outputs`` has
+    every output pair. A model with no class-score output has ``agreement`` None."""
+
     kind = "compare"
     schema_version = 2   # 2: 95 % intervals (Wilson; Newcombe for the paired drop) and the exact McNemar p
 
@@ -88,7 +141,7 @@ class CompareReport(Report):
     labelled: bool
     top1_drop_pts: float | None
     top5_drop_pts: float | None
-    agreement: float
+    agreement: float | None                 # None: no class-score output
     cosine_mean: float
     snr_db: float | None
     max_abs_error: float
@@ -100,7 +153,24 @@ class CompareReport(Report):
     discordant: dict[str, int] | None = None       # {"reference_only": b, "candidate_only": c}
     device: device.DeviceInfo = field(default_factory=device.fingerprint)
     edgelite_version: str = __version__
-    output_errors: list[OutputError] | None = None   # every output pair (the fields above: the first)
+    output_errors: list[OutputError] | None = None   # every output pair's error figures
+    outputs: list[OutputFigures] | None = None       # every output pair, in the reference's order
+    primary_output: str | None = None                # the output the headline reads (None: no class scores)
+    matching: str | None = None                      # how outputs were paired: name, position or shape
+    notes: list[str] = field(default_factory=list)   # how outputs were paired and judged
+
+    def verdict(self) -> str:
+        """The headline in one line: agreement (and the top-1 drop with labels) on the primary class-score
+        output, or that there is none."""
+        if self.agreement is None:
+            return NO_CLASS_OUTPUT
+        where = f" on {self.primary_output}" if self.outputs and len(self.outputs) > 1 else ""
+        drop = "" if self.top1_drop_pts is None else f", top-1 drop {self.top1_drop_pts:+.2f} pts"
+        return f"agreement {self.agreement * 100:.2f} %{drop}{where}"
+
+    def class_outputs(self) -> list[OutputFigures]:
+        """The output pairs judged class scores."""
+        return [o for o in self.outputs or () if o.kind == CLASS_SCORES]
 
 
 def compare(reference: Runner, candidate: Runner, x: np.ndarray, y: np.ndarray | None = None,
@@ -119,16 +189,18 @@ def compare_runs(reference: Run, candidate: Run, *, candidate_is_int8: bool | No
                  class_names: Sequence[str] | None = None,
                  op_profile: Callable[[], OpProfile | None] | None = None) -> CompareReport:
     """The report of two runs over the same samples (live or loaded from files): the ``classify`` and
-    ``tensor error`` metrics, latency from the recorded per-invoke times. ``candidate_is_int8`` defaults to
-    what the candidate run recorded; ``op_profile`` (called only when int8 is slower) profiles the live
-    candidate for the warning."""
+    ``tensor error`` metrics on every output pair, latency from the recorded per-invoke times.
+    ``candidate_is_int8`` defaults to what the candidate run recorded; ``op_profile`` (called only when int8
+    is slower) profiles the live candidate for the warning."""
     m = match(reference, candidate)
     if class_names is not None:
         m = dataclasses.replace(m, class_names=tuple(class_names))
     cls = metric("classify")(m)
     err = metric("tensor error")(m)
     assert isinstance(cls, ClassifyFigures) and isinstance(err, TensorErrorFigures)
-    ref_side, cand_side = _side(reference, cls.reference), _side(candidate, cls.candidate)
+    primary = cls.primary
+    ref_side = _side(reference, primary.reference if primary else None)
+    cand_side = _side(candidate, primary.candidate if primary else None)
     if candidate_is_int8 is None:
         candidate_is_int8 = candidate.quantized
     ref_dev, cand_dev = _device(reference), _device(candidate)
@@ -143,14 +215,32 @@ def compare_runs(reference: Run, candidate: Run, *, candidate_is_int8: bool | No
     def drop(ref: float | None, cand: float | None) -> float | None:
         return round(ref - cand, 4) if ref is not None and cand is not None else None
 
-    p, first = cls.paired, err.outputs[0]
+    by_name = {c.name: c for c in cls.outputs}
+    outputs = [_output(role, e, by_name.get(role.name)) for role, e in zip(cls.roles, err.outputs, strict=True)]
+    # a guess is said where it is made; what decided the other outputs is in their `basis`
+    notes = [*m.notes, *(f"output {o.name}: class scores, {o.basis}" for o in outputs
+                         if o.kind == CLASS_SCORES and o.basis.startswith("guessed")), *cls.notes]
+    headline = next((e for e in err.outputs if primary is not None and e.name == primary.name), err.outputs[0])
+    p = primary.paired if primary is not None else None
     return CompareReport(
         reference=ref_side, candidate=cand_side, samples=reference.samples, labelled=m.labels is not None,
         top1_drop_pts=drop(ref_side.top1, cand_side.top1), top5_drop_pts=drop(ref_side.top5, cand_side.top5),
-        agreement=round(p.agreement, 6), cosine_mean=first.cosine_mean, snr_db=first.snr_db,
-        max_abs_error=first.max_abs_error, warnings=warnings, classes=cls.classes,
-        agreement_ci95=p.agreement_ci95, top1_drop_ci95=p.top1_drop_ci95, mcnemar_p=p.mcnemar_p,
-        discordant=p.discordant, output_errors=err.outputs, device=cand_dev)
+        agreement=None if p is None else round(p.agreement, 6), cosine_mean=headline.cosine_mean,
+        snr_db=headline.snr_db, max_abs_error=headline.max_abs_error, warnings=warnings,
+        classes=primary.classes if primary else None, agreement_ci95=None if p is None else p.agreement_ci95,
+        top1_drop_ci95=None if p is None else p.top1_drop_ci95, mcnemar_p=None if p is None else p.mcnemar_p,
+        discordant=None if p is None else p.discordant, output_errors=err.outputs, device=cand_dev,
+        outputs=outputs, primary_output=None if primary is None else primary.name, matching=m.matching,
+        notes=notes)
+
+
+def _output(role: OutputRole, err: OutputError, cls: ClassScores | None) -> OutputFigures:
+    """One output pair's figures: its role, its error, its class-score figures if it has them."""
+    return OutputFigures(name=role.name, candidate_name=role.candidate_name, shape=role.shape, kind=role.kind,
+                         basis=role.basis, cosine_mean=err.cosine_mean, snr_db=err.snr_db,
+                         max_abs_error=err.max_abs_error, paired=None if cls is None else cls.paired,
+                         reference=None if cls is None else cls.reference,
+                         candidate=None if cls is None else cls.candidate)
 
 
 def _device(run: Run) -> device.DeviceInfo:

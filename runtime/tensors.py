@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -79,3 +80,29 @@ def to_tensor(arr: np.ndarray, t: TensorInfo) -> np.ndarray:
     raise UserInputError(f"input {t.name!r} is {t.dtype}; got {arr.dtype} (pass floats or {t.dtype})")
 
 
+
+
+class NamedType(Protocol):
+    """A tensor as I/O lines name it: ``TensorSummary``, ``tflite_file.TensorRef``, a report's own record."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def dtype(self) -> str: ...
+
+
+def io_line(inputs: Sequence[NamedType], outputs: Sequence[NamedType]) -> str:
+    """A file's I/O types as reports state them: one type when every input and output has it (``int8``), else
+    per side (``int8 in / float32 out``), and per tensor on a side whose tensors differ (``int8 in / out: cls
+    int8, box float32``) — an output left float among int8 ones must not hide behind one word."""
+    types = {str(t.dtype).lower() for t in (*inputs, *outputs)}
+    if len(types) == 1:
+        return types.pop()
+
+    def side(tensors: Sequence[NamedType], word: str) -> str:
+        kinds = {str(t.dtype).lower() for t in tensors}
+        if len(kinds) == 1:
+            return f"{kinds.pop()} {word}"
+        return f"{word}: " + ", ".join(f"{t.name} {str(t.dtype).lower()}" for t in tensors)
+
+    return f"{side(inputs, 'in')} / {side(outputs, 'out')}"

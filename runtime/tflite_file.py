@@ -177,6 +177,18 @@ def op_inventory(data: bytes) -> list[OpInfo]:
     return result
 
 
+@_guarded
+def io_tensors(data: bytes) -> tuple[list[TensorRef], list[TensorRef]]:
+    """The main subgraph's input and output tensors (name, type as the schema spells it, shape), in order."""
+    model, sg = _main_subgraph(data)
+    if sg is None:
+        return [], []
+    tensors = sg.tables(Slot.SUBGRAPH_TENSORS)
+    buffers = model.tables(Slot.MODEL_BUFFERS)
+    return ([_tensor_ref(tensors, buffers, i) for i in _ids(sg, Slot.SUBGRAPH_INPUTS)],
+            [_tensor_ref(tensors, buffers, i) for i in _ids(sg, Slot.SUBGRAPH_OUTPUTS)])
+
+
 def float_compute_ops(data: bytes) -> list[OpInfo]:
     return [op for op in op_inventory(data) if op.is_float_compute]
 

@@ -29,7 +29,7 @@ class _Accuracy(Protocol):
     @property
     def top1_drop_pts(self) -> float | None: ...
     @property
-    def agreement(self) -> float: ...
+    def agreement(self) -> float | None: ...   # None: the model has no class-score output
 
 
 class Measured(Protocol):

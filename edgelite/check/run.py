@@ -159,6 +159,7 @@ def _measure(entry: ModelEntry, cfg: CheckConfig, log: Log, probe_cache: bool,
             raise UserInputError(f"{cfg.path}: models[name={entry.name!r}].eval: {entry.eval} has no labels, so "
                                  "max_top1_drop_pts cannot be checked; use SRC/<class>/ folders or .npz with y, "
                                  "or budget min_agreement instead")
+        _class_budgets_fit(entry, cfg, report)
         accuracy = report
     log(f"[{entry.name}] timing: {cfg.latency.rounds} interleaved rounds, {cfg.latency.threads} thread(s)")
     kernel = lat.load_kernel(backend=cfg.latency.backend, xnnpack=cfg.latency.xnnpack, threads=cfg.latency.threads,
@@ -179,6 +180,19 @@ def _measure(entry: ModelEntry, cfg: CheckConfig, log: Log, probe_cache: bool,
                         reference=None if reference is None else str(reference), size_bytes=cand.size_bytes,
                         quantized=cand.quantized, reference_size_bytes=None if ref is None else ref.size_bytes,
                         accuracy=accuracy, latency=latency)
+
+
+def _class_budgets_fit(entry: ModelEntry, cfg: CheckConfig, report: CompareReport) -> None:
+    """Top-1 budgets need an output of class scores; a model without one (landmarks, boxes, embeddings) is
+    refused in one line instead of being judged on an argmax over coordinates."""
+    used = [k for k in ("max_top1_drop_pts", "min_agreement") if getattr(entry.budgets, k) is not None]
+    if not used or report.agreement is not None:
+        return
+    outputs = ", ".join(f"{o.name} ({o.kind}: {o.basis})" for o in report.outputs or ())
+    raise UserInputError(f"{cfg.path}: models[name={entry.name!r}].budgets.{used[0]}: {report.candidate.path} has "
+                         f"no class-score output ({outputs}), so top-1 budgets cannot be checked; remove "
+                         f"{' and '.join(used)} for this model (check has no per-output error budget yet; "
+                         "`edgelite compare` reports every output's SNR, cosine and max error)")
 
 
 def _baseline_entry(m: CheckedModel) -> BaselineEntry:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from edgelite.core.formatting import ms, pct, size
+from edgelite.runtime.tensors import io_line
 
 if TYPE_CHECKING:   # renderers only read these; importing them here would load the converter for `run`
     from edgelite.calibration.preprocess import PreprocessSpec
@@ -17,7 +18,7 @@ if TYPE_CHECKING:   # renderers only read these; importing them here would load 
     from edgelite.converter.report import ConvertReport
     from edgelite.converter.scoring import Score
     from edgelite.runtime.bench import BenchReport
-    from edgelite.runtime.compare import CompareReport
+    from edgelite.runtime.compare import CompareReport, OutputFigures
     from edgelite.runtime.inspection import ModelInspection
     from edgelite.runtime.op_profile import OpProfile
 
@@ -49,7 +50,7 @@ def convert_table(r: ConvertReport) -> str:
     rows: list[tuple[str, Any]] = [
         ("source", f"{r.source} ({r.source_kind}, {size(r.source_size_bytes)})"),
         ("output", f"{r.output} ({size(r.size_bytes)})"),
-        ("mode / io", f"{r.mode} / {r.io}" + (f" (--target {r.target})" if r.target != "litert" else "")),
+        ("mode / io", f"{r.mode} / {r.io_line()}" + (f" (--target {r.target})" if r.target != "litert" else "")),
     ]
     if r.spec:
         rows.append(("preprocess", spec_line(r.spec)))
@@ -100,6 +101,26 @@ def ci_pts(ci: Sequence[float] | None, *, signed: bool = False) -> str:
     return f"(95 % CI {format(ci[0], f)} … {format(ci[1], f)})"
 
 
+def snr(v: float | None) -> str:
+    return "identical" if v is None else f"{v:.2f} dB"
+
+
+def _output_row(r: CompareReport, o: OutputFigures) -> tuple[str, str, str]:
+    """One output pair of a multi-output comparison: its role and figures, agreement for class scores."""
+    name = o.name if o.candidate_name == o.name else f"{o.name} → {o.candidate_name}"
+    shape = "x".join(str(d) for d in o.shape) or "scalar"
+    errors = f"SNR {snr(o.snr_db)}, cosine {o.cosine_mean:.6f}, max abs {o.max_abs_error:.6f}"
+    types = [r.reference.output_dtype(o.name), r.candidate.output_dtype(o.candidate_name)]
+    dtype = f" {types[1]}" if types[1] is not None else ""
+    if o.paired is None:
+        return (f"output {name}", f"tensor ({shape}{dtype})", errors)
+    p = o.paired
+    agree = f"agreement {pct(p.agreement * 100)} {ci_pts([v * 100 for v in p.agreement_ci95])}"
+    if o.reference is not None and o.candidate is not None:
+        agree += f", top-1 {pct(o.reference.top1)} → {pct(o.candidate.top1)}"
+    return (f"output {name}", f"class scores ({shape}{dtype})", f"{agree}; {errors}")
+
+
 def compare_table(r: CompareReport) -> str:
     ref, cand = r.reference, r.candidate
     ratio = cand.size_bytes / max(ref.size_bytes, 1)
@@ -109,27 +130,31 @@ def compare_table(r: CompareReport) -> str:
         ("backend", f"{ref.backend} {ref.backend_version}", f"{cand.backend} {cand.backend_version}"),
         ("size", size(ref.size_bytes), f"{size(cand.size_bytes)} ({ratio:.3f}x)"),
     ]
-    if r.labelled:
+    if ref.io() is not None or cand.io() is not None:
+        rows.append(("io", ref.io() or "-", cand.io() or "-"))
+    if r.labelled and ref.top1 is not None and r.top1_drop_pts is not None:
         rows.append(("top-1", f"{pct(ref.top1)} {ci_pts(ref.top1_ci95)}", f"{pct(cand.top1)} {ci_pts(cand.top1_ci95)}"))
         rows.append(("top-1 drop", "", f"{r.top1_drop_pts:+.2f} pts {ci_pts(r.top1_drop_ci95, signed=True)}, "
                                        f"McNemar p = {r.mcnemar_p:.3g}"))
         if ref.top5 is not None:
             rows.append(("top-5", pct(ref.top5), f"{pct(cand.top5)} (drop {r.top5_drop_pts:+.2f} pts)"))
+    several = len(r.outputs or ()) > 1
+    agreement = r.verdict() if r.agreement is None else (
+        f"{pct(r.agreement * 100)} "
+        f"{ci_pts(None if r.agreement_ci95 is None else [v * 100 for v in r.agreement_ci95])}"
+        + (f" (output {r.primary_output})" if several else ""))
     rows += [
         ("latency median", ms(ref.latency_ms.median), f"{ms(cand.latency_ms.median)} ({lat_ratio:.2f}x)"),
         ("latency p90", ms(ref.latency_ms.p90), ms(cand.latency_ms.p90)),
-        ("agreement", "", f"{pct(r.agreement * 100)} "
-                          f"{ci_pts(None if r.agreement_ci95 is None else [v * 100 for v in r.agreement_ci95])}"),
-        ("cosine mean", "", f"{r.cosine_mean:.6f}"),
-        ("SNR", "", "identical" if r.snr_db is None else f"{r.snr_db:.2f} dB"),
-        ("max abs error", "", f"{r.max_abs_error:.6f}"),
+        ("agreement", "", agreement.strip()),
     ]
-    for e in (r.output_errors or [])[1:]:   # the first output's figures are the rows above
-        snr = "identical" if e.snr_db is None else f"{e.snr_db:.2f} dB"
-        rows.append((f"output {printable(e.name)}", "", f"SNR {snr}, cosine {e.cosine_mean:.6f}, "
-                                                         f"max abs {e.max_abs_error:.6f}"))
+    if several:   # every output on its own row; the headline's error figures are one of them
+        rows += [_output_row(r, o) for o in r.outputs or ()]
+    else:
+        rows += [("cosine mean", "", f"{r.cosine_mean:.6f}"), ("SNR", "", snr(r.snr_db)),
+                 ("max abs error", "", f"{r.max_abs_error:.6f}")]
     rows.append(("samples", "", str(r.samples) + ("" if r.labelled else " (unlabelled)")))
-    return table(rows, header=("", "reference", "candidate"))
+    return table(rows, header=("", "reference", "candidate")) + "".join(f"\nnote: {printable(n)}" for n in r.notes)
 
 
 def bench_table(r: BenchReport) -> str:
@@ -183,7 +208,8 @@ def run_table(results: list[dict[str, Any]]) -> str:
 def inspect_table(info: ModelInspection) -> str:
     rows: list[tuple[str, Any]] = [
         ("file", f"{info.path} ({size(info.size_bytes)})"),
-        ("quantized", "yes (integer activations)" if info.quantized else "no (float activations)")]
+        ("quantized", "yes (integer activations)" if info.quantized else "no (float activations)"),
+        ("io", io_line(info.inputs, info.outputs))]
     for kind, tensors in (("input", info.inputs), ("output", info.outputs)):
         for t in tensors:
             q = f" scale {t.scale:.6g} zero-point {t.zero_point}" if t.scale else ""

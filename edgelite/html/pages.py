@@ -98,11 +98,16 @@ def accuracy_section(r: CompareReport, *, ref_name: str = "float", cand_name: st
             labels.append(label)
             ref_v.append(ref_fig)
             cand_v.append(cand_fig)
-    labels.append("agreement with float %")
-    ref_v.append(100.0)
-    cand_v.append(r.agreement * 100)
-    out.append(svg.bars("accuracy", f"Accuracy on {r.samples} samples: float vs int8", labels,
-                        {ref_name: ref_v, cand_name: cand_v}, colors, x_max=100.0, fmt=lambda v: f"{v:.2f}"))
+    if r.agreement is not None:
+        labels.append("agreement with float %")
+        ref_v.append(100.0)
+        cand_v.append(r.agreement * 100)
+    if labels:
+        on = f" (output {r.primary_output})" if len(r.outputs or ()) > 1 else ""
+        out.append(svg.bars("accuracy", f"Accuracy on {r.samples} samples: float vs int8{on}", labels,
+                            {ref_name: ref_v, cand_name: cand_v}, colors, x_max=100.0, fmt=lambda v: f"{v:.2f}"))
+    else:
+        out.append(f"<p>{escape(r.verdict())}.</p>")
     classes = r.classes
     if classes:
         out.append(svg.bars("per-class", "Per-class top-1 accuracy (%)", classes.names,
@@ -114,6 +119,24 @@ def accuracy_section(r: CompareReport, *, ref_name: str = "float", cand_name: st
     return out
 
 
+def outputs_section(r: CompareReport) -> list[str]:
+    """Every output pair: what it is, why, its error figures, and agreement for class scores."""
+    rows = []
+    for o in r.outputs or ():
+        p = o.paired
+        agree = "-" if p is None else f"{p.agreement:.4f}" + fmt.ci95(p.agreement_ci95, ".4f", "")
+        top1 = "-" if o.reference is None or o.candidate is None else \
+            f"{o.reference.top1:.2f} → {o.candidate.top1:.2f} %"
+        dtypes = " / ".join(t or "-" for t in (r.reference.output_dtype(o.name),
+                                               r.candidate.output_dtype(o.candidate_name)))
+        name = o.name if o.name == o.candidate_name else f"{o.name} → {o.candidate_name}"
+        rows.append((name, "x".join(map(str, o.shape)), dtypes, f"{o.kind}: {o.basis}", agree, top1,
+                     fmt.number(o.snr_db, ".2f", " dB") if o.snr_db is not None else "identical",
+                     f"{o.cosine_mean:.6f}", f"{o.max_abs_error:.6g}"))
+    return [html_table(("output", "shape", "types (ref / cand)", "judged as", "agreement", "top-1", "SNR",
+                        "cosine", "max abs error"), rows, numeric=(6, 7, 8))]
+
+
 def compare_page(r: CompareReport) -> str:
     ref, cand = r.reference, r.candidate
     top = [("samples", str(r.samples))]
@@ -121,7 +144,8 @@ def compare_page(r: CompareReport) -> str:
         top += [("top-1 float → int8", f"{fmt.number(ref.top1, '.2f')} → {fmt.number(cand.top1, '.2f')} %"),
                 ("top-1 drop", f"{r.top1_drop_pts:.2f} pts" + fmt.ci95(r.top1_drop_ci95, "+.2f", " pts")),
                 ("McNemar p (exact)", fmt.number(r.mcnemar_p, ".3g"))]
-    top += [("agreement", f"{r.agreement:.4f}" + fmt.ci95(r.agreement_ci95, ".4f", "")),
+    top += [("agreement", r.verdict() if r.agreement is None
+             else f"{r.agreement:.4f}" + fmt.ci95(r.agreement_ci95, ".4f", "")),
             ("output SNR", fmt.number(r.snr_db, ".1f", " dB")),
             ("size", f"{fmt.size(ref.size_bytes)} → {fmt.size(cand.size_bytes)}"),
             ("median latency", f"{ref.latency_ms.median:.3f} → {cand.latency_ms.median:.3f} ms")]
@@ -129,6 +153,10 @@ def compare_page(r: CompareReport) -> str:
             "(candidate)</p>", cards(top), *warnings(r.warnings)]
     body.append("<h2>Accuracy</h2>")
     body += accuracy_section(r)
+    if r.outputs and len(r.outputs) > 1:
+        body.append("<h2>Outputs</h2>")
+        body += outputs_section(r)
+    body += [f"<p>{escape(n)}</p>" for n in r.notes]
     body.append("<h2>Latency and size</h2>")
     groups = [(f"float · {fmt.file_name(ref.path)}", ref.latency_samples_ms, svg.PALETTE["float"]),
               (f"int8 · {fmt.file_name(cand.path)}", cand.latency_samples_ms, svg.PALETTE["int8"])]
@@ -264,7 +292,7 @@ def _check_model(m: CheckedModel) -> list[str]:
     if acc is not None:
         if acc.top1_drop_pts is not None:
             items.append(("top-1 drop", f"{acc.top1_drop_pts:.2f} pts"))
-        items.append(("agreement", f"{acc.agreement:.4f}"))
+        items.append(("agreement", acc.verdict() if acc.agreement is None else f"{acc.agreement:.4f}"))
     out.append(cards(items))
     rows = [(*row.cells(), row.status, row.message) for row in m.budgets]
     if rows:
