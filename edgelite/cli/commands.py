@@ -349,6 +349,53 @@ def _input_batch(name: str, model: Any) -> tuple[np.ndarray, list[str], np.ndarr
     return np.concatenate(batches), ids, None, None
 
 
+def _output_labels(model: Any, k: int, size: int) -> tuple[str, ...] | None:
+    """Labels for output ``k`` of ``size`` values: the model file's, when they fit it. (A data folder's class
+    names say nothing about which output index is which class, so they are not used.)"""
+    labels = model.labels if k == 0 else None
+    labels = labels or model.metadata.labels
+    return tuple(labels) if labels and len(labels) == size else None
+
+
+def _run_results(model: Any, run: Any, top_k: int) -> list[dict[str, Any]]:
+    """One JSON-ready result per sample: every output by name — top-k for class scores, else shape, summary
+    and values — and, as before outputs were named, ``top_k`` of the first class-score output at the top.
+
+    A lone output of 2+ values is taken for class scores, as ``run`` always did (logits are not probability
+    rows, and nothing else tells); among several outputs, only those labels fit or whose rows are
+    probability vectors are (``comparisons.class_basis``)."""
+    from edgelite.runtime.comparisons import class_basis
+
+    kinds: dict[str, tuple[str, ...] | None] = {}   # class-score outputs -> their labels (None: indices)
+    for k, (name, arr) in enumerate(run.outputs.items()):
+        rows = arr.reshape(run.samples, -1)
+        labels = _output_labels(model, k, rows.shape[1])
+        lone = len(run.outputs) == 1 and rows.shape[1] >= 2
+        if lone or class_basis(rows, class_names=labels) is not None:
+            kinds[name] = labels
+    dtypes = {t.name: str(t.dtype) for t in model.outputs}   # the file's types (values come dequantized)
+    results = []
+    for i, (sample_id, seconds) in enumerate(zip(run.ids, run.times_s, strict=True)):
+        outputs: dict[str, Any] = {}
+        for name, arr in run.outputs.items():
+            values = np.asarray(arr[i], dtype=np.float64)
+            head = {"shape": list(values.shape), "dtype": dtypes.get(name, str(arr.dtype))}
+            if name in kinds:
+                flat = values.reshape(-1)
+                labels = kinds[name] or tuple(str(j) for j in range(flat.size))
+                order = np.argsort(-flat, kind="stable")[:top_k]
+                outputs[name] = {"kind": "class scores", **head, "top_k": [
+                    {"label": labels[j], "index": int(j), "score": round(float(flat[j]), 6)} for j in order]}
+            else:
+                stats = [round(float(f(values)), 6) if values.size else None for f in (np.min, np.max, np.mean)]
+                outputs[name] = {"kind": "tensor", **head, **dict(zip(("min", "max", "mean"), stats, strict=True)),
+                                 "values": np.round(values, 6).tolist()}
+        first = next((outputs[n]["top_k"] for n in outputs if n in kinds), None)
+        results.append({"input": sample_id, **({"top_k": first} if first is not None else {}),
+                        "latency_ms": round(float(seconds) * 1e3, 3), "outputs": outputs})
+    return results
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from edgelite.runtime import Model
     from edgelite.runtime.runs import run_samples
@@ -375,18 +422,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     labelled = len(known) == len(ys)   # labels only when every input has them
     run = run_samples(model, np.concatenate(xs), ids, labels=np.concatenate(known) if labelled else None,
                       class_names=class_names if labelled else None)
-    results = []
-    scores = next(iter(run.outputs.values()))
-    for sample_id, sample_scores, seconds in zip(run.ids, scores.reshape(run.samples, -1), run.times_s,
-                                                 strict=True):
-        order = np.argsort(-sample_scores, kind="stable")[: args.top_k]
-        labels = model.labels or tuple(str(i) for i in range(sample_scores.size))
-        results.append({
-            "input": sample_id,
-            "top_k": [{"label": labels[i], "index": int(i), "score": round(float(sample_scores[i]), 6)}
-                      for i in order],
-            "latency_ms": round(float(seconds) * 1e3, 3),
-        })
+    results = _run_results(model, run, args.top_k)
     if args.json:
         print(json.dumps({"model": str(args.model), "backend": model.backend.name, "results": results}, indent=2))
     else:

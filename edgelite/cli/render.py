@@ -197,12 +197,41 @@ def ops_table(name: str, p: OpProfile, top: int = 10) -> str:
     return head + table(rows, header=("op type", "count", "time", "share", "delegated"))
 
 
+def _top_k(top: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{t['label']} {t['score']:.3f}" for t in top)
+
+
+def _tensor_summary(out: dict[str, Any], first: int = 4) -> str:
+    """A tensor output in one cell: its shape and type, then its values when few, else min/max/mean and the
+    first few values."""
+    flat: list[float] = []
+    stack = [out["values"]]
+    while stack:   # nested lists of any depth, in order
+        v = stack.pop()
+        if isinstance(v, list):
+            stack.extend(reversed(v))
+        else:
+            flat.append(float(v))
+    shape = "x".join(str(d) for d in out["shape"]) or "scalar"
+    head = f"{shape} {out['dtype']}"
+    if len(flat) <= first:
+        return f"{head}: " + ", ".join(f"{v:.4g}" for v in flat)
+    return (f"{head}: min {out['min']:.4g}, max {out['max']:.4g}, mean {out['mean']:.4g}; "
+            + ", ".join(f"{v:.4g}" for v in flat[:first]) + ", …")
+
+
 def run_table(results: list[dict[str, Any]]) -> str:
+    """``edgelite run``: one row per input for a lone class-score output (top-k), else one row per output."""
+    lone = all(len(res["outputs"]) == 1 and "top_k" in res for res in results)
+    if lone:
+        return table([(res["input"], _top_k(res["top_k"]), ms(res["latency_ms"])) for res in results],
+                     header=("input", "top-k (label score)", "invoke"))
     rows = []
     for res in results:
-        top = ", ".join(f"{t['label']} {t['score']:.3f}" for t in res["top_k"])
-        rows.append((res["input"], top, ms(res["latency_ms"])))
-    return table(rows, header=("input", "top-k (label score)", "invoke"))
+        for k, (name, out) in enumerate(res["outputs"].items()):
+            shown = f"top-k {_top_k(out['top_k'])}" if out["kind"] == "class scores" else _tensor_summary(out)
+            rows.append((res["input"] if k == 0 else "", name, shown, ms(res["latency_ms"]) if k == 0 else ""))
+    return table(rows, header=("input", "output", "top-k (label score) or values", "invoke"))
 
 
 def inspect_table(info: ModelInspection) -> str:

@@ -5,6 +5,7 @@ file (MediaPipe's face mesh) against its int8 conversion."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
 import numpy as np
@@ -218,3 +219,27 @@ def test_a_no_class_model_refuses_an_agreement_budget_in_one_line(face_mesh, lfw
     code, _, err = run_cli("check", "--config", toml)
     assert code == 2 and err.count("\n") == 1, err
     assert "budgets.min_agreement" in err and "no class-score output" in err and "remove min_agreement" in err
+
+
+def test_run_prints_and_keeps_both_face_mesh_outputs(face_mesh, lfw_faces, run_cli):
+    _, int8, _ = face_mesh
+    faces = sorted(lfw_faces[1].glob("*.png"))[:2]
+    code, out, err = run_cli("run", int8, *faces)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert sum("conv2d_20" in ln for ln in lines) == 2 and sum("conv2d_30" in ln for ln in lines) == 2
+    assert "1x1x1404 int8: min" in out and "top-k" not in out.split("\n", 2)[2]   # no argmax over coordinates
+    code, out, err = run_cli("run", int8, *faces, "--json")
+    assert code == 0, err
+    results = json.loads(out)["results"]
+    assert len(results) == 2 and all("top_k" not in res for res in results)
+    for res in results:
+        points, presence = res["outputs"]["conv2d_20"], res["outputs"]["conv2d_30"]
+        assert points["kind"] == "tensor" and points["shape"] == [1, 1, 1404] and points["dtype"] == "int8"
+        flat = np.asarray(points["values"]).reshape(-1)
+        assert flat.size == 1404 and flat.min() == pytest.approx(points["min"])
+        assert np.asarray(presence["values"]).size == 1
+    # the two faces are different faces: their landmarks differ
+    assert results[0]["outputs"]["conv2d_20"]["values"] != results[1]["outputs"]["conv2d_20"]["values"]
+    code, out, err = run_cli("inspect", int8)
+    assert code == 0 and [ln.split() for ln in out.splitlines() if ln.startswith("io ")] == [["io", "int8"]], err
