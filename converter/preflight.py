@@ -34,8 +34,11 @@ def _channel_ranges(cal: Calibrated, x: np.ndarray, nodes: Sequence[Node]) -> di
 
 
 def graph_warnings(cal: Calibrated, x: np.ndarray) -> list[str]:
-    """Ranges, outlier channels, pooling, padding and activations that int8 handles badly."""
+    """Ranges, outlier channels, pooling, padding and activations that int8 handles badly. For a float .tflite
+    source the architecture is the publisher's, so the advice is what a conversion can change instead."""
     warnings: list[str] = []
+    fixed = cal.cfg.model.suffix == ".tflite"
+    search = "or --max-drop with --eval to let edgelite pick the layers to keep float"
     ranges = cal.ranges
     nodes = [n for n in cal.nodes if n.tensor in ranges]
     spans = {n.tensor: ranges[n.tensor][1] - ranges[n.tensor][0] for n in nodes}
@@ -45,8 +48,9 @@ def graph_warnings(cal: Calibrated, x: np.ndarray) -> list[str]:
         if median > 0 and spans[n.tensor] > HUGE_RANGE_RATIO * median and n.op != "SOFTMAX":
             warnings.append(
                 f"{n.label} ({n.op}): activations span [{lo:.4g}, {hi:.4g}], {spans[n.tensor] / median:.0f}× the "
-                f"model's median range; int8 steps of {spans[n.tensor] / 255:.3g} flatten small values — bound it "
-                f"(ReLU6/clipping) or keep it float (--keep-float '{n.label}')")
+                f"model's median range; int8 steps of {spans[n.tensor] / 255:.3g} flatten small values — "
+                + (f"keep it float (--keep-float '{n.label}'), narrow the range (--calibration mse), {search}"
+                   if fixed else f"bound it (ReLU6/clipping) or keep it float (--keep-float '{n.label}')"))
     per_channel = _channel_ranges(cal, x, [n for n in nodes if n.op in ("DEPTHWISE_CONV_2D", "CONV_2D")])
     for n in nodes:
         widths = per_channel.get(n.tensor)
@@ -57,8 +61,10 @@ def graph_warnings(cal: Calibrated, x: np.ndarray) -> list[str]:
         if n.op == "DEPTHWISE_CONV_2D" and ratio > OUTLIER_CHANNEL_RATIO:
             warnings.append(
                 f"{n.label} (DEPTHWISE_CONV_2D, no ReLU6 bound: max {ranges[n.tensor][1]:.3g}): one channel's range "
-                f"is {ratio:.0f}× the median channel's, and int8 activations share one scale per tensor — use "
-                f"ReLU6 after depthwise convs, or --keep-float '{n.label}'")
+                f"is {ratio:.0f}× the median channel's, and int8 activations share one scale per tensor — "
+                + ("--equalize activations evens the channel ranges of depthwise-separable pairs; or "
+                   f"--keep-float '{n.label}', {search}" if fixed else
+                   f"use ReLU6 after depthwise convs, or --keep-float '{n.label}'"))
     ops = tflite_file.op_inventory(cal.data)
     consumers: dict[str, list[str]] = {}
     for op in ops:
@@ -71,15 +77,17 @@ def graph_warnings(cal: Calibrated, x: np.ndarray) -> list[str]:
         if op.op_type == "AVERAGE_POOL_2D":
             size = tflite_file.pool_filter(cal.data, op.index)
             if size and size[0] * size[1] >= LARGE_POOL_AREA:
+                fix = f"keep it float (--keep-float '{label}')" if fixed else \
+                    f"prefer global pooling late in the net or --keep-float '{label}'"
                 warnings.append(f"{label} (AVERAGE_POOL_2D {size[0]}×{size[1]}): a large averaging window "
-                                "rounds many int8 values into one; prefer global pooling late in the net or "
-                                f"--keep-float '{label}'")
+                                f"rounds many int8 values into one; {fix}")
         elif op.op_type == "PADV2":
             consts = tflite_file.op_constants(cal.data, op.index)
             value = consts[2] if len(consts) > 2 else None
             if value is not None and value.size and np.any(value != 0):
+                fix = f"keep the layers after it float (--keep-float), {search}" if fixed else "pad with zeros"
                 warnings.append(f"{label} (PADV2 with constant {float(value.reshape(-1)[0]):.4g}): a non-zero pad "
-                                "value widens the int8 range of everything after it; pad with zeros")
+                                f"value widens the int8 range of everything after it; {fix}")
         elif op.op_type in ("HARD_SWISH", "GELU"):
             smooth.setdefault(op.op_type, []).append(label)
         elif op.op_type == "LOGISTIC" and op.outputs and "MUL" in consumers.get(op.outputs[0].name, []) \
@@ -88,8 +96,9 @@ def graph_warnings(cal: Calibrated, x: np.ndarray) -> list[str]:
     for kind, layers in smooth.items():  # one line per kind: a MobileNetV3 has dozens
         names = ", ".join(dict.fromkeys(layers[:4])) + (", …" if len(layers) > 4 else "")
         fix = f"--keep-float-op {kind}" if kind in ("HARD_SWISH", "GELU") else "--keep-float on those layers"
+        last = search if fixed else "or QAT"   # QAT retrains: not for a publisher's .tflite
         warnings.append(f"{len(layers)} {kind} op(s) ({names}): int8 loses precision around zero; check them "
-                        f"with `edgelite analyze`, or {fix}, or QAT")
+                        f"with `edgelite analyze`, or {fix}, {last}")
     return warnings
 
 

@@ -80,7 +80,8 @@ def _for_target(cfg: ConvertConfig, src: SourceModel, labels: Any, tmp: Path, wa
 
 
 def resolve_spec(cfg: ConvertConfig, src: SourceModel) -> PreprocessSpec | None:
-    """Preprocessing from the flags, defaulting to the model's input shape. None for non-image inputs."""
+    """Preprocessing from the flags, else a float .tflite's own metadata, defaulting to the model's input shape.
+    None for non-image inputs."""
     shape = src.input_shape
     if len(shape) != 4:
         if cfg.input_size or cfg.color:
@@ -99,12 +100,16 @@ def resolve_spec(cfg: ConvertConfig, src: SourceModel) -> PreprocessSpec | None:
         h, w = cfg.input_size
     if h is None or w is None:
         raise UserInputError(f"{cfg.model}: input size is dynamic ({shape}); give --input-size HxW")
-    color = cfg.color or ("gray" if c == 1 else "rgb")
+    from edgelite.converter import source_metadata
+
+    # each flag, else what a float .tflite's metadata says (checked against its input), else edgelite's default
+    mean, std, file_color = source_metadata.preprocessing(cfg, source_metadata.for_source(src.path))
+    color = file_color or ("gray" if c == 1 else "rgb")
     if (color == "gray") != (c == 1):
         raise UserInputError(f"{cfg.model}: model input has {c} channel(s) but --color is {color}; "
                              f"use --color {'gray' if c == 1 else 'rgb or bgr'}")
     return PreprocessSpec(height=int(h), width=int(w), color=color, resize=cfg.resize,
-                          mean=cfg.mean or (0.0,), std=cfg.std or (255.0,), pipeline=cfg.resize_pipeline or "pil")
+                          mean=mean, std=std, pipeline=cfg.resize_pipeline or "pil")
 
 
 def input_pin(cfg: ConvertConfig, spec: PreprocessSpec | None, warnings: list[str]) -> Any:
@@ -121,7 +126,9 @@ def input_pin(cfg: ConvertConfig, spec: PreprocessSpec | None, warnings: list[st
 def prepared(cfg: ConvertConfig, warnings: list[str]) -> Iterator[Prepared]:
     """Load the source (exported to a SavedModel for the converter) and collect calibration samples."""
     t_start = time.perf_counter()
-    labels = md.read_labels_file(cfg.labels) if cfg.labels else None
+    from edgelite.converter.tflite_source import source_labels  # a float .tflite's metadata gives the defaults
+
+    labels = source_labels(cfg, warnings)   # --labels, else the source's own; its notices go to warnings
     with load_source(cfg.model) as src, tempfile.TemporaryDirectory(prefix="edgelite-target-") as tmp:
         timings = {"load_s": time.perf_counter() - t_start}
         src = _for_target(cfg, src, labels, Path(tmp), warnings)

@@ -11,31 +11,55 @@ budget search all apply.
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edgelite.converter.config import ConvertConfig
 from edgelite.core.errors import UserInputError
 from edgelite.runtime import tflite_file
 
 
 def inspect_float_tflite(path: Path) -> tuple[bytes, tuple[str, ...], tuple[int, ...], tuple[int, ...]]:
-    """(bytes, input names, first input shape, first output shape) of a float .tflite; refuses quantized ones."""
+    """(bytes, input names, first input shape, first output shape) of a float .tflite; refuses quantized ones.
+    The bytes have their dequantized constant weights folded to float32 (``dequantized_weights``); the file
+    itself is left as it is."""
+    from edgelite.converter import source_metadata
+    from edgelite.converter.dequantized_weights import fold_dequantized_constants
     from edgelite.core.files import native_stderr_captured
+    from edgelite.runtime.isolation import probe as run_probe
     from edgelite.runtime.model import Model
 
     data = tflite_file.read_model_bytes(path)
     if tflite_file.is_quantized(data):
         raise UserInputError(f"{path}: already quantized (integer activations); pass the float .tflite or the "
                              "Keras/SavedModel it came from")
+    if source_metadata.read(path, data).origin == "unreadable":
+        # the runtime refuses a file whose metadata it cannot read; the conversion warned and goes on without it
+        data = _without_metadata(data)
     with native_stderr_captured():
         # probed in a child process first: a corrupt file that would crash LiteRT is a one-line error
-        model = Model.load(path, probe=True)
+        run_probe(path, content=data)
+        model = Model.from_bytes(data, path)
     if any(t.dtype != np.float32 for t in model.inputs):
         raise UserInputError(f"{path}: inputs are not float32; edgelite converts float models to int8")
-    return (data, tuple(t.name for t in model.inputs), tuple(int(v) for v in model.inputs[0].shape),
-            tuple(int(v) for v in model.outputs[0].shape))
+    return (fold_dequantized_constants(data).data, tuple(t.name for t in model.inputs),
+            tuple(int(v) for v in model.inputs[0].shape), tuple(int(v) for v in model.outputs[0].shape))
+
+
+def _without_metadata(data: bytes) -> bytes:
+    """``data`` with an empty ``Model.metadata`` list: the vector's length set to 0 in place, so nothing is
+    re-packed and a metadata entry too corrupt to re-pack is no obstacle."""
+    buf = bytearray(data)
+    try:
+        span = tflite_file.model_view(buf).vector(tflite_file.Slot.MODEL_METADATA, 4)
+    except tflite_file.CORRUPT_ERRORS:
+        return data   # the loader reports the file
+    if span is not None:
+        struct.pack_into("<I", buf, span[0] - 4, 0)   # a vector's length precedes its elements
+    return bytes(buf)
 
 
 def record_ranges(float_model: bytes, x: np.ndarray) -> bytes:
@@ -60,3 +84,24 @@ def record_ranges(float_model: bytes, x: np.ndarray) -> bytes:
         q.min, q.max = [found[name][0]], [found[name][1]]
         t.quantization = q
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def source_labels(cfg: ConvertConfig, warnings: list[str]) -> tuple[str, ...] | None:
+    """``--labels``, else the labels a float .tflite source carries. What that source's metadata gives the
+    conversion (or why it cannot) and the weights folded for calibration go to ``warnings``, one line each."""
+    from edgelite.converter import source_metadata
+    from edgelite.converter.dequantized_weights import fold_dequantized_constants
+    from edgelite.runtime import metadata as md
+
+    labels = md.read_labels_file(cfg.labels) if cfg.labels else None
+    if cfg.model.suffix != ".tflite" or not cfg.model.is_file():
+        return labels
+    data = tflite_file.read_model_bytes(cfg.model)
+    if tflite_file.is_quantized(data):   # refused by the loader, with its own message
+        return labels
+    meta = source_metadata.read(cfg.model, data)
+    warnings.extend(source_metadata.notices(cfg, meta))
+    folded = fold_dequantized_constants(data).notice()
+    if folded:
+        warnings.append(folded)
+    return labels if labels is not None else meta.labels
