@@ -167,15 +167,20 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="show the converter's own log on failure")
     sub = _Subcommands(parser.add_subparsers(dest="command", required=True, parser_class=_Parser), only)
 
-    p = sub.add_parser("convert", help="convert a .keras/.h5/SavedModel to TFLite (default: full int8)")
-    p.add_argument("model", help=".keras, .h5 or SavedModel folder")
+    p = sub.add_parser("convert", help="convert a .keras/.h5/SavedModel or a float .tflite to TFLite (default: full "
+                                       "int8)")
+    p.add_argument("model", help=".keras, .h5, SavedModel folder, or a float .tflite as publishers ship it (e.g. "
+                                 "MediaPipe's; to full int8 only): float16/int8 weights behind DEQUANTIZE are folded "
+                                 "to float32, and its own metadata (normalization, colour, labels) gives the defaults "
+                                 "of --mean/--std/--color/--labels")
     p.add_argument("--target", choices=voc.choices(voc.Target), default="litert",
                    help="deployment preset: " + ", ".join(p.summary for p in voc.PRESETS.values()))
     p.add_argument("--mode", choices=voc.choices(voc.QuantMode),
                    help="quantization (default: the target's, int8 for litert and mediapipe, float16 for gpu)")
     p.add_argument("--io", choices=voc.choices(voc.IOType),
                    help="I/O type (default: the target's, int8 for litert, uint8 for mediapipe)")
-    p.add_argument("--labels", help="labels file, one per line (embedded in the .tflite)")
+    p.add_argument("--labels", help="labels file, one per line (embedded in the .tflite; default: a float .tflite "
+                                    "source's own labels file)")
     p.add_argument("--allow-float-ops", action="store_true", help="keep ops with no int8 kernel in float")
     p.add_argument("--recipe", metavar="FILE",
                    help="make the model a previous conversion made: FILE is a .tflite edgelite wrote, its --json "
@@ -204,7 +209,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                    help="with --max-drop: hold out this share of --eval (whole source groups, class-balanced) "
                         "that the search never sees; the budget must hold there (default 0.333; 0 disables)")
     _add_outputs(p, output="output .tflite", json="the conversion report", json_metavar="REPORT")
-    _add_spec_flags(p, defaults_note="defaults: the model's input size, mean 0, std 255")
+    _add_spec_flags(p, defaults_note="defaults: the model's input size, mean 0, std 255; for a float .tflite, "
+                                     "what its metadata says first")
 
     p = sub.add_parser("analyze", help="rank layers by the int8 error they cause (per-layer diagnosis)")
     p.add_argument("model", help=".keras, .h5 or SavedModel folder")
