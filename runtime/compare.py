@@ -9,7 +9,6 @@ turns two runs, live or saved, into the report.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -304,30 +303,96 @@ def _profiler(candidate: Any) -> Callable[[], OpProfile | None] | None:
     return lambda: profile_of(candidate)
 
 
-def compare_on(reference: Any, candidate: Any, data: str | os.PathLike[str], *, samples: int | None = None,
-               seed: int = 0, spec: PreprocessSpec | None = None) -> CompareReport:
+def compare_on(reference: Any, candidate: Any, data: Any, *, samples: int | None = None,
+               seed: int = 0, spec: PreprocessSpec | None = None,
+               reference_spec: PreprocessSpec | None = None) -> CompareReport:
     """Compare ``reference`` (a ``Model`` or the converter's ``TFReference``) and ``candidate`` (a ``Model``) on
-    ``data`` (image folder, .npy or .npz): what ``compare`` and ``check`` both run.
+    ``data`` (image folder, .npy or .npz; ``{input: path}`` for a multi-input model): what ``compare`` and
+    ``check`` both run. ``samples`` takes a seeded subset.
 
-    ``spec`` defaults to the candidate's embedded preprocessing; ``samples`` takes a seeded subset.
+    Each model gets its own preprocessing, as the client that deploys it would: the candidate its embedded
+    spec (``spec`` overrides it), the reference ``reference_spec``, else its own embedded spec (a .tflite with
+    metadata), else the candidate's. A difference between the two is said in a warning — a candidate calibrated
+    on the wrong range then shows up as disagreement instead of hiding behind the same wrong inputs.
     """
-    from edgelite.calibration import collect, open_source
+    from edgelite.calibration import bind, collect, open_source
+    from edgelite.calibration.sources import describe
 
+    cand_spec = spec if spec is not None else candidate.spec
+    ref_spec = reference_spec or getattr(reference, "spec", None) or cand_spec
+    source = open_source(data, class_names=candidate.labels)
+    cand_source = bind(source, _slots(candidate, cand_spec), model=str(candidate.path))
+    got = collect(cand_source, cand_spec, _sample_shape(candidate, cand_spec), samples, seed, desc="eval data",
+                  shuffle=samples is not None)
+    ref_x = got.x
+    differences = spec_differences(ref_spec, cand_spec)
+    if differences:
+        # same rows (same seeded order over the same files), each model's own preprocessing
+        ref_source = bind(source, _slots(reference, ref_spec), model=str(reference.path))
+        ref_got = collect(ref_source, ref_spec, _sample_shape(reference, ref_spec), samples, seed,
+                          desc="eval data (reference)", shuffle=samples is not None)
+        if not np.array_equal(ref_got.indices, got.indices):
+            raise UserInputError(f"{describe(data)}: images readable with one model's preprocessing but not the "
+                                 "other's; remove the unreadable files")
+        ref_x = ref_got.x
+    else:
+        _same_input_shapes(reference, candidate)
+    names = candidate.labels or source.class_names
+    ids = sample_ids(cand_source, got.indices)
+    ref_run = run_samples(reference, ref_x, ids, labels=got.y, class_names=names, progress="eval reference")
+    cand_run = run_samples(candidate, got.x, ids, labels=got.y, class_names=names, progress="eval candidate")
+    report = compare_runs(ref_run, cand_run, candidate_is_int8=candidate.quantized, class_names=names,
+                          op_profile=_profiler(candidate))
+    extra = []
+    if differences:
+        extra.append(f"the models preprocess differently ({'; '.join(differences)}): each got its own "
+                     "(reference vs candidate)")
+    if got.skipped:
+        extra.append(f"{len(got.skipped)} unreadable image(s) skipped in {describe(data)}, e.g. {got.skipped[0]}")
+    if extra:
+        report = dataclasses.replace(report, warnings=report.warnings + extra)
+    return report
+
+
+def spec_differences(a: PreprocessSpec | None, b: PreprocessSpec | None) -> list[str]:
+    """What differs between two preprocessing specs, field by field ("mean (127.5,) vs (0.0,)")."""
+    if a is None or b is None or a == b:
+        return []
+    da, db = a.to_dict(), b.to_dict()
+    return [f"{k} {_shown(da.get(k))} vs {_shown(db.get(k))}" for k in da if da.get(k) != db.get(k)]
+
+
+def _shown(v: Any) -> str:
+    return "x".join(map(str, v)) if isinstance(v, list) and len(v) == 2 and all(isinstance(i, int) for i in v) \
+        else str(tuple(v) if isinstance(v, list) else v)
+
+
+def _slots(model: Any, spec: PreprocessSpec | None) -> tuple[Any, ...]:
+    """The model's inputs for data binding, with ``spec`` on its image input (a single input's, or a
+    multi-input model's first 3-D input with 1 or 3 channels)."""
+    import dataclasses as dc
+
+    from edgelite.calibration.multi_input import InputSlot
+
+    slots = getattr(model, "slots", None)
+    if not slots:
+        return (InputSlot("input", _sample_shape(model, spec), spec),)
+    if len(slots) == 1:
+        return (dc.replace(slots[0], spec=spec, shape=_sample_shape(model, spec)),)
+    image = next((k for k, t in enumerate(slots) if len(t.shape) == 3 and t.shape[-1] in (1, 3)), None)
+    return tuple(dc.replace(t, spec=spec) if k == image else t for k, t in enumerate(slots))
+
+
+def _sample_shape(model: Any, spec: PreprocessSpec | None) -> tuple[int, ...]:
+    shape = tuple(model.sample_shape)
+    if spec is not None and len(shape) == 3 and any(d <= 0 for d in shape):   # a dynamic image input
+        return spec.input_shape
+    return shape
+
+
+def _same_input_shapes(reference: Any, candidate: Any) -> None:
     ref_shape = tuple(reference.sample_shape)
     if ref_shape != tuple(candidate.sample_shape):
         raise UserInputError(f"{reference.path} takes {ref_shape} but "
                              f"{candidate.path} takes {tuple(candidate.sample_shape)}; compare two versions of "
                              "the same model")
-    source = open_source(data, class_names=candidate.labels)
-    got = collect(source, spec if spec is not None else candidate.spec, candidate.sample_shape, samples, seed,
-                  desc="eval data", shuffle=samples is not None)
-    names = candidate.labels or source.class_names
-    ids = sample_ids(source, got.indices)
-    ref_run = run_samples(reference, got.x, ids, labels=got.y, class_names=names, progress="eval reference")
-    cand_run = run_samples(candidate, got.x, ids, labels=got.y, class_names=names, progress="eval candidate")
-    report = compare_runs(ref_run, cand_run, candidate_is_int8=candidate.quantized, class_names=names,
-                          op_profile=_profiler(candidate))
-    if got.skipped:
-        report = dataclasses.replace(report, warnings=report.warnings + [
-            f"{len(got.skipped)} unreadable image(s) skipped in {data}, e.g. {got.skipped[0]}"])
-    return report
