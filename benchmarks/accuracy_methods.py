@@ -49,7 +49,7 @@ def landmark_error_px(ref: Any, cand: Any, evaluation: Path) -> str:
     from edgelite.calibration import collect, open_source
 
     x = collect(open_source(evaluation), cand.spec, cand.sample_shape, None, 0).x
-    a, b = (m.predict(x).reshape(len(x), -1, 3)[..., :2] for m in (ref, cand))
+    a, b = (m.predict_all(x)[0].reshape(len(x), -1, 3)[..., :2] for m in (ref, cand))
     per_face = np.linalg.norm(a - b, axis=-1).mean(axis=1)
     half = 1.96 * per_face.std(ddof=1) / np.sqrt(len(per_face))
     return f"{per_face.mean():.2f} ({per_face.mean() - half:.2f}–{per_face.mean() + half:.2f})"

@@ -246,3 +246,14 @@ def match_inputs(tensor_names: Sequence[str], names: Sequence[str], *, where: st
         raise UserInputError(f"{where}: inputs are {', '.join(tensor_names)}; the data's "
                              f"{', '.join(missing) or 'names'} do not match them one to one; name arrays by input")
     return [int(f) for f in found if f is not None]
+
+
+def concatenate(parts: Sequence[Samples]) -> Samples:
+    """Several batches of samples as one (arrays, or ``Inputs`` with the same names)."""
+    if parts and isinstance(parts[0], Inputs):
+        first = parts[0]
+        if any(not isinstance(p, Inputs) or p.names != first.names for p in parts):
+            raise UserInputError("batches for different inputs cannot be joined; give every batch all inputs")
+        return Inputs(first.names, tuple(np.concatenate([p.arrays[k] for p in parts])  # type: ignore[union-attr]
+                                         for k in range(len(first.names))))
+    return np.concatenate(parts)  # type: ignore[arg-type]

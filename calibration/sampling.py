@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from tqdm import tqdm
 
 from edgelite.calibration.multi_input import MultiSource, Sample, Samples, stack
 from edgelite.calibration.preprocess import PreprocessSpec
 from edgelite.calibration.sources import DataSource
+from edgelite.core import progress
 from edgelite.core.errors import UnreadableImageError, UserInputError
 
 
@@ -56,7 +56,7 @@ def collect(source: DataSource | MultiSource, spec: PreprocessSpec | None, sampl
     xs: list[Sample] = []
     idx: list[int] = []
     skipped: list[str] = []
-    with tqdm(total=want, desc=desc, unit="img", leave=False, disable=None) as bar:
+    with progress.bar(total=want, desc=desc, unit="img") as bar:
         for i in order:
             if len(xs) >= want:
                 break

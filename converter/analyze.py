@@ -24,14 +24,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
+from edgelite.calibration.multi_input import shape_of
 from edgelite.converter import preflight
 from edgelite.converter.calibrated import Calibrated, Node
 from edgelite.converter.config import ConvertConfig, QuantMode
 from edgelite.converter.prepare import input_pin, prepared
 from edgelite.converter.scoring import Score, Scorer
-from edgelite.core import metrics
+from edgelite.core import metrics, progress
 from edgelite.core.errors import UserInputError
 from edgelite.core.report import Record, Report
 from edgelite.core.version import __version__
@@ -148,7 +148,7 @@ def layer_errors(cal: Calibrated, float_bytes: bytes, quant_bytes: bytes, x: np.
                  ) -> LayerErrors:
     """RMSE, RMSE/scale, SNR dB and max abs error of each node's int8 tensor vs the float one, and the noise
     each node's int8 weights add, from one lockstep pass over ``x``."""
-    shape = tuple(x.shape[1:])
+    shape = shape_of(x)
     f_tap, q_tap = Tap(float_bytes, shape), Tap(quant_bytes, shape)
     ops = {op.index: op for op in tflite_file.op_inventory(cal.data)}
     inputs = {n.index: ops[n.index].inputs[0].name for n in nodes if n.index in ops and ops[n.index].inputs
@@ -157,7 +157,7 @@ def layer_errors(cal: Calibrated, float_bytes: bytes, quant_bytes: bytes, x: np.
     stats = ErrorStats(names)
     power = ChannelPower(sorted({*(n.tensor for n in nodes if n.index in inputs), *inputs.values()} &
                                 {t for t in f_tap.details if f_tap.has(t)}))
-    sample_loop([f_tap, q_tap], x, [stats, power])
+    sample_loop([f_tap, q_tap], x, [stats, power], desc="layer errors")
     errors = {}
     for name in stats.count:
         sq, n = stats.sq_err[name], stats.count[name]
@@ -185,8 +185,7 @@ def contributions(cal: Calibrated, scorer: Scorer, nodes: Sequence[Node], *, des
         return scorer.score(cal.quantize([node]))
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        scores = list(tqdm(pool.map(one, nodes), total=len(nodes), desc=desc, unit="layer", leave=False,
-                           disable=None))
+        scores = list(progress.bar(pool.map(one, nodes), total=len(nodes), desc=desc, unit="layer"))
     return {node.index: s for node, s in zip(nodes, scores, strict=True)}
 
 
@@ -246,9 +245,7 @@ def analyze(cfg: ConvertConfig, *, measure: int | None = 10) -> AnalyzeReport:
         cal = Calibrated(prep.src, cfg, prep.calib.x, input_pin(cfg, prep.spec, warnings))
         prep.timings["calibrate_s"] = time.perf_counter() - t0
         ev = prep.eval_data(cfg) if cfg.eval is not None else prep.calib
-        warnings.extend(preflight.data_warnings(
-            prep.calib.x, prep.spec, arrays=prep.calib_is_arrays, source=str(cfg.calib),
-            x_eval=ev.x if cfg.eval is not None else None, eval_source=str(cfg.eval)))
+        warnings.extend(prep.data_warnings(cfg, ev if cfg.eval is not None else None))
         warnings.extend(preflight.graph_warnings(cal, prep.calib.x))
         scorer = Scorer(cal.float_model(), ev.x, ev.y if cfg.eval is not None else None)
         return analyze_calibrated(cal, scorer, source=str(cfg.model),

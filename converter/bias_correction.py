@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgelite.calibration.multi_input import shape_of
+from edgelite.core import progress
 from edgelite.core.report import Record
 from edgelite.runtime import tflite_edit, tflite_file
 from edgelite.runtime.intermediates import ChannelMeanShift, Collect, Tap, sample_loop
@@ -94,7 +96,7 @@ Corrections = dict[str, np.ndarray]   # bias tensor name → corrected int32 val
 
 def measure(quant: bytes, float_model: bytes, x: np.ndarray) -> tuple[Corrections, BiasCorrection]:
     """The corrected biases of ``quant``'s layers for the mean shifts measured on ``x`` (float samples)."""
-    shape = tuple(x.shape[1:])
+    shape = shape_of(x)
     q = Tap(quant, shape)
     skipped: list[SkippedLayer] = []
     f = Tap(float_model, shape)
@@ -102,11 +104,11 @@ def measure(quant: bytes, float_model: bytes, x: np.ndarray) -> tuple[Correction
     # The float side never changes: one pass keeps every layer's float output for the samples (a few hundred MB
     # at most for MobileNet-size models on BIAS_SAMPLES samples); each layer then costs one int8 pass.
     reference = Collect([layer.output for layer in layers])
-    sample_loop([f], x, [reference])
+    sample_loop([f], x, [reference], desc="bias correction: float")
     corrected = quant
     biases: Corrections = {}
     shifts: list[float] = []
-    for layer in layers:
+    for layer in progress.bar(layers, desc="bias correction", unit="layer"):
         # Only the layer's output is read: the model cut to end there runs with XNNPACK, as deployed
         shift = ChannelMeanShift([layer.output], cand=0, stored=reference)
         sample_loop([tflite_edit.truncated(corrected, layer.output)], x, [shift], preserve=False)

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgelite.core import vocabulary as voc
 from edgelite.core.errors import UserInputError
 from edgelite.core.options import ConvertOptions
 from edgelite.core.recipe import Recipe
 from edgelite.core.vocabulary import IOType, QuantMode, Target, resolve_target
+
+if TYPE_CHECKING:
+    from edgelite.calibration.sources import DataRef
 
 __all__ = ["ConvertConfig", "IOType", "QuantMode", "default_output"]
 
@@ -22,7 +27,7 @@ class ConvertConfig:
 
     model: Path
     output: Path
-    calib: Path | None = None
+    calib: Path | dict[str, Path] | None = None   # one path, or one per input of a multi-input model
     mode: QuantMode = None  # type: ignore[assignment]  # None: the target's choice (int8 for litert)
     io: IOType | None = None               # None: the target's choice (int8 for int8 mode, float32 otherwise)
     samples: int = 200
@@ -38,7 +43,7 @@ class ConvertConfig:
     keep_float_ops: tuple[str, ...] = ()   # op types (CONV_2D, HARD_SWISH, …): every op of the type stays float
     max_drop: float | None = None          # accuracy budget in points (needs ``eval``)
     max_float_layers: int | None = None    # the budget search may keep at most this many layers float
-    eval: Path | None = None               # evaluation data for the budget (and analyze)
+    eval: Path | dict[str, Path] | None = None   # evaluation data for the budget (and analyze); per input too
     eval_samples: int | None = None        # seeded subset of the evaluation data; None: all
     target: Target = Target.LITERT         # also takes its value as a string (converter/targets.py)
     resize_pipeline: str | None = None     # pil | mediapipe | tflite-support | tf; None: the target's (resize.py)
@@ -57,7 +62,9 @@ class ConvertConfig:
         object.__setattr__(self, "keep_float_ops", tuple(op.upper() for op in self.keep_float_ops))
         for name in ("calib", "labels", "eval"):
             value = getattr(self, name)
-            if value is not None:
+            if isinstance(value, Mapping) and name != "labels":   # one data path per input (multi-input models)
+                object.__setattr__(self, name, {str(k): Path(v) for k, v in value.items()})
+            elif value is not None:
                 object.__setattr__(self, name, Path(value))
         mode, io, notes = resolve_target(self.target, self.mode, self.io)
         object.__setattr__(self, "target", Target(self.target or Target.LITERT))
@@ -68,8 +75,8 @@ class ConvertConfig:
 
     @classmethod
     def from_options(cls, model: str | os.PathLike[str], output: str | os.PathLike[str], options: ConvertOptions, *,
-                     calib: str | os.PathLike[str] | None = None, labels: str | os.PathLike[str] | None = None,
-                     eval: str | os.PathLike[str] | None = None, eval_samples: int | None = None,
+                     calib: DataRef | None = None, labels: str | os.PathLike[str] | None = None,
+                     eval: DataRef | None = None, eval_samples: int | None = None,
                      max_drop: float | None = None, max_float_layers: int | None = None,
                      resize_pipeline: str | None = None, confirm_fraction: float = 1 / 3,
                      optimize: str | None = None, max_size_growth: float = 1.3) -> ConvertConfig:
@@ -78,7 +85,7 @@ class ConvertConfig:
         if o.input_size is not None and len(o.input_size) != 2:
             raise UserInputError(f"input size: give height and width, got {o.input_size}")
         return cls(
-            model=Path(model), output=Path(output), calib=None if calib is None else Path(calib),
+            model=Path(model), output=Path(output), calib=calib,  # type: ignore[arg-type]  # __post_init__ makes Paths
             # strings are checked and turned into enums by __post_init__ (resolve_target): one error message
             mode=o.mode, io=o.io, target=o.target or Target.LITERT,  # type: ignore[arg-type]
             samples=o.samples, seed=o.seed,
@@ -88,7 +95,7 @@ class ConvertConfig:
             labels=None if labels is None else Path(labels), allow_float_ops=o.allow_float_ops,
             keep_float=tuple(o.keep_float), keep_float_ops=tuple(o.keep_float_ops),
             max_drop=max_drop, max_float_layers=max_float_layers,
-            eval=None if eval is None else Path(eval), eval_samples=eval_samples,
+            eval=eval, eval_samples=eval_samples,  # type: ignore[arg-type]  # __post_init__ makes Paths
             resize_pipeline=resize_pipeline, confirm_fraction=confirm_fraction,
             calibration=o.calibration or "minmax", bias_correction=o.bias_correction, equalize=o.equalize,
             optimize=optimize, max_size_growth=max_size_growth,
@@ -137,8 +144,9 @@ class ConvertConfig:
             if self.calib is None:
                 raise UserInputError(f"--mode {self.mode.value} needs calibration data: add --calib SRC "
                                      "(an image folder, .npy or .npz)")
-            if not self.calib.exists():
-                raise UserInputError(f"{self.calib}: calibration data not found; pass an image folder, .npy or .npz")
+            for path in _paths(self.calib):
+                if not path.exists():
+                    raise UserInputError(f"{path}: calibration data not found; pass an image folder, .npy or .npz")
         io = self.io_type
         if self.mode is QuantMode.INT8:
             if io is IOType.UINT8 and self.target.value != "mediapipe":  # MediaPipe needs uint8: no nagging
@@ -163,8 +171,9 @@ class ConvertConfig:
                 raise UserInputError("--max-float-layers bounds the --max-drop search; add --max-drop PTS")
             if self.max_float_layers < 0:
                 raise UserInputError(f"--max-float-layers must be ≥ 0, got {self.max_float_layers}")
-        if self.eval is not None and not self.eval.exists():
-            raise UserInputError(f"{self.eval}: evaluation data not found; pass an image folder, .npy or .npz")
+        for path in _paths(self.eval):
+            if not path.exists():
+                raise UserInputError(f"{path}: evaluation data not found; pass an image folder, .npy or .npz")
         from edgelite.calibration.ranges import RangeMethod
 
         if self.bias_correction and self.mode is not QuantMode.INT8:
@@ -240,3 +249,8 @@ def _resolve_pipeline(target: Target, name: str | None) -> str:
 def default_output(model: str | os.PathLike[str], mode: QuantMode) -> Path:
     p = Path(model)
     return p.with_name(f"{p.stem}_{mode.value}.tflite")
+
+
+def _paths(ref: Path | dict[str, Path] | None) -> list[Path]:
+    """The files/folders of a data flag (one per input of a multi-input model)."""
+    return [] if ref is None else list(ref.values()) if isinstance(ref, dict) else [ref]

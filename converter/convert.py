@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from edgelite.calibration.multi_input import first_input
 from edgelite.converter import io_names, preflight
 from edgelite.converter.calibrated import Calibrated, Node, layer_of
 from edgelite.converter.config import ConvertConfig, QuantMode
@@ -63,9 +64,7 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
             timings["calibrate_s"] = time.perf_counter() - t0
             kept = cal.select(cfg.keep_float, cfg.keep_float_ops)
             ev = prep.eval_data(cfg) if cfg.eval is not None else None
-            warnings.extend(preflight.data_warnings(
-                prep.calib.x, spec, arrays=prep.calib_is_arrays, source=str(cfg.calib),
-                x_eval=ev.x if ev is not None else None, eval_source=str(cfg.eval)))
+            warnings.extend(prep.data_warnings(cfg, ev))
             warnings.extend(preflight.graph_warnings(cal, prep.calib.x))
             t0 = time.perf_counter()
             if cfg.optimize is not None or cfg.calibration == "auto":
@@ -105,7 +104,7 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
             from edgelite.converter.scoring import outputs_at_shape
             from edgelite.runtime.drift import reference_stats
 
-            drift_ref = reference_stats(prep.calib.x, outputs_at_shape(cal.float_model(), prep.calib.x))
+            drift_ref = reference_stats(first_input(prep.calib.x), outputs_at_shape(cal.float_model(), prep.calib.x))
         else:
             model_bytes = io_names.from_source(run_tf("TFLite converter", cfg, tflite_converter(
                 src, cfg, prep.calib.x if prep.calib is not None else None).convert), src)

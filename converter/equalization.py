@@ -136,7 +136,7 @@ def _spread(r: np.ndarray) -> float:
 def _channel_peaks(data: bytes, x: np.ndarray, tensors: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per-channel (min, max) of the named activations over the samples ``x``."""
     peaks = ChannelMinMax(tensors)
-    sample_loop([data], x, [peaks])
+    sample_loop([data], x, [peaks], desc="equalization")
     return {name: (peaks.lo[name], peaks.hi[name]) for name in peaks.lo}
 
 

@@ -110,31 +110,62 @@ class _AlignedBuffer:
 
 
 
+def _io_tensors(model_bytes: bytes) -> tuple[list[tuple[str, tuple[int, ...]]], list[tuple[str, tuple[int, ...]]]]:
+    """(name, shape) of the model's inputs and outputs, in subgraph order (what tensor metadata lines up with)."""
+    from edgelite.core.files import native_stderr_captured
+    from edgelite.runtime.backends import select_backend
+
+    with native_stderr_captured():
+        interp = select_backend("litert").make(model_bytes, xnnpack=False)
+    return ([(d["name"], tuple(int(v) for v in d["shape"])) for d in interp.get_input_details()],
+            [(d["name"], tuple(int(v) for v in d["shape"])) for d in interp.get_output_details()])
+
+
+def _image_input(spec: PreprocessSpec, name: str = "image") -> Any:
+    lo, hi = spec.value_range()
+    color = ms.ColorSpaceType.GRAYSCALE if spec.color == "gray" else ms.ColorSpaceType.RGB
+    return ms.TensorMetadata(
+        name=name,
+        description=f"Input image {spec.height}x{spec.width}, {spec.color.upper()}; value = (pixel - mean) / std.",
+        content=ms.Content(content_properties=ms.ImageProperties(color_space=color)),
+        process_units=(ms.ProcessUnit(options=ms.NormalizationOptions(mean=tuple(map(float, spec.mean)),
+                                                                      std=tuple(map(float, spec.std)))),),
+        stats=ms.Stats(max=tuple(float(v) for v in hi), min=tuple(float(v) for v in lo)),
+    )
+
+
 def _standard_metadata(spec: PreprocessSpec | None, labels: tuple[str, ...] | None, name: str, description: str,
-                       version: str) -> bytes:
-    if spec is None:
-        inp = ms.TensorMetadata(name="input")
-    else:
-        lo, hi = spec.value_range()
-        color = ms.ColorSpaceType.GRAYSCALE if spec.color == "gray" else ms.ColorSpaceType.RGB
-        inp = ms.TensorMetadata(
-            name="image",
-            description=f"Input image {spec.height}x{spec.width}, {spec.color.upper()}; value = (pixel - mean) / std.",
-            content=ms.Content(content_properties=ms.ImageProperties(color_space=color)),
-            process_units=(ms.ProcessUnit(options=ms.NormalizationOptions(mean=tuple(map(float, spec.mean)),
-                                                                          std=tuple(map(float, spec.std)))),),
-            stats=ms.Stats(max=tuple(float(v) for v in hi), min=tuple(float(v) for v in lo)),
-        )
-    files = None
-    if labels:
-        files = (ms.AssociatedFile(name=LABELS_FILE, description="Labels for the output classes, one per line.",
-                                   type=ms.AssociatedFileType.TENSOR_AXIS_LABELS),)
-    out = ms.TensorMetadata(name="probability" if labels else "output",
-                            description="Scores per class." if labels else "Model output.",
-                            content=ms.Content(content_properties=ms.FeatureProperties()), associated_files=files)
+                       version: str, io: tuple[list[tuple[str, tuple[int, ...]]], list[tuple[str, tuple[int, ...]]]]
+                       | None = None) -> bytes:
+    """The standard entry: one tensor metadata per input and per output, in subgraph order (parsers such as
+    MediaPipe's refuse a count that differs). The spec describes the image input (a multi-input model's first
+    4-D input with 1 or 3 channels); the labels attach to the output with one value per label."""
+    inputs, outputs = io if io is not None else ([("input", ())], [("output", ())])
+    single_in, single_out = len(inputs) == 1, len(outputs) == 1
+    image = 0 if single_in else next((k for k, (_, shape) in enumerate(inputs)
+                                      if len(shape) == 4 and shape[-1] in (1, 3)), None)
+    in_meta = []
+    for k, (tensor, _) in enumerate(inputs):
+        if spec is not None and k == image:
+            in_meta.append(_image_input(spec, "image" if single_in else tensor))
+        else:
+            in_meta.append(ms.TensorMetadata(name="input" if single_in else tensor))
+    labelled = 0 if single_out else next((k for k, (_, shape) in enumerate(outputs)
+                                          if labels and shape and shape[-1] == len(labels)), None)
+    out_meta = []
+    for k, (tensor, _) in enumerate(outputs):
+        files = None
+        if labels and k == labelled:
+            files = (ms.AssociatedFile(name=LABELS_FILE, description="Labels for the output classes, one per line.",
+                                       type=ms.AssociatedFileType.TENSOR_AXIS_LABELS),)
+        shown = ("probability" if files else "output") if single_out else tensor
+        out_meta.append(ms.TensorMetadata(name=shown, description="Scores per class." if files else "Model output.",
+                                          content=ms.Content(content_properties=ms.FeatureProperties()),
+                                          associated_files=files))
     meta = ms.ModelMetadata(
         name=name, description=description, version=version, author="edgelite",
-        subgraph_metadata=(ms.SubGraphMetadata(input_tensor_metadata=(inp,), output_tensor_metadata=(out,)),),
+        subgraph_metadata=(ms.SubGraphMetadata(input_tensor_metadata=tuple(in_meta),
+                                               output_tensor_metadata=tuple(out_meta)),),
         min_parser_version=MIN_PARSER_VERSION,
     )
     return codec.encode(meta)
@@ -144,7 +175,7 @@ def embed(model_bytes: bytes, *, spec: PreprocessSpec | None, labels: tuple[str,
           provenance: dict[str, Any], name: str = "edgelite model", description: str = "") -> bytes:
     """Return ``model_bytes`` with standard + edgelite metadata and the labels zip appended."""
     standard = _standard_metadata(spec, labels, name, description or "Converted by edgelite.",
-                                  str(provenance.get("edgelite_version", "")))
+                                  str(provenance.get("edgelite_version", "")), io=_io_tensors(model_bytes))
     own = {
         "schema_version": EDGELITE_SCHEMA_VERSION,
         "spec": spec.to_dict() if spec else None,

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from edgelite.calibration.multi_input import shape_of
 from edgelite.calibration.preprocess import PreprocessSpec
 from edgelite.converter.calibrated import Calibrated, Node
 from edgelite.runtime import tflite_file
@@ -27,7 +28,7 @@ PREFLIGHT_SAMPLES = 32
 def _channel_ranges(cal: Calibrated, x: np.ndarray, nodes: Sequence[Node]) -> dict[str, np.ndarray]:
     """Per-channel (last axis) max − min of each node's float output over the samples."""
     model = cal.float_model()
-    tap = Tap(model, tuple(x.shape[1:]))
+    tap = Tap(model, shape_of(x))
     peaks = ChannelMinMax([n.tensor for n in nodes if tap.has(n.tensor)])
     sample_loop([tap], x[:PREFLIGHT_SAMPLES], [peaks])
     return {k: peaks.hi[k] - peaks.lo[k] for k in peaks.lo}

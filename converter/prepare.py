@@ -4,6 +4,7 @@ labels, the calibration samples, and the evaluation samples."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import tempfile
 import time
 from collections.abc import Iterator
@@ -12,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from edgelite.calibration import collect, open_source
+from edgelite.calibration.multi_input import Inputs, InputSlot, bind
 from edgelite.calibration.preprocess import PreprocessSpec
 from edgelite.calibration.sampling import Collected
+from edgelite.calibration.sources import describe
 from edgelite.converter.config import ConvertConfig
 from edgelite.converter.loading import SourceModel, load_source
 from edgelite.core.errors import UserInputError
@@ -31,24 +34,51 @@ class Prepared:
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     eval_groups: list[str] = field(default_factory=list)   # source group of each eval sample (calibration/split.py)
+    slots: tuple[InputSlot, ...] = ()   # every input, in the source's order (``spec`` is the first image input's)
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
-        if self.spec is not None:
+        if self.spec is not None and len(self.slots) <= 1:
             return self.spec.input_shape
+        if self.slots:
+            return self.slots[0].shape
         return tuple(int(d) for d in self.src.input_shape[1:] if d is not None)
+
+    def open_data(self, ref: Any) -> Any:
+        """A data folder/file (or one per input) opened and matched to the model's inputs."""
+        source = open_source(ref, class_names=self.labels)
+        return bind(source, self.slots, model=str(self.src.path)) if self.slots else source
+
+    def data_warnings(self, cfg: ConvertConfig, ev: Collected | None) -> list[str]:
+        """Pre-flight checks of the calibration (and evaluation) data, input by input."""
+        from edgelite.converter import preflight
+
+        assert self.calib is not None
+        x, x_eval = self.calib.x, ev.x if ev is not None else None
+        if not isinstance(x, Inputs):
+            return preflight.data_warnings(x, self.spec, arrays=self.calib_is_arrays, source=describe(cfg.calib),
+                                           x_eval=x_eval if not isinstance(x_eval, Inputs) else None,
+                                           eval_source=describe(cfg.eval) if cfg.eval else None)
+        found = []
+        for k, slot in enumerate(self.slots):
+            found += preflight.data_warnings(
+                x.arrays[k], slot.spec, arrays=True, source=f"{describe(cfg.calib)}[{slot.name}]",
+                x_eval=x_eval.arrays[k] if isinstance(x_eval, Inputs) else None,
+                eval_source=f"{describe(cfg.eval)}[{slot.name}]" if cfg.eval else None)
+        return found
 
     def eval_data(self, cfg: ConvertConfig) -> Collected:
         """The ``--eval`` samples (all, or a seeded subset of ``eval_samples``), labelled by class folder or y."""
         assert cfg.eval is not None
         t0 = time.perf_counter()
-        source = open_source(cfg.eval, class_names=self.labels)
+        source = self.open_data(cfg.eval)
         got = collect(source, self.spec, self.sample_shape, cfg.eval_samples, cfg.seed, desc="eval data",
                       shuffle=cfg.eval_samples is not None)
         if got.skipped:
-            self.warnings.append(f"{len(got.skipped)} unreadable image(s) skipped in {cfg.eval}, e.g. {got.skipped[0]}")
+            self.warnings.append(f"{len(got.skipped)} unreadable image(s) skipped in {describe(cfg.eval)}, "
+                                 f"e.g. {got.skipped[0]}")
         if got.y is not None and self.labels and int(got.y.max()) >= len(self.labels):
-            raise UserInputError(f"{cfg.eval}: labels go up to {int(got.y.max())} but the model has "
+            raise UserInputError(f"{describe(cfg.eval)}: labels go up to {int(got.y.max())} but the model has "
                                  f"{len(self.labels)} classes")
         self.timings["eval_data_s"] = time.perf_counter() - t0
         from edgelite.calibration.split import group_key
@@ -112,6 +142,48 @@ def resolve_spec(cfg: ConvertConfig, src: SourceModel) -> PreprocessSpec | None:
                           mean=mean, std=std, pipeline=cfg.resize_pipeline or "pil")
 
 
+def input_slots(cfg: ConvertConfig, src: SourceModel, spec: PreprocessSpec | None) -> tuple[InputSlot, ...]:
+    """Every input of the source as data sees it. One input: ``spec`` (the flags'). Several: each 4-D input with
+    1 or 3 channels is an image input and gets the flags' preprocessing; the others take arrays."""
+    shapes = _input_shapes(src)
+    if len(shapes) == 1:
+        shape = spec.input_shape if spec is not None else tuple(int(d) for d in shapes[0][1:] if d is not None)
+        return (InputSlot(src.input_names[0], shape, spec),)
+    slots = []
+    for name, shape in zip(src.input_names, shapes, strict=True):
+        image = len(shape) == 4 and shape[-1] in (1, 3)
+        one = resolve_spec(cfg, dataclasses.replace(src, input_shape=shape)) if image else None
+        if one is None and any(d is None for d in shape[1:]):
+            raise UserInputError(f"{cfg.model}: input {name!r} has a dynamic shape {shape}; export it with a fixed "
+                                 "one to calibrate")
+        slots.append(InputSlot(name, one.input_shape if one is not None else tuple(int(d) for d in shape[1:]), one))
+    return tuple(slots)
+
+
+def _input_shapes(src: SourceModel) -> list[tuple[int | None, ...]]:
+    """Each input's shape (batch axis included) in ``src.input_names`` order."""
+    if len(src.input_names) == 1:
+        return [tuple(src.input_shape)]
+    if src.input_shapes:
+        return list(src.input_shapes)
+    assert src.tflite_bytes is not None
+    from ai_edge_litert.interpreter import Interpreter
+
+    details = {d["name"]: d for d in Interpreter(model_content=src.tflite_bytes).get_input_details()}
+    return [tuple(int(v) for v in details[n]["shape"]) for n in src.input_names]
+
+
+def _labels_fit(labels: Any, src: SourceModel) -> bool:
+    """One label per class of one of the outputs (a multi-head model's class head need not be the first)."""
+    return any(md.labels_match_output(labels, tuple(d or 0 for d in shape))
+               for shape in (src.output_shapes or (src.output_shape,)))
+
+
+def _output_shapes_shown(src: SourceModel) -> str:
+    shapes = src.output_shapes or (src.output_shape,)
+    return str(shapes[0]) if len(shapes) == 1 else ", ".join(map(str, shapes))
+
+
 def input_pin(cfg: ConvertConfig, spec: PreprocessSpec | None, warnings: list[str]) -> Any:
     """The uint8 input quantization to pin when the file's pipeline feeds raw pixels (None otherwise)."""
     from edgelite.converter.config import IOType
@@ -132,30 +204,29 @@ def prepared(cfg: ConvertConfig, warnings: list[str]) -> Iterator[Prepared]:
     with load_source(cfg.model) as src, tempfile.TemporaryDirectory(prefix="edgelite-target-") as tmp:
         timings = {"load_s": time.perf_counter() - t_start}
         src = _for_target(cfg, src, labels, Path(tmp), warnings)
-        if len(src.input_names) != 1 and cfg.mode.needs_calibration:
-            raise UserInputError(f"{cfg.model}: has {len(src.input_names)} inputs; calibration supports "
-                                 "single-input models for now")
-        spec = resolve_spec(cfg, src)
-        if labels and not md.labels_match_output(labels, tuple(d or 0 for d in src.output_shape)):
+        spec = resolve_spec(cfg, src) if len(src.input_names) == 1 else None
+        slots = input_slots(cfg, src, spec)
+        if spec is None:
+            spec = next((slot.spec for slot in slots if slot.spec is not None), None)
+        if labels and not _labels_fit(labels, src):
             raise UserInputError(f"{cfg.labels}: {len(labels)} labels but the model has output shape "
-                                 f"{src.output_shape}; give one label per class")
+                                 f"{_output_shapes_shown(src)}; give one label per class")
         info: dict[str, Any] = {"requested": 0, "used": 0, "skipped_unreadable": 0, "seed": cfg.seed,
-                                "source": str(cfg.calib) if cfg.calib else None, "class_counts": {}}
-        prep = Prepared(src, spec, labels, None, False, info, warnings, timings)
+                                "source": describe(cfg.calib) if cfg.calib else None, "class_counts": {}}
+        prep = Prepared(src, spec, labels, None, False, info, warnings, timings, slots=slots)
         if cfg.mode.needs_calibration:
             assert cfg.calib is not None
             t0 = time.perf_counter()
-            source = open_source(cfg.calib, class_names=labels)
+            source = prep.open_data(cfg.calib)
             got = collect(source, spec, prep.sample_shape, cfg.samples, cfg.seed, desc="calibration")
-            if labels is None and source.class_names and md.labels_match_output(
-                    source.class_names, tuple(d or 0 for d in src.output_shape)):
+            if labels is None and source.class_names and _labels_fit(source.class_names, src):
                 prep.labels = source.class_names
-                warnings.append(f"labels taken from the class folders of {cfg.calib}: "
+                warnings.append(f"labels taken from the class folders of {describe(cfg.calib)}: "
                                 f"{', '.join(source.class_names[:5])}…")
             info.update(requested=cfg.samples, used=len(got.x), skipped_unreadable=len(got.skipped),
                         class_counts=got.class_counts)
             if got.skipped:
-                warnings.append(f"{len(got.skipped)} unreadable image(s) skipped in {cfg.calib}, "
+                warnings.append(f"{len(got.skipped)} unreadable image(s) skipped in {describe(cfg.calib)}, "
                                 f"e.g. {got.skipped[0]}")
             if len(got.x) < min(cfg.samples, 50):
                 warnings.append(f"only {len(got.x)} calibration samples; 100–500 give steadier int8 ranges")

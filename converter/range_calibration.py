@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgelite.calibration.multi_input import shape_of
 from edgelite.calibration.ranges import Histogram, RangeMethod, choose
 from edgelite.core.report import Record
 from edgelite.runtime import tflite_edit, tflite_file
@@ -44,10 +45,10 @@ def histograms(calibrated: bytes, x: np.ndarray) -> dict[str, Histogram]:
     # the softmax that follows makes exactly the large values matter (measured on the example: entropy ranges
     # on the logits cost 1.8 top-1 points, SNR 44 → 13 dB).
     fixed = {t.name for op in ops if op.op_type in FIXED_RANGE_OPS for t in (*op.outputs, *op.inputs)}
-    tap = Tap(calibrated, tuple(x.shape[1:]))
+    tap = Tap(calibrated, shape_of(x))
     hists = {name: Histogram(lo, hi) for name, (lo, hi) in recorded.items()
              if tap.has(name) and name not in fixed and name not in tap.input_names}
-    sample_loop([tap], x, [Histograms(hists)])
+    sample_loop([tap], x, [Histograms(hists)], desc="range histograms")
     return hists
 
 
@@ -73,7 +74,7 @@ def observed_ranges(model: bytes, x: np.ndarray, *, every_float: bool = False) -
     ``every_float`` of every float tensor that is not a constant (a float .tflite that records nothing yet).
     A calibrated model's inputs keep their recorded range; a tensor LiteRT does not keep or an empty one is left
     out."""
-    tap = Tap(model, tuple(x.shape[1:]))
+    tap = Tap(model, shape_of(x))
     if every_float:
         constants = {t.name for op in tflite_file.op_inventory(model) for t in op.inputs if t.constant}
         names = [n for n, d in tap.details.items() if d["dtype"] == np.float32 and n not in constants and tap.has(n)]
@@ -81,5 +82,5 @@ def observed_ranges(model: bytes, x: np.ndarray, *, every_float: bool = False) -
         recorded = tflite_file.tensor_ranges(model)
         names = [n for n in recorded if tap.has(n) and n not in tap.input_names]
     found = MinMax(names)
-    sample_loop([tap], x, [found])
+    sample_loop([tap], x, [found], desc="calibration ranges")
     return found.ranges()

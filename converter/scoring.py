@@ -32,27 +32,26 @@ def run_outputs(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
     """First output for every sample, dequantized, flattened per sample (N, K)."""
     with native_stderr_captured():  # LiteRT announces its XNNPACK delegate on fd 2 each load
         model = Model.from_bytes(model_bytes)
-    return model.predict(x).reshape(len(x), -1).astype(np.float64)
+    return model.predict_all(x)[0].reshape(len(x), -1).astype(np.float64)
 
 
 def outputs_at_shape(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
     """First output per sample (N, K), with the input resized to the samples' shape first — for float models
     with a dynamic height/width and no embedded spec, which ``run_outputs`` cannot size."""
+    from edgelite.calibration.multi_input import shape_of
     from edgelite.runtime.backends import select_backend
-    from edgelite.runtime.intermediates import set_input
+    from edgelite.runtime.intermediates import fit_inputs, set_input
 
     # Only the outputs: XNNPACK on (a preserving interpreter runs without it). LiteRT announces the delegate on
     # fd 2 when it applies it, which a resize makes happen again at allocation.
     with native_stderr_captured():
         interp = select_backend("litert").make(model_bytes)
-        d = interp.get_input_details()[0]
-        if tuple(d["shape"]) != (1, *x.shape[1:]):
-            interp.resize_tensor_input(d["index"], [1, *x.shape[1:]])
+        order = fit_inputs(interp, shape_of(x))
         interp.allocate_tensors()
         index = interp.get_output_details()[0]["index"]
         rows = []
         for sample in x:
-            set_input(interp, sample)
+            set_input(interp, sample, order)
             interp.invoke()
             rows.append(np.array(interp.get_tensor(index), np.float64).reshape(-1))
     return np.stack(rows)

@@ -9,17 +9,28 @@ becomes a ``ConversionError`` that names the ops it complained about.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
-import numpy as np
-
+from edgelite.calibration.multi_input import Inputs, Samples
 from edgelite.converter.config import ConvertConfig, IOType, QuantMode
 from edgelite.converter.loading import SourceModel, import_tf
+from edgelite.core import progress
 from edgelite.core.errors import ConversionError
 from edgelite.core.files import native_stderr_captured
 
 
-def tflite_converter(src: SourceModel, cfg: ConvertConfig, representative: np.ndarray | None, *,
+def representative_dataset(representative: Samples) -> Callable[[], Iterator[Any]]:
+    """TF's ``representative_dataset`` over the samples, batch 1: a list with one array, or for a multi-input
+    model a dict by signature key (TF's calibrator then feeds the signature runner by name, whatever order
+    the converted graph puts its inputs in)."""
+    if isinstance(representative, Inputs):
+        names = representative.names
+        return lambda: ({n: a[None] for n, a in zip(names, sample, strict=True)} for sample in representative)
+    return lambda: ([sample[None]] for sample in representative)
+
+
+def tflite_converter(src: SourceModel, cfg: ConvertConfig, representative: Samples | None, *,
                      mode: QuantMode | None = None) -> Any:
     """A ``TFLiteConverter`` on ``src``'s SavedModel set up for ``mode`` (default ``cfg.mode``); int8 and
     int16x8 read their calibration samples from ``representative``."""
@@ -35,7 +46,7 @@ def tflite_converter(src: SourceModel, cfg: ConvertConfig, representative: np.nd
     if mode is QuantMode.DYNAMIC:
         return converter
     assert representative is not None, "int8 and int16x8 need calibration samples"
-    converter.representative_dataset = lambda: ([sample[None]] for sample in representative)
+    converter.representative_dataset = representative_dataset(representative)
     ops = tf.lite.OpsSet
     if mode is QuantMode.INT8:   # calibrate-only: ``Calibrated`` quantizes with the MLIR quantizer itself
         converter.target_spec.supported_ops = [ops.TFLITE_BUILTINS_INT8, ops.TFLITE_BUILTINS]
@@ -50,12 +61,12 @@ def io_dtype(tf: Any, io: IOType) -> Any:
     return {IOType.INT8: tf.int8, IOType.UINT8: tf.uint8, IOType.FLOAT32: tf.float32}[io]
 
 
-def _converter(src: SourceModel, cfg: ConvertConfig, representative: np.ndarray | None) -> Any:
+def _converter(src: SourceModel, cfg: ConvertConfig, representative: Samples | None) -> Any:
     tf = import_tf()
     converter = tf.lite.TFLiteConverter.from_saved_model(str(src.saved_model_dir))
     if representative is not None:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: ([sample[None]] for sample in representative)
+        converter.representative_dataset = representative_dataset(representative)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
     return converter
 
@@ -63,7 +74,7 @@ def _converter(src: SourceModel, cfg: ConvertConfig, representative: np.ndarray 
 def run_tf(what: str, cfg: ConvertConfig, call: Any) -> bytes:
     """Run one TF converter step; its exceptions (ConverterError and plain ones) become ``ConversionError``
     naming the TFLite/TF ops the converter complained about, with its log kept for ``--verbose``."""
-    with native_stderr_captured() as log:
+    with progress.working(what), native_stderr_captured() as log:
         try:
             return bytes(call())
         except Exception as exc:  # noqa: BLE001 - the converter raises ConverterError, ValueError, RuntimeError

@@ -11,38 +11,60 @@ LiteRT only, no TensorFlow: this runs wherever the models run.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 import numpy as np
 
+from edgelite.calibration.multi_input import Sample as InputSample
+from edgelite.calibration.multi_input import Samples, match_inputs, shape_of
 from edgelite.core import metrics
 from edgelite.core.files import native_stderr_captured
 
+# One sample's shape, or each input's by name for a multi-input model (``calibration.multi_input.shape_of``).
+InputShape: TypeAlias = tuple[int, ...] | Mapping[str, tuple[int, ...]]
 
-def preserving_interpreter(model_bytes: bytes, sample_shape: tuple[int, ...]) -> Any:
-    """A LiteRT interpreter that keeps every intermediate tensor readable, with its input sized for one
-    sample of ``sample_shape`` (models with a dynamic height/width)."""
+
+def fit_inputs(interp: Any, sample_shape: InputShape) -> list[int]:
+    """Resize the interpreter's inputs for one sample of ``sample_shape`` (models with a dynamic height/width);
+    return the input positions the samples' arrays feed, in the samples' order. Call ``allocate_tensors`` after."""
+    details = interp.get_input_details()
+    if isinstance(sample_shape, Mapping):
+        order = match_inputs([d["name"] for d in details], list(sample_shape))
+        shapes = list(sample_shape.values())
+    else:
+        order, shapes = [0], [sample_shape]
+    for k, shape in zip(order, shapes, strict=True):
+        if tuple(details[k]["shape"]) != (1, *shape):
+            interp.resize_tensor_input(details[k]["index"], [1, *shape])
+    return order
+
+
+def preserving_interpreter(model_bytes: bytes, sample_shape: InputShape) -> Any:
+    """A LiteRT interpreter that keeps every intermediate tensor readable, with its inputs sized for one
+    sample of ``sample_shape``."""
     from edgelite.runtime.backends import select_backend
 
     with native_stderr_captured():   # LiteRT announces its delegate on fd 2 at each load
         interp = select_backend("litert").make(model_bytes, preserve_all_tensors=True)
-    d = interp.get_input_details()[0]
-    if tuple(d["shape"]) != (1, *sample_shape):
-        interp.resize_tensor_input(d["index"], [1, *sample_shape])
+    fit_inputs(interp, sample_shape)
     interp.allocate_tensors()
     return interp
 
 
-def set_input(interp: Any, sample: np.ndarray) -> None:
-    """Set a float sample as the first input of a raw interpreter, quantized if the input is integer."""
-    d = interp.get_input_details()[0]
-    scale, zp = d["quantization"]
-    x = sample[None]
-    if d["dtype"] != np.float32 and scale:
-        x = metrics.quantize(x, scale, zp, d["dtype"])
-    interp.set_tensor(d["index"], x.astype(d["dtype"]))
+def set_input(interp: Any, sample: InputSample, order: Sequence[int] = (0,)) -> None:
+    """Set a float sample (a tuple of arrays for a multi-input model, fed to input positions ``order``) as a
+    raw interpreter's input(s), quantized where the input is integer."""
+    details = interp.get_input_details()
+    parts = sample if isinstance(sample, tuple) else (sample,)
+    for k, part in zip(order, parts, strict=True):
+        d = details[k]
+        scale, zp = d["quantization"]
+        x = part[None]
+        if d["dtype"] != np.float32 and scale:
+            x = metrics.quantize(x, scale, zp, d["dtype"])
+        interp.set_tensor(d["index"], x.astype(d["dtype"]))
 
 
 class Tap:
@@ -50,18 +72,14 @@ class Tap:
     (XNNPACK) interpreter of which only the outputs are read — for a model cut to end at the tensor wanted
     (``tflite_edit.truncated``), several times faster."""
 
-    def __init__(self, model_bytes: bytes, sample_shape: tuple[int, ...], *, preserve: bool = True) -> None:
-        if preserve:
-            self.interp = preserving_interpreter(model_bytes, sample_shape)
-        else:
-            from edgelite.runtime.backends import select_backend
+    def __init__(self, model_bytes: bytes, sample_shape: InputShape, *, preserve: bool = True) -> None:
+        from edgelite.runtime.backends import select_backend
 
-            with native_stderr_captured():
-                self.interp = select_backend("litert").make(model_bytes)
-                d = self.interp.get_input_details()[0]
-                if tuple(d["shape"]) != (1, *sample_shape):
-                    self.interp.resize_tensor_input(d["index"], [1, *sample_shape])
-                self.interp.allocate_tensors()
+        with native_stderr_captured():   # LiteRT announces its delegate on fd 2 at each load
+            self.interp = select_backend("litert").make(model_bytes, **({"preserve_all_tensors": True}
+                                                                        if preserve else {}))
+        self.order = fit_inputs(self.interp, sample_shape)   # input positions a sample's arrays feed
+        self.interp.allocate_tensors()
         self.details = {d["name"]: d for d in self.interp.get_tensor_details()}
         if not preserve:   # an intermediate tensor's memory is reused by later ops: only the outputs hold values
             self.details = {d["name"]: d for d in self.interp.get_output_details()}
@@ -74,8 +92,8 @@ class Tap:
         if name not in self.details:
             return False
         if not self._invoked:   # some tensors get their data only at the first invoke
-            d = self.interp.get_input_details()[0]
-            self.interp.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
+            for d in self.interp.get_input_details():
+                self.interp.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
             self.interp.invoke()
             self._invoked = True
         if name not in self._readable:
@@ -129,17 +147,23 @@ class Reducer(Protocol):
     def update(self, sample: Sample) -> None: ...
 
 
-def sample_loop(models: Sequence[bytes | Tap], x: np.ndarray, reducers: Iterable[Reducer], *,
-                preserve: bool = True) -> list[Tap]:
-    """Run every model on each sample of ``x`` (float, batch axis first) in lockstep, then let each reducer
-    read the sample's tensors (``preserve=False``: the models' outputs only). A model given as a ``Tap`` (one
-    the caller built to look up tensor names) is run as it is, not loaded again. Returns the taps."""
-    shape = tuple(x.shape[1:])
+def sample_loop(models: Sequence[bytes | Tap], x: Samples, reducers: Iterable[Reducer], *,
+                preserve: bool = True, desc: str | None = None) -> list[Tap]:
+    """Run every model on each sample of ``x`` (float, batch axis first; ``Inputs`` for a multi-input model) in
+    lockstep, then let each reducer read the sample's tensors (``preserve=False``: the models' outputs only). A
+    model given as a ``Tap`` (one the caller built to look up tensor names) is run as it is, not loaded again.
+    ``desc`` names a progress bar (on a terminal only). Returns the taps."""
+    shape = shape_of(x)
     taps = [m if isinstance(m, Tap) else Tap(m, shape, preserve=preserve) for m in models]
     reducers = list(reducers)
-    for i, sample in enumerate(x):
+    samples: Iterable[InputSample] = x
+    if desc is not None:
+        from edgelite.core.progress import bar
+
+        samples = bar(x, desc=desc, unit="img", total=len(x))
+    for i, sample in enumerate(samples):
         for tap in taps:
-            set_input(tap.interp, sample)
+            set_input(tap.interp, sample, tap.order)
             tap.interp.invoke()
             tap._invoked = True
         s = Sample(i, taps)

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from edgelite.runtime.native_log import filtered_stderr
 from edgelite.runtime.tensors import TensorInfo
 from edgelite.runtime.tensors import tensor_info as _tensor_info
 from edgelite.runtime.tensors import to_tensor as _to_tensor
+
+if TYPE_CHECKING:
+    from edgelite.calibration.multi_input import InputSlot
 
 # LiteRT takes an int32 thread count; past a few hundred threads nothing gets faster on any board.
 MAX_THREADS = 1024
@@ -138,6 +141,18 @@ class Model:
     def sample_shape(self) -> tuple[int, ...]:
         return self.input.shape[1:]
 
+    @property
+    def slots(self) -> tuple[InputSlot, ...]:
+        """Every input as data sees it, in ``inputs`` order: its name, one sample's shape, and the preprocessing
+        for the image input (the first 4-D input with 1 or 3 channels; the only input of a single-input model)."""
+        from edgelite.calibration.multi_input import InputSlot
+
+        if len(self.inputs) == 1:
+            return (InputSlot(self.input.name, tuple(self.sample_shape), self.spec),)
+        image = next((k for k, t in enumerate(self.inputs) if len(t.shape) == 4 and t.shape[-1] in (1, 3)), None)
+        return tuple(InputSlot(t.name, tuple(t.shape[1:]), self.spec if k == image else None)
+                     for k, t in enumerate(self.inputs))
+
     @_locked
     def with_spec(self, spec: PreprocessSpec | None) -> Model:
         """Override the embedded preprocessing (for example from command-line flags)."""
@@ -196,8 +211,28 @@ class Model:
 
     # ---- running -------------------------------------------------------------------------------------------
     @_locked
-    def run_one(self, sample: np.ndarray) -> list[np.ndarray]:
-        """One float sample (no batch axis) → dequantized outputs (batch axis kept). Times ``invoke()`` only."""
+    def run_one(self, sample: np.ndarray | tuple[np.ndarray, ...]) -> list[np.ndarray]:
+        """One float sample (no batch axis; for a multi-input model a tuple, one array per input in ``inputs``
+        order) → dequantized outputs (batch axis kept). Times ``invoke()`` only."""
+        if isinstance(sample, tuple):
+            if len(sample) != len(self.inputs):
+                raise UserInputError(f"{self.path}: has {len(self.inputs)} inputs; got {len(sample)} arrays")
+            resized = False
+            for t, part in zip(self.inputs, sample, strict=True):
+                if tuple(t.shape) != (1, *part.shape) and t.shape_signature[0] == -1:
+                    # an earlier run() resized the batch; go back to batch 1
+                    self._interp.resize_tensor_input(t.index, [1, *part.shape], strict=True)
+                    resized = True
+            if resized:
+                self._interp.allocate_tensors()
+                self._refresh_tensors()
+            for t, part in zip(self.inputs, sample, strict=True):
+                if tuple(t.shape) != (1, *part.shape):
+                    raise UserInputError(f"{self.path}: input {t.name!r} takes {tuple(t.shape[1:])}, got "
+                                         f"{part.shape}")
+                self._interp.set_tensor(t.index, t.quantize(part[None]))
+            self._invoke()
+            return [o.dequantize(self._output(o)) for o in self.outputs]
         if self.input.shape != (1, *sample.shape) and self.input.shape_signature[0] == -1:
             # an earlier run() resized the batch; go back to batch 1
             self._interp.resize_tensor_input(self.input.index, [1, *sample.shape], strict=True)
@@ -341,22 +376,67 @@ class Model:
         return {n: np.asarray(v) for n, v in inputs.items()}
 
     def predict_all(self, x: Any) -> list[np.ndarray]:
-        """Every output for a batch, dequantized, each shaped (N, ...)."""
+        """Every output for a batch, dequantized, each shaped (N, ...). A multi-input model takes ``Inputs`` or
+        ``{input name: (N, ...) float array}`` (names as in ``inputs``, or the signature keys they wrap)."""
         if len(self.inputs) != 1:
-            raise UserInputError(f"{self.path}: has {len(self.inputs)} inputs; predict supports single-input models")
-        batch = self.prepare(x)
-        per_sample = [self.run_one(s) for s in batch]
+            per_sample = [self.run_one(s) for s in self._multi_batch(x)]
+        else:
+            per_sample = [self.run_one(s) for s in self.prepare(x)]
         if not per_sample:
             return [np.zeros((0, *o.shape[1:]), np.float32) for o in self.outputs]
         return [np.concatenate([r[k] for r in per_sample]) for k in range(len(self.outputs))]
 
-    def predict(self, x: Any) -> np.ndarray:
-        """The first output for a batch (N, ...), dequantized to float32."""
-        return self.predict_all(x)[0]
+    def _multi_batch(self, x: Any) -> list[tuple[np.ndarray, ...]]:
+        """A multi-input batch as per-sample tuples in ``inputs`` order."""
+        from edgelite.calibration.multi_input import Inputs, match_inputs
+
+        if isinstance(x, dict):
+            if not x:
+                raise UserInputError(f"{self.path}: no inputs given; pass {{name: array}} for "
+                                     f"{', '.join(t.name for t in self.inputs)}")
+            x = Inputs(tuple(map(str, x)), tuple(np.asarray(v) for v in x.values())) \
+                if len({len(np.asarray(v)) for v in x.values()}) == 1 else self._ragged(x)
+        if not isinstance(x, Inputs):
+            raise UserInputError(f"{self.path}: has {len(self.inputs)} inputs "
+                                 f"({', '.join(t.name for t in self.inputs)}); pass {{name: array}}, one per input")
+        order = match_inputs([t.name for t in self.inputs], x.names, where=str(self.path))
+        for j, k in enumerate(order):
+            t, a = self.inputs[k], x.arrays[j]
+            if a.dtype.kind != "f" or a.shape[1:] != tuple(t.shape[1:]):
+                raise UserInputError(f"{self.path}: input {t.name!r} takes float arrays (N, "
+                                     f"{', '.join(map(str, t.shape[1:]))}), got {a.dtype} {a.shape}")
+        batch = []
+        for sample in x:
+            fed: list[np.ndarray] = [np.empty(0)] * len(order)
+            for j, k in enumerate(order):
+                fed[k] = np.asarray(sample[j], np.float32)
+            batch.append(tuple(fed))
+        return batch
+
+    def _ragged(self, x: dict[str, Any]) -> Any:
+        counts = ", ".join(f"{k}: {len(np.asarray(v))}" for k, v in x.items())
+        raise UserInputError(f"{self.path}: inputs have different batch sizes ({counts}); give each the same N")
+
+    def predict(self, x: Any) -> np.ndarray | dict[str, np.ndarray]:
+        """A batch's output (N, ...), dequantized to float32 — for a model with several outputs all of them,
+        ``{name: (N, ...)}`` in the file's order (``predict_all`` gives them as a list)."""
+        outs = self.predict_all(x)
+        if len(outs) == 1:
+            return outs[0]
+        return {o.name: a for o, a in zip(self.outputs, outs, strict=True)}
 
     def classify(self, image: Any, top_k: int = 5) -> list[tuple[str, float]]:
         """Top-k (label, score) for one input; labels fall back to class indices."""
-        return self.top_labels(self.predict(image)[0], top_k)
+        return self.top_labels(self.predict_all(image)[self.class_output][0], top_k)
+
+    @property
+    def class_output(self) -> int:
+        """The output ``classify`` reads: the one with one value per label, else the first."""
+        if self.labels:
+            fit = [k for k, o in enumerate(self.outputs) if md.labels_match_output(self.labels, tuple(o.shape))]
+            if fit:
+                return fit[0]
+        return 0
 
     def top_labels(self, scores: np.ndarray, top_k: int = 5) -> list[tuple[str, float]]:
         """Top-k (label, score) of one sample's output scores; labels fall back to class indices."""

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from edgelite.calibration.multi_input import Inputs, Samples, match_inputs
 from edgelite.core.errors import UserInputError
 from edgelite.core.files import atomic_path
 from edgelite.core.limits import env_cap
@@ -50,7 +51,7 @@ class Runner(Protocol):
     last_invoke_s: float
     size_bytes: int
 
-    def run_one(self, sample: np.ndarray) -> list[np.ndarray]: ...
+    def run_one(self, sample: np.ndarray | tuple[np.ndarray, ...]) -> list[np.ndarray]: ...
 
     def describe(self) -> dict[str, Any]: ...
 
@@ -257,7 +258,28 @@ def output_names(runner: Runner, count: int) -> list[str]:
     return [f"output_{i}" for i in range(count)]
 
 
-def run_samples(runner: Runner, x: np.ndarray, ids: Sequence[str] | None = None, *,
+def _in_runner_order(runner: Runner, x: Inputs) -> Iterator[tuple[np.ndarray, ...]]:
+    """``x``'s samples with their arrays put in the runner's input order (matched by name: the data's names
+    are the model's inputs, a converted file's tensor names wrap them)."""
+    described = runner.describe().get("inputs")
+    names = [_name_of(t) for t in described] if isinstance(described, list) else []
+    if len(names) != len(x.names) or not all(names):
+        order = list(range(len(x.names)))
+    else:
+        order = match_inputs([str(n) for n in names], x.names, where=str(runner.describe().get("path", "model")))
+    for sample in x:
+        fed: list[np.ndarray] = [np.empty(0)] * len(order)
+        for j, k in enumerate(order):
+            fed[k] = np.asarray(sample[j])
+        yield tuple(fed)
+
+
+def _name_of(t: Any) -> str | None:
+    name = t.get("name") if isinstance(t, dict) else getattr(t, "name", None)
+    return name if isinstance(name, str) else None
+
+
+def run_samples(runner: Runner, x: Samples, ids: Sequence[str] | None = None, *,
                 labels: np.ndarray | None = None, class_names: Sequence[str] | None = None,
                 tap: Callable[[], Mapping[str, np.ndarray]] | None = None,
                 reduce: Callable[[np.ndarray], np.ndarray] = summary_stats,
@@ -273,15 +295,17 @@ def run_samples(runner: Runner, x: np.ndarray, ids: Sequence[str] | None = None,
     if len(ids) != n:
         raise UserInputError(f"{n} samples need {n} sample ids, got {len(ids)}")
     samples: Any = x
+    if isinstance(x, Inputs):   # a multi-input model: each sample's arrays in the runner's own input order
+        samples = _in_runner_order(runner, x)
     if progress is not None:
-        from tqdm import tqdm  # imported here: it costs ~45 ms and only evaluation loops show progress
+        from edgelite.core.progress import bar  # tqdm costs ~45 ms: only evaluation loops show progress
 
-        samples = tqdm(x, desc=progress, unit="img", leave=False, disable=None)
+        samples = bar(samples, desc=progress, unit="img", total=n)
     per_output: list[list[np.ndarray]] = []
     mids: dict[str, list[np.ndarray]] = {}
     times = np.empty(n, dtype=np.float64)
     for k, sample in enumerate(samples):
-        outs = runner.run_one(np.asarray(sample))
+        outs = runner.run_one(sample if isinstance(sample, tuple) else np.asarray(sample))
         times[k] = runner.last_invoke_s
         if not per_output:
             per_output = [[] for _ in outs]

@@ -19,6 +19,32 @@ class _Parser(argparse.ArgumentParser):
         raise UserInputError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
+class _DataAction(argparse.Action):
+    """A data flag: one folder/array file, or ``NAME=PATH`` once per input of a multi-input model (collected into
+    ``{name: path}``; a path that exists as written is never split at its ``=``)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, value: Any,
+                 option: str | None = None) -> None:
+        from pathlib import Path
+
+        before = getattr(namespace, self.dest, None)
+        name, sep, path = str(value).partition("=")
+        named = bool(sep and name and path) and "/" not in name and not Path(str(value)).exists()
+        if not named:
+            if before is not None:
+                parser.error(f"{option} given twice; for a multi-input model give {option} NAME=PATH per input")
+            setattr(namespace, self.dest, value)
+            return
+        if before is not None and not isinstance(before, dict):
+            parser.error(f"{option}: mix of a plain path and NAME=PATH; give NAME=PATH for every input")
+        if isinstance(before, dict) and name in before:
+            parser.error(f"{option}: input {name!r} given twice")
+        setattr(namespace, self.dest, {**(before or {}), name: path})
+
+
+DATA_NAMED = " (multi-input models: an .npz with one array per input, or NAME=PATH once per input)"
+
+
 def _add_spec_flags(p: argparse.ArgumentParser, *, defaults_note: str) -> None:
     g = p.add_argument_group(f"preprocessing ({defaults_note})")
     g.add_argument("--input-size", metavar="HxW", help="input height x width, e.g. 224x224")
@@ -94,7 +120,7 @@ def _add_calibration_data(p: argparse.ArgumentParser, calib: str | None, *, requ
     calibration data from another flag: ``calib=None``), --samples (default 200), --seed."""
     g = p.add_argument_group("int8 calibration")
     if calib is not None:
-        g.add_argument("--calib", required=required, help=calib)
+        g.add_argument("--calib", required=required, action=_DataAction, help=calib + DATA_NAMED)
     _add_sampling(g, samples="calibration samples (default 200)", default=200)
     return g
 
@@ -102,7 +128,7 @@ def _add_calibration_data(p: argparse.ArgumentParser, calib: str | None, *, requ
 def _add_evaluation_data(p: argparse.ArgumentParser, eval_help: str, *, required: bool = False) -> Any:
     """The "evaluation data" group of the converting commands: --eval SRC, --eval-samples N."""
     g = p.add_argument_group("evaluation data")
-    g.add_argument("--eval", metavar="SRC", required=required, help=eval_help)
+    g.add_argument("--eval", metavar="SRC", required=required, action=_DataAction, help=eval_help + DATA_NAMED)
     g.add_argument("--eval-samples", type=int, metavar="N", help="use a seeded subset of N evaluation samples")
     return g
 
@@ -165,6 +191,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="edgelite", description="Keras/SavedModel → calibrated int8 TFLite, run, bench, compare.")
     parser.add_argument("--version", action="version", version=f"edgelite {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="show the converter's own log on failure")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bars (they show only on a terminal anyway)")
     sub = _Subcommands(parser.add_subparsers(dest="command", required=True, parser_class=_Parser), only)
 
     p = sub.add_parser("convert", help="convert a .keras/.h5/SavedModel or a float .tflite to TFLite (default: full "
@@ -349,8 +377,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                                      "or a run saved by `edgelite run --save-run` (.npz)")
     p.add_argument("candidate", help="the .tflite to judge (usually int8), or a saved run (.npz)")
     g = p.add_argument_group("evaluation data")
-    g.add_argument("--data", help="evaluation data: image folder (SRC/<class>/ for labels), .npy, .npz "
-                                  "(needed for models; saved runs carry their samples)")
+    g.add_argument("--data", action=_DataAction,
+                   help="evaluation data: image folder (SRC/<class>/ for labels), .npy, .npz (needed for models; "
+                        "saved runs carry their samples)" + DATA_NAMED)
     _add_sampling(g, samples="evaluate on a seeded subset of N samples (default all)")
     _add_outputs(p, html="plots")
     _add_runtime_flags(p)
@@ -441,6 +470,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = sys.argv[1:] if argv is None else list(argv)
         args = build_parser(_command_in(argv)).parse_args(argv)
         verbose = args.verbose
+        if args.quiet:
+            import os
+
+            from edgelite.core.progress import QUIET_ENV
+
+            os.environ[QUIET_ENV] = "1"
         return commands.dispatch(args)
     except ConversionError as exc:
         print(f"edgelite: error: {printable(exc)}", file=sys.stderr)

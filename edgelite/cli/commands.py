@@ -328,16 +328,25 @@ def _load_inputs(path: str) -> list[Any]:
     return [p]
 
 
-def _input_batch(name: str, model: Any) -> tuple[np.ndarray, list[str], np.ndarray | None, Any]:
+def _input_batch(name: Any, model: Any) -> tuple[Any, list[str], np.ndarray | None, Any]:
     """One INPUT as model-ready samples: (x, sample ids, labels or None, class names or None). Ids are the
     input as given (``name[row]`` for arrays of several); a folder's images go by their path inside it, so
     a board's run and a workstation's match."""
-    p = Path(name)
-    if p.is_dir() or p.suffix.lower() == ".npz":
-        from edgelite.calibration import collect, open_source
+    if isinstance(name, dict):
+        from edgelite.calibration import bind, collect, open_source
+
+        source = bind(open_source(name, class_names=model.labels), model.slots, model=str(model.path))
         from edgelite.runtime.runs import sample_ids
 
-        source = open_source(p, class_names=model.labels)
+        got = collect(source, model.spec, model.sample_shape, None, 0, desc="inputs", shuffle=False)
+        return got.x, sample_ids(source, got.indices), got.y, model.labels or source.class_names
+    p = Path(name)
+    if p.is_dir() or p.suffix.lower() == ".npz" or len(model.inputs) > 1:
+        from edgelite.calibration import bind, collect, open_source
+        from edgelite.runtime.runs import sample_ids
+
+        # a multi-input model's data: an .npz with one array per input (keys: input names or x0, x1, …)
+        source = bind(open_source(p, class_names=model.labels), model.slots, model=str(model.path))
         got = collect(source, model.spec, model.sample_shape, None, 0, desc=str(p), shuffle=False)
         ids = sample_ids(source, got.indices) if source.kind == "images" else [f"{name}[{i}]" for i in got.indices]
         return got.x, ids, got.y, model.labels or source.class_names
@@ -407,7 +416,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     model = Model.load(args.model, threads=args.threads, probe=True, **_runtime(args))
     model.with_spec(_spec_for(model, args))
     xs, ids, ys, class_names = [], [], [], None
-    for name in args.inputs:
+    inputs: list[Any] = list(args.inputs)
+    if len(model.inputs) > 1 and inputs and all("=" in i and not Path(i).exists() for i in inputs):
+        inputs = [dict(i.split("=", 1) for i in inputs)]   # NAME=PATH per input: one multi-input source
+    for name in inputs:
         try:
             x, got_ids, y, names = _input_batch(name, model)
         except UserInputError as exc:
@@ -420,7 +432,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         class_names = class_names or names
     known = [y for y in ys if y is not None]
     labelled = len(known) == len(ys)   # labels only when every input has them
-    run = run_samples(model, np.concatenate(xs), ids, labels=np.concatenate(known) if labelled else None,
+    from edgelite.calibration.multi_input import concatenate
+
+    run = run_samples(model, concatenate(xs), ids, labels=np.concatenate(known) if labelled else None,
                       class_names=class_names if labelled else None)
     results = _run_results(model, run, args.top_k)
     if args.json:
@@ -489,7 +503,14 @@ def _compare_saved(args: argparse.Namespace) -> int:
 def _compare_with(args: argparse.Namespace, ref: Any, cand: Any) -> int:
     from edgelite.runtime.compare import compare_on
 
-    report = compare_on(ref, cand, args.data, samples=args.samples, seed=args.seed, spec=_spec_for(cand, args))
+    # Each model its own preprocessing: a .tflite its embedded spec; the flags override the candidate's — or,
+    # for a reference without a spec of its own (Keras, SavedModel), say what that reference takes.
+    ref_spec = None
+    cand_spec = _spec_for(cand, args)
+    if _spec_overrides(args) and cand.spec is not None and getattr(ref, "spec", None) is None:
+        ref_spec, cand_spec = cand_spec, None
+    report = compare_on(ref, cand, args.data, samples=args.samples, seed=args.seed, spec=cand_spec,
+                        reference_spec=ref_spec)
     _emit(args, report, render.compare_table(report))
     return 0
 

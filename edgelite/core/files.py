@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from edgelite.core.errors import MissingDependencyError, UserInputError
 
@@ -120,7 +121,7 @@ def _same(a: Path, b: Path) -> bool:
 
 
 def check_outputs(outputs: dict[str, str | os.PathLike[str] | None],
-                  inputs: Iterable[str | os.PathLike[str] | None]) -> None:
+                  inputs: Iterable[Any]) -> None:
     """Before any work: refuse an output (``{flag: path}``) that is one of the inputs or another output, a
     folder or another non-regular path (devices and FIFOs are allowed: written in place), or whose folder is
     missing or not writable (tried with a temp file: permissions, read-only mounts and immutable folders all
@@ -128,7 +129,10 @@ def check_outputs(outputs: dict[str, str | os.PathLike[str] | None],
     import tempfile
 
     given = [(flag, Path(p)) for flag, p in outputs.items() if p is not None and str(p) != ""]
-    sources = [Path(p) for p in inputs if p is not None and str(p) != ""]
+    flat: list[Any] = []
+    for p in inputs:   # a multi-input model's data flag is {input: path}
+        flat.extend(p.values() if isinstance(p, dict) else [p])
+    sources = [Path(p) for p in flat if p is not None and str(p) != ""]
     for k, (flag, out) in enumerate(given):
         special = _special_target(out)
         for src in sources:

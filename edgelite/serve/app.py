@@ -99,7 +99,7 @@ def classify(served: Served, data: bytes, top_k: int, max_pixels: int | None = N
     with served.instance() as model:
         x = model.prepare(image)   # the spec inside the file: the path `run` takes
         del image   # the decoded upload can be the largest thing this request holds
-        scores = model.predict(x)
+        scores = model.predict_all(x)[model.class_output]
     observe(served, x, scores)
     top = served.model.top_labels(scores[0], top_k)
     return {"model_name": served.name, "model_version": str(served.version),

@@ -200,7 +200,9 @@ def infer(served: Served, request: protocol.InferRequest, metrics: Metrics | Non
         metrics.observe(served.name, queue_s=t2 - t1, preprocess_s=parse_s + (t3 - t2 - invoke_s),
                         inference_s=invoke_s)
     if single:
-        observe(served, next(iter(arrays.values())), outputs[m.outputs[0].name], capture)
+        # drift watches the first input (what the converter's reference statistics describe)
+        observe(served, arrays.get(m.inputs[0].name, next(iter(arrays.values()))), outputs[m.outputs[0].name],
+                capture)
     entries, chunks = [], []
     for name, as_binary in request.wanted:
         entry, raw = protocol.output_tensor(name, outputs[name], as_binary)

@@ -317,8 +317,9 @@ class Repository:
     # ---- validation and loading ------------------------------------------------------------------------------
     def _validate(self, name: str, version: int, path: Path, current: Served | None) -> Served:
         model = Model.load(path, threads=self.threads, probe=True)
-        sample = np.zeros([d if d > 0 else 1 for d in model.input.shape[1:]], np.float32)
-        model.run_one(sample)   # one smoke inference: a custom op that is not there fails here, not on a client
+        zeros = tuple(np.zeros([d if d > 0 else 1 for d in t.shape[1:]], np.float32) for t in model.inputs)
+        # one smoke inference (every input fed): a custom op that is not there fails here, not on a client
+        model.run_one(zeros if len(zeros) > 1 else zeros[0])
         inline = self.instances == 1 and model.last_invoke_s < 5 * INLINE_BELOW_S and \
             sorted(model.invoke_raw() for _ in range(3))[1] < INLINE_BELOW_S
         if current is not None and not self.allow_signature_change and _signature(model) != _signature(current.model):
