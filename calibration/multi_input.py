@@ -87,7 +87,7 @@ def stack(samples: Sequence[Sample], names: Sequence[str] = ()) -> Samples:
         k = len(samples[0])
         arrays = tuple(np.stack([s[j] for s in samples]).astype(np.float32, copy=False) for j in range(k))
         return Inputs(tuple(names) if names else tuple(f"x{j}" for j in range(k)), arrays)
-    return np.stack(samples).astype(np.float32, copy=False)  # type: ignore[arg-type]
+    return np.stack(samples).astype(np.float32, copy=False)
 
 
 def first_input(x: Samples) -> np.ndarray:
@@ -182,9 +182,10 @@ def bind(source: DataSource | MultiSource, slots: Sequence[InputSlot], *, model:
                              "one row per sample")
     for slot in slots:
         part = resolved[slot.name]
-        if part.kind == "floats" and tuple(np.shape(part.items)[1:]) != slot.shape:
+        given = tuple(np.asarray(part.items).shape[1:]) if part.kind == "floats" else slot.shape
+        if given != slot.shape:
             raise UserInputError(f"{part.name}: input {slot.name!r} takes samples of shape {slot.shape}, the "
-                                 f"array's are {tuple(np.shape(part.items)[1:])}; reshape it to (N, "
+                                 f"array's are {given}; reshape it to (N, "
                                  f"{', '.join(map(str, slot.shape))})")
         if part.kind != "floats" and slot.spec is None:
             raise UserInputError(f"{part.name}: input {slot.name!r} is not an image input (shape {slot.shape}); give "
@@ -257,3 +258,11 @@ def concatenate(parts: Sequence[Samples]) -> Samples:
         return Inputs(first.names, tuple(np.concatenate([p.arrays[k] for p in parts])  # type: ignore[union-attr]
                                          for k in range(len(first.names))))
     return np.concatenate(parts)  # type: ignore[arg-type]
+
+
+def single_input(x: Samples, command: str) -> np.ndarray:
+    """``x`` as one array, for the commands that train or time single-input models only."""
+    if isinstance(x, Inputs):
+        raise UserInputError(f"{command} works on single-input models; this one has {len(x.names)} inputs "
+                             f"({', '.join(x.names)})")
+    return x

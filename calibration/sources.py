@@ -69,8 +69,10 @@ def open_source(path: DataRef, *, class_names: Sequence[str] | None = None) -> D
     return _single(p, class_names, None)
 
 
-def describe(ref: DataRef) -> str:
+def describe(ref: DataRef | None) -> str:
     """A data reference as the user wrote it (``img=photos,meta=m.npy`` for one path per input)."""
+    if ref is None:
+        return "-"
     if isinstance(ref, Mapping):
         return ",".join(f"{k}={v}" for k, v in ref.items())
     return str(ref)
@@ -160,8 +162,9 @@ def from_generator(gen: Callable[[], Iterable[Yielded]] | Iterable[Yielded], *, 
         keys = list(first)
         if any(not isinstance(s, Mapping) or list(s) != keys for s in samples):
             raise UserInputError(f"{name}: every yielded dict needs the same keys ({', '.join(map(str, keys))})")
-        return from_parts({str(k): _stacked(f"{name}[{k}]", [np.asarray(s[k]) for s in samples])  # type: ignore[index]
-                           for k in keys}, name=name)
+        dicts = [s for s in samples if isinstance(s, Mapping)]
+        return from_parts({str(k): _stacked(f"{name}[{k}]", [np.asarray(s[k]) for s in dicts]) for k in keys},
+                          name=name)
     if isinstance(first, tuple):
         k = len(first)
         if any(not isinstance(s, tuple) or len(s) != k for s in samples):

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from edgelite.calibration.multi_input import shape_of
+from edgelite.calibration.multi_input import Samples, shape_of
 from edgelite.converter import preflight
 from edgelite.converter.calibrated import Calibrated, Node
 from edgelite.converter.config import ConvertConfig, QuantMode
@@ -144,7 +144,7 @@ def weight_noise(cal: Calibrated, node: Node, op: tflite_file.OpInfo | None, pow
     return noise / signal if signal > 0 else None
 
 
-def layer_errors(cal: Calibrated, float_bytes: bytes, quant_bytes: bytes, x: np.ndarray, nodes: Sequence[Node]
+def layer_errors(cal: Calibrated, float_bytes: bytes, quant_bytes: bytes, x: Samples, nodes: Sequence[Node]
                  ) -> LayerErrors:
     """RMSE, RMSE/scale, SNR dB and max abs error of each node's int8 tensor vs the float one, and the noise
     each node's int8 weights add, from one lockstep pass over ``x``."""

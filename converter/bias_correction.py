@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgelite.calibration.multi_input import shape_of
+from edgelite.calibration.multi_input import Samples, shape_of
 from edgelite.core import progress
 from edgelite.core.report import Record
 from edgelite.runtime import tflite_edit, tflite_file
@@ -94,7 +94,7 @@ def _layers(quant: bytes, q: Tap, float_names: set[str], skipped: list[SkippedLa
 Corrections = dict[str, np.ndarray]   # bias tensor name → corrected int32 values
 
 
-def measure(quant: bytes, float_model: bytes, x: np.ndarray) -> tuple[Corrections, BiasCorrection]:
+def measure(quant: bytes, float_model: bytes, x: Samples) -> tuple[Corrections, BiasCorrection]:
     """The corrected biases of ``quant``'s layers for the mean shifts measured on ``x`` (float samples)."""
     shape = shape_of(x)
     q = Tap(quant, shape)

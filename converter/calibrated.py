@@ -19,8 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
+from edgelite.calibration.multi_input import Samples
 from edgelite.converter import io_names
 from edgelite.converter.config import ConvertConfig, QuantMode
 from edgelite.converter.loading import SourceModel, import_tf
@@ -68,7 +67,7 @@ def layer_of(tensor_name: str, layer_names: tuple[str, ...]) -> str | None:
 class Calibrated:
     """A source model with recorded activation ranges; ``quantize`` makes int8 variants with ops kept float."""
 
-    def __init__(self, src: SourceModel, cfg: ConvertConfig, representative: np.ndarray,
+    def __init__(self, src: SourceModel, cfg: ConvertConfig, representative: Samples,
                  pin: Any = None) -> None:
         self.cfg = cfg
         self.pin = pin   # InputPin: uint8 input quantization a raw-pixel client needs (converter/input_quant.py)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from edgelite.calibration.multi_input import single_input
 from edgelite.converter.config import ConvertConfig, QuantMode
 from edgelite.converter.float_fallback import HeldOut, held_out_figures
 from edgelite.converter.scoring import Scorer
@@ -66,6 +67,8 @@ class DistillConfig:
         if trained.resolve() in (Path(self.student).resolve(), Path(cfg.model).resolve()):
             raise UserInputError(f"{trained}: the trained student would overwrite an input model; choose another "
                                  "-o (the student is saved as <output stem>_student.keras)")
+        if isinstance(cfg.eval, dict) or isinstance(cfg.calib, dict):
+            raise UserInputError("distill trains single-input models: give --data/--eval as one folder or file")
         if cfg.calib is not None and Path(cfg.eval).resolve() == Path(cfg.calib).resolve():
             raise UserInputError(f"{cfg.eval}: --eval is the --data the student trains on; its figures would not "
                                  "hold elsewhere: pass held-out data")
@@ -173,6 +176,7 @@ def distill(dc: DistillConfig, *, log: Log = lambda line: None) -> DistillReport
         source = open_source(cfg.calib, class_names=prep.labels) if cfg.calib else None
         assert source is not None
         train = collect(source, prep.spec, prep.sample_shape, None, cfg.seed, desc="training data")
+        train_x = single_input(train.x, "distill")
         if train.y is None and not dc.labels_optional:
             raise UserInputError(f"{cfg.calib}: no labels (SRC/<class>/ folders or an .npz with y); add "
                                  "--labels-optional to train on the teacher's outputs alone")
@@ -181,8 +185,8 @@ def distill(dc: DistillConfig, *, log: Log = lambda line: None) -> DistillReport
         if s_shape != tuple(prep.sample_shape):
             raise UserInputError(f"{dc.student}: takes input {s_shape} but the teacher takes "
                                  f"{tuple(prep.sample_shape)}; distill needs the same input")
-        t_out = np.asarray(teacher(train.x[:8], training=False))
-        s_out = np.asarray(student(train.x[:8], training=False))
+        t_out = np.asarray(teacher(train_x[:8], training=False))
+        s_out = np.asarray(student(train_x[:8], training=False))
         if t_out.reshape(len(t_out), -1).shape != s_out.reshape(len(s_out), -1).shape:
             raise UserInputError(f"{dc.student}: outputs {s_out.shape[1:]} but the teacher outputs "
                                  f"{t_out.shape[1:]}; the student must predict the same classes")
@@ -197,7 +201,7 @@ def distill(dc: DistillConfig, *, log: Log = lambda line: None) -> DistillReport
 
         t0 = time.perf_counter()
         labels_used = train.y is not None and dc.hard_weight > 0
-        history = fit(student, lambda xb: np.asarray(teacher(xb, training=False)), train.x,
+        history = fit(student, lambda xb: np.asarray(teacher(xb, training=False)), train_x,
                       optimizer=adam(dc.learning_rate), epochs=dc.epochs, batch_size=dc.batch_size,
                       temperature=dc.temperature, probabilities=outputs_are_probabilities(t_out), seed=cfg.seed,
                       y=train.y if labels_used else None, hard_weight=dc.hard_weight, log=log, what="distillation")
@@ -221,14 +225,15 @@ def distill(dc: DistillConfig, *, log: Log = lambda line: None) -> DistillReport
     t0 = time.perf_counter()
     scorer = Scorer(files["teacher float32"], ev.x, ev.y)
     rows = []
+    first = single_input(ev.x, "distill")[0]
     for name, data in files.items():
-        rows.append(ModelFigures(name=name, size_bytes=len(data), latency_ms=_latency_ms(data, ev.x[0]),
+        rows.append(ModelFigures(name=name, size_bytes=len(data), latency_ms=_latency_ms(data, first),
                                  held_out=held_out_figures(scorer, data), top1=scorer.score(data).top1))
     timings["judge_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - t_start
     return DistillReport(
         teacher=str(cfg.model), student=str(dc.student), output=str(cfg.output), student_model=str(student_path),
         epochs=dc.epochs, temperature=dc.temperature, hard_weight=dc.hard_weight if labels_used else 0.0,
-        labels_used=labels_used, train_samples=int(len(train.x)), history=history, evaluated_on=str(cfg.eval),
+        labels_used=labels_used, train_samples=int(len(train_x)), history=history, evaluated_on=str(cfg.eval),
         eval_samples=int(len(ev.x)), models=rows, chosen_int8=report.optimize.chosen if report.optimize else None,
         timings={k: round(v, 3) for k, v in timings.items()}, warnings=warnings)

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgelite.calibration.multi_input import Samples
 from edgelite.converter.bias_correction import SkippedLayer
 from edgelite.converter.scoring import run_outputs
 from edgelite.core import metrics
@@ -133,14 +134,14 @@ def _spread(r: np.ndarray) -> float:
     return float(live.max() / live.min()) if live.size else 1.0
 
 
-def _channel_peaks(data: bytes, x: np.ndarray, tensors: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _channel_peaks(data: bytes, x: Samples, tensors: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per-channel (min, max) of the named activations over the samples ``x``."""
     peaks = ChannelMinMax(tensors)
     sample_loop([data], x, [peaks], desc="equalization")
     return {name: (peaks.lo[name], peaks.hi[name]) for name in peaks.lo}
 
 
-def _relu6_bounds(calibrated: bytes, x: np.ndarray, pairs: Sequence[_Pair]) -> dict[str, np.ndarray]:
+def _relu6_bounds(calibrated: bytes, x: Samples, pairs: Sequence[_Pair]) -> dict[str, np.ndarray]:
     """For each pair with a ReLU6 between, the per-channel max of the activation *before* the clamp (the
     first layer run with its activation removed): where it never reaches 6 the clamp never fired."""
     relu6 = [p for p in pairs if p.activation == "RELU6"]
@@ -161,7 +162,7 @@ def _keep_relu6(total: np.ndarray, pre_max: np.ndarray) -> np.ndarray:
     return np.where(fired, 1.0, np.maximum(total, pre_max / RELU6))
 
 
-def equalize(calibrated: bytes, x: np.ndarray, criterion: str = "activations") -> tuple[bytes, Equalization]:
+def equalize(calibrated: bytes, x: Samples, criterion: str = "activations") -> tuple[bytes, Equalization]:
     """``calibrated`` with its depthwise-separable pairs equalized and its activation ranges recorded again on
     the calibration samples ``x``; a ReLU6 between a pair keeps its clamp (scales limited so it cuts where it
     did). With no pair to rescale, returns the model unchanged (``pairs == 0``)."""

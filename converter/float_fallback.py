@@ -23,8 +23,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-
+from edgelite.calibration.multi_input import Samples
 from edgelite.converter.calibrated import Calibrated, Node
 from edgelite.converter.scoring import Score, Scorer
 from edgelite.core.report import OMIT_NONE, Record
@@ -105,7 +104,7 @@ def _step_line(step: str, kept: Sequence[Node], s: Score, metric: str, detail: s
 
 def search(cal: Calibrated, scorer: Scorer, max_drop: float, *, forced: Sequence[Node] = (),
            max_layers: int | None = None, log: Log = lambda line: None,
-           rank_x: np.ndarray | None = None, max_bytes: int | None = None) -> BudgetResult:
+           rank_x: Samples | None = None, max_bytes: int | None = None) -> BudgetResult:
     """Find the fewest float layers (beyond ``forced``) that keep ``scorer``'s loss ≤ ``max_drop`` points,
     adding at most ``max_layers`` (None: every candidate may stay float) and stopping before the model
     grows past ``max_bytes`` (None: no size bound).

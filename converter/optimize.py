@@ -23,8 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
+from edgelite.calibration.multi_input import Samples
 from edgelite.calibration.ranges import METHODS as RANGE_METHODS
 from edgelite.converter.calibrated import Calibrated, Node
 from edgelite.converter.float_fallback import HeldOut, held_out_figures, search
@@ -171,7 +170,7 @@ def _fallback_tier(ladder: _Ladder, best: _Candidate) -> tuple[_Candidate, bool]
         return best, False
     t0 = time.perf_counter()
     bound = int(ladder.plain_size * ladder.max_size_growth)
-    x: np.ndarray = best.cal._x[:RANK_SAMPLES]
+    x: Samples = best.cal._x[:RANK_SAMPLES]
     result = search(best.cal, ladder.scorer, target, forced=ladder.forced, max_layers=ladder.max_float_layers,
                     rank_x=x, max_bytes=bound)
     c = ladder.measure("+ float fallback", best.cal, result.kept, t0, result.model)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from edgelite.calibration.multi_input import shape_of
+from edgelite.calibration.multi_input import Samples, shape_of
 from edgelite.calibration.preprocess import PreprocessSpec
 from edgelite.converter.calibrated import Calibrated, Node
 from edgelite.runtime import tflite_file
@@ -25,7 +25,7 @@ LARGE_POOL_AREA = 49          # 7×7 and up: each output averages many int8 step
 PREFLIGHT_SAMPLES = 32
 
 
-def _channel_ranges(cal: Calibrated, x: np.ndarray, nodes: Sequence[Node]) -> dict[str, np.ndarray]:
+def _channel_ranges(cal: Calibrated, x: Samples, nodes: Sequence[Node]) -> dict[str, np.ndarray]:
     """Per-channel (last axis) max − min of each node's float output over the samples."""
     model = cal.float_model()
     tap = Tap(model, shape_of(x))
@@ -34,7 +34,7 @@ def _channel_ranges(cal: Calibrated, x: np.ndarray, nodes: Sequence[Node]) -> di
     return {k: peaks.hi[k] - peaks.lo[k] for k in peaks.lo}
 
 
-def graph_warnings(cal: Calibrated, x: np.ndarray) -> list[str]:
+def graph_warnings(cal: Calibrated, x: Samples) -> list[str]:
     """Ranges, outlier channels, pooling, padding and activations that int8 handles badly. For a float .tflite
     source the architecture is the publisher's, so the advice is what a conversion can change instead."""
     warnings: list[str] = []

@@ -147,8 +147,9 @@ def input_slots(cfg: ConvertConfig, src: SourceModel, spec: PreprocessSpec | Non
     1 or 3 channels is an image input and gets the flags' preprocessing; the others take arrays."""
     shapes = _input_shapes(src)
     if len(shapes) == 1:
-        shape = spec.input_shape if spec is not None else tuple(int(d) for d in shapes[0][1:] if d is not None)
-        return (InputSlot(src.input_names[0], shape, spec),)
+        first: tuple[int, ...] = spec.input_shape if spec is not None else \
+            tuple(int(d) for d in shapes[0][1:] if d is not None)
+        return (InputSlot(src.input_names[0], first, spec),)
     slots = []
     for name, shape in zip(src.input_names, shapes, strict=True):
         image = len(shape) == 4 and shape[-1] in (1, 3)
@@ -156,7 +157,8 @@ def input_slots(cfg: ConvertConfig, src: SourceModel, spec: PreprocessSpec | Non
         if one is None and any(d is None for d in shape[1:]):
             raise UserInputError(f"{cfg.model}: input {name!r} has a dynamic shape {shape}; export it with a fixed "
                                  "one to calibrate")
-        slots.append(InputSlot(name, one.input_shape if one is not None else tuple(int(d) for d in shape[1:]), one))
+        slots.append(InputSlot(name, one.input_shape if one is not None else tuple(int(d or 0) for d in shape[1:]),
+                               one))
     return tuple(slots)
 
 

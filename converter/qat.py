@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from edgelite.calibration import collect, open_source
+from edgelite.calibration.multi_input import single_input
 from edgelite.converter.calibrated import Calibrated
 from edgelite.converter.config import ConvertConfig
 from edgelite.converter.keras_bridge import to_tf_keras
@@ -272,13 +273,14 @@ def finetune(tc: TrainConfig, *, log: Log = lambda line: None) -> TrainReport:
         # distillation needs no labels: class folders (if any) are read as plain images
         source = open_source(tc.train, class_names=None if tc.distill else prep.labels)
         train = collect(source, prep.spec, prep.sample_shape, None, cfg.seed, desc="training data")
+        train_x = single_input(train.x, "qat")
         # pruning and plain QAT train on labels; --distill trains on the float model's outputs instead
-        y_train = train.y if train.y is not None else np.zeros(len(train.x), np.int64)
+        y_train = train.y if train.y is not None else np.zeros(len(train_x), np.int64)
         if train.y is None and not tc.distill:
             raise UserInputError(f"{tc.train}: training needs labels: SRC/<class>/ folders or an .npz with y; "
                                  "without labels use --distill --data SRC")
-        model, bridged = _tf_keras_model(prep.src, train.x)
-        loss = _loss(model, train.x)
+        model, bridged = _tf_keras_model(prep.src, train_x)
+        loss = _loss(model, train_x)
         ev = prep.eval_data(cfg) if cfg.eval is not None else None
         cal = Calibrated(prep.src, cfg, prep.calib.x, input_pin(cfg, prep.spec, prep.warnings))
         plain = cal.quantize()
@@ -292,13 +294,13 @@ def finetune(tc: TrainConfig, *, log: Log = lambda line: None) -> TrainReport:
         pruned_path = None
         t0 = time.perf_counter()
         if tc.prune is not None:
-            steps = int(np.ceil(len(train.x) / tc.batch_size)) * tc.epochs
+            steps = int(np.ceil(len(train_x) / tc.batch_size)) * tc.epochs
             schedule = tfmot.sparsity.keras.PolynomialDecay(
                 initial_sparsity=0.0, final_sparsity=tc.prune, begin_step=0,
                 end_step=max(1, int(steps * 0.75)), frequency=max(1, steps // (4 * tc.epochs)))
             pruned = tfmot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule)
             history.update({f"prune_{k}": v for k, v in _fit(
-                pruned, train.x, y_train, tc, [tfmot.sparsity.keras.UpdatePruningStep()], loss, log,
+                pruned, train_x, y_train, tc, [tfmot.sparsity.keras.UpdatePruningStep()], loss, log,
                 "pruning").items()})
             model = tfmot.sparsity.keras.strip_pruning(pruned)
             sparsity = Sparsity(requested=tc.prune, achieved=round(_prunable_sparsity(model), 4))
@@ -312,9 +314,9 @@ def finetune(tc: TrainConfig, *, log: Log = lambda line: None) -> TrainReport:
                 _freeze_batchnorm(model)
             qat_model = _instrumented(tfmot, model, tc)
             if tc.distill:
-                history.update({f"qat_distill_{k}": v for k, v in _distill(qat_model, model, train.x, tc, log).items()})
+                history.update({f"qat_distill_{k}": v for k, v in _distill(qat_model, model, train_x, tc, log).items()})
             else:
-                history.update({f"qat_{k}": v for k, v in _fit(qat_model, train.x, y_train, tc, [], loss, log,
+                history.update({f"qat_{k}": v for k, v in _fit(qat_model, train_x, y_train, tc, [], loss, log,
                                                                 "QAT").items()})
             model_bytes = _convert_qat(qat_model, cfg, tmp)
             if cal.pin is not None:   # the QAT file goes to the same raw-pixel clients
@@ -326,7 +328,7 @@ def finetune(tc: TrainConfig, *, log: Log = lambda line: None) -> TrainReport:
 
     if tc.qat:
         made = provenance(cfg, src_hash, 0, created_utc())
-        made.update(method=method, training_samples=len(train.x), epochs=tc.epochs)
+        made.update(method=method, training_samples=len(train_x), epochs=tc.epochs)
         final = finalize(model_bytes, cfg, spec=spec, labels=labels, provenance=made,
                          description=f"{cfg.model.name} fine-tuned ({method}) and converted by edgelite (int8)")
     else:
@@ -340,7 +342,7 @@ def finetune(tc: TrainConfig, *, log: Log = lambda line: None) -> TrainReport:
     timings["total_s"] = time.perf_counter() - t_start
     return TrainReport(
         source=str(cfg.model), output=str(cfg.output), method=method, keras_bridge=bridged, epochs=tc.epochs,
-        train_samples=int(len(train.x)), history=history, size_bytes=len(final), gzip_size_bytes=_gzip_size(final),
+        train_samples=int(len(train_x)), history=history, size_bytes=len(final), gzip_size_bytes=_gzip_size(final),
         sparsity=sparsity, plain_int8=plain_info, result=result,
         float_top1=scorer.float_top1 if scorer else None, evaluated_on=str(cfg.eval) if cfg.eval else None,
         pruned_model=str(pruned_path) if pruned_path else None,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgelite.calibration.multi_input import shape_of
+from edgelite.calibration.multi_input import Samples, shape_of
 from edgelite.calibration.ranges import Histogram, RangeMethod, choose
 from edgelite.core.report import Record
 from edgelite.runtime import tflite_edit, tflite_file
@@ -36,7 +36,7 @@ class RangeChoice(Record):
     median_width: float       # median of (chosen width / min-max width) over the tensors
 
 
-def histograms(calibrated: bytes, x: np.ndarray) -> dict[str, Histogram]:
+def histograms(calibrated: bytes, x: Samples) -> dict[str, Histogram]:
     """One histogram per recorded activation a range method may choose for, over its recorded range, from one
     pass over the samples ``x`` — every method chooses from the same histograms (``--optimize`` tries four)."""
     recorded = tflite_file.tensor_ranges(calibrated)
@@ -52,7 +52,7 @@ def histograms(calibrated: bytes, x: np.ndarray) -> dict[str, Histogram]:
     return hists
 
 
-def refine(calibrated: bytes, x: np.ndarray, method: RangeMethod,
+def refine(calibrated: bytes, x: Samples, method: RangeMethod,
            hists: dict[str, Histogram] | None = None) -> tuple[bytes, RangeChoice]:
     """``calibrated`` with the activation ranges ``method`` picks on samples ``x`` (float, batch axis first),
     from ``hists`` when given (``histograms`` of the same model and samples)."""
@@ -68,7 +68,7 @@ def refine(calibrated: bytes, x: np.ndarray, method: RangeMethod,
             RangeChoice(str(method), len(chosen), narrowed, round(float(np.median(widths)) if widths else 1.0, 4)))
 
 
-def observed_ranges(model: bytes, x: np.ndarray, *, every_float: bool = False) -> dict[str, tuple[float, float]]:
+def observed_ranges(model: bytes, x: Samples, *, every_float: bool = False) -> dict[str, tuple[float, float]]:
     """The global (min, max) over the samples ``x`` — as TF's calibrator records them — of every recorded
     activation of a calibrated model (for one whose weights were edited after calibration), or with
     ``every_float`` of every float tensor that is not a constant (a float .tflite that records nothing yet).

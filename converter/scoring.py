@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgelite.calibration.multi_input import Samples
 from edgelite.core import metrics
 from edgelite.core.files import native_stderr_captured
 from edgelite.core.report import Record
@@ -28,14 +29,14 @@ class Score(Record):
     float_digits = 6
 
 
-def run_outputs(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
+def run_outputs(model_bytes: bytes, x: Samples) -> np.ndarray:
     """First output for every sample, dequantized, flattened per sample (N, K)."""
     with native_stderr_captured():  # LiteRT announces its XNNPACK delegate on fd 2 each load
         model = Model.from_bytes(model_bytes)
     return model.predict_all(x)[0].reshape(len(x), -1).astype(np.float64)
 
 
-def outputs_at_shape(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
+def outputs_at_shape(model_bytes: bytes, x: Samples) -> np.ndarray:
     """First output per sample (N, K), with the input resized to the samples' shape first — for float models
     with a dynamic height/width and no embedded spec, which ``run_outputs`` cannot size."""
     from edgelite.calibration.multi_input import shape_of
@@ -60,7 +61,7 @@ def outputs_at_shape(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
 class Scorer:
     """The float model's outputs on ``x`` (and its accuracy on ``y``), to score candidates against."""
 
-    def __init__(self, float_bytes: bytes, x: np.ndarray, y: np.ndarray | None) -> None:
+    def __init__(self, float_bytes: bytes, x: Samples, y: np.ndarray | None) -> None:
         self.x, self.y = x, y
         self.ref = run_outputs(float_bytes, x)
         self.float_top1 = self._top1(self.ref)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from edgelite.calibration.multi_input import Samples
 from edgelite.converter.config import ConvertConfig
 from edgelite.core.errors import UserInputError
 from edgelite.runtime import tflite_file
@@ -62,7 +63,7 @@ def _without_metadata(data: bytes) -> bytes:
     return bytes(buf)
 
 
-def record_ranges(float_model: bytes, x: np.ndarray) -> bytes:
+def record_ranges(float_model: bytes, x: Samples) -> bytes:
     """``float_model`` with the min/max of every float activation over the samples ``x`` written into it, as
     TF's calibrate-only conversion writes them."""
     from edgelite.converter.loading import import_tf_quantizer

@@ -76,8 +76,7 @@ class Tap:
         from edgelite.runtime.backends import select_backend
 
         with native_stderr_captured():   # LiteRT announces its delegate on fd 2 at each load
-            self.interp = select_backend("litert").make(model_bytes, **({"preserve_all_tensors": True}
-                                                                        if preserve else {}))
+            self.interp = select_backend("litert").make(model_bytes, preserve_all_tensors=preserve)
         self.order = fit_inputs(self.interp, sample_shape)   # input positions a sample's arrays feed
         self.interp.allocate_tensors()
         self.details = {d["name"]: d for d in self.interp.get_tensor_details()}

@@ -32,6 +32,7 @@ from edgelite.core.version import __version__
 from edgelite.runtime.device import fingerprint
 
 if TYPE_CHECKING:
+    from edgelite.calibration.multi_input import MultiSource
     from edgelite.calibration.sources import DataSource
 
 RUN_FORMAT = "edgelite-run"
@@ -334,7 +335,7 @@ def run_samples(runner: Runner, x: Samples, ids: Sequence[str] | None = None, *,
                origin=str(description.get("path", "")))
 
 
-def sample_ids(source: DataSource, indices: np.ndarray) -> list[str]:
+def sample_ids(source: DataSource | MultiSource, indices: np.ndarray) -> list[str]:
     """Ids that name the same sample on any machine: an image's path inside the data folder (``3/x.png``),
     an array row's index."""
     if source.kind != "images":

@@ -60,7 +60,8 @@ def test_two_inputs_calibrate_and_every_tensor_is_int8(converted, two_in_two_out
         noise = float(np.sum((got[name] - ref) ** 2))
         signal = float(np.sum(ref ** 2))
         # int8 keeps each head within a few quantization steps: 20 dB is 10 % RMS error, far above what int8 of
-        # such a net gives (measured 34–44 dB per head) and far below what swapped heads or unfed inputs would give (< 5 dB)
+        # such a net gives (measured 34–44 dB per head) and far below what swapped heads or unfed inputs would
+        # give (< 5 dB)
         assert 10 * np.log10(signal / noise) > 20, name
 
 

@@ -99,5 +99,7 @@ def test_two_input_model_by_name(tmp_path):
     np.testing.assert_allclose(got, model.predict([xa, xb], verbose=0), rtol=1e-5, atol=1e-5)
     with pytest.raises(UserInputError, match="has 2 inputs"):
         m.run(xa)
-    with pytest.raises(UserInputError, match="predict supports single-input"):
+    with pytest.raises(UserInputError, match=r"has 2 inputs \(a, b\); pass \{name: array\}"):
         m.predict(xa)
+    # predict takes one array per input by name (a one-output model: its array)
+    np.testing.assert_array_equal(m.predict({"b": xb, "a": xa}), got)
