@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgelite.core import progress
 from edgelite.core.errors import UserInputError
 from edgelite.core.files import lazy_import, native_stderr_captured
 
@@ -229,7 +230,8 @@ def load_source(path: str | os.PathLike[str]) -> Iterator[SourceModel]:
                              "float .tflite")
     with tempfile.TemporaryDirectory(prefix="edgelite-export-") as tmp:
         # TF initialises devices on first use and logs CUDA probes to fd 2; keep that out of the user's terminal.
-        with native_stderr_captured():
+        with progress.working(f"loading {p.name}" + ("" if p.is_dir() else " and exporting a SavedModel")), \
+                native_stderr_captured():
             src = _load_saved_model(p) if p.is_dir() else _load_keras(p, Path(tmp))
         yield src
 
