@@ -195,3 +195,19 @@ def test_serve_takes_both_inputs_by_name_and_answers_both_heads(converted, two_i
         r = client.post("/v2/models/two/infer", json={"inputs": body["inputs"][:1]})
         assert 400 <= r.status_code < 500 and "meta" in r.text
         assert client.post("/v2/models/two/infer", json=body).status_code == 200
+
+
+def test_check_gates_a_two_input_model_on_an_npz_per_input(converted, two_in_two_out, run_cli, tmp_path):
+    from edgelite.converter import ConvertConfig, convert
+
+    out, _ = converted
+    folder, _, _ = two_in_two_out
+    f32 = tmp_path / "two_f32.tflite"
+    convert(ConvertConfig(model=folder / "two.keras", output=f32, mode="float32"))
+    config = tmp_path / "edgelite.toml"
+    config.write_text(f'[[models]]\nname = "two"\ntflite = "{out}"\nreference = "{f32}"\n'
+                      f'eval = "{folder / "data.npz"}"\n[models.budgets]\nmin_agreement = 0.5\n')
+    code, stdout, err = run_cli("check", "--config", config, "--json", tmp_path / "check.json")
+    assert code == 0, err
+    figures = json.loads((tmp_path / "check.json").read_text())
+    assert "agreement" in json.dumps(figures) and "PASS" in stdout
