@@ -126,7 +126,8 @@ def _read_npz_all(p: Path) -> dict[str, np.ndarray]:
 def from_arrays(x: np.ndarray | Mapping[str, np.ndarray] | tuple[np.ndarray, ...],
                 y: Sequence[int] | np.ndarray | None = None, *, name: str = "arrays") -> DataSource | MultiSource:
     """In-memory samples: integer arrays are pixels, float arrays are model-ready. A multi-input model takes
-    ``{input name: array}`` or a tuple of arrays in input order (one row per sample in each)."""
+    ``{input name: array}`` or a tuple of arrays in input order (one row per sample in each); a list of
+    same-shaped arrays is a list of samples, as before."""
     if isinstance(x, Mapping):
         if not x:
             raise UserInputError(f"{name}: no arrays given; pass one array per model input")
@@ -135,8 +136,8 @@ def from_arrays(x: np.ndarray | Mapping[str, np.ndarray] | tuple[np.ndarray, ...
                                                    None if y is None or k != first else np.asarray(y))
                            for k, v in x.items()}, name=name)
     if isinstance(x, (tuple, list)) and x and all(isinstance(v, np.ndarray) for v in x) and \
-            len({np.shape(v) for v in x}) > 1:
-        # arrays of different shapes can only be one per input (np.asarray would fail on the ragged list)
+            (isinstance(x, tuple) or len({np.shape(v) for v in x}) > 1):
+        # a tuple is one array per input; so is a list of arrays of different shapes (np.asarray would fail on it)
         return from_parts([_checked_arrays(f"{name}[x{k}]", np.asarray(v), None if y is None or k else np.asarray(y))
                            for k, v in enumerate(x)], name=name)
     return _checked_arrays(name, np.asarray(x), None if y is None else np.asarray(y))

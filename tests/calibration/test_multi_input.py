@@ -100,3 +100,13 @@ def test_tensor_names_of_a_converted_file_match_signature_keys():
     assert match_inputs(tensors, ["x0", "x1"]) == [0, 1]   # no name matches: by position
     with pytest.raises(UserInputError, match="do not match them one to one"):
         match_inputs(tensors, ["img", "other"])
+
+
+def test_a_tuple_of_same_shaped_arrays_is_one_array_per_input():
+    # two image inputs of one shape: a tuple is per input, never stacked into (2, N, ...)
+    a, b = RNG.random((5, 8, 8, 3), dtype=np.float32), RNG.random((5, 8, 8, 3), dtype=np.float32)
+    slots = (InputSlot("left", (8, 8, 3)), InputSlot("right", (8, 8, 3)))
+    got = collect(bind(from_arrays((a, b)), slots), None, (), None, seed=0, shuffle=False)
+    np.testing.assert_array_equal(got.x.arrays[1], b)
+    # a list of samples keeps its old meaning
+    assert len(from_arrays([a[0], a[1]])) == 2
