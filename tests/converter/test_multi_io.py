@@ -211,3 +211,23 @@ def test_check_gates_a_two_input_model_on_an_npz_per_input(converted, two_in_two
     assert code == 0, err
     figures = json.loads((tmp_path / "check.json").read_text())
     assert "agreement" in json.dumps(figures) and "PASS" in stdout
+
+
+def test_a_savedmodel_with_two_inputs_and_two_outputs_round_trips(two_in_two_out, run_cli, tmp_path):
+    # the audio-model case: a SavedModel's reference used to return one output of several
+    folder, keras_model, data = two_in_two_out
+    saved = tmp_path / "saved"
+    keras_model.export(str(saved), verbose=False)
+    out = tmp_path / "saved_int8.tflite"
+    code, _, err = run_cli("convert", saved, "-o", out, "--calib", folder / "data.npz")
+    assert code == 0, err
+    m = Model.load(out)
+    # a SavedModel's signature keys, in their sorted order, name the inputs and outputs of the file
+    assert [t.name for t in m.inputs] == ["img", "meta"]
+    assert [t.name for t in m.outputs] == ["output_0", "output_1"]
+    code, _, err = run_cli("compare", saved, out, "--data", folder / "data.npz", "--json", tmp_path / "c.json")
+    assert code == 0, err
+    report = json.loads((tmp_path / "c.json").read_text())
+    shapes = {o["name"]: o["shape"] for o in report["outputs"]}
+    assert shapes == {"output_0": [5], "output_1": [4]}
+    assert all(o["snr_db"] > 20 for o in report["outputs"])
