@@ -98,6 +98,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/cold_start.py
 	$(BIN)/python benchmarks/serve_hostile.py
 	$(BIN)/python benchmarks/accuracy_speed.py
+	$(BIN)/python benchmarks/third_party.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache
