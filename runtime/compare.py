@@ -120,6 +120,11 @@ class OutputFigures(Record):
     def agreement(self) -> float | None:
         return None if self.paired is None else self.paired.agreement
 
+    @property
+    def values(self) -> int:
+        """Values per sample (1 for a score or presence output: its cosine is only the sign, ±1)."""
+        return int(np.prod(self.shape)) if self.shape else 1
+
 
 NO_CLASS_OUTPUT = "no class-score output; per-output error only"
 

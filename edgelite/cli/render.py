@@ -133,7 +133,9 @@ def _output_row(r: CompareReport, o: OutputFigures) -> tuple[str, str, str]:
     """One output pair of a multi-output comparison: its role and figures, agreement for class scores."""
     name = o.name if o.candidate_name == o.name else f"{o.name} → {o.candidate_name}"
     shape = "x".join(str(d) for d in o.shape) or "scalar"
-    errors = f"SNR {snr(o.snr_db)}, cosine {o.cosine_mean:.6f}, max abs {o.max_abs_error:.6f}"
+    # one value per sample: its "cosine" is only the sign agreeing (±1), which reads as a similarity it is not
+    cosine = f"cosine {o.cosine_mean:.6f}, " if o.values > 1 else ""
+    errors = f"SNR {snr(o.snr_db)}, {cosine}max abs {o.max_abs_error:.6f}"
     types = [r.reference.output_dtype(o.name), r.candidate.output_dtype(o.candidate_name)]
     dtype = f" {types[1]}" if types[1] is not None else ""
     if o.paired is None:

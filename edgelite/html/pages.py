@@ -132,7 +132,7 @@ def outputs_section(r: CompareReport) -> list[str]:
         name = o.name if o.name == o.candidate_name else f"{o.name} → {o.candidate_name}"
         rows.append((name, "x".join(map(str, o.shape)), dtypes, f"{o.kind}: {o.basis}", agree, top1,
                      fmt.number(o.snr_db, ".2f", " dB") if o.snr_db is not None else "identical",
-                     f"{o.cosine_mean:.6f}", f"{o.max_abs_error:.6g}"))
+                     f"{o.cosine_mean:.6f}" if o.values > 1 else "-", f"{o.max_abs_error:.6g}"))
     return [html_table(("output", "shape", "types (ref / cand)", "judged as", "agreement", "top-1", "SNR",
                         "cosine", "max abs error"), rows, numeric=(6, 7, 8))]
 
