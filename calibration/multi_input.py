@@ -230,8 +230,9 @@ def shape_of(x: Samples) -> tuple[int, ...] | dict[str, tuple[int, ...]]:
 
 def match_inputs(tensor_names: Sequence[str], names: Sequence[str], *, where: str = "the model") -> list[int]:
     """For each of ``names`` (the data's inputs, in their order), the position of the model input it feeds: by
-    exact name, then by the signature key inside a converter's tensor name (``serving_default_img:0``), else —
-    when no name matches at all, e.g. ``x0``, ``x1`` — by position."""
+    exact name, then by the signature key inside a converter's tensor name (``serving_default_img:0``); names
+    ``x0``, ``x1``, … that are no input's go by position. Any other name that fits no input is refused: feeding
+    arrays by position under names that say otherwise would give wrong numbers without a word."""
     if len(names) != len(tensor_names):
         raise UserInputError(f"{where}: has {len(tensor_names)} inputs ({', '.join(tensor_names)}) but the data "
                              f"gives {len(names)} ({', '.join(names)}); give one array per input")
@@ -240,7 +241,8 @@ def match_inputs(tensor_names: Sequence[str], names: Sequence[str], *, where: st
         exact = [i for i, t in enumerate(tensor_names) if t == n]
         bare = [i for i, t in enumerate(tensor_names) if _bare(t) == _bare(n)]
         found.append(exact[0] if exact else bare[0] if len(bare) == 1 else None)
-    if all(f is None for f in found):
+    if all(f is None for f in found) and all(POSITIONAL.fullmatch(n) and int(n[1:]) == k
+                                            for k, n in enumerate(names)):
         return list(range(len(names)))
     if None in found or len(set(found)) != len(found):
         missing = [n for n, f in zip(names, found, strict=True) if f is None]
@@ -266,3 +268,21 @@ def single_input(x: Samples, command: str) -> np.ndarray:
         raise UserInputError(f"{command} works on single-input models; this one has {len(x.names)} inputs "
                              f"({', '.join(x.names)})")
     return x
+
+
+def is_image_input(sample_shape: Sequence[int | None]) -> bool:
+    """The one rule for which inputs of a multi-input model take images (and the preprocessing flags): height,
+    width and 1 or 3 channels. convert, run, compare and the metadata writer all ask this."""
+    return len(sample_shape) == 3 and sample_shape[-1] in (1, 3)
+
+
+def spec_for(spec: PreprocessSpec | None, sample_shape: Sequence[int | None]) -> PreprocessSpec | None:
+    """``spec`` sized for one image input (inputs of one model may differ in size), None for other inputs."""
+    import dataclasses
+
+    if spec is None or not is_image_input(sample_shape):
+        return None
+    h, w = sample_shape[0], sample_shape[1]
+    if h and w and h > 0 and w > 0 and (h, w) != (spec.height, spec.width):
+        return dataclasses.replace(spec, height=int(h), width=int(w))
+    return spec

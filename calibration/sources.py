@@ -87,14 +87,16 @@ def _single(path: str | os.PathLike[str], class_names: Sequence[str] | None, par
     if p.suffix.lower() == ".npy":
         return _checked_arrays(str(p), _load_npy(p), None)
     if p.suffix.lower() == ".npz":
-        if part is not None:   # one input's file: its array is x (or the only member)
-            arrays = _read_npz_all(p)
-            x = arrays.get("x", arrays.get(part))
-            if x is None and len(arrays) == 1:
-                x = next(iter(arrays.values()))
-            if x is None:
-                raise UserInputError(f"{p}: holds {', '.join(arrays)}; for input {part!r} save one array named x")
-            return _checked_arrays(f"{p}[{part}]", x, arrays.get("y"))
+        if part is not None:   # one input's file: its array is x, the input's name, or the only member
+            from edgelite.calibration.arrays import npz_members, read_npz
+
+            members = npz_members(p)
+            inputs = [m for m in members if m != "y"]
+            key = "x" if "x" in members else part if part in members else inputs[0] if len(inputs) == 1 else None
+            if key is None:
+                raise UserInputError(f"{p}: holds {', '.join(members)}; for input {part!r} save one array named x")
+            arrays = read_npz(p, (key, "y"))   # only what is used is inflated
+            return _checked_arrays(f"{p}[{part}]", arrays[key], arrays.get("y"))
         x, y = _load_npz(p)
         return _checked_arrays(str(p), x, y)
     raise UserInputError(f"{p}: unsupported data file; pass an image folder, .npy or .npz (keys x and optional y)")
@@ -104,7 +106,8 @@ def _open_npz(p: Path) -> DataSource | MultiSource:
     """An .npz: ``x`` (+ ``y``) for a single-input model, or one array per input (+ ``y``)."""
     from edgelite.calibration.arrays import npz_members
 
-    if "x" in npz_members(p):   # the single-input layout (other members are not read, as before)
+    members = set(npz_members(p))
+    if "x" in members and members <= {"x", "y"}:   # the single-input layout
         x, y = _load_npz(p)
         return _checked_arrays(str(p), x, y)
     arrays = _read_npz_all(p)

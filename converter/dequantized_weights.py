@@ -59,6 +59,12 @@ class Folded:
             line = f"{line}; {kept}" if line else kept
         return line
 
+# The float32 weights made may take at most this many times the file's size (float16 doubles, int8 quadruples;
+# a sparse constant densifies), plus a little for tiny files: a small hostile file whose DEQUANTIZE ops all read
+# one big constant cannot make the fold allocate gigabytes.
+FOLD_FACTOR = 6
+FOLD_SLACK_BYTES = 16 * 1024 * 1024
+
 
 def _opcode(model: Any, op: Any) -> int:
     code = model.operatorCodes[op.opcodeIndex]
@@ -138,29 +144,46 @@ def _read(model: Any, index: int, ops: list[Any]) -> set[int]:
     return read
 
 
-def _fold_subgraph(model: Any, index: int, folded: Counter[str], dense: dict[int, np.ndarray]) -> tuple[int, set[int]]:
+def _fold_subgraph(model: Any, index: int, folded: Counter[str], dense: dict[int, np.ndarray], budget: list[int]
+                   ) -> tuple[int, set[int]]:
     """Fold the DEQUANTIZE ops of one subgraph (``dense``: values of DENSIFY outputs); (ops left, tensors nothing
-    reads any more)."""
+    reads any more). Each source constant is unfolded once (DEQUANTIZE ops of one constant share its float32
+    buffer), a tensor already written keeps its op, and ``budget[0]`` (bytes the new buffers may still take)
+    bounds what a small hostile file can make us allocate."""
     s = _schema()
     sg = model.subgraphs[index]
     boundary = _read(model, index, [])
     kept_ops, left, sources = [], 0, set()
+    unfolded: dict[int, int] = {}    # source tensor → the float32 buffer made from it
+    written: set[int] = set()
     for op in sg.operators or []:
         if _opcode(model, op) != _DEQUANTIZE:
             kept_ops.append(op)
             continue
         src, dst = int(op.inputs[0]), int(op.outputs[0])
-        stored = _stored(model, sg.tensors[src]) if src not in dense else dense[src]
-        values = None if stored is None else _dequantized(stored, sg.tensors[src])
-        # a graph output stays computed: a constant output is not something every runtime accepts
-        if values is None or dst in boundary or int(sg.tensors[dst].type) != _FLOAT32:
+        # a graph output stays computed (a constant output is not something every runtime accepts); so does a
+        # tensor another op already writes
+        if dst in boundary or dst in written or int(sg.tensors[dst].type) != _FLOAT32:
             kept_ops.append(op)
             left += 1
             continue
-        buf = s.BufferT()
-        buf.data = np.frombuffer(values.astype("<f4").tobytes(), dtype=np.uint8)
-        sg.tensors[dst].buffer = len(model.buffers)
-        model.buffers.append(buf)
+        if src not in unfolded:
+            stored = _stored(model, sg.tensors[src]) if src not in dense else dense[src]
+            values = None if stored is None else _dequantized(stored, sg.tensors[src])
+            if values is None:
+                kept_ops.append(op)
+                left += 1
+                continue
+            budget[0] -= 4 * values.size
+            if budget[0] < 0:
+                raise UserInputError(f"its weights behind DEQUANTIZE unfold to more than {FOLD_FACTOR} times the "
+                                     "file's size; a real model's do not — re-export the file")
+            buf = s.BufferT()
+            buf.data = np.frombuffer(values.astype("<f4").tobytes(), dtype=np.uint8)
+            unfolded[src] = len(model.buffers)
+            model.buffers.append(buf)
+        sg.tensors[dst].buffer = unfolded[src]
+        written.add(dst)
         folded[_TYPE_NAMES[int(sg.tensors[src].type)]] += 1
         sources.add(src)
     # a DENSIFY whose dense output nothing reads any more goes too, and its sparse constant with it
@@ -222,8 +245,9 @@ def fold_dequantized_constants(data: bytes) -> Folded:
     left = 0
     sources: dict[int, set[int]] = {}
     dense = _densified(data, model)
+    budget = [FOLD_FACTOR * len(data) + FOLD_SLACK_BYTES]
     for k in range(len(model.subgraphs)):
-        n, unread = _fold_subgraph(model, k, folded, dense if k == 0 else {})
+        n, unread = _fold_subgraph(model, k, folded, dense if k == 0 else {}, budget)
         left += n
         sources[k] = unread
     if not folded:

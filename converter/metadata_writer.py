@@ -138,16 +138,17 @@ def _standard_metadata(spec: PreprocessSpec | None, labels: tuple[str, ...] | No
                        version: str, io: tuple[list[tuple[str, tuple[int, ...]]], list[tuple[str, tuple[int, ...]]]]
                        | None = None) -> bytes:
     """The standard entry: one tensor metadata per input and per output, in subgraph order (parsers such as
-    MediaPipe's refuse a count that differs). The spec describes the image input (a multi-input model's first
-    4-D input with 1 or 3 channels); the labels attach to the output with one value per label."""
+    MediaPipe's refuse a count that differs). The spec describes the image inputs (``is_image_input``); the
+    labels attach to the output with one value per label."""
     inputs, outputs = io if io is not None else ([("input", ())], [("output", ())])
     single_in, single_out = len(inputs) == 1, len(outputs) == 1
-    image = 0 if single_in else next((k for k, (_, shape) in enumerate(inputs)
-                                      if len(shape) == 4 and shape[-1] in (1, 3)), None)
+    from edgelite.calibration.multi_input import spec_for
+
     in_meta = []
-    for k, (tensor, _) in enumerate(inputs):
-        if spec is not None and k == image:
-            in_meta.append(_image_input(spec, "image" if single_in else tensor))
+    for tensor, shape in inputs:
+        one = spec if single_in else spec_for(spec, shape[1:])
+        if one is not None:
+            in_meta.append(_image_input(one, "image" if single_in else tensor))
         else:
             in_meta.append(ms.TensorMetadata(name="input" if single_in else tensor))
     labelled = 0 if single_out else next((k for k, (_, shape) in enumerate(outputs)

@@ -43,7 +43,8 @@ def graph_warnings(cal: Calibrated, x: Samples) -> list[str]:
     ranges = cal.ranges
     nodes = [n for n in cal.nodes if n.tensor in ranges]
     spans = {n.tensor: ranges[n.tensor][1] - ranges[n.tensor][0] for n in nodes}
-    median = float(np.median([v for v in spans.values() if v > 0])) if spans else 0.0
+    positive = [v for v in spans.values() if v > 0]   # none: constant calibration data (warned about already)
+    median = float(np.median(positive)) if positive else 0.0
     for n in nodes:
         lo, hi = ranges[n.tensor]
         if median > 0 and spans[n.tensor] > HUGE_RANGE_RATIO * median and n.op != "SOFTMAX":

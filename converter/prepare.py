@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edgelite.calibration import collect, open_source
-from edgelite.calibration.multi_input import Inputs, InputSlot, bind
+from edgelite.calibration.multi_input import Inputs, InputSlot, bind, is_image_input
 from edgelite.calibration.preprocess import PreprocessSpec
 from edgelite.calibration.sampling import Collected
 from edgelite.calibration.sources import describe
@@ -152,14 +152,25 @@ def input_slots(cfg: ConvertConfig, src: SourceModel, spec: PreprocessSpec | Non
         return (InputSlot(src.input_names[0], first, spec),)
     slots = []
     for name, shape in zip(src.input_names, shapes, strict=True):
-        image = len(shape) == 4 and shape[-1] in (1, 3)
-        one = resolve_spec(cfg, dataclasses.replace(src, input_shape=shape)) if image else None
+        one = resolve_spec(cfg, dataclasses.replace(src, input_shape=shape)) if is_image_input(shape[1:]) else None
         if one is None and any(d is None for d in shape[1:]):
             raise UserInputError(f"{cfg.model}: input {name!r} has a dynamic shape {shape}; export it with a fixed "
                                  "one to calibrate")
         slots.append(InputSlot(name, one.input_shape if one is not None else tuple(int(d or 0) for d in shape[1:]),
                                one))
     return tuple(slots)
+
+
+def _integer_inputs(src: SourceModel) -> list[tuple[str, str]]:
+    """(name, dtype) of the source's inputs that take integers (token ids, indices)."""
+    if src.keras_model is not None:
+        dtypes = [str(getattr(t, "dtype", "float32")) for t in src.keras_model.inputs]
+    elif src.signature is not None:
+        specs = src.signature.structured_input_signature[1]
+        dtypes = [str(getattr(specs[n].dtype, "name", specs[n].dtype)) for n in src.input_names]
+    else:
+        return []   # a float .tflite source: non-float inputs are refused when it loads
+    return [(n, d) for n, d in zip(src.input_names, dtypes, strict=True) if d.startswith(("int", "uint", "bool"))]
 
 
 def _input_shapes(src: SourceModel) -> list[tuple[int | None, ...]]:
@@ -218,6 +229,12 @@ def prepared(cfg: ConvertConfig, warnings: list[str]) -> Iterator[Prepared]:
         prep = Prepared(src, spec, labels, None, False, info, warnings, timings, slots=slots)
         if cfg.mode.needs_calibration:
             assert cfg.calib is not None
+            integer = _integer_inputs(src)
+            if integer:
+                name, dtype = integer[0]
+                raise UserInputError(f"{cfg.model}: input {name!r} takes {dtype} values (ids or indices); "
+                                     f"--mode {cfg.mode.value} calibrates float inputs only for now — convert it with "
+                                     "--mode float16 or dynamic, or feed that input as float")
             t0 = time.perf_counter()
             source = prep.open_data(cfg.calib)
             got = collect(source, spec, prep.sample_shape, cfg.samples, cfg.seed, desc="calibration")

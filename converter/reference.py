@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from edgelite.calibration.multi_input import InputSlot
 from edgelite.converter.loading import SourceModel
 from edgelite.core.errors import UserInputError
 from edgelite.core.files import path_size
@@ -46,6 +47,13 @@ class TFReference:
         arrays = [np.asarray(o, dtype=np.float32) for o in outs]
         self.last_invoke_s = time.perf_counter() - t0
         return arrays
+
+    @property
+    def slots(self) -> tuple[InputSlot, ...]:
+        """Every input as data sees it (name and one sample's shape; ``compare`` puts the spec on image inputs)."""
+        shapes = self.src.input_shapes or (self.src.input_shape,)
+        return tuple(InputSlot(n, tuple(int(d) if d is not None else -1 for d in s[1:]))
+                     for n, s in zip(self.src.input_names, shapes, strict=True))
 
     def _signature_outputs(self, result: dict[str, Any]) -> list[str]:
         """A SavedModel's output keys in ``output_names`` order (sorted keys)."""

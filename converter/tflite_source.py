@@ -28,7 +28,6 @@ def inspect_float_tflite(path: Path) -> tuple[bytes, tuple[str, ...], tuple[int,
     The bytes have their dequantized constant weights folded to float32 (``dequantized_weights``); the file
     itself is left as it is."""
     from edgelite.converter import source_metadata
-    from edgelite.converter.dequantized_weights import fold_dequantized_constants
     from edgelite.core.files import native_stderr_captured
     from edgelite.runtime.isolation import probe as run_probe
     from edgelite.runtime.model import Model
@@ -46,8 +45,18 @@ def inspect_float_tflite(path: Path) -> tuple[bytes, tuple[str, ...], tuple[int,
         model = Model.from_bytes(data, path)
     if any(t.dtype != np.float32 for t in model.inputs):
         raise UserInputError(f"{path}: inputs are not float32; edgelite converts float models to int8")
-    return (fold_dequantized_constants(data).data, tuple(t.name for t in model.inputs),
+    return (_folded(path, data).data, tuple(t.name for t in model.inputs),
             tuple(int(v) for v in model.inputs[0].shape), tuple(int(v) for v in model.outputs[0].shape))
+
+
+def _folded(path: Path, data: bytes) -> Any:
+    """``fold_dequantized_constants`` with the file named in its one-line errors."""
+    from edgelite.converter.dequantized_weights import fold_dequantized_constants
+
+    try:
+        return fold_dequantized_constants(data)
+    except UserInputError as exc:
+        raise UserInputError(f"{path}: {exc}") from None
 
 
 def _without_metadata(data: bytes) -> bytes:
@@ -91,18 +100,24 @@ def source_labels(cfg: ConvertConfig, warnings: list[str]) -> tuple[str, ...] | 
     """``--labels``, else the labels a float .tflite source carries. What that source's metadata gives the
     conversion (or why it cannot) and the weights folded for calibration go to ``warnings``, one line each."""
     from edgelite.converter import source_metadata
-    from edgelite.converter.dequantized_weights import fold_dequantized_constants
     from edgelite.runtime import metadata as md
 
     labels = md.read_labels_file(cfg.labels) if cfg.labels else None
     if cfg.model.suffix != ".tflite" or not cfg.model.is_file():
         return labels
     data = tflite_file.read_model_bytes(cfg.model)
+    from edgelite.core.files import native_stderr_captured
+    from edgelite.runtime.isolation import probe as run_probe
+
+    with native_stderr_captured():
+        # probed in a child process before anything reads the graph: a hostile file is refused in seconds
+        # (the probe is cached; the loader's own probe of the same bytes is then free)
+        run_probe(cfg.model, content=data)
     if tflite_file.is_quantized(data):   # refused by the loader, with its own message
         return labels
     meta = source_metadata.read(cfg.model, data)
     warnings.extend(source_metadata.notices(cfg, meta))
-    folded = fold_dequantized_constants(data).notice()
+    folded = _folded(cfg.model, data).notice()
     if folded:
         warnings.append(folded)
     return labels if labels is not None else meta.labels

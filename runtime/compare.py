@@ -342,13 +342,14 @@ def compare_on(reference: Any, candidate: Any, data: Any, *, samples: int | None
         ref_x = ref_got.x
     else:
         _same_input_shapes(reference, candidate)
+    ref_x, by_position = _for_reference(reference, ref_x)
     names = candidate.labels or source.class_names
     ids = sample_ids(cand_source, got.indices)
     ref_run = run_samples(reference, ref_x, ids, labels=got.y, class_names=names, progress="eval reference")
     cand_run = run_samples(candidate, got.x, ids, labels=got.y, class_names=names, progress="eval candidate")
     report = compare_runs(ref_run, cand_run, candidate_is_int8=candidate.quantized, class_names=names,
                           op_profile=_profiler(candidate))
-    extra = []
+    extra = [by_position] if by_position else []
     if differences:
         extra.append(f"the models preprocess differently ({'; '.join(differences)}): each got its own "
                      "(reference vs candidate)")
@@ -357,6 +358,26 @@ def compare_on(reference: Any, candidate: Any, data: Any, *, samples: int | None
     if extra:
         report = dataclasses.replace(report, warnings=report.warnings + extra)
     return report
+
+
+def _for_reference(reference: Any, x: Any) -> tuple[Any, str | None]:
+    """The candidate's samples for the reference: as they are when the reference's inputs carry the same names
+    (a converted file keeps its source's), else by position with a note saying which fed which."""
+    from edgelite.calibration.multi_input import Inputs, match_inputs
+
+    slots = getattr(reference, "slots", None)
+    if not isinstance(x, Inputs) or not slots:
+        return x, None
+    names = [s.name for s in slots]
+    try:
+        match_inputs(names, x.names)
+        return x, None
+    except UserInputError:
+        if len(names) != len(x.names):
+            raise
+    pairs = ", ".join(f"{a}→{b}" for a, b in zip(x.names, names, strict=True))
+    return (Inputs(tuple(f"x{k}" for k in range(len(names))), x.arrays),
+            f"inputs matched by position (the models name them differently): {pairs}")
 
 
 def spec_differences(a: PreprocessSpec | None, b: PreprocessSpec | None) -> list[str]:
@@ -373,8 +394,7 @@ def _shown(v: Any) -> str:
 
 
 def _slots(model: Any, spec: PreprocessSpec | None) -> tuple[Any, ...]:
-    """The model's inputs for data binding, with ``spec`` on its image input (a single input's, or a
-    multi-input model's first 3-D input with 1 or 3 channels)."""
+    """The model's inputs for data binding, with ``spec`` on its image inputs (``multi_input.is_image_input``)."""
     import dataclasses as dc
 
     from edgelite.calibration.multi_input import InputSlot
@@ -384,8 +404,11 @@ def _slots(model: Any, spec: PreprocessSpec | None) -> tuple[Any, ...]:
         return (InputSlot("input", _sample_shape(model, spec), spec),)
     if len(slots) == 1:
         return (dc.replace(slots[0], spec=spec, shape=_sample_shape(model, spec)),)
-    image = next((k for k, t in enumerate(slots) if len(t.shape) == 3 and t.shape[-1] in (1, 3)), None)
-    return tuple(dc.replace(t, spec=spec) if k == image else t for k, t in enumerate(slots))
+    from edgelite.calibration.multi_input import spec_for
+
+    sized = [spec_for(spec, t.shape) for t in slots]
+    return tuple(dc.replace(t, spec=one, shape=one.input_shape if one is not None else t.shape)
+                 for t, one in zip(slots, sized, strict=True))
 
 
 def _sample_shape(model: Any, spec: PreprocessSpec | None) -> tuple[int, ...]:

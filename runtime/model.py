@@ -144,14 +144,12 @@ class Model:
     @property
     def slots(self) -> tuple[InputSlot, ...]:
         """Every input as data sees it, in ``inputs`` order: its name, one sample's shape, and the preprocessing
-        for the image input (the first 4-D input with 1 or 3 channels; the only input of a single-input model)."""
-        from edgelite.calibration.multi_input import InputSlot
+        for image inputs (``multi_input.is_image_input``; the only input of a single-input model)."""
+        from edgelite.calibration.multi_input import InputSlot, spec_for
 
         if len(self.inputs) == 1:
             return (InputSlot(self.input.name, tuple(self.sample_shape), self.spec),)
-        image = next((k for k, t in enumerate(self.inputs) if len(t.shape) == 4 and t.shape[-1] in (1, 3)), None)
-        return tuple(InputSlot(t.name, tuple(t.shape[1:]), self.spec if k == image else None)
-                     for k, t in enumerate(self.inputs))
+        return tuple(InputSlot(t.name, tuple(t.shape[1:]), spec_for(self.spec, t.shape[1:])) for t in self.inputs)
 
     @_locked
     def with_spec(self, spec: PreprocessSpec | None) -> Model:

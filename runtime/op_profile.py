@@ -47,6 +47,12 @@ NAMED_SHARE_PCT = 10.0
 _I32 = struct.Struct("<i")
 _U32 = struct.Struct("<I")
 
+# What an op profile may hold: every tensor of one run of the model (README "Limits and guarantees").
+MAX_PROFILE_BYTES_DEFAULT = 1024 * 1024 * 1024
+MAX_PROFILE_BYTES_ENV = "EDGELITE_MAX_PROFILE_BYTES"
+_ITEMSIZE = {"FLOAT32": 4, "INT32": 4, "UINT32": 4, "FLOAT16": 2, "INT16": 2, "UINT16": 2, "INT8": 1, "UINT8": 1,
+             "BOOL": 1, "INT64": 8, "UINT64": 8, "FLOAT64": 8, "COMPLEX64": 8, "COMPLEX128": 16}
+
 
 @dataclass(frozen=True)
 class OpTypeTime(Record):
@@ -161,6 +167,7 @@ def profile_ops(model: str | os.PathLike[str] | bytes, *, name: str | None = Non
     data = model if isinstance(model, bytes) else tflite_file.read_model_bytes(model)
     where = name or ("<memory>" if isinstance(model, bytes) else str(Path(model)))
     ops = tflite_file.op_inventory(data)
+    _check_tensor_bytes(where, ops)
     library = select_backend(backend)
     loaded = load_delegates(library, list(delegates))
     with filtered_stderr():   # LiteRT announces XNNPACK on fd 2 at the first interpreter
@@ -184,6 +191,27 @@ def profile_ops(model: str | os.PathLike[str] | bytes, *, name: str | None = Non
             per_op.append(_time_alone(library, data, op.index, values, threads, xnnpack, loaded, runs))
     return _summary(where, library.name, threads, xnnpack, runs, whole_s, ops, per_op, delegated,
                     time.perf_counter() - t0)
+
+
+def _check_tensor_bytes(where: str, ops: Sequence[tflite_file.OpInfo]) -> None:
+    """The profile keeps every tensor of one run (each op alone is fed real values): refuse a model whose
+    tensors would add up past ``EDGELITE_MAX_PROFILE_BYTES`` (a 13 KB file of chained ops on 16 MB tensors
+    would otherwise hold gigabytes), computed from the file's shapes before anything is allocated."""
+    from edgelite.core.limits import env_cap
+
+    cap = env_cap(MAX_PROFILE_BYTES_ENV, MAX_PROFILE_BYTES_DEFAULT, "bytes")
+    seen: dict[str, int] = {}
+    for op in ops:
+        for t in (*op.inputs, *op.outputs):
+            if t.name not in seen:
+                size = 1
+                for d in t.shape:
+                    size *= max(int(d), 1)
+                seen[t.name] = size * _ITEMSIZE.get(t.dtype, 4)
+    total = sum(seen.values())
+    if total > cap:
+        raise UserInputError(f"{where}: its tensors add up to {total:,} bytes, over the {cap:,}-byte cap of an op "
+                             f"profile; raise it with {MAX_PROFILE_BYTES_ENV}")
 
 
 def _ready(interp: Any, shapes: Sequence[Sequence[int]] | None = None) -> Any:

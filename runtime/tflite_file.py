@@ -164,15 +164,22 @@ def op_inventory(data: bytes) -> list[OpInfo]:
         return refs[i]
 
     result = []
+    # Each tensor id of an operator takes 4 bytes of a converter's file; a hostile one can point thousands of
+    # operators at one list of thousands of ids (160 KB claiming 4·10⁸ tensor uses): refused, not walked.
+    budget = len(data) // 2 + 4096
     for k, op in enumerate(sg.iter_tables(Slot.SUBGRAPH_OPERATORS)):
+        ins_ids, outs_ids = _ids(op, Slot.OPERATOR_INPUTS), _ids(op, Slot.OPERATOR_OUTPUTS)
+        budget -= len(ins_ids) + len(outs_ids)
+        if budget < 0:
+            raise ValueError("operators list more tensor uses than the file could hold")
         code = codes[op.scalar(Slot.OPERATOR_OPCODE_INDEX, "I")]
         # Codes below 127 are also in the deprecated int8 field; newer ones only in the int32 one.
         builtin = max(code.scalar(Slot.OPCODE_BUILTIN, "i"), code.scalar(Slot.OPCODE_DEPRECATED_BUILTIN, "b"))
         name = op_name(builtin)
         if builtin == CUSTOM_OP:
             name = f"CUSTOM:{(code.string(Slot.OPCODE_CUSTOM) or b'?').decode('utf-8', 'replace')}"
-        ins = tuple(tensor(i) for i in _ids(op, Slot.OPERATOR_INPUTS) if i >= 0)
-        outs = tuple(tensor(i) for i in _ids(op, Slot.OPERATOR_OUTPUTS) if i >= 0)
+        ins = tuple(tensor(i) for i in ins_ids if i >= 0)
+        outs = tuple(tensor(i) for i in outs_ids if i >= 0)
         result.append(OpInfo(k, name, ins, outs))
     return result
 

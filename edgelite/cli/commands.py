@@ -418,14 +418,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     xs, ids, ys, class_names = [], [], [], None
     inputs: list[Any] = list(args.inputs)
     if len(model.inputs) > 1 and inputs and all("=" in i and not Path(i).exists() for i in inputs):
-        inputs = [dict(i.split("=", 1) for i in inputs)]   # NAME=PATH per input: one multi-input source
+        parts = [i.split("=", 1) for i in inputs]   # NAME=PATH per input: one multi-input source
+        repeated = sorted({n for n, _ in parts if [m for m, _ in parts].count(n) > 1})
+        if repeated:
+            raise UserInputError(f"input {repeated[0]!r} is given twice; give NAME=PATH once per input")
+        inputs = [dict(parts)]
     for name in inputs:
         try:
             x, got_ids, y, names = _input_batch(name, model)
         except UserInputError as exc:
-            if str(exc).startswith((str(name), str(model.path))):
+            from edgelite.calibration.sources import describe
+
+            shown = describe(name)
+            parts = [str(p) for p in name.values()] if isinstance(name, dict) else []
+            if str(exc).startswith((shown, str(model.path), *parts)):
                 raise  # already names the input or the model
-            raise UserInputError(f"{name}: {exc}") from None
+            raise UserInputError(f"{shown}: {exc}") from None
         xs.append(x)
         ids += got_ids
         ys.append(y)

@@ -100,6 +100,9 @@ def test_tensor_names_of_a_converted_file_match_signature_keys():
     assert match_inputs(tensors, ["x0", "x1"]) == [0, 1]   # no name matches: by position
     with pytest.raises(UserInputError, match="do not match them one to one"):
         match_inputs(tensors, ["img", "other"])
+    # names that fit no input are never fed by position (another converter's input_1/input_2, reversed)
+    with pytest.raises(UserInputError, match="do not match"):
+        match_inputs(["input_1", "input_2"], ["b", "a"])
 
 
 def test_a_tuple_of_same_shaped_arrays_is_one_array_per_input():

@@ -231,3 +231,44 @@ def test_a_savedmodel_with_two_inputs_and_two_outputs_round_trips(two_in_two_out
     shapes = {o["name"]: o["shape"] for o in report["outputs"]}
     assert shapes == {"output_0": [5], "output_1": [4]}
     assert all(o["snr_db"] > 20 for o in report["outputs"])
+
+
+def test_compare_a_keras_reference_with_its_own_preprocessing_on_image_folders(two_in_two_out, converted, run_cli,
+                                                                              tmp_path):
+    # a Keras reference has no spec of its own: the flags say what it takes, the candidate keeps its file's;
+    # both bind the same per-input data (before: the reference was taken for a one-input model)
+    out, _ = converted
+    _, _, data = two_in_two_out
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(12):
+        Image.fromarray((data["img"][i] * 255).astype(np.uint8)).save(photos / f"{i:02d}.png")
+    np.save(tmp_path / "meta.npy", data["meta"][:12])
+    code, _, err = run_cli("compare", two_in_two_out[0] / "two.keras", out, "--data", f"img={photos}", "--data",
+                           f"meta={tmp_path / 'meta.npy'}", "--mean", "127.5", "--std", "127.5",
+                           "--json", tmp_path / "c.json")
+    assert code == 0, err
+    report = json.loads((tmp_path / "c.json").read_text())
+    assert any("preprocess differently" in w for w in report["warnings"]) and report["samples"] == 12
+
+
+def test_every_image_input_gets_the_preprocessing(tmp_path, run_cli):
+    import keras
+
+    keras.utils.set_random_seed(2)
+    left, right = keras.Input((8, 8, 3), name="left"), keras.Input((8, 8, 3), name="right")
+    h = keras.layers.Concatenate()([keras.layers.Conv2D(4, 3)(left), keras.layers.Conv2D(4, 3)(right)])
+    model = keras.Model([left, right], keras.layers.Dense(3, name="out")(keras.layers.Flatten()(h)))
+    model.save(tmp_path / "stereo.keras")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(8):
+        Image.fromarray(RNG.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(photos / f"{i}.png")
+    out = tmp_path / "stereo_int8.tflite"
+    code, _, err = run_cli("convert", tmp_path / "stereo.keras", "-o", out, "--calib", f"left={photos}",
+                           "--calib", f"right={photos}")
+    assert code == 0, err
+    # run takes images for both inputs, as convert did (before: only the first image input took them)
+    code, stdout, err = run_cli("run", out, f"left={photos}", f"right={photos}", "--json")
+    assert code == 0, err
+    assert len(json.loads(stdout)["results"]) == 8
