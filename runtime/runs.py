@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from edgelite.calibration.multi_input import Inputs, Samples, match_inputs
 from edgelite.core.errors import UserInputError
 from edgelite.core.files import atomic_path
 from edgelite.core.limits import env_cap
@@ -32,7 +32,7 @@ from edgelite.core.version import __version__
 from edgelite.runtime.device import fingerprint
 
 if TYPE_CHECKING:
-    from edgelite.calibration.multi_input import MultiSource
+    from edgelite.calibration.multi_input import Inputs, MultiSource, Samples
     from edgelite.calibration.sources import DataSource
 
 RUN_FORMAT = "edgelite-run"
@@ -267,6 +267,8 @@ def _in_runner_order(runner: Runner, x: Inputs) -> Iterator[tuple[np.ndarray, ..
     if len(names) != len(x.names) or not all(names):
         order = list(range(len(x.names)))
     else:
+        from edgelite.calibration.multi_input import match_inputs
+
         order = match_inputs([str(n) for n in names], x.names, where=str(runner.describe().get("path", "model")))
     for sample in x:
         fed: list[np.ndarray] = [np.empty(0)] * len(order)
@@ -296,7 +298,9 @@ def run_samples(runner: Runner, x: Samples, ids: Sequence[str] | None = None, *,
     if len(ids) != n:
         raise UserInputError(f"{n} samples need {n} sample ids, got {len(ids)}")
     samples: Any = x
-    if isinstance(x, Inputs):   # a multi-input model: each sample's arrays in the runner's own input order
+    # an Inputs can only exist once its module is imported: a board's one-input run never pays for the import
+    multi = sys.modules.get("edgelite.calibration.multi_input")
+    if multi is not None and isinstance(x, multi.Inputs):   # each sample's arrays in the runner's input order
         samples = _in_runner_order(runner, x)
     if progress is not None:
         from edgelite.core.progress import bar  # tqdm costs ~45 ms: only evaluation loops show progress

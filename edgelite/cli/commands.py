@@ -444,9 +444,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         class_names = class_names or names
     known = [y for y in ys if y is not None]
     labelled = len(known) == len(ys)   # labels only when every input has them
-    from edgelite.calibration.multi_input import concatenate
+    if len(xs) == 1 or all(isinstance(x, np.ndarray) for x in xs):
+        x_all = xs[0] if len(xs) == 1 else np.concatenate(xs)
+    else:   # a multi-input model's batches (imported only then: a board's one-input run skips it)
+        from edgelite.calibration.multi_input import concatenate
 
-    run = run_samples(model, concatenate(xs), ids, labels=np.concatenate(known) if labelled else None,
+        x_all = concatenate(xs)
+    run = run_samples(model, x_all, ids, labels=np.concatenate(known) if labelled else None,
                       class_names=class_names if labelled else None)
     results = _run_results(model, run, args.top_k)
     if args.json:
