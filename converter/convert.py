@@ -20,6 +20,7 @@ from edgelite.converter.scoring import Scorer
 from edgelite.converter.tflite_converter import run_tf, tflite_converter
 from edgelite.core.errors import ConversionError, UserInputError
 from edgelite.core.files import path_size, sha256_path
+from edgelite.core.formatting import float_ops_line
 from edgelite.core.options import ConvertOptions
 from edgelite.core.vocabulary import PRESETS
 from edgelite.runtime import gpu, tflite_file
@@ -118,10 +119,8 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
         layer_names, labels, calib_info = src.layer_names, prep.labels, prep.calib_info
 
     if float_ops and not cfg.allow_float_ops:
-        listed = "; ".join(f"{f.op} ({f.layer or f.tensor})" for f in float_ops[:6])
-        more = f" and {len(float_ops) - 6} more" if len(float_ops) > 6 else ""
         raise ConversionError(
-            f"{cfg.model}: {len(float_ops)} op(s) cannot run in {cfg.mode.value}: {listed}{more}; "
+            f"{cfg.model}: {len(float_ops)} op(s) cannot run in {cfg.mode.value}: {float_ops_line(float_ops, limit=6)}; "
             "--allow-float-ops keeps them float (the rest stays quantized)"
         )
     if float_ops:

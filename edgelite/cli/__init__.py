@@ -390,7 +390,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, default=100, help="timed runs per configuration (default 100)")
     p.add_argument("--max-seconds", type=float, help="stop a configuration's timed runs after this many seconds")
     p.add_argument("--reference", metavar="FLOAT.tflite",
-                   help="also time this float model, interleaved, and flag int8 that is slower")
+                   help="also time this float model, configuration by configuration after the model, and flag "
+                        "int8 that is slower")
     p.add_argument("--warmup", type=int, default=10,
                    help="untimed runs first, per configuration (default 10; the first is reported as 1st invoke)")
     p.add_argument("--ops", action="store_true",

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from edgelite.core.formatting import ms, pct, size
+from edgelite.core.formatting import float_ops_line, ms, pct, size
 from edgelite.runtime.tensors import io_line
 
 if TYPE_CHECKING:   # renderers only read these; importing them here would load the converter for `run`
@@ -46,29 +46,6 @@ def spec_line(s: PreprocessSpec) -> str:
 
 
 # TF names a tensor after its MLIR location: ``loc(fused["StatefulPartitionedCall:0", "model/conv/Conv2D;…"])``
-_QUOTED = re.compile(r'"([^"]*)"')
-_CALL_PREFIX = re.compile(r"^(StatefulPartitionedCall(_\d+)?/)+")
-
-
-def _op_site(tensor: str) -> str:
-    """A readable place for an op from its output tensor's name: the first segment of a fused or ``;``-joined
-    location that names something (not the call wrapper), its last two path parts, at most 48 characters."""
-    parts = _QUOTED.findall(tensor) if tensor.startswith("loc(") else [tensor]
-    segments = [_CALL_PREFIX.sub("", seg.strip()).split(":")[0] for part in parts for seg in part.split(";")]
-    named = [seg for seg in segments if seg and not seg.startswith("StatefulPartitionedCall")] or segments or [""]
-    site = "/".join(named[0].split("/")[-2:]) or tensor
-    return site if len(site) <= 48 else site[:47] + "…"
-
-
-def _float_ops_line(ops: Sequence[Any]) -> str:
-    """``OP@site`` once per distinct op and place, with ``×N`` for repeats, in graph order."""
-    counts: dict[str, int] = {}
-    for f in ops:
-        key = f"{f.op}@{f.layer or _op_site(f.tensor)}"
-        counts[key] = counts.get(key, 0) + 1
-    return ", ".join(k if n == 1 else f"{k} ×{n}" for k, n in counts.items()) or "none"
-
-
 def convert_table(r: ConvertReport) -> str:
     cal = r.calibration
     rows: list[tuple[str, Any]] = [
@@ -82,7 +59,7 @@ def convert_table(r: ConvertReport) -> str:
         skipped = f", {cal.skipped_unreadable} unreadable skipped" if cal.skipped_unreadable else ""
         rows.append(("calibration", f"{cal.used} samples from {cal.source} (seed {cal.seed}{skipped})"))
     rows.append(("labels", r.labels_count or "-"))
-    rows.append(("float ops", _float_ops_line(r.float_ops)))
+    rows.append(("float ops", float_ops_line(r.float_ops)))
     if r.kept_float:
         names = ", ".join(f"{k.label} ({k.op})" for k in r.kept_float)
         rows.append(("kept float", f"{len(r.kept_float)}: {names}"))
