@@ -119,8 +119,9 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
         layer_names, labels, calib_info = src.layer_names, prep.labels, prep.calib_info
 
     if float_ops and not cfg.allow_float_ops:
+        listed = float_ops_line(float_ops, limit=6)
         raise ConversionError(
-            f"{cfg.model}: {len(float_ops)} op(s) cannot run in {cfg.mode.value}: {float_ops_line(float_ops, limit=6)}; "
+            f"{cfg.model}: {len(float_ops)} op(s) cannot run in {cfg.mode.value}: {listed}; "
             "--allow-float-ops keeps them float (the rest stays quantized)"
         )
     if float_ops:
