@@ -1,0 +1,217 @@
+"""Decoder files (``--decoder FILE``): TOML with ``[anchors]``, ``[decode]`` and optional ``[nms]`` tables whose
+keys are MediaPipe's option names, so values pasted from a graph config work.
+
+    [anchors]    # SsdAnchorsCalculatorOptions
+    num_layers = 4
+    strides = [8, 16, 16, 16]
+    ...
+    [decode]     # TensorsToDetectionsCalculatorOptions
+    num_boxes = 896
+    ...
+    [nms]        # NonMaxSuppressionCalculatorOptions
+    algorithm = "WEIGHTED"
+
+Every error is one ``UserInputError`` line naming the file, the table and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import typing
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from edgelite.core.errors import UserInputError
+from edgelite.runtime.decoders.detection import DetectionArrays
+from edgelite.runtime.decoders.nms import ALGORITHMS, OVERLAP_TYPES, NmsOptions, non_max_suppression
+from edgelite.runtime.decoders.ssd import TensorsToDetectionsOptions, decode_ssd
+from edgelite.runtime.decoders.ssd_anchors import SsdAnchorOptions, ssd_anchors
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+MAX_BYTES = 64 * 1024  # a decoder file is a few dozen lines; anything bigger is the wrong file
+T = TypeVar("T")
+_ENUMS = {"overlap_type": OVERLAP_TYPES, "algorithm": ALGORITHMS}
+
+
+@dataclass(frozen=True)
+class SsdDecoderConfig:
+    """One SSD-anchor decoder: anchors, box decoding, optional NMS."""
+
+    anchors: SsdAnchorOptions
+    decode: TensorsToDetectionsOptions
+    nms: NmsOptions | None = None
+
+    def decoder(self) -> SsdDecoder:
+        return SsdDecoder(self)
+
+
+class SsdDecoder:
+    """Anchors computed once; call with the box and score tensors of one image."""
+
+    def __init__(self, config: SsdDecoderConfig) -> None:
+        self.config = config
+        self.anchors = ssd_anchors(config.anchors)
+
+    def __call__(self, raw_boxes: np.ndarray, raw_scores: np.ndarray) -> DetectionArrays:
+        dets = decode_ssd(raw_boxes, raw_scores, self.anchors, self.config.decode)
+        return dets if self.config.nms is None else non_max_suppression(dets, self.config.nms)
+
+
+def read_decoder_config(path: str | Path) -> SsdDecoderConfig:
+    """Read and validate a decoder TOML file."""
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise UserInputError(f"decoder file {p}: cannot read it ({exc.strerror or exc})") from None
+    if len(raw) > MAX_BYTES:
+        raise UserInputError(f"decoder file {p}: larger than {MAX_BYTES // 1024} KB; is it the right file?")
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UserInputError(f"decoder file {p}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserInputError(f"decoder file {p}: not valid TOML ({exc})") from None
+    return config_from_dict(data, str(p))
+
+
+def config_from_dict(data: dict[str, Any], source: str = "decoder config") -> SsdDecoderConfig:
+    """Validate parsed tables (from TOML, or later from file metadata)."""
+    unknown = sorted(set(data) - {"anchors", "decode", "nms"})
+    if unknown:
+        raise UserInputError(f"{source}: unknown table or key {unknown[0]!r}; tables are [anchors], [decode], [nms]")
+    for table in ("anchors", "decode"):
+        if table not in data:
+            raise UserInputError(f"{source}: missing table [{table}]")
+    anchors = _build(SsdAnchorOptions, data["anchors"], source, "anchors")
+    decode = _build(TensorsToDetectionsOptions, data["decode"], source, "decode")
+    nms = _build(NmsOptions, data["nms"], source, "nms") if "nms" in data else None
+    _check_anchors(anchors, source)
+    _check_decode(decode, source)
+    count = ssd_anchors(anchors).shape[0]
+    if count != decode.num_boxes:
+        raise UserInputError(f"{source}: [anchors] makes {count} anchors but [decode] num_boxes = {decode.num_boxes}")
+    return SsdDecoderConfig(anchors, decode, nms)
+
+
+def _build(cls: type[T], table: Any, source: str, name: str) -> T:
+    if not isinstance(table, dict):
+        raise UserInputError(f"{source}: [{name}] must be a table")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    for key in table:
+        if key not in fields:
+            raise UserInputError(f"{source}: [{name}] unknown key {key!r}; known: {', '.join(fields)}")
+    values: dict[str, Any] = {}
+    for key, f in fields.items():
+        if key not in table:
+            if f.default is dataclasses.MISSING:
+                raise UserInputError(f"{source}: [{name}] missing key {key!r}")
+            continue
+        values[key] = _convert(table[key], hints[key], f"{source}: [{name}] {key}")
+        if key in _ENUMS and values[key] not in _ENUMS[key]:
+            raise UserInputError(f"{source}: [{name}] {key} = {values[key]!r}; one of {', '.join(_ENUMS[key])}")
+    return cls(**values)
+
+
+def _convert(value: Any, hint: Any, where: str) -> Any:
+    args = typing.get_args(hint)
+    if type(None) in args:  # X | None: TOML has no null, so a present key is always the X
+        hint = next(a for a in args if a is not type(None))
+    if typing.get_origin(hint) is tuple:
+        if not isinstance(value, list):
+            raise UserInputError(f"{where} must be a list, got {type(value).__name__}")
+        return tuple(_scalar(v, typing.get_args(hint)[0], f"{where}[{i}]") for i, v in enumerate(value))
+    return _scalar(value, hint, where)
+
+
+def _scalar(value: Any, hint: Any, where: str) -> Any:
+    # bool is an int subclass in Python; TOML keeps them apart, and so do we
+    if hint is bool:
+        ok = isinstance(value, bool)
+    elif hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        raise UserInputError(f"{where} must be {getattr(hint, '__name__', hint)}, got {value!r}")
+    return value
+
+
+def _check_anchors(a: SsdAnchorOptions, source: str) -> None:
+    where = f"{source}: [anchors]"
+    if a.num_layers < 1:
+        raise UserInputError(f"{where} num_layers must be ≥ 1, got {a.num_layers}")
+    if len(a.strides) != a.num_layers:
+        raise UserInputError(f"{where} strides has {len(a.strides)} entries for num_layers = {a.num_layers}")
+    if any(s < 1 for s in a.strides):
+        raise UserInputError(f"{where} strides must be ≥ 1, got {list(a.strides)}")
+    for key in ("feature_map_height", "feature_map_width"):
+        n = len(getattr(a, key))
+        if n and n != a.num_layers:
+            raise UserInputError(f"{where} {key} has {n} entries for num_layers = {a.num_layers}")
+    if len(a.feature_map_height) != len(a.feature_map_width):
+        raise UserInputError(f"{where} feature_map_height and feature_map_width differ in length")
+    if a.input_size_height < 1 or a.input_size_width < 1:
+        raise UserInputError(f"{where} input_size_height and input_size_width must be ≥ 1")
+    if any(r <= 0 for r in a.aspect_ratios):
+        raise UserInputError(f"{where} aspect_ratios must be > 0, got {list(a.aspect_ratios)}")
+
+
+def _check_decode(d: TensorsToDetectionsOptions, source: str) -> None:
+    where = f"{source}: [decode]"
+    for key in ("num_classes", "num_boxes", "num_coords"):
+        if getattr(d, key) < 1:
+            raise UserInputError(f"{where} {key} must be ≥ 1, got {getattr(d, key)}")
+    for key in ("x_scale", "y_scale", "w_scale", "h_scale"):
+        if not getattr(d, key) > 0:
+            raise UserInputError(f"{where} {key} must be > 0 (MediaPipe divides by it), got {getattr(d, key)}")
+    if d.box_coord_offset < 0 or d.box_coord_offset + 4 > d.num_coords:
+        raise UserInputError(f"{where} box_coord_offset = {d.box_coord_offset} leaves no 4 box values in "
+                             f"num_coords = {d.num_coords}")
+    if d.num_keypoints:
+        end = d.keypoint_coord_offset + d.num_keypoints * d.num_values_per_keypoint
+        if d.keypoint_coord_offset < 0 or d.num_values_per_keypoint < 2 or end > d.num_coords:
+            raise UserInputError(f"{where} keypoints need coordinates {d.keypoint_coord_offset}..{end - 1} but "
+                                 f"num_coords = {d.num_coords}")
+
+
+def check_fits(config: SsdDecoderConfig, output_shapes: Sequence[Sequence[int]], source: str = "decoder config"
+               ) -> tuple[int, int]:
+    """Indices of (box tensor, score tensor) among the model's outputs, or one UserInputError line saying which
+    numbers disagree. The box tensor has num_coords values per row, the score tensor num_classes; when both are
+    equal, output order decides (boxes first, as MediaPipe takes them)."""
+    d = config.decode
+    shapes = [tuple(int(v) for v in s) for s in output_shapes]
+    listed = ", ".join(str(list(s)) for s in shapes)
+    three = [i for i, s in enumerate(shapes) if len(s) == 3 and s[0] == 1]
+    if len(three) < 2:
+        raise UserInputError(f"{source}: an SSD decoder needs a box and a score output [1, rows, values]; "
+                             f"the model has {listed}")
+    rows = {shapes[i][1] for i in three}
+    if d.num_boxes not in rows:
+        raise UserInputError(f"{source}: num_boxes = {d.num_boxes} but the model's outputs have "
+                             f"{' or '.join(str(r) for r in sorted(rows))} rows ({listed})")
+    same = [i for i in three if shapes[i][1] == d.num_boxes]
+    boxes = [i for i in same if shapes[i][2] == d.num_coords]
+    if not boxes:
+        raise UserInputError(f"{source}: num_coords = {d.num_coords} but no output has {d.num_coords} values per "
+                             f"row ({listed})")
+    scores = [i for i in same if shapes[i][2] == d.num_classes and i != boxes[0]]
+    if not scores:
+        raise UserInputError(f"{source}: num_classes = {d.num_classes} but no other output has {d.num_classes} "
+                             f"values per row ({listed})")
+    return boxes[0], scores[0]

@@ -1,0 +1,107 @@
+"""SSD anchors as MediaPipe's SsdAnchorsCalculator generates them (non-multiscale path), field names kept so the
+values in MediaPipe's graph configs paste as they are.
+
+Anchors are (x_center, y_center, w, h), normalized. Layers with equal consecutive strides share one feature map:
+their anchors are interleaved per grid cell, which is the order the model's output rows follow.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SsdAnchorOptions:
+    """MediaPipe's ``SsdAnchorsCalculatorOptions`` (defaults as in its .proto)."""
+
+    num_layers: int
+    min_scale: float
+    max_scale: float
+    input_size_height: int
+    input_size_width: int
+    strides: tuple[int, ...] = ()
+    feature_map_height: tuple[int, ...] = ()   # when given, used instead of strides (as MediaPipe does)
+    feature_map_width: tuple[int, ...] = ()
+    aspect_ratios: tuple[float, ...] = ()
+    anchor_offset_x: float = 0.5
+    anchor_offset_y: float = 0.5
+    reduce_boxes_in_lowest_layer: bool = False
+    interpolated_scale_aspect_ratio: float = 1.0
+    fixed_anchor_size: bool = False
+
+
+def _scale(options: SsdAnchorOptions, index: int, count: int) -> float:
+    if count == 1:
+        return (options.min_scale + options.max_scale) * 0.5
+    return options.min_scale + (options.max_scale - options.min_scale) * index / (count - 1.0)
+
+
+def _grid(options: SsdAnchorOptions, layer: int) -> tuple[int, int]:
+    if options.feature_map_height:
+        return options.feature_map_height[layer], options.feature_map_width[layer]
+    stride = options.strides[layer]
+    return math.ceil(options.input_size_height / stride), math.ceil(options.input_size_width / stride)
+
+
+def ssd_anchors(options: SsdAnchorOptions) -> np.ndarray:
+    """(num_anchors, 4) float32: x_center, y_center, w, h. Raises ValueError on inconsistent layer counts (the
+    config reader reports those as user errors first)."""
+    n_layers = options.num_layers
+    if options.feature_map_height:
+        if len(options.feature_map_height) != n_layers or len(options.feature_map_width) != n_layers:
+            raise ValueError("feature_map_height/width need one entry per layer")
+    elif len(options.strides) != n_layers:
+        raise ValueError("strides need one entry per layer")
+    # The scale index runs over strides (MediaPipe divides by strides_size, not num_layers).
+    n_strides = len(options.strides) if options.strides else n_layers
+    blocks: list[np.ndarray] = []
+    layer = 0
+    while layer < n_layers:
+        ratios: list[float] = []
+        scales: list[float] = []
+        last = layer
+        while last < n_layers and _same_map(options, last, layer):
+            scale = _scale(options, last, n_strides)
+            if last == 0 and options.reduce_boxes_in_lowest_layer:
+                ratios += [1.0, 2.0, 0.5]
+                scales += [0.1, scale, scale]
+            else:
+                ratios += list(options.aspect_ratios)
+                scales += [scale] * len(options.aspect_ratios)
+                if options.interpolated_scale_aspect_ratio > 0.0:
+                    nxt = 1.0 if last == n_strides - 1 else _scale(options, last + 1, n_strides)
+                    scales.append(math.sqrt(scale * nxt))
+                    ratios.append(options.interpolated_scale_aspect_ratio)
+            last += 1
+        root = np.sqrt(np.asarray(ratios, np.float64))
+        sizes_w = np.asarray(scales, np.float64) * root
+        sizes_h = np.asarray(scales, np.float64) / root
+        rows, cols = _grid(options, layer)
+        k = len(ratios)
+        # Row-major grid cells, then the k anchors of a cell: the model's output order.
+        ys, xs = np.meshgrid((np.arange(rows) + options.anchor_offset_y) / rows,
+                             (np.arange(cols) + options.anchor_offset_x) / cols, indexing="ij")
+        block = np.empty((rows, cols, k, 4), np.float64)
+        block[..., 0] = xs[..., None]
+        block[..., 1] = ys[..., None]
+        if options.fixed_anchor_size:
+            block[..., 2:] = 1.0
+        else:
+            block[..., 2] = sizes_w
+            block[..., 3] = sizes_h
+        blocks.append(block.reshape(-1, 4))
+        layer = last
+    if not blocks:
+        return np.zeros((0, 4), np.float32)
+    return np.concatenate(blocks).astype(np.float32)
+
+
+def _same_map(options: SsdAnchorOptions, a: int, b: int) -> bool:
+    """MediaPipe merges consecutive layers with equal strides (only strides: with feature maps given it still
+    compares strides, and without strides every layer is its own map)."""
+    if a >= len(options.strides):
+        return a == b
+    return options.strides[a] == options.strides[b]
