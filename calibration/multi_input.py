@@ -71,6 +71,14 @@ class Inputs:
         for k in range(len(self)):
             yield self[k]
 
+    def placed(self, order: Sequence[int], names: Sequence[str]) -> Inputs:
+        """The same samples with array ``j`` moved to position ``order[j]`` (``match_inputs``' answer) and named
+        ``names`` (the model's inputs): what a model that takes its inputs in another order is fed."""
+        arrays: list[np.ndarray] = [np.empty(0)] * len(order)
+        for j, k in enumerate(order):
+            arrays[k] = self.arrays[j]
+        return Inputs(tuple(names), tuple(arrays))
+
     def by_name(self) -> dict[str, np.ndarray]:
         return dict(zip(self.names, self.arrays, strict=True))
 

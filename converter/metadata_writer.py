@@ -112,13 +112,10 @@ class _AlignedBuffer:
 
 def _io_tensors(model_bytes: bytes) -> tuple[list[tuple[str, tuple[int, ...]]], list[tuple[str, tuple[int, ...]]]]:
     """(name, shape) of the model's inputs and outputs, in subgraph order (what tensor metadata lines up with)."""
-    from edgelite.core.files import native_stderr_captured
-    from edgelite.runtime.backends import select_backend
+    from edgelite.runtime.tflite_file import io_tensors
 
-    with native_stderr_captured():
-        interp = select_backend("litert").make(model_bytes, xnnpack=False)
-    return ([(d["name"], tuple(int(v) for v in d["shape"])) for d in interp.get_input_details()],
-            [(d["name"], tuple(int(v) for v in d["shape"])) for d in interp.get_output_details()])
+    inputs, outputs = io_tensors(model_bytes)
+    return [(t.name, t.shape) for t in inputs], [(t.name, t.shape) for t in outputs]
 
 
 def _image_input(spec: PreprocessSpec, name: str = "image") -> Any:

@@ -179,11 +179,11 @@ def _input_shapes(src: SourceModel) -> list[tuple[int | None, ...]]:
         return [tuple(src.input_shape)]
     if src.input_shapes:
         return list(src.input_shapes)
-    assert src.tflite_bytes is not None
-    from ai_edge_litert.interpreter import Interpreter
+    assert src.tflite_bytes is not None   # a float .tflite: its own input tensors, read from the flatbuffer
+    from edgelite.runtime.tflite_file import io_tensors
 
-    details = {d["name"]: d for d in Interpreter(model_content=src.tflite_bytes).get_input_details()}
-    return [tuple(int(v) for v in details[n]["shape"]) for n in src.input_names]
+    shapes = {t.name: t.shape for t in io_tensors(src.tflite_bytes)[0]}
+    return [tuple(shapes[n]) for n in src.input_names]
 
 
 def _labels_fit(labels: Any, src: SourceModel) -> bool:

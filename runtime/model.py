@@ -392,8 +392,12 @@ class Model:
             if not x:
                 raise UserInputError(f"{self.path}: no inputs given; pass {{name: array}} for "
                                      f"{', '.join(t.name for t in self.inputs)}")
-            x = Inputs(tuple(map(str, x)), tuple(np.asarray(v) for v in x.values())) \
-                if len({len(np.asarray(v)) for v in x.values()}) == 1 else self._ragged(x)
+            arrays = tuple(np.asarray(v) for v in x.values())
+            if len({len(a) for a in arrays}) != 1:
+                counts = ", ".join(f"{k}: {len(a)}" for k, a in zip(x, arrays, strict=True))
+                raise UserInputError(f"{self.path}: inputs have different batch sizes ({counts}); give each the "
+                                     "same N")
+            x = Inputs(tuple(map(str, x)), arrays)
         if not isinstance(x, Inputs):
             raise UserInputError(f"{self.path}: has {len(self.inputs)} inputs "
                                  f"({', '.join(t.name for t in self.inputs)}); pass {{name: array}}, one per input")
@@ -403,17 +407,8 @@ class Model:
             if a.dtype.kind != "f" or a.shape[1:] != tuple(t.shape[1:]):
                 raise UserInputError(f"{self.path}: input {t.name!r} takes float arrays (N, "
                                      f"{', '.join(map(str, t.shape[1:]))}), got {a.dtype} {a.shape}")
-        batch = []
-        for sample in x:
-            fed: list[np.ndarray] = [np.empty(0)] * len(order)
-            for j, k in enumerate(order):
-                fed[k] = np.asarray(sample[j], np.float32)
-            batch.append(tuple(fed))
-        return batch
-
-    def _ragged(self, x: dict[str, Any]) -> Any:
-        counts = ", ".join(f"{k}: {len(np.asarray(v))}" for k, v in x.items())
-        raise UserInputError(f"{self.path}: inputs have different batch sizes ({counts}); give each the same N")
+        placed = x.placed(order, [t.name for t in self.inputs])
+        return [tuple(np.asarray(a, np.float32) for a in sample) for sample in placed]
 
     def predict(self, x: Any) -> np.ndarray | dict[str, np.ndarray]:
         """A batch's output (N, ...), dequantized to float32 — for a model with several outputs all of them,

@@ -252,8 +252,7 @@ def output_names(runner: Runner, count: int) -> list[str]:
     """The runner's output names from its description (``outputs[*].name``: a ``TensorSummary`` or a dict with
     a "name" key, as the converter's ``TFReference`` describes them), else ``output_0``, …"""
     described = runner.describe().get("outputs")
-    names = [t.get("name") if isinstance(t, dict) else getattr(t, "name", None) for t in described] \
-        if isinstance(described, list) else []
+    names = [_name_of(t) for t in described] if isinstance(described, list) else []
     if len(names) == count and all(isinstance(n, str) for n in names) and len(set(names)) == count:
         return [str(n) for n in names]
     return [f"output_{i}" for i in range(count)]
@@ -265,16 +264,12 @@ def _in_runner_order(runner: Runner, x: Inputs) -> Iterator[tuple[np.ndarray, ..
     described = runner.describe().get("inputs")
     names = [_name_of(t) for t in described] if isinstance(described, list) else []
     if len(names) != len(x.names) or not all(names):
-        order = list(range(len(x.names)))
-    else:
-        from edgelite.calibration.multi_input import match_inputs
+        yield from x
+        return
+    from edgelite.calibration.multi_input import match_inputs
 
-        order = match_inputs([str(n) for n in names], x.names, where=str(runner.describe().get("path", "model")))
-    for sample in x:
-        fed: list[np.ndarray] = [np.empty(0)] * len(order)
-        for j, k in enumerate(order):
-            fed[k] = np.asarray(sample[j])
-        yield tuple(fed)
+    order = match_inputs([str(n) for n in names], x.names, where=str(runner.describe().get("path", "model")))
+    yield from x.placed(order, [str(n) for n in names])
 
 
 def _name_of(t: Any) -> str | None:
