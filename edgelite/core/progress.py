@@ -35,12 +35,13 @@ def working(desc: str) -> Iterator[None]:
     """A line that shows ``desc`` and the elapsed time while one long call runs (refreshed every half second by
     a helper thread). It writes to a copy of the terminal's stderr taken before the call starts, so it stays
     visible while native logging on fd 2 is captured (``files.native_stderr_captured``)."""
-    if quiet():
+    # every TF converter call passes here (dozens in a --max-drop search): off a terminal, no copy, no thread
+    if quiet() or not os.isatty(2):
         yield
         return
     try:
         stream = os.fdopen(os.dup(2), "w", buffering=1)
-    except OSError:   # no fd 2 (a daemon): nothing to show progress on
+    except OSError:   # fd 2 went away since: nothing to show progress on
         yield
         return
     done = threading.Event()
