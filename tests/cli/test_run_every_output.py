@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from edgelite.cli import render
-from edgelite.cli.commands import _run_results
+from edgelite.cli.run_command import _run_results
 from edgelite.runtime.runs import Run
 
 DESCRIPTION = {"path": "m.tflite", "kind": "tflite", "size_bytes": 1, "backend": "litert", "backend_version": "0"}
