@@ -118,7 +118,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         raise UserInputError(f"--top-k must be ≥ 1, got {args.top_k}")
     if args.save_run:
-        _check_outputs(args, ("save_run",), [args.model, *args.inputs])
+        # NAME=PATH inputs name their file after the '=' (a path that exists as written is itself)
+        files = [i if Path(i).exists() or "=" not in i else i.split("=", 1)[1] for i in args.inputs]
+        _check_outputs(args, ("save_run",), [args.model, *files])
     model = Model.load(args.model, threads=args.threads, probe=True, **_runtime(args))
     model.with_spec(_spec_for(model, args))
     xs, ids, ys, class_names = [], [], [], None

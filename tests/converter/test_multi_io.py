@@ -272,3 +272,15 @@ def test_every_image_input_gets_the_preprocessing(tmp_path, run_cli):
     code, stdout, err = run_cli("run", out, f"left={photos}", f"right={photos}", "--json")
     assert code == 0, err
     assert len(json.loads(stdout)["results"]) == 8
+
+
+def test_save_run_never_overwrites_a_name_path_input(converted, two_in_two_out, run_cli, tmp_path):
+    out, _ = converted
+    _, _, data = two_in_two_out
+    np.save(tmp_path / "img.npy", data["img"][:3])
+    np.savez(tmp_path / "meta.npz", x=data["meta"][:3])   # a legal run file name, and an input
+    before = (tmp_path / "meta.npz").read_bytes()
+    code, _, err = run_cli("run", out, f"img={tmp_path / 'img.npy'}", f"meta={tmp_path / 'meta.npz'}",
+                           "--save-run", tmp_path / "meta.npz")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "meta.npz").read_bytes() == before
