@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgelite.core.errors import UserInputError
-from edgelite.core.report import LatencyStats, Record, Report, latency_stats
+from edgelite.core.report import OMIT_NONE, LatencyStats, Record, Report, latency_stats
 from edgelite.core.stats import PairedFigures
 from edgelite.core.version import __version__
 from edgelite.runtime import device
@@ -41,6 +41,8 @@ from edgelite.runtime.tensors import TensorSummary, io_line
 
 if TYPE_CHECKING:
     from edgelite.calibration.preprocess import PreprocessSpec
+    from edgelite.runtime.tasks.base import TaskFigures
+    from edgelite.runtime.tasks.spec import TaskRequest, TaskSpec
     from edgelite.runtime.metadata import MetadataSummary  # imports Pillow: not at `import edgelite.runtime`
     from edgelite.runtime.op_profile import OpProfile
 
@@ -138,6 +140,7 @@ class CompareReport(Report):
 
     kind = "compare"
     schema_version = 2   # 2: 95 % intervals (Wilson; Newcombe for the paired drop) and the exact McNemar p
+    lazy_types = ("edgelite.runtime.tasks.base",)
 
     reference: CompareSide
     candidate: CompareSide
@@ -162,10 +165,13 @@ class CompareReport(Report):
     primary_output: str | None = None                # the output the headline reads (None: no class scores)
     matching: str | None = None                      # how outputs were paired: name, position or shape
     notes: list[str] = field(default_factory=list)   # how outputs were paired and judged
+    task: TaskFigures | None = field(default=None, metadata=OMIT_NONE)   # the verdict in the model's own task
 
     def verdict(self) -> str:
-        """The headline in one line: agreement (and the top-1 drop with labels) on the primary class-score
-        output, or that there is none."""
+        """The headline in one line: the task's headline metric (a task other than classify and regress), else agreement
+        (and the top-1 drop with labels) on the primary class-score output, or that there is none."""
+        if self.task is not None and self.task.kind not in ("classify", "regress"):
+            return self.task.headline_line()
         if self.agreement is None:
             return NO_CLASS_OUTPUT
         where = f" on {self.primary_output}" if self.outputs and len(self.outputs) > 1 else ""
@@ -178,7 +184,8 @@ class CompareReport(Report):
 
 
 def compare(reference: Runner, candidate: Runner, x: np.ndarray, y: np.ndarray | None = None,
-            *, candidate_is_int8: bool | None = None, class_names: Sequence[str] | None = None) -> CompareReport:
+            *, candidate_is_int8: bool | None = None, class_names: Sequence[str] | None = None,
+            task: TaskRequest | TaskSpec | None = None) -> CompareReport:
     """Run both models on float inputs ``x`` (N, ...) and labels ``y`` (N,) if known."""
     if len(x) == 0:
         raise UserInputError("no evaluation samples to compare on")
@@ -186,16 +193,18 @@ def compare(reference: Runner, candidate: Runner, x: np.ndarray, y: np.ndarray |
     cand_run = run_samples(candidate, x, labels=y, class_names=class_names, progress="eval candidate")
     # bool(): here the caller says whether the candidate is int8; None means no latency warning, as before
     return compare_runs(ref_run, cand_run, candidate_is_int8=bool(candidate_is_int8), class_names=class_names,
-                        op_profile=_profiler(candidate))
+                        op_profile=_profiler(candidate), task=task)
 
 
 def compare_runs(reference: Run, candidate: Run, *, candidate_is_int8: bool | None = None,
                  class_names: Sequence[str] | None = None,
-                 op_profile: Callable[[], OpProfile | None] | None = None) -> CompareReport:
+                 op_profile: Callable[[], OpProfile | None] | None = None,
+                 task: TaskRequest | TaskSpec | None = None, crop_fraction: float = 1.0) -> CompareReport:
     """The report of two runs over the same samples (live or loaded from files): the ``classify`` and
     ``tensor error`` metrics on every output pair, latency from the recorded per-invoke times.
     ``candidate_is_int8`` defaults to what the candidate run recorded; ``op_profile`` (called only when int8
-    is slower) profiles the live candidate for the warning."""
+    is slower) profiles the live candidate for the warning. ``task`` (a request, or a spec already resolved)
+    chooses the task the verdict is in; None: the default (what the file records, else the guess)."""
     m = match(reference, candidate)
     if class_names is not None:
         m = dataclasses.replace(m, class_names=tuple(class_names))
@@ -226,6 +235,9 @@ def compare_runs(reference: Run, candidate: Run, *, candidate_is_int8: bool | No
                          if o.kind == CLASS_SCORES and o.basis.startswith("guessed")), *cls.notes]
     headline = next((e for e in err.outputs if primary is not None and e.name == primary.name), err.outputs[0])
     p = primary.paired if primary is not None else None
+    from edgelite.runtime.tasks.runs import judge_runs
+
+    task_figs = judge_runs(task, m, None if primary is None else primary.name, crop_fraction=crop_fraction)
     return CompareReport(
         reference=ref_side, candidate=cand_side, samples=reference.samples, labelled=m.labels is not None,
         top1_drop_pts=drop(ref_side.top1, cand_side.top1), top5_drop_pts=drop(ref_side.top5, cand_side.top5),
@@ -235,7 +247,7 @@ def compare_runs(reference: Run, candidate: Run, *, candidate_is_int8: bool | No
         top1_drop_ci95=None if p is None else p.top1_drop_ci95, mcnemar_p=None if p is None else p.mcnemar_p,
         discordant=None if p is None else p.discordant, output_errors=err.outputs, device=cand_dev,
         outputs=outputs, primary_output=None if primary is None else primary.name, matching=m.matching,
-        notes=notes)
+        notes=notes, task=task_figs)
 
 
 def _output(role: OutputRole, err: OutputError, cls: ClassScores | None) -> OutputFigures:
@@ -310,7 +322,8 @@ def _profiler(candidate: Any) -> Callable[[], OpProfile | None] | None:
 
 def compare_on(reference: Any, candidate: Any, data: Any, *, samples: int | None = None,
                seed: int = 0, spec: PreprocessSpec | None = None,
-               reference_spec: PreprocessSpec | None = None) -> CompareReport:
+               reference_spec: PreprocessSpec | None = None,
+               task: TaskRequest | TaskSpec | None = None) -> CompareReport:
     """Compare ``reference`` (a ``Model`` or the converter's ``TFReference``) and ``candidate`` (a ``Model``) on
     ``data`` (image folder, .npy or .npz; ``{input: path}`` for a multi-input model): what ``compare`` and
     ``check`` both run. ``samples`` takes a seeded subset.
@@ -347,8 +360,12 @@ def compare_on(reference: Any, candidate: Any, data: Any, *, samples: int | None
     ids = sample_ids(cand_source, got.indices)
     ref_run = run_samples(reference, ref_x, ids, labels=got.y, class_names=names, progress="eval reference")
     cand_run = run_samples(candidate, got.x, ids, labels=got.y, class_names=names, progress="eval candidate")
+    from edgelite.runtime.tasks.runs import with_images
+
     report = compare_runs(ref_run, cand_run, candidate_is_int8=candidate.quantized, class_names=names,
-                          op_profile=_profiler(candidate))
+                          op_profile=_profiler(candidate), task=task,
+                          crop_fraction=cand_spec.crop_fraction if cand_spec else 1.0)
+    report = with_images(report, got.x, ids)
     extra = [by_position] if by_position else []
     if differences:
         extra.append(f"the models preprocess differently ({'; '.join(differences)}): each got its own "

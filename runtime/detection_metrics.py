@@ -17,16 +17,15 @@ and error 0), so the JSON writes ``"reference": null`` and ``delta`` is the cand
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from edgelite.core import bootstrap
 from edgelite.core.report import OMIT_NONE, Record
+from edgelite.runtime.tasks.base import TaskMetric
 
 IOU_THRESHOLD = 0.5
-DIGITS = 6   # figures measured on images carry no more
 
 
 @dataclass(frozen=True)
@@ -166,33 +165,6 @@ FIGURES = {
     "keypoint_error_px": ("keypoint_px_sum", "keypoints"),
     "keypoint_error_per_box_size": ("keypoint_box_sum", "keypoints"),
 }
-
-
-def _figure(value: float) -> float | None:
-    # Rounded here, not only in the JSON, so a record equals its own round trip and the point estimate and its
-    # interval are compared at the same precision (sums in another order differ in the 16th digit).
-    return round(value, DIGITS) if math.isfinite(value) else None
-
-
-@dataclass(frozen=True)
-class TaskMetric(Record):
-    """One task metric as the JSON contract writes it: ``reference`` (null for a vs-reference metric),
-    ``candidate``, ``delta`` = candidate − reference (for vs-reference metrics, − the reference judged against
-    itself) and its paired bootstrap 95 % interval; null where undefined (no float boxes, no matches)."""
-
-    reference: float | None
-    candidate: float | None
-    delta: float | None
-    delta_ci95: list[float] | None
-
-    @classmethod
-    def vs_reference(cls, figures: bootstrap.BootstrapFigures) -> TaskMetric:
-        """The record of a vs-reference figure: the reference side is the reference judged against itself,
-        which says nothing, so it is written as null."""
-        lo, hi = (_figure(v) for v in figures.delta_ci95)
-        ci = [lo, hi] if lo is not None and hi is not None else None
-        return cls(reference=None, candidate=_figure(figures.candidate), delta=_figure(figures.delta),
-                   delta_ci95=ci)
 
 
 @dataclass(frozen=True)

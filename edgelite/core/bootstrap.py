@@ -96,8 +96,8 @@ def paired_bootstrap(per_image_ref: Columns, per_image_cand: Columns, metric: Me
 
     ``per_image_ref``/``per_image_cand`` hold each side's per-image parts (N,) for the same N images in the same
     order; ``metric`` recomputes the figure from them on each resample, vectorized over resamples."""
-    if resamples < 1:
-        raise ValueError(f"resamples must be at least 1, got {resamples}")
+    if resamples < 0:
+        raise ValueError(f"resamples must be at least 0, got {resamples}")
     n = _images(per_image_ref, "reference")
     if _images(per_image_cand, "candidate") != n:
         raise ValueError(f"reference and candidate cover different numbers of images "
@@ -107,8 +107,9 @@ def paired_bootstrap(per_image_ref: Columns, per_image_cand: Columns, metric: Me
         return BootstrapFigures(nan, nan, nan, [nan, nan], resamples, seed)
     everything = np.arange(n)[None, :]
     ref, cand = float(metric(per_image_ref, everything)[0]), float(metric(per_image_cand, everything)[0])
-    deltas = np.concatenate([metric(per_image_cand, idx) - metric(per_image_ref, idx)
-                             for idx in resample_indices(n, resamples, seed)])
+    # 0 resamples: the point figures only (the --max-drop search scores each trial so)
+    deltas = np.concatenate([np.empty(0), *(metric(per_image_cand, idx) - metric(per_image_ref, idx)
+                                           for idx in resample_indices(n, resamples, seed))])
     finite = deltas[np.isfinite(deltas)]
     # A resample on which the metric is undefined (no float boxes drawn) carries no information about its
     # value; dropping it conditions on the metric existing, as the full-set figure does.

@@ -25,6 +25,8 @@ R = TypeVar("R", bound="Record")
 # Field metadata: leave the key out of the JSON when the value is None (a part that some sources have and
 # others do not, e.g. a TensorFlow reference has no interpreter threads). Keeps the JSON shape of each source.
 OMIT_NONE = {"omit_none": True}
+# Field metadata: never in the JSON (what only a live report carries, e.g. the arrays an HTML page draws).
+NOT_IN_JSON = {"json": False}
 
 
 def _plain(value: Any) -> Any:
@@ -52,7 +54,7 @@ class Record:
         out = {}
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
-            if value is None and f.metadata.get("omit_none"):
+            if (value is None and f.metadata.get("omit_none")) or f.metadata.get("json") is False:
                 continue
             if self.float_digits is not None and isinstance(value, float):
                 value = round(value, self.float_digits)

@@ -68,6 +68,11 @@ class SsdDecoder:
 
 def read_decoder_config(path: str | Path) -> SsdDecoderConfig:
     """Read and validate a decoder TOML file."""
+    return config_from_dict(read_tables(path), str(path))
+
+
+def read_tables(path: str | Path) -> dict[str, Any]:
+    """A decoder file's parsed tables (not yet validated), capped at ``MAX_BYTES``."""
     p = Path(path)
     try:
         with p.open("rb") as fh:
@@ -82,7 +87,7 @@ def read_decoder_config(path: str | Path) -> SsdDecoderConfig:
         raise UserInputError(f"decoder file {p}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise UserInputError(f"decoder file {p}: not valid TOML ({exc})") from None
-    return config_from_dict(data, str(p))
+    return data
 
 
 def config_from_dict(data: dict[str, Any], source: str = "decoder config") -> SsdDecoderConfig:
