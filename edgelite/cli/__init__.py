@@ -10,6 +10,7 @@ from typing import Any, cast
 from edgelite.core import vocabulary as voc
 from edgelite.core.errors import ConversionError, EdgeliteError, UserInputError
 from edgelite.core.version import __version__
+from edgelite.cli.task_args import add_task_flags
 
 
 class _Parser(argparse.ArgumentParser):
@@ -217,6 +218,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     _add_calibration_flag(_add_calibration_data(
         p, "calibration data: image folder, .npy or .npz (needed for int8/int16x8)"))
     _add_evaluation_data(p, "evaluation data for --max-drop and --optimize (SRC/<class>/ or .npz with y)")
+    add_task_flags(p, what="--max-drop, --optimize and the evaluation judged")
     g = p.add_argument_group("float fallback and accuracy budget (int8)")
     g.add_argument("--keep-float", action="append", default=[], metavar="REGEX",
                    help="keep ops whose layer or tensor name matches REGEX float (repeatable)")
@@ -249,6 +251,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                         "(default 10, at most --top; all: every layer; ~0.5 s each on a face-mesh-size model)")
     _add_calibration_data(p, "calibration data: image folder, .npy or .npz", required=True)
     _add_evaluation_data(p, "evaluation data (default: the calibration samples)")
+    add_task_flags(p, what="layers ranked")
     _add_outputs(p, json="every layer's figures", html="per-layer error plots")
     _add_spec_flags(p, defaults_note="defaults: the model's input size, mean 0, std 255")
 
@@ -381,6 +384,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                    help="evaluation data: image folder (SRC/<class>/ for labels), .npy, .npz (needed for models; "
                         "saved runs carry their samples)" + DATA_NAMED)
     _add_sampling(g, samples="evaluate on a seeded subset of N samples (default all)")
+    add_task_flags(p)
     _add_outputs(p, html="plots")
     _add_runtime_flags(p)
     _add_spec_flags(p, defaults_note="defaults: the spec embedded in the candidate")

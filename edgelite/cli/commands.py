@@ -10,6 +10,7 @@ from typing import Any
 
 from edgelite.calibration.preprocess import PreprocessSpec, parse_floats, parse_size
 from edgelite.cli import render
+from edgelite.cli.task_args import task_request
 from edgelite.core.errors import CheckFailed, UserInputError
 from edgelite.core.files import atomic_write_text, check_outputs
 
@@ -362,7 +363,7 @@ def _compare_saved(args: argparse.Namespace) -> int:
     if ref.quantized and cand.quantized is False:
         raise UserInputError(f"{args.reference} is a quantized model's run but {args.candidate} a float one's: "
                              "REFERENCE comes first (the float model), then CANDIDATE (the quantized one)")
-    report = compare_runs(ref, cand)
+    report = compare_runs(ref, cand, task=task_request(args))
     _emit(args, report, render.compare_table(report))
     return 0
 
@@ -377,7 +378,7 @@ def _compare_with(args: argparse.Namespace, ref: Any, cand: Any) -> int:
     if _spec_overrides(args) and cand.spec is not None and getattr(ref, "spec", None) is None:
         ref_spec, cand_spec = cand_spec, None
     report = compare_on(ref, cand, args.data, samples=args.samples, seed=args.seed, spec=cand_spec,
-                        reference_spec=ref_spec)
+                        reference_spec=ref_spec, task=task_request(args))
     _emit(args, report, render.compare_table(report))
     return 0
 
