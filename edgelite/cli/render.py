@@ -21,6 +21,7 @@ if TYPE_CHECKING:   # renderers only read these; importing them here would load 
     from edgelite.runtime.compare import CompareReport, OutputFigures
     from edgelite.runtime.inspection import ModelInspection
     from edgelite.runtime.op_profile import OpProfile
+    from edgelite.runtime.tasks.base import TaskFigures
 
 # C0 and C1 control characters (ESC, BEL, backspace, CR, newline, …): text from a model file or a file name must
 # not move the cursor, retitle the terminal or fake other lines in a human-readable table or message.
@@ -157,7 +158,40 @@ def compare_table(r: CompareReport) -> str:
         rows += [("cosine mean", "", f"{r.cosine_mean:.6f}"), ("SNR", "", snr(r.snr_db)),
                  ("max abs error", "", f"{r.max_abs_error:.6f}")]
     rows.append(("samples", "", str(r.samples) + ("" if r.labelled else " (unlabelled)")))
-    return table(rows, header=("", "reference", "candidate")) + "".join(f"\nnote: {printable(n)}" for n in r.notes)
+    text = table(rows, header=("", "reference", "candidate")) + "".join(f"\nnote: {printable(n)}" for n in r.notes)
+    if r.task is not None and r.task.kind != "classify":   # classify's figures are the table above
+        text += "\n\n" + task_table(r.task)
+    return text
+
+
+def _metric_value(v: float | None, unit: str, rate: bool) -> str:
+    if v is None:
+        return "-"
+    return f"{v * 100:.2f} %" if rate else f"{v:.4g}{' ' + unit if unit else ''}"
+
+
+def task_table(t: TaskFigures) -> str:
+    """The task section: each metric (float, int8, the change with its paired 95 % interval), the headline
+    marked, then how they were computed and the worst samples."""
+    from edgelite.runtime.tasks.base import info
+
+    rows = []
+    for name, m in t.metrics.items():
+        i = info(name)
+        ref = "(vs float)" if m.reference is None else _metric_value(m.reference, i.unit, i.rate)
+        scale = 100.0 if i.rate else 1.0
+        unit = " pts" if i.rate else (f" {i.unit}" if i.unit else "")
+        delta = "-" if m.delta is None else f"{m.delta * scale:+.2f}{unit}"
+        ci = "" if m.delta_ci95 is None else f" [{m.delta_ci95[0] * scale:+.2f}, {m.delta_ci95[1] * scale:+.2f}]"
+        rows.append((("* " if name == t.headline else "  ") + i.label, ref,
+                     _metric_value(m.candidate, i.unit, i.rate), delta + ci))
+    head = f"task: {t.kind} ({printable(t.basis)}); * = headline, bounded by --max-drop / max_metric_drop\n"
+    text = head + table(rows, header=("metric", "reference", "candidate", "change [95 % CI]"))
+    text += f"\nmethod: {printable(t.method)}"
+    text += "".join(f"\nnote: {printable(n)}" for n in t.notes)
+    if t.worst:
+        text += "\nworst: " + ", ".join(f"{printable(w.id)} ({w.loss:.3g})" for w in t.worst[:5])
+    return text
 
 
 def bench_table(r: BenchReport) -> str:
