@@ -101,6 +101,18 @@ class CompareSide(Record):
 
 
 @dataclass(frozen=True)
+class GroupError(Record):
+    """The error of one channel group of a mixed-range output (``runtime.mixed_range``): what one per-tensor int8
+    scale costs the narrow channels."""
+
+    channels: str                           # "channels 4–84"
+    low: float                              # the float model's measured range of the group
+    high: float
+    snr_db: float | None                    # None: identical
+    max_abs_error: float
+
+
+@dataclass(frozen=True)
 class OutputFigures(Record):
     """One output pair of the report: what it is (class scores or a tensor, and why), its error figures, and
     for class scores the paired figures (agreement with its 95 % interval; with labels that index into it the
@@ -117,6 +129,7 @@ class OutputFigures(Record):
     paired: PairedFigures | None = None     # class scores only
     reference: Accuracy | None = None       # class scores on labelled samples only
     candidate: Accuracy | None = None
+    groups: list[GroupError] | None = field(default=None, metadata=OMIT_NONE)   # mixed-range outputs only
 
     @property
     def agreement(self) -> float | None:
@@ -230,9 +243,10 @@ def compare_runs(reference: Run, candidate: Run, *, candidate_is_int8: bool | No
 
     by_name = {c.name: c for c in cls.outputs}
     outputs = [_output(role, e, by_name.get(role.name)) for role, e in zip(cls.roles, err.outputs, strict=True)]
+    outputs, mixed_notes = _mixed_ranges(m, outputs)
     # a guess is said where it is made; what decided the other outputs is in their `basis`
     notes = [*m.notes, *(f"output {o.name}: class scores, {o.basis}" for o in outputs
-                         if o.kind == CLASS_SCORES and o.basis.startswith("guessed")), *cls.notes]
+                         if o.kind == CLASS_SCORES and o.basis.startswith("guessed")), *cls.notes, *mixed_notes]
     headline = next((e for e in err.outputs if primary is not None and e.name == primary.name), err.outputs[0])
     p = primary.paired if primary is not None else None
     from edgelite.runtime.tasks.runs import judge_runs
@@ -248,6 +262,28 @@ def compare_runs(reference: Run, candidate: Run, *, candidate_is_int8: bool | No
         discordant=None if p is None else p.discordant, output_errors=err.outputs, device=cand_dev,
         outputs=outputs, primary_output=None if primary is None else primary.name, matching=m.matching,
         notes=notes, task=task_figs)
+
+
+def _mixed_ranges(m: Any, outputs: list[OutputFigures]) -> tuple[list[OutputFigures], list[str]]:
+    """Outputs whose channel groups differ in range by ≥ 100× get each group's error (and a note): the narrow
+    group shares one per-tensor int8 scale with the wide one, and the output's overall SNR hides its loss."""
+    from edgelite.runtime.mixed_range import channel_ranges, group_errors, mixed_groups
+
+    out, notes = [], []
+    for o, (ref_name, cand_name) in zip(outputs, m.pairs, strict=True):
+        ref, cand = m.reference.outputs[ref_name], m.candidate.outputs[cand_name]
+        mixed = mixed_groups(channel_ranges(ref)) if ref.dtype.kind == "f" and ref.ndim >= 2 else None
+        if mixed is None:
+            out.append(o)
+            continue
+        groups = [GroupError(label, round(g.lo, 6), round(g.hi, 6), None if snr is None else round(snr, 3),
+                             round(err, 6))
+                  for (label, snr, err), g in zip(group_errors(ref, cand, mixed), mixed.groups, strict=True)]
+        out.append(dataclasses.replace(o, groups=groups))
+        notes.append(f"output {ref_name} mixes ranges {mixed.ratio:.0f}x apart under one int8 scale: " + "; ".join(
+            f"{g.channels} ({g.low:.3g}…{g.high:.3g}) SNR {'identical' if g.snr_db is None else f'{g.snr_db:.1f} dB'}"
+            for g in groups))
+    return out, notes
 
 
 def _output(role: OutputRole, err: OutputError, cls: ClassScores | None) -> OutputFigures:

@@ -268,3 +268,28 @@ def test_saved_runs_keep_their_task(example_models, example, tmp_path, run_cli):
     code, text, err = run_cli("compare", *runs, "--task", "regress", "--json", tmp_path / "c.json")
     assert code == 0, err
     assert json.loads((tmp_path / "c.json").read_text())["task"]["kind"] == "regress"
+
+
+def test_compare_gives_each_channel_group_of_a_mixed_output_its_error():
+    from edgelite.runtime.compare import compare_runs
+    from edgelite.runtime.runs import Run
+
+    rng = np.random.default_rng(0)
+    n = 20
+    # a YOLO-style head: 4 box channels in pixels beside 3 score channels in [0, 1], 50 candidates
+    ref = np.concatenate([rng.uniform(0, 640, (n, 4, 50)), rng.uniform(0, 1, (n, 3, 50))], 1).astype(np.float32)
+    step = 640 / 255           # one per-tensor int8 scale over the whole head
+    cand = (np.round(ref / step) * step).astype(np.float32)
+    description = {"path": "x.tflite", "kind": "tflite", "size_bytes": 1, "backend": "litert", "backend_version": "0"}
+
+    def run(o):
+        return Run(outputs={"head": o}, ids=tuple(map(str, range(n))), times_s=np.full(n, 0.001),
+                   description=description)
+
+    r = compare_runs(run(ref), run(cand))
+    boxes, scores = r.outputs[0].groups
+    assert (boxes.channels, scores.channels) == ("channels 0–3", "channels 4–6")
+    # rounding to steps of 2.5: the boxes keep ~50 dB, the scores (mostly rounded to 0 or 2.5) keep nothing
+    assert boxes.snr_db > 40 and scores.snr_db < 10 and scores.max_abs_error > 0.9
+    assert any("mixes ranges" in note and "channels 4–6" in note for note in r.notes)
+    assert "groups" not in compare_runs(run(ref[:, :4]), run(cand[:, :4])).to_dict()["outputs"][0]
