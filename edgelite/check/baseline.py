@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from edgelite.core import validate
 from edgelite.core.errors import UserInputError
 from edgelite.core.files import atomic_write_text
-from edgelite.core.report import Record
+from edgelite.core.report import OMIT_NONE, Record
 from edgelite.core.version import __version__
 
 KIND = "edgelite-baseline"
@@ -28,7 +28,8 @@ SCHEMA_VERSION = 1
 class BaselineEntry(Record):
     """One model's figures in the baseline: written by ``check --update-baseline``, read by the budgets.
     The fields are the file's keys, in the file's order; all are required, the nullable ones are null when
-    the model was not evaluated (no accuracy) or has no float reference (no int8-over-float)."""
+    the model was not evaluated (no accuracy) or has no float reference (no int8-over-float). ``task`` alone is
+    optional (baselines from before task budgets have none)."""
 
     size_bytes: int
     latency_ms: float
@@ -38,6 +39,8 @@ class BaselineEntry(Record):
     top1: float | None
     top1_float: float | None
     agreement: float | None
+    # the task budgets' figures (budget key → figure), for the reports' baseline column; absent: none measured
+    task: dict[str, float] | None = field(default=None, metadata=OMIT_NONE)
 
     @property
     def top1_drop_pts(self) -> float | None:

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from edgelite.check.baseline import BaselineEntry
 from edgelite.core.report import Record
+
+if TYPE_CHECKING:
+    from edgelite.runtime.tasks.base import TaskFigures
 
 PASS, FAIL, SKIP, INFO = "pass", "fail", "skip", "info"
 STATUSES = (PASS, FAIL, SKIP, INFO)
@@ -30,6 +33,8 @@ class _Accuracy(Protocol):
     def top1_drop_pts(self) -> float | None: ...
     @property
     def agreement(self) -> float | None: ...   # None: the model has no class-score output
+    @property
+    def task(self) -> TaskFigures | None: ...   # the verdict in the model's own task (runtime/tasks)
 
 
 class Measured(Protocol):
@@ -78,6 +83,46 @@ def _int8_over_float(m: Measured, base: BaselineEntry | None) -> Figures:
     return m.latency.int8_over_float, None if base is None else base.int8_over_float
 
 
+def _task(m: Measured) -> TaskFigures | None:
+    return None if m.accuracy is None else m.accuracy.task
+
+
+def _before(key: str, base: BaselineEntry | None) -> float | None:
+    return None if base is None or base.task is None else base.task.get(key)
+
+
+def _metric_drop(m: Measured, base: BaselineEntry | None) -> Figures:
+    task = _task(m)
+    return None if task is None else task.loss(), _before("max_metric_drop", base)
+
+
+def _candidate(key: str, metric: str) -> Callable[[Measured, BaselineEntry | None], Figures]:
+    """The figure of a task budget that bounds the candidate's own value of ``metric``."""
+    def measure(m: Measured, base: BaselineEntry | None) -> Figures:
+        task = _task(m)
+        return None if task is None else task.value(metric), _before(key, base)
+    return measure
+
+
+def _miou_drop(m: Measured, base: BaselineEntry | None) -> Figures:
+    """1 − mIoU vs float (vs the float's masks: the reference is 1) or the mIoU lost to the labels: −delta."""
+    task = _task(m)
+    miou = None if task is None else task.metrics.get("miou")
+    value = None if miou is None or miou.delta is None else -miou.delta + 0.0
+    return value, _before("max_miou_drop", base)
+
+
+def _headline(m: Measured) -> str:
+    """What ``max_metric_drop`` bounds on this model: the headline metric and its loss unit."""
+    from edgelite.runtime.tasks.base import info
+
+    task = _task(m)
+    if task is None:
+        return "task headline"
+    i = info(task.headline)
+    return f"{task.kind} headline {task.headline} ({i.label}), loss in {i.loss_unit}"
+
+
 @dataclass(frozen=True)
 class Rule:
     key: str                 # the TOML key under [budgets]
@@ -89,6 +134,23 @@ class Rule:
     minimum: bool = False    # the limit is a floor (higher is better), else a ceiling
     growth: bool = False     # judged against the baseline
     needs_eval: bool = False  # measured on evaluation data
+    tasks: tuple[str, ...] = ()   # a task budget: the tasks that measure its figure; ("*",): any task
+    metric: str | None = None     # the task metric it reads (None: the headline)
+    needs_annotations: bool = False   # measured against labelled boxes (COCO annotations)
+    subject: Callable[[Measured], str] | None = None   # what the figure is on this model (its note and message)
+
+    @property
+    def task_budget(self) -> bool:
+        return bool(self.tasks)
+
+    def measures(self, kind: str) -> bool:
+        """Whether a model judged as task ``kind`` has this budget's figure."""
+        return "*" in self.tasks or kind in self.tasks
+
+    def needs(self) -> str:
+        """What a task budget needs, for refusals: "task detect", "task detect with annotations"."""
+        what = "a task verdict" if "*" in self.tasks else f"task {' or '.join(self.tasks)}"
+        return f"{what} with annotations (COCO boxes)" if self.needs_annotations else what
 
     def holds(self, value: float, limit: float) -> bool:
         """Limits are inclusive: a figure exactly at its limit passes."""
@@ -116,9 +178,33 @@ RULES: dict[str, Rule] = {r.key: r for r in (
          lambda v, lim, b: f"agreement {v:.4f} < {lim:g}", ".4f", "", minimum=True, needs_eval=True),
     Rule("max_int8_over_float_latency", "int8 latency / float latency (same rounds)", _int8_over_float,
          lambda v, lim, b: f"int8 is {v:.2f}x the float latency > {lim:g}x", ".2f", "x"),
+    # task budgets (runtime/tasks): the model judged by its task, int8 vs float on the same samples
+    Rule("max_metric_drop", "task headline loss int8 vs float (pts for rates, else the metric's unit)",
+         _metric_drop, lambda v, lim, b: f"lost {v:.2f} > {lim:g}", ".2f", "", needs_eval=True, tasks=("*",),
+         subject=_headline),
+    Rule("min_detections_kept", "share of float detections the int8 model keeps",
+         _candidate("min_detections_kept", "detections_kept"),
+         lambda v, lim, b: f"kept {v:.4f} of the float detections < {lim:g}", ".4f", "", minimum=True,
+         needs_eval=True, tasks=("detect",), metric="detections_kept"),
+    Rule("max_detections_added", "detections the int8 model adds per image (unmatched in float)",
+         _candidate("max_detections_added", "detections_added_per_image"),
+         lambda v, lim, b: f"added {v:.3f} detections per image > {lim:g}", ".3f", "/image", needs_eval=True,
+         tasks=("detect",), metric="detections_added_per_image"),
+    Rule("max_landmark_error_px", "mean landmark error int8 vs float (px)",
+         _candidate("max_landmark_error_px", "landmark_error_px"),
+         lambda v, lim, b: f"landmarks off by {v:.2f} px > {lim:g}", ".2f", " px", needs_eval=True,
+         tasks=("landmarks",), metric="landmark_error_px"),
+    Rule("max_miou_drop", "mIoU lost int8 vs float (fraction, 1 − mIoU vs the float's masks)", _miou_drop,
+         lambda v, lim, b: f"mIoU dropped {v:.4f} > {lim:g}", ".4f", "", needs_eval=True, tasks=("segment",),
+         metric="miou"),
+    Rule("min_map50_95", "int8 mAP@0.5:0.95 on the annotations", _candidate("min_map50_95", "map50_95"),
+         lambda v, lim, b: f"mAP@0.5:0.95 {v:.4f} < {lim:g}", ".4f", "", minimum=True, needs_eval=True,
+         tasks=("detect",), metric="map50_95", needs_annotations=True),
 )}
 
 GROWTH = tuple(k for k, r in RULES.items() if r.growth)
+TASK_BUDGETS = tuple(k for k, r in RULES.items() if r.task_budget)
+FRACTIONS = ("min_agreement", "min_detections_kept", "max_miou_drop", "min_map50_95")   # limits in [0, 1]
 
 
 @dataclass(frozen=True)

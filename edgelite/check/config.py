@@ -13,6 +13,10 @@ would otherwise silently disable a budget. Relative paths are relative to the co
     eval = "examples/mnist/eval"
     [models.budgets]
     max_size_bytes = 40000
+
+A model judged by its task (``edgelite compare --task``) names it with ``task``, ``decoder``, ``annotations``,
+``masks`` and ``metric``; its task budgets (``max_metric_drop``, ``min_detections_kept``, …) must fit that task:
+``min_detections_kept`` on a landmarks model is refused, not skipped.
 """
 
 from __future__ import annotations
@@ -23,14 +27,17 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from edgelite.calibration.ranges import RangeMethod
-from edgelite.check.budgets import RULES
+from edgelite.check.budgets import FRACTIONS, RULES, TASK_BUDGETS
 from edgelite.core import validate
 from edgelite.core import vocabulary as voc
 from edgelite.core.errors import UserInputError
 from edgelite.core.options import ConvertOptions
+
+if TYPE_CHECKING:
+    from edgelite.runtime.tasks.spec import TaskRequest
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -50,6 +57,13 @@ class Budgets:
     max_top1_drop_pts: float | None = None           # int8 vs float, same data, same run
     min_agreement: float | None = None               # share of samples where int8 and float agree on top-1
     max_int8_over_float_latency: float | None = None  # int8 latency / float latency, same rounds
+    # task budgets (the model judged by its task, int8 vs float on the eval data; edgelite.runtime.tasks)
+    max_metric_drop: float | None = None       # the headline's loss: points for rates, else the metric's unit
+    min_detections_kept: float | None = None   # share of the float's detections the int8 model keeps
+    max_detections_added: float | None = None  # detections per image the int8 model adds
+    max_landmark_error_px: float | None = None  # mean landmark error vs float, in input pixels
+    max_miou_drop: float | None = None         # fraction: 1 − mIoU vs the float's masks (or mIoU lost on labels)
+    min_map50_95: float | None = None          # the int8 model's mAP@0.5:0.95 on the annotations
 
     def merged(self, override: Budgets) -> Budgets:
         return Budgets(**{f.name: getattr(override, f.name) if getattr(override, f.name) is not None
@@ -65,6 +79,10 @@ class Budgets:
     @property
     def needs_baseline(self) -> bool:
         return any(RULES[name].growth for name, _ in self.items())
+
+    @property
+    def task_budgets(self) -> list[str]:
+        return [name for name, _ in self.items() if name in TASK_BUDGETS]
 
 
 @dataclass(frozen=True)
@@ -87,8 +105,31 @@ class ModelEntry:
     eval_samples: int | None = None
     seed: int = 0
     labels: Path | None = None
+    # the task the model is judged by (edgelite.runtime.tasks.spec.TaskRequest); None: the file's, else a guess
+    task: str | None = None
+    decoder: Path | None = None       # detect: the decoder file (TOML, MediaPipe's option names)
+    annotations: Path | None = None   # detect: COCO box annotations of the eval images
+    masks: Path | None = None         # segment: label masks of the eval images
+    metric: str | None = None         # the user's metric: package.module:function or path/to/file.py:function
     convert: ConvertOptions = field(default_factory=ConvertOptions)
     budgets: Budgets = field(default_factory=Budgets)
+
+    def task_request(self) -> TaskRequest | None:
+        """What the entry asks of the task (None: nothing; compare then takes the file's task or its guess)."""
+        from edgelite.runtime.tasks.spec import TaskRequest
+
+        request = TaskRequest(kind=self.task, decoder=self.decoder, annotations=self.annotations, masks=self.masks,
+                              metric=self.metric, seed=self.seed)
+        return request if request.asked else None
+
+    @property
+    def implied_task(self) -> str | None:
+        """The task the entry's keys fix before any model is read (as ``resolve`` picks it), else None."""
+        if self.task is not None:
+            return self.task
+        if self.decoder is not None or self.annotations is not None:
+            return "detect"
+        return "segment" if self.masks is not None else None
 
 
 @dataclass(frozen=True)
@@ -108,7 +149,8 @@ class _Files:
     work_dir: Path = Path("build/edgelite-check")
 
 
-_PATH_FIELDS = {"source", "tflite", "reference", "calib", "eval", "labels"}
+_PATH_FIELDS = {"source", "tflite", "reference", "calib", "eval", "labels", "decoder", "annotations", "masks"}
+_TASK_KEYS = ("task", "decoder", "annotations", "masks", "metric")
 
 
 def _build(cls: type[T], table: Any, where: str, file: Path, **fixed: Any) -> T:
@@ -125,7 +167,7 @@ def _in_range(file: Path, key: str, value: float | None, lo: float, hi: float | 
 def _budgets(table: Any, where: str, file: Path) -> Budgets:
     b = _build(Budgets, table, where, file)
     for name, value in b.items():
-        _in_range(file, f"{where}.{name}", value, 0.0, 1.0 if name == "min_agreement" else None)
+        _in_range(file, f"{where}.{name}", value, 0.0, 1.0 if name in FRACTIONS else None)
     _in_range(file, f"{where}.max_int8_over_float_latency", b.max_int8_over_float_latency, 1e-9)
     return b
 
@@ -138,6 +180,43 @@ def _resolve(base: Path, file: Path, key: str, value: Path | str | None, *, must
     if must_exist and not p.exists():
         raise UserInputError(f"{file}: {key}: no such file or folder {p}")
     return p
+
+
+def _metric(base: Path, file: Path, key: str, metric: str | None) -> str | None:
+    """``path/to/file.py:function`` with the path resolved against the config's folder; a module path as is."""
+    if metric is None:
+        return None
+    target, sep, function = metric.rpartition(":")
+    if not sep or not target or not function:
+        raise UserInputError(f"{file}: {key}: give package.module:function or path/to/file.py:function, "
+                             f"got {metric!r}")
+    if not target.endswith(".py"):
+        return metric
+    path = _resolve(base, file, key, target)
+    return f"{path}:{function}"
+
+
+def _task_fits(entry: ModelEntry, where: str, file: Path) -> None:
+    """The task keys agree with each other and with the task budgets, as far as the config alone tells."""
+    from edgelite.runtime.tasks.base import TASKS
+
+    if entry.task is not None and entry.task not in TASKS:
+        raise UserInputError(f"{file}: {where}.task: one of {', '.join(TASKS)}, got {entry.task!r}")
+    kind = entry.implied_task
+    for key, needs in (("decoder", "detect"), ("annotations", "detect"), ("masks", "segment")):
+        if getattr(entry, key) is not None and kind != needs:
+            raise UserInputError(f"{file}: {where}.{key}: only applies to task {needs}; this model's task is {kind}")
+    asked = [k for k in _TASK_KEYS if getattr(entry, k) is not None]
+    if asked and entry.eval is None:
+        raise UserInputError(f"{file}: {where}.eval: required by {asked[0]} (the task is judged on evaluation "
+                             "data: an image folder, .npy or .npz)")
+    for name in entry.budgets.task_budgets:
+        rule = RULES[name]
+        if kind is not None and not rule.measures(kind):
+            raise UserInputError(f"{file}: {where}.budgets.{name}: needs {rule.needs()}; this model's task is {kind}")
+        if rule.needs_annotations and entry.annotations is None:
+            raise UserInputError(f"{file}: {where}.budgets.{name}: needs {rule.needs()}; give {where}.annotations "
+                                 "(COCO instances JSON of the eval images)")
 
 
 def _model(table: Any, i: int, file: Path, defaults: Budgets) -> ModelEntry:
@@ -168,7 +247,7 @@ def _model(table: Any, i: int, file: Path, defaults: Budgets) -> ModelEntry:
         raise UserInputError(f"{file}: {where}.convert.input_size: give [height, width], got {convert.input_size}")
     base = file.parent
     paths: dict[str, Any] = {k: _resolve(base, file, f"{where}.{k}", getattr(entry, k)) for k in _PATH_FIELDS}
-    entry = dataclasses.replace(entry, **paths)
+    entry = dataclasses.replace(entry, **paths, metric=_metric(base, file, f"{where}.metric", entry.metric))
     if entry.tflite is not None:
         # Conversion settings on a ready .tflite would be silently ignored: say so instead.
         unused = [k for k in ("convert", "calib", "labels") if k in table]
@@ -181,8 +260,10 @@ def _model(table: Any, i: int, file: Path, defaults: Budgets) -> ModelEntry:
         raise UserInputError(f"{file}: {where}.calib: required to convert {entry.source.name} to "
                              f"{entry.convert.mode} (an image folder, .npy or .npz)")
     if entry.budgets.needs_eval and entry.eval is None:
-        raise UserInputError(f"{file}: {where}.eval: required by max_top1_drop_pts / min_agreement "
-                             "(evaluation data: SRC/<class>/ folders, .npy or .npz)")
+        used = " / ".join(name for name, _ in entry.budgets.items() if RULES[name].needs_eval)
+        raise UserInputError(f"{file}: {where}.eval: required by {used} "
+                             "(evaluation data: SRC/<class>/ folders, an image folder, .npy or .npz)")
+    _task_fits(entry, where, file)
     needs_ref = entry.budgets.needs_eval or entry.budgets.max_int8_over_float_latency is not None
     if needs_ref and entry.reference is None and entry.source is None:
         raise UserInputError(f"{file}: {where}.reference: required with tflite = ... to check accuracy or "

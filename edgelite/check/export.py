@@ -54,6 +54,8 @@ def markdown(report: CheckReport) -> str:
             facts.append(f"{lat.int8_over_float:.2f}x float")
         if acc is not None and acc.candidate.top1 is not None and acc.reference.top1 is not None:
             facts.append(f"top-1 {acc.candidate.top1:.2f} % (float {acc.reference.top1:.2f} %)")
+        if acc is not None and acc.task is not None and acc.task.kind not in ("classify", "regress"):
+            facts.append(acc.task.headline_line())
         lines += [f"### {_cell(m.name)} {'✅' if m.passed else '❌'}", "", f"`{_cell(m.candidate)}`: "
                   + ", ".join(facts), "", "| budget | limit | value | baseline | status | note |",
                   "|---|---|---|---|---|---|"]

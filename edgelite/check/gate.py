@@ -31,6 +31,9 @@ def judge(budgets: Budgets, m: Measured, base: BaselineEntry | None, *, model: s
             status, message = INFO, "baseline re-recorded"
         elif not rule.holds(value, limit):
             status, message = FAIL, rule.fail(value, limit, before)
+        if rule.subject is not None and status in (PASS, FAIL):
+            # a figure whose metric and unit depend on the model (max_metric_drop): the note names them
+            message = f"{rule.subject(m)}: {message}" if message else rule.subject(m)
         rows.append(BudgetRow(budget=budget, limit=limit, value=None if value is None else round(float(value), 6),
                               baseline=before, status=status, message=message))
     return rows

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from edgelite.check import gate
 from edgelite.check.baseline import Baseline, BaselineEntry, load_baseline
-from edgelite.check.budgets import BudgetRow
+from edgelite.check.budgets import RULES, TASK_BUDGETS, BudgetRow
 from edgelite.check.config import CheckConfig, ModelEntry
 from edgelite.core.errors import UserInputError
 from edgelite.core.options import ConvertOptions
@@ -154,12 +154,14 @@ def _measure(entry: ModelEntry, cfg: CheckConfig, log: Log, probe_cache: bool,
     accuracy = None
     if entry.eval is not None and ref is not None:
         log(f"[{entry.name}] evaluating on {entry.eval}")
-        report = compare_on(ref, cand, entry.eval, samples=entry.eval_samples, seed=entry.seed)
+        report = compare_on(ref, cand, entry.eval, samples=entry.eval_samples, seed=entry.seed,
+                            task=entry.task_request())
         if entry.budgets.max_top1_drop_pts is not None and not report.labelled:
             raise UserInputError(f"{cfg.path}: models[name={entry.name!r}].eval: {entry.eval} has no labels, so "
                                  "max_top1_drop_pts cannot be checked; use SRC/<class>/ folders or .npz with y, "
                                  "or budget min_agreement instead")
         _class_budgets_fit(entry, cfg, report)
+        _task_budgets_fit(entry, cfg, report)
         accuracy = report
     log(f"[{entry.name}] timing: {cfg.latency.rounds} interleaved rounds, {cfg.latency.threads} thread(s)")
     kernel = lat.load_kernel(backend=cfg.latency.backend, xnnpack=cfg.latency.xnnpack, threads=cfg.latency.threads,
@@ -195,13 +197,41 @@ def _class_budgets_fit(entry: ModelEntry, cfg: CheckConfig, report: CompareRepor
                          "`edgelite compare` reports every output's SNR, cosine and max error)")
 
 
+def _task_budgets_fit(entry: ModelEntry, cfg: CheckConfig, report: CompareReport) -> None:
+    """A task budget whose figure the model's task does not measure is refused in one line naming the budget
+    and the task, instead of being skipped as "not measured" (the config alone cannot always tell the task)."""
+    where = f"{cfg.path}: models[name={entry.name!r}].budgets"
+    task = report.task
+    for name in entry.budgets.task_budgets:
+        rule = RULES[name]
+        if task is None:
+            raise UserInputError(f"{where}.{name}: needs {rule.needs()}; {report.candidate.path} was judged by no "
+                                 "task; name it with task = ... (and decoder = ... for a detector)")
+        if not rule.measures(task.kind):
+            raise UserInputError(f"{where}.{name}: needs {rule.needs()}; this model's task is {task.kind} "
+                                 f"({task.basis})")
+        if rule.metric is not None and rule.metric not in task.metrics:
+            raise UserInputError(f"{where}.{name}: needs {rule.needs()}; this {task.kind} verdict has no "
+                                 f"{rule.metric} (it measured {', '.join(task.metrics)})")
+
+
+def _task_figures(m: CheckedModel) -> dict[str, float] | None:
+    """The task budgets' figures the baseline keeps (each that was measured), keyed by budget."""
+    out = {}
+    for name in TASK_BUDGETS:
+        value, _ = RULES[name].measure(m, None)
+        if value is not None:
+            out[name] = round(float(value), 6)
+    return out or None
+
+
 def _baseline_entry(m: CheckedModel) -> BaselineEntry:
     acc, latency = m.accuracy, m.latency
     return BaselineEntry(
         size_bytes=m.size_bytes, latency_ms=latency.candidate_ms, kernel_ms=latency.kernel_ms,
         latency_per_kernel=latency.latency_per_kernel, int8_over_float=latency.int8_over_float,
         top1=None if acc is None else acc.candidate.top1, top1_float=None if acc is None else acc.reference.top1,
-        agreement=None if acc is None else acc.agreement)
+        agreement=None if acc is None else acc.agreement, task=_task_figures(m))
 
 
 def _usable_baseline(cfg: CheckConfig, update: bool) -> Baseline | None:
@@ -227,6 +257,7 @@ def _usable_baseline(cfg: CheckConfig, update: bool) -> Baseline | None:
 def _sample_warnings(entry: ModelEntry, acc: CompareReport | None) -> list[str]:
     """Budgets tighter than the 95 % interval of what they are checked on (core/stats.py)."""
     from edgelite.core.stats import too_few_samples
+    from edgelite.runtime.tasks.base import info
 
     if not acc:
         return []
@@ -238,6 +269,10 @@ def _sample_warnings(entry: ModelEntry, acc: CompareReport | None) -> list[str]:
     if b.min_agreement is not None and acc.agreement_ci95:
         lo, hi = acc.agreement_ci95
         out.append(too_few_samples("agreement", (1 - b.min_agreement) * 100, (lo * 100, hi * 100), acc.samples))
+    task = acc.task
+    rate = task is not None and info(task.headline).rate   # too_few_samples speaks in points
+    if b.max_metric_drop is not None and task is not None and rate and (ci := task.loss_ci95()) is not None:
+        out.append(too_few_samples(f"the {task.headline} loss", b.max_metric_drop, (ci[0], ci[1]), acc.samples))
     return [w for w in out if w]
 
 
