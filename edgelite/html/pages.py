@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from edgelite.core import formatting as fmt
 from edgelite.core.version import __version__
 from edgelite.html import svg
+from edgelite.html import task as task_html
 
 if TYPE_CHECKING:
     from edgelite.check.run import CheckedModel, CheckReport
@@ -42,7 +43,7 @@ tr.fail td.status { color: #c62828; font-weight: 700; } tr.skip td.status { colo
          margin: 10px 0; max-width: 100%; height: auto; }
 .warn { background: #fff8e1; border-left: 4px solid #f9a825; padding: 6px 10px; margin: 6px 0; }
 code { font-size: 12px; background: #f0f0f0; padding: 1px 4px; border-radius: 3px; }
-"""
+""" + task_html.CSS
 
 
 def document(title: str, body: Sequence[str], *, device: DeviceInfo | None = None, version: str = "") -> str:
@@ -151,6 +152,8 @@ def compare_page(r: CompareReport) -> str:
             ("median latency", f"{ref.latency_ms.median:.3f} → {cand.latency_ms.median:.3f} ms")]
     body = [f'<p><code>{escape(ref.path)}</code> (reference) vs <code>{escape(cand.path)}</code> '
             "(candidate)</p>", cards(top), *warnings(r.warnings)]
+    # the verdict in the model's own task comes before the generic output figures it refines
+    body += task_html.task_section(r.task, r.samples)
     body.append("<h2>Accuracy</h2>")
     body += accuracy_section(r)
     if r.outputs and len(r.outputs) > 1:

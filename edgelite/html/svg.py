@@ -210,3 +210,41 @@ def line(kind: str, title: str, series: dict[str, Sequence[float]], *,
                f'{escape(x_label)}</text>')
     out.append("</svg>")
     return "\n".join(out)
+
+
+def histogram(kind: str, title: str, values: Sequence[float], *, x_label: str = "", bins: int = 0,
+              fmt: Callable[[float], str] = _f, width: int = 720, height: int = 200) -> str:
+    """Vertical bars counting ``values`` per bin (e.g. per-sample losses); values that are not finite are left out.
+
+    ``bins`` 0 picks about √n bins (at most 30): enough to show the shape of a few hundred samples without
+    leaving most bins empty. All-equal values make one bin, drawn at full width.
+    """
+    v = np.asarray([x for x in values if _ok(x)], dtype=np.float64)
+    lo, hi = (float(v.min()), float(v.max())) if v.size else (0.0, 1.0)
+    n_bins = 1 if hi <= lo else (bins or int(min(30, max(5, math.ceil(math.sqrt(v.size))))))
+    counts, edges = np.histogram(v, bins=n_bins, range=(lo, hi if hi > lo else lo + 1.0))
+    left, top, bottom = 50, 32, 40
+    plot_w, plot_h = width - left - 20, height - top - bottom
+    c_max = _nice_max(float(counts.max(initial=1)))
+    bw = plot_w / n_bins
+    out = _open(kind, title, width, height)
+    for t in _ticks(0.0, c_max, 4):
+        y = top + plot_h * (1 - t / c_max)
+        out.append(f'<line x1="{left}" y1="{_f(y)}" x2="{width - 20}" y2="{_f(y)}" stroke="#eee"/>'
+                   f'<text x="{left - 6}" y="{_f(y + 4)}" text-anchor="end" fill="#555">{_f(t)}</text>')
+    for i, c in enumerate(counts):
+        if c == 0:
+            continue
+        h = plot_h * c / c_max
+        tip = escape(f"{fmt(edges[i])} … {fmt(edges[i + 1])}: {int(c)}")
+        out.append(f'<rect class="mark" x="{_f(left + i * bw + 1)}" y="{_f(top + plot_h - h)}" '
+                   f'width="{_f(max(bw - 2, 1))}" height="{_f(h)}" fill="{PALETTE["int8"]}">'
+                   f'<title>{tip}</title></rect>')
+    ends = ((left, lo), (left + plot_w, hi)) if hi > lo else ((left + plot_w / 2, lo),)   # one bin: one value
+    for x, val in ends:
+        out.append(f'<text x="{_f(x)}" y="{top + plot_h + 16}" text-anchor="middle" fill="#555">'
+                   f'{escape(fmt(val))}</text>')
+    out.append(f'<text x="{_f(left + plot_w / 2)}" y="{height - 6}" text-anchor="middle" fill="#555">'
+               f'{escape(x_label)}</text>')
+    out.append("</svg>")
+    return "\n".join(out)

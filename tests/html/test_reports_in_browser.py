@@ -70,10 +70,13 @@ def _assert_clean(result: dict, page_path: Path, charts: set[str]) -> None:
 
 
 def _self_contained(html: str) -> None:
-    # The one URL allowed is the SVG namespace; no src/href to anything, no @import, no url(...)
+    # The one URL allowed is the SVG namespace; no src/href but inline PNGs (data: URIs, the task section's
+    # drawn samples), no @import, no url(...)
     urls = set(re.findall(r"https?://[^\s\"'<>)]+", html))
     assert urls <= {"http://www.w3.org/2000/svg"}, urls
-    assert not re.search(r"\b(src|href)\s*=", html) and "@import" not in html and "url(" not in html
+    links = re.findall(r"\b(?:src|href)\s*=\s*[\"']?([^\"'\s>]{0,30})", html)
+    assert all(link.startswith("data:image/png;base64,") for link in links), links
+    assert "@import" not in html and "url(" not in html
 
 
 def test_compare_page(browser, tmp_path, run_cli, example_models, example):
@@ -150,6 +153,8 @@ def test_the_browser_check_can_fail(browser, tmp_path):
     assert any("NaN" in p for p in result["problems"]), result["problems"]
     with pytest.raises(AssertionError):
         _self_contained('<img src="https://example.com/x.png">')
+    with pytest.raises(AssertionError):
+        _self_contained('<img src="x.png">')   # a relative link, to a file that travels apart from the page
 
 
 def test_unknown_html_output_folder_fails_before_the_run(tmp_path, run_cli, example_models):
