@@ -40,9 +40,12 @@ def mirror(checkout: Path, dest: Path) -> dict[str, str]:
     for package, folder in sorted(package_dirs(checkout).items(), key=lambda kv: kv[0].count(".")):
         target = Path(*package.split("."))
         (dest / target).mkdir(parents=True, exist_ok=True)
-        for file in (checkout / folder).iterdir():
-            if file.suffix in (".py", ".typed"):
-                shutil.copy2(file, dest / target / file.name)
+        # subpackages too (runtime/decoders, runtime/tasks): the packages list names them, package-dir does not
+        for file in (checkout / folder).rglob("*"):
+            if file.suffix in (".py", ".typed") and "__pycache__" not in file.parts:
+                out = dest / target / file.relative_to(checkout / folder)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(file, out)
         back[target.as_posix() + "/"] = Path(folder).as_posix() + "/"
     return back
 

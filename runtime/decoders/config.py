@@ -82,7 +82,7 @@ def read_tables(path: str | Path) -> dict[str, Any]:
     if len(raw) > MAX_BYTES:
         raise UserInputError(f"decoder file {p}: larger than {MAX_BYTES // 1024} KB; is it the right file?")
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        data: dict[str, Any] = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise UserInputError(f"decoder file {p}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:

@@ -70,4 +70,5 @@ def with_images(report: CompareReport, x: Any, ids: Sequence[str]) -> CompareRep
         return report
     index = {sid: i for i, sid in enumerate(ids)}
     views = [dataclasses.replace(v, image=images[index[v.id]]) if v.id in index else v for v in task.views]
-    return dataclasses.replace(report, task=dataclasses.replace(task, views=views))
+    out: CompareReport = dataclasses.replace(report, task=dataclasses.replace(task, views=views))
+    return out

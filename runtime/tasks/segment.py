@@ -27,7 +27,7 @@ def masks_of(a: np.ndarray) -> np.ndarray:
     return (a > 0.5).astype(np.int64)
 
 
-def _miou(classes: int):  # noqa: ANN202 - a bootstrap.Metric
+def _miou(classes: int) -> bootstrap.Metric:
     def metric(columns: bootstrap.Columns, idx: np.ndarray) -> np.ndarray:
         inter = np.stack([np.asarray(columns[f"i{c}"])[idx].sum(-1) for c in range(classes)], -1)
         union = np.stack([np.asarray(columns[f"u{c}"])[idx].sum(-1) for c in range(classes)], -1)
