@@ -30,10 +30,10 @@ from edgelite.converter import preflight
 from edgelite.converter.calibrated import Calibrated, Node
 from edgelite.converter.config import ConvertConfig, QuantMode
 from edgelite.converter.prepare import input_pin, prepared
-from edgelite.converter.scoring import Score, Scorer
+from edgelite.converter.scoring import Score, Scorer, task_for
 from edgelite.core import metrics, progress
 from edgelite.core.errors import UserInputError
-from edgelite.core.report import Record, Report
+from edgelite.core.report import OMIT_NONE, Record, Report
 from edgelite.core.version import __version__
 from edgelite.runtime import tflite_file
 from edgelite.runtime.intermediates import ChannelPower, ErrorStats, Tap, sample_loop
@@ -101,6 +101,7 @@ class AnalyzeReport(Report):
     preflight: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     edgelite_version: str = __version__
+    metric: str | None = field(default=None, metadata=OMIT_NONE)   # a task's loss the layers are ranked by
 
 
 WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
@@ -196,8 +197,13 @@ def contribution_pct(full: Score, alone: Score) -> float:
     return 100.0 * (1.0 - alone.noise / full.noise)
 
 
-def rank(nodes: Sequence[Node], full: Score, alone: dict[int, Score]) -> list[Node]:
-    """Most helpful-to-keep-float first; ties keep graph order, so the ranking is deterministic."""
+def rank(nodes: Sequence[Node], full: Score, alone: dict[int, Score], *, by_loss: bool = False) -> list[Node]:
+    """Most helpful-to-keep-float first: by the share of output noise removed, then the loss; ``by_loss`` (a task
+    metric is in effect) by what each layer costs in that metric — the loss when it alone stays float — then
+    the noise share. Ties keep graph order, so the ranking is deterministic."""
+    if by_loss:
+        return sorted(nodes, key=lambda n: (alone[n.index].loss_pts, -contribution_pct(full, alone[n.index]),
+                                            n.index))
     return sorted(nodes, key=lambda n: (-contribution_pct(full, alone[n.index]), alone[n.index].loss_pts, n.index))
 
 
@@ -216,7 +222,7 @@ def analyze_calibrated(cal: Calibrated, scorer: Scorer, *, source: str, evaluate
     timings["contributions_s"] = time.perf_counter() - t0
     rest = [n for n in first if n.index not in alone]
     rows = []
-    for i, node in enumerate([*rank(chosen, full, alone), *rest], 1):
+    for i, node in enumerate([*rank(chosen, full, alone, by_loss=scorer.task is not None), *rest], 1):
         s = alone.get(node.index)
         rows.append(LayerRow(rank=i, index=node.index, op=node.op, tensor=node.tensor, layer=node.layer,
                              contribution_pct=None if s is None else round(contribution_pct(full, s), 3),
@@ -228,7 +234,8 @@ def analyze_calibrated(cal: Calibrated, scorer: Scorer, *, source: str, evaluate
     return AnalyzeReport(source=source, samples=int(len(scorer.x)), evaluated_on=evaluated_on,
                          labelled=scorer.y is not None, float_top1=scorer.float_top1, int8=full,
                          layers=rows, preflight=preflight,
-                         timings={k: round(v, 3) for k, v in timings.items()})
+                         timings={k: round(v, 3) for k, v in timings.items()},
+                         metric=scorer.metric_name if scorer.task is not None else None)
 
 
 def analyze(cfg: ConvertConfig, *, measure: int | None = 10) -> AnalyzeReport:
@@ -247,7 +254,9 @@ def analyze(cfg: ConvertConfig, *, measure: int | None = 10) -> AnalyzeReport:
         ev = prep.eval_data(cfg) if cfg.eval is not None else prep.calib
         warnings.extend(prep.data_warnings(cfg, ev if cfg.eval is not None else None))
         warnings.extend(preflight.graph_warnings(cal, prep.calib.x))
-        scorer = Scorer(cal.float_model(), ev.x, ev.y if cfg.eval is not None else None)
+        float_bytes = cal.float_model()
+        scorer = Scorer(float_bytes, ev.x, ev.y if cfg.eval is not None else None,
+                        task=task_for(cfg.task, float_bytes, labels=prep.labels, source=cfg.model))
         return analyze_calibrated(cal, scorer, source=str(cfg.model),
                                   evaluated_on=str(cfg.eval) if cfg.eval is not None
                                   else f"{cfg.calib} (calibration data)",

@@ -17,6 +17,7 @@ from edgelite.core.vocabulary import IOType, QuantMode, Target, resolve_target
 
 if TYPE_CHECKING:
     from edgelite.calibration.sources import DataRef
+    from edgelite.runtime.tasks.spec import TaskRequest
 
 __all__ = ["ConvertConfig", "IOType", "QuantMode", "default_output"]
 
@@ -53,6 +54,7 @@ class ConvertConfig:
     equalize: str | None = None            # cross-layer equalization criterion (activations | weights); None: off
     optimize: str | None = None            # accuracy: try the methods in order of cost (converter/optimize.py)
     max_size_growth: float = 1.3           # --optimize: the float fallback may grow the plain int8 size this much
+    task: TaskRequest | None = None        # --task/--metric/--decoder…: what --max-drop, --optimize and analyze judge
     target_notes: tuple[str, ...] = field(default=(), init=False)
 
     def __post_init__(self) -> None:

@@ -6,7 +6,7 @@ import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgelite.calibration.multi_input import first_input
 from edgelite.converter import io_names, preflight
@@ -24,6 +24,9 @@ from edgelite.core.formatting import float_ops_line
 from edgelite.core.options import ConvertOptions
 from edgelite.core.vocabulary import PRESETS
 from edgelite.runtime import gpu, tflite_file
+
+if TYPE_CHECKING:
+    from edgelite.runtime.tasks.spec import TaskSpec
 
 
 def float_ops_report(model_bytes: bytes, layer_names: tuple[str, ...]) -> list[FloatOp]:
@@ -55,6 +58,7 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
     eq = None
     optimized = None
     drift_ref = None
+    task = None
 
     with prepared(cfg, warnings) as prep:
         src, spec, timings = prep.src, prep.spec, prep.timings
@@ -64,17 +68,18 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
             cal = Calibrated(src, cfg, prep.calib.x, input_pin(cfg, spec, warnings))
             timings["calibrate_s"] = time.perf_counter() - t0
             kept = cal.select(cfg.keep_float, cfg.keep_float_ops)
+            task = task_spec(cfg, cal.float_model(), prep.labels)
             ev = prep.eval_data(cfg) if cfg.eval is not None else None
             warnings.extend(prep.data_warnings(cfg, ev))
             warnings.extend(preflight.graph_warnings(cal, prep.calib.x))
             t0 = time.perf_counter()
             if cfg.optimize is not None or cfg.calibration == "auto":
                 assert ev is not None
-                model_bytes, cal, kept, optimized = _optimized(cal, cfg, prep, ev, kept, log)
+                model_bytes, cal, kept, optimized = _optimized(cal, cfg, prep, ev, kept, log, task)
                 timings["optimize_s"] = time.perf_counter() - t0
             elif cfg.max_drop is not None:
                 assert ev is not None
-                model_bytes, kept, budget = _budgeted(cal, cfg, prep, ev, kept, warnings, log)
+                model_bytes, kept, budget = _budgeted(cal, cfg, prep, ev, kept, warnings, log, task)
                 timings["search_s"] = time.perf_counter() - t0
             else:
                 model_bytes = cal.quantize(kept)
@@ -110,6 +115,8 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
             model_bytes = io_names.from_source(run_tf("TFLite converter", cfg, tflite_converter(
                 src, cfg, prep.calib.x if prep.calib is not None else None).convert), src)
             plain = model_bytes
+            if cfg.task is not None and cfg.task.asked:
+                task = task_spec(cfg, model_bytes, prep.labels)
         timings["convert_s"] = time.perf_counter() - t0
         kept_tensors = {n.tensor for n in kept}
         # The ops with no int8 kernel: float in the plain int8 model already. A layer kept float can take a
@@ -133,6 +140,10 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
         made["float_layers"] = [n.label for n in kept]
     if drift_ref is not None:
         made[drift_ref.KEY] = drift_ref.to_dict()
+    if task is not None and _records_task(cfg, task):
+        from edgelite.runtime.tasks.spec import RECORD_KEY
+
+        made[RECORD_KEY] = task.record()   # run, compare, check and serve judge by the same task
     final = finalize(model_bytes, cfg, spec=spec, labels=labels, provenance=made,
                      description=f"{cfg.model.name} converted by edgelite ({cfg.mode.value})")
     gpu_report = None
@@ -156,12 +167,26 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
 
 
 
+def task_spec(cfg: ConvertConfig, float_bytes: bytes, labels: Any) -> TaskSpec | None:
+    """The task the conversion is judged by (``scoring.task_for``)."""
+    from edgelite.converter.scoring import task_for
+
+    return task_for(cfg.task, float_bytes, labels=labels, source=cfg.model)
+
+
+def _records_task(cfg: ConvertConfig, spec: TaskSpec) -> bool:
+    """Whether the converted file records ``spec``: asked for, recorded by the source, or a detector with its
+    decoder (what a later run could not guess again)."""
+    asked = cfg.task is not None and cfg.task.asked
+    return asked or spec.basis.startswith("recorded") or (spec.kind == "detect" and spec.decoder is not None)
+
+
 # Calibration samples used to rank layers (each candidate layer costs one run over them).
 RANK_SAMPLES = 64
 
 
 def _budgeted(cal: Calibrated, cfg: ConvertConfig, prep: Any, ev: Any, kept: list[Node], warnings: list[str],
-              log: Callable[[str], None]) -> tuple[bytes, list[Node], BudgetReport]:
+              log: Callable[[str], None], task: TaskSpec | None = None) -> tuple[bytes, list[Node], BudgetReport]:
     """``--max-drop``: search on one part of the evaluation data, confirm on the held-out rest."""
     from edgelite.calibration.split import search_confirm
     from edgelite.converter.float_fallback import held_out_figures
@@ -171,7 +196,7 @@ def _budgeted(cal: Calibrated, cfg: ConvertConfig, prep: Any, ev: Any, kept: lis
     assert max_drop is not None
     s_idx, c_idx = search_confirm(prep.eval_groups, ev.y, cfg.confirm_fraction, cfg.seed)
     float_bytes = cal.float_model()
-    scorer = Scorer(float_bytes, ev.x[s_idx], None if ev.y is None else ev.y[s_idx])
+    scorer = Scorer(float_bytes, ev.x[s_idx], None if ev.y is None else ev.y[s_idx], task=task)
     rank_x = prep.calib.x[:RANK_SAMPLES]
     log(f"budget: {scorer.metric_name} ≤ {max_drop:g}; search on {len(s_idx)} samples of {cfg.eval}, "
         f"confirm on {len(c_idx)} held out (whole source groups); layers ranked on {len(rank_x)} "
@@ -180,7 +205,7 @@ def _budgeted(cal: Calibrated, cfg: ConvertConfig, prep: Any, ev: Any, kept: lis
                     rank_x=rank_x)
     met, gap, fig = result.met, result.gap_pts, None
     if len(c_idx):
-        confirm = Scorer(float_bytes, ev.x[c_idx], None if ev.y is None else ev.y[c_idx])
+        confirm = scorer.on(ev.x[c_idx], None if ev.y is None else ev.y[c_idx])
         found = held_out_figures(confirm, result.model)
         plain = held_out_figures(confirm, cal.quantize(kept)) if result.kept != kept else found
         met = found.loss_pts <= max_drop + 1e-9
@@ -204,7 +229,7 @@ def _budgeted(cal: Calibrated, cfg: ConvertConfig, prep: Any, ev: Any, kept: lis
 
 
 def _optimized(cal: Calibrated, cfg: ConvertConfig, prep: Any, ev: Any, kept: list[Node],
-               log: Callable[[str], None]) -> tuple[bytes, Calibrated, list[Node], Any]:
+               log: Callable[[str], None], task: TaskSpec | None = None) -> tuple[bytes, Calibrated, list[Node], Any]:
     """``--optimize accuracy``: the ladder of converter/optimize.py, decided on the search part of ``--eval``
     and reported on its held-out confirm part."""
     from edgelite.calibration.split import search_confirm
@@ -220,7 +245,7 @@ def _optimized(cal: Calibrated, cfg: ConvertConfig, prep: Any, ev: Any, kept: li
 
     return optimize(cal, *part(s_idx), *part(c_idx), max_drop=cfg.max_drop, max_size_growth=cfg.max_size_growth,
                     forced=kept, max_float_layers=cfg.max_float_layers, log=log,
-                    ranges_only=cfg.optimize is None)
+                    ranges_only=cfg.optimize is None, task=task)
 
 
 def convert_options(source: Path, output: Path, options: ConvertOptions, *, calib: Path | None,

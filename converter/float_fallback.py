@@ -19,7 +19,6 @@ smallest) is returned with ``met=False``; the caller writes it and reports the g
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -27,6 +26,7 @@ from edgelite.calibration.multi_input import Samples
 from edgelite.converter.calibrated import Calibrated, Node
 from edgelite.converter.scoring import Score, Scorer
 from edgelite.core.report import OMIT_NONE, Record
+from edgelite.runtime.tasks.base import TaskFigures
 
 Log = Callable[[str], None]
 MEASURED = 16   # layers whose single-layer fallback the search measures before it ranks (the rest: estimated)
@@ -47,7 +47,8 @@ class Trial(Record):
 
     @classmethod
     def of(cls, step: str, float_layers: list[str], s: Score) -> Trial:
-        return cls(step=step, float_layers=float_layers, **dataclasses.asdict(s))
+        return cls(step=step, float_layers=float_layers, loss_pts=s.loss_pts, agreement=s.agreement, top1=s.top1,
+                   noise=s.noise, snr_db=s.snr_db, size_bytes=s.size_bytes)
 
     float_digits = 6
 
@@ -63,6 +64,7 @@ class HeldOut(Record):
     loss_ci95: list[float]
     plain_int8_loss_pts: float | None = field(default=None, metadata=OMIT_NONE)   # confirm part only
     met: bool | None = field(default=None, metadata=OMIT_NONE)
+    task: TaskFigures | None = field(default=None, metadata=OMIT_NONE)   # a task's figures, with its intervals
 
 
 @dataclass(frozen=True)
@@ -145,11 +147,12 @@ def search(cal: Calibrated, scorer: Scorer, max_drop: float, *, forced: Sequence
     float_bytes = cal.float_model()
     found = layer_errors(cal, float_bytes, data, x, others)
     first = by_weight_noise(others, found.weight_noise)
-    rank_scorer = Scorer(float_bytes, x, None)
+    rank_scorer = scorer.on(x, None) if scorer.task is not None else Scorer(float_bytes, x, None)
     alone = contributions(cal, rank_scorer, first[:MEASURED], desc="ranking")
     for n in first[:MEASURED]:  # the single-layer trials are real trials: record them
         trials.append(Trial.of("rank", [*(k.label for k in forced), n.label], alone[n.index]))
-    ranked = [*rank(first[:MEASURED], rank_scorer.score(data), alone), *first[MEASURED:]][:max_layers]
+    ranked = [*rank(first[:MEASURED], rank_scorer.score(data), alone, by_loss=scorer.task is not None),
+              *first[MEASURED:]][:max_layers]
 
     met_at: int | None = None
     tried: dict[int, tuple[bytes, Score]] = {}
@@ -228,15 +231,23 @@ def search(cal: Calibrated, scorer: Scorer, max_drop: float, *, forced: Sequence
 
 
 def held_out_figures(scorer: Scorer, model_bytes: bytes) -> HeldOut:
-    """The budget metric on ``scorer``'s samples with its 95 % interval (paired for top-1 drops)."""
-    from edgelite.converter.scoring import run_outputs
+    """The budget metric on ``scorer``'s samples with its 95 % interval (paired for top-1 drops; with a task,
+    the task's own seeded paired bootstrap)."""
+    from edgelite.converter.scoring import run_all
     from edgelite.core import stats
 
-    p = stats.paired(scorer.ref.argmax(1), run_outputs(model_bytes, scorer.x).argmax(1), scorer.y)
+    _, outs = run_all(model_bytes, scorer.x)
+    p = stats.paired(scorer.ref.argmax(1), outs[0].reshape(len(scorer.x), -1).argmax(1), scorer.y)
     a_lo, a_hi = p.agreement_ci95
-    if p.top1_drop_pts is not None and p.top1_drop_ci95 is not None:
+    figs = None
+    if scorer.task is not None:
+        figs = scorer.judge(outs, resamples=scorer.task.resamples)
+        task_loss = figs.loss()
+        loss = float("inf") if task_loss is None else task_loss
+        ci = figs.loss_ci95() or [loss, loss]
+    elif p.top1_drop_pts is not None and p.top1_drop_ci95 is not None:
         loss, ci = round(p.top1_drop_pts, 4), p.top1_drop_ci95
     else:
         loss, ci = round(100.0 * (1 - p.agreement), 4), [round(100 * (1 - a_hi), 4), round(100 * (1 - a_lo), 4)]
     return HeldOut(samples=len(scorer.x), agreement=round(p.agreement, 6), agreement_ci95=p.agreement_ci95,
-                   loss_pts=loss, loss_ci95=ci)
+                   loss_pts=loss, loss_ci95=ci, task=figs)

@@ -31,6 +31,7 @@ from edgelite.converter.scoring import Scorer
 from edgelite.core.formatting import size
 from edgelite.core.recipe import Recipe
 from edgelite.core.report import OMIT_NONE, Record
+from edgelite.runtime.tasks.spec import TaskSpec
 
 Log = Callable[[str], None]
 RANK_SAMPLES = 64   # calibration samples the fallback ranks layers on (as --max-drop)
@@ -190,14 +191,15 @@ TIERS: dict[str, Tier] = {
 
 def optimize(cal: Calibrated, x_search: Any, y_search: Any, x_confirm: Any, y_confirm: Any, *,
              max_drop: float | None, max_size_growth: float, forced: list[Node], max_float_layers: int | None,
-             log: Log = lambda line: None, ranges_only: bool = False
+             log: Log = lambda line: None, ranges_only: bool = False, task: TaskSpec | None = None
              ) -> tuple[bytes, Calibrated, list[Node], OptimizeReport]:
     """Run the ladder from ``cal`` (its own settings are ignored: the ladder sets them); return the chosen
     model, the ``Calibrated`` variant and float layers it came from, and the report. ``ranges_only``
     (``--calibration auto``): only the range-method tier, keeping ``cal``'s bias-correction and equalization
     settings."""
     float_bytes = cal.float_model()
-    ladder = _Ladder(Scorer(float_bytes, x_search, y_search), Scorer(float_bytes, x_confirm, y_confirm), max_drop,
+    scorer = Scorer(float_bytes, x_search, y_search, task=task)
+    ladder = _Ladder(scorer, scorer.on(x_confirm, y_confirm), max_drop,
                      max_size_growth, list(forced), max_float_layers, log)
     what = "calibration auto" if ranges_only else "optimize accuracy"
     log(f"{what}: {ladder.scorer.metric_name} decided on {len(x_search)} search samples, reported on "

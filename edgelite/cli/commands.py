@@ -146,11 +146,21 @@ def _convert_config(args: argparse.Namespace, output: Path) -> Any:
     return cfg.with_recipe(recipe)
 
 
+def _with_task(cfg: Any, args: argparse.Namespace) -> Any:
+    """``cfg`` judged by the task flags (--task, --metric, --decoder, …) where the command has them."""
+    import dataclasses
+
+    from edgelite.cli.task_args import task_request
+
+    request = task_request(args)
+    return cfg if request is None else dataclasses.replace(cfg, task=request)
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     from edgelite.converter import convert
 
     _check_outputs(args, ("output", "json"), [args.model, args.calib, getattr(args, "labels", None), args.eval])
-    report = convert(_convert_config(args, Path(args.output)), log=print)
+    report = convert(_with_task(_convert_config(args, Path(args.output)), args), log=print)
     print(render.convert_table(report))
     _write_json(args.json, report)
     failure = report.failure()
@@ -181,7 +191,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise UserInputError(f"--top must be ≥ 1, got {args.top}")
     _check_outputs(args, ("json", "html"), [args.model, args.calib, getattr(args, "labels", None), args.eval])
-    report = analyze(_convert_config(args, Path(f"{Path(args.model).stem}_analyze.tflite")),
+    report = analyze(_with_task(_convert_config(args, Path(f"{Path(args.model).stem}_analyze.tflite")), args),
                      measure=_measure_count(args.measure, args.top))
     print(render.analyze_table(report, limit=args.top))
     _write_json(args.json, report)
@@ -268,7 +278,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     repo = Repository(Path(args.repo), threads=args.threads, policy=policy, pins=pins,
                       allow_signature_change=args.allow_signature_change, log=lambda line: print(line, flush=True),
                       instances=args.instances, max_queue=args.max_queue, model_name=args.model_name,
-                      follow_symlinks=args.follow_symlinks)
+                      follow_symlinks=args.follow_symlinks, task=task_request(args))
     for served in repo:
         print(f"serving {served.name} version {served.version} ({served.path}; policy "
               f"{repo.policy_for(served.name).describe()})")
