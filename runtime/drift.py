@@ -11,12 +11,19 @@ counts over a rolling window of live requests and scores the difference with the
 
 the measure credit scoring uses for exactly this; the usual reading is < 0.1 stable, 0.1–0.25 moderate shift,
 > 0.25 significant shift (the warning threshold here). Numpy only: runs on the board.
+
+What is watched of the outputs depends on the model's task (``task=`` of the monitor, from the file's recorded
+task or ``serve --task/--decoder``): a classifier's predicted-class shares (above); a detector's detections per
+request and top score (``DetectionReference``: their shares over ``COUNT_BINS`` and ``SCORE_BINS``, PSI when the
+reference has them, the live means always); any other task's output summary (live mean and standard deviation of
+the first output's values) — never the argmax of coordinates or embeddings.
 """
 
 from __future__ import annotations
 
 import collections
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -35,6 +42,8 @@ WARN_PSI = 0.25
 BATCH = 32             # live rows binned at once …
 MAX_PENDING_BYTES = 1 << 20   # … or fewer when their inputs hold this much (a 224×224×3 float input: at once)
 REFERENCE_VERSION = 1
+COUNT_BINS = 6          # detections per request: 0, 1, 2, 3, 4, 5 or more
+SCORE_BINS = 10         # a request's top detection score, per tenth of [0, 1] (no detection: the first bin)
 
 
 def _round(values: np.ndarray) -> list[float]:
@@ -58,6 +67,22 @@ class PredictionReference(Record):
 
 
 @dataclass(frozen=True)
+class DetectionReference(Record):
+    """A detector's outputs on the calibration samples: the share of samples with 0 … ``COUNT_BINS`` − 1 or
+    more detections, and the share whose top score falls in each tenth of [0, 1]."""
+
+    counts: list[float]
+    top_scores: list[float]
+
+
+def detection_bins(counts: np.ndarray, top_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (count bin, score bin) of each sample's detection count and top score (0 without detections)."""
+    c = np.clip(np.asarray(counts, np.int64), 0, COUNT_BINS - 1)
+    s = np.clip((np.asarray(top_scores, np.float64) * SCORE_BINS).astype(np.int64), 0, SCORE_BINS - 1)
+    return c, s
+
+
+@dataclass(frozen=True)
 class DriftReference(Record):
     """What ``serve`` measures live traffic against; stored as JSON in the file's provenance
     (``provenance["drift_reference"]``), with the shape ``to_dict`` gives."""
@@ -66,6 +91,7 @@ class DriftReference(Record):
     samples: int
     input: InputReference
     predictions: PredictionReference | None = field(default=None, metadata=OMIT_NONE)
+    detections: DetectionReference | None = field(default=None, metadata=OMIT_NONE)
 
     KEY: ClassVar[str] = "drift_reference"
 
@@ -88,7 +114,12 @@ class DriftReference(Record):
         if ref.predictions is not None and not 2 <= len(ref.predictions.proportions) <= MAX_CLASSES:
             raise UserInputError(f"predictions.proportions: {len(ref.predictions.proportions)} classes, want "
                                  f"2-{MAX_CLASSES}")
-        shares = [*inp.proportions, *(ref.predictions.proportions if ref.predictions else [])]
+        det = ref.detections
+        if det is not None and (len(det.counts) != COUNT_BINS or len(det.top_scores) != SCORE_BINS):
+            raise UserInputError(f"detections: {len(det.counts)} count and {len(det.top_scores)} score shares, want "
+                                 f"{COUNT_BINS} and {SCORE_BINS}")
+        shares = [*inp.proportions, *(ref.predictions.proportions if ref.predictions else []),
+                  *(det.counts + det.top_scores if det else [])]
         if any(p < 0 for p in shares) or ref.samples < 1:
             raise UserInputError("negative proportions or no samples")
         return ref
@@ -106,9 +137,12 @@ class DriftReference(Record):
             raise UserInputError(f"{cls.KEY}: {exc}; re-convert the model to refresh it") from None
 
 
-def reference_stats(x: np.ndarray, outputs: np.ndarray | None) -> DriftReference:
+def reference_stats(x: np.ndarray, outputs: np.ndarray | None, *,
+                    detections: Sequence[tuple[int, float]] | None = None) -> DriftReference:
     """The drift reference of calibration samples ``x`` (model-ready floats, batch first) and the float
-    model's outputs on them (None: no prediction reference)."""
+    model's outputs on them (None: no prediction reference). A detector's reference gives ``detections``,
+    (count, top score) per calibration sample as its decoder reads the float model's outputs, and no
+    ``outputs`` (their argmax means nothing)."""
     values = np.asarray(x, np.float64).reshape(len(x), -1)
     lo, hi = np.percentile(values, [0.5, 99.5])
     if hi <= lo:
@@ -126,9 +160,14 @@ def reference_stats(x: np.ndarray, outputs: np.ndarray | None) -> DriftReference
         if 2 <= flat.shape[1] <= MAX_CLASSES:
             classes = np.bincount(flat.argmax(axis=1), minlength=flat.shape[1])
             predictions = PredictionReference(_round(classes / classes.sum()))
+    det_ref = None
+    if detections:
+        c, sc = detection_bins(np.asarray([d[0] for d in detections]), np.asarray([d[1] for d in detections]))
+        det_ref = DetectionReference(_round(np.bincount(c, minlength=COUNT_BINS) / len(c)),
+                                     _round(np.bincount(sc, minlength=SCORE_BINS) / len(sc)))
     return DriftReference(version=REFERENCE_VERSION, samples=int(len(x)),
                           input=InputReference(_round(edges), _round(counts / counts.sum()), mean, std),
-                          predictions=predictions)
+                          predictions=predictions, detections=det_ref)
 
 
 def _counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -157,17 +196,50 @@ class DriftScores:
     samples: int
     input_psi: float | None
     prediction_psi: float | None
+    # detect: PSI of detections per request and of the top score (None without a detection reference), and
+    # their live means over the window
+    detection_psi: float | None = None
+    top_score_psi: float | None = None
+    detections_mean: float | None = None
+    top_score_mean: float | None = None
+    # other non-classify tasks: the live mean and standard deviation of the first output's values
+    output_mean: float | None = None
+    output_std: float | None = None
+
+    def psis(self) -> dict[str, float]:
+        """Every PSI there is, by signal (input, prediction, detections, top_score)."""
+        named = {"input": self.input_psi, "prediction": self.prediction_psi, "detections": self.detection_psi,
+                 "top_score": self.top_score_psi}
+        return {k: v for k, v in named.items() if v is not None}
+
+    def summary(self) -> dict[str, float]:
+        """The live output figures there are, by name."""
+        named = {"detections_mean": self.detections_mean, "top_score_mean": self.top_score_mean,
+                 "output_mean": self.output_mean, "output_std": self.output_std}
+        return {k: v for k, v in named.items() if v is not None}
 
 
 class DriftMonitor:
-    """A rolling window of live inputs and predictions against a model's drift reference."""
+    """A rolling window of live inputs and predictions against a model's drift reference. ``task`` is the
+    model's (classify: predicted-class shares; detect: detections per request and top score, decoded by
+    ``decoder``, a ``DetectorDecoder``; anything else: the output summary)."""
 
-    def __init__(self, reference: DriftReference, window: int = 500, min_samples: int = 50) -> None:
+    def __init__(self, reference: DriftReference, window: int = 500, min_samples: int = 50, *,
+                 task: str = "classify", decoder: Any = None) -> None:
+        if task == "detect" and decoder is None:
+            raise UserInputError("drift of a detector needs its decoder")
         self.reference = reference
+        self.task = task
+        self.decoder = decoder if task == "detect" else None
         self.edges = np.asarray(reference.input.edges, np.float64)
         self.input_ref = np.asarray(reference.input.proportions, np.float64)
-        pred = reference.predictions
+        pred = reference.predictions if task == "classify" else None   # an argmax of anything else means nothing
         self.pred_ref = np.asarray(pred.proportions, np.float64) if pred is not None else None
+        det = reference.detections if task == "detect" else None
+        self.count_ref = np.asarray(det.counts, np.float64) if det is not None else None
+        self.score_ref = np.asarray(det.top_scores, np.float64) if det is not None else None
+        # per live sample: (detections, top score) for a detector, (mean, mean square) of the output otherwise
+        self._figures: collections.deque[tuple[float, float]] = collections.deque()
         self.min_samples = min_samples
         self._lock = threading.Lock()   # the service updates from several request threads
         self.updates = 0
@@ -187,17 +259,46 @@ class DriftMonitor:
         self._checked = 0               # `updates` at the last crossed() check
 
     @classmethod
-    def from_metadata(cls, provenance: dict[str, Any] | None) -> DriftMonitor | None:
+    def from_metadata(cls, provenance: dict[str, Any] | None, *, task: str = "classify", decoder: Any = None
+                      ) -> DriftMonitor | None:
         """The monitor of a file's drift reference, or None when the file has none; a reference that cannot be
         used is a ``UserInputError`` naming the key (serve then serves without drift and says why)."""
         ref = DriftReference.from_provenance(provenance)
-        return None if ref is None else cls(ref)
+        return None if ref is None else cls(ref, task=task, decoder=decoder)
 
-    def update(self, x: np.ndarray, outputs: np.ndarray, *, quantization: tuple[float, int] | None = None) -> None:
-        """Add a batch of model-ready inputs (batch first) and the model's outputs on them. ``x`` is float, or
-        the raw integers of a quantized input with its ``(scale, zero_point)``: they are dequantized in the
-        batch, not per request. Binning waits until ``BATCH`` rows are pending (or ``scores()`` is asked)."""
+    def _output_figures(self, outputs: np.ndarray | Mapping[str, np.ndarray]) -> list[tuple[float, float]]:
+        """Per sample: (detections, top score) of a detector, else (mean, mean square) of the first output's
+        values; none for a classifier. Computed outside the lock (decoding is the costly part)."""
+        if self.task == "classify":
+            return []
+        if self.decoder is not None:
+            if not isinstance(outputs, Mapping):
+                return []   # a detector's decoder reads its outputs by name
+            try:
+                dets = self.decoder.decode_all(outputs)
+            except (UserInputError, ValueError, KeyError):
+                return []   # outputs the decoder cannot read: the request is answered, drift skips it
+            return [(float(len(d.scores)), float(np.max(d.scores)) if len(d.scores) else 0.0) for d in dets]
+        first = outputs if not isinstance(outputs, Mapping) else next(iter(outputs.values()))
+        flat = np.asarray(first, np.float64).reshape(len(first), -1)
+        if flat.shape[1] == 0:
+            return []
+        return list(zip(flat.mean(axis=1).tolist(), np.square(flat).mean(axis=1).tolist(), strict=True))
+
+    def update(self, x: np.ndarray, outputs: np.ndarray | Mapping[str, np.ndarray], *,
+               quantization: tuple[float, int] | None = None) -> None:
+        """Add a batch of model-ready inputs (batch first) and the model's outputs on them (an array: the first
+        output; or every output by name, which a detector's decoder needs). ``x`` is float, or the raw integers
+        of a quantized input with its ``(scale, zero_point)``: they are dequantized in the batch, not per
+        request. Binning waits until ``BATCH`` rows are pending (or ``scores()`` is asked)."""
+        figures = self._output_figures(outputs)
+        if isinstance(outputs, Mapping):
+            outputs = next(iter(outputs.values()))
         with self._lock:
+            if figures:
+                self._figures.extend(figures)
+                while len(self._figures) > self.window:
+                    self._figures.popleft()
             self._pending.append((x, outputs, quantization))
             self._pending_rows += len(x)
             self._pending_bytes += x.nbytes
@@ -254,11 +355,25 @@ class DriftMonitor:
                 return DriftScores(n, None, None)
             live_inputs = self._input_total.copy()
             live_preds, n_preds = self._pred_total.copy(), len(self._preds)
+            figures = np.asarray(self._figures, np.float64).reshape(-1, 2)
         input_psi = psi(self.input_ref, live_inputs)
         pred_psi = None
         if self.pred_ref is not None and n_preds >= self.min_samples:
             pred_psi = psi(self.pred_ref, live_preds)
-        return DriftScores(n, input_psi, pred_psi)
+        out = DriftScores(n, input_psi, pred_psi)
+        if len(figures) < self.min_samples:
+            return out
+        a, b = figures[:, 0], figures[:, 1]
+        if self.task == "detect":
+            out.detections_mean, out.top_score_mean = float(a.mean()), float(b.mean())
+            if self.count_ref is not None and self.score_ref is not None:
+                c, s = detection_bins(a.astype(np.int64), b)
+                out.detection_psi = psi(self.count_ref, np.bincount(c, minlength=COUNT_BINS))
+                out.top_score_psi = psi(self.score_ref, np.bincount(s, minlength=SCORE_BINS))
+        else:
+            out.output_mean = float(a.mean())
+            out.output_std = float(np.sqrt(max(float(b.mean()) - out.output_mean ** 2, 0.0)))
+        return out
 
     def crossed(self, every: int = 50) -> DriftScores | None:
         """After every ``every`` binned samples: the scores when either PSI has just crossed ``WARN_PSI``
@@ -268,6 +383,6 @@ class DriftMonitor:
                 return None
             self._checked = self.updates
         s = self.scores()
-        high = any(v is not None and v > WARN_PSI for v in (s.input_psi, s.prediction_psi))
+        high = any(v > WARN_PSI for v in s.psis().values())
         fire, self.warned = high and not self.warned, high
         return s if fire else None

@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any, cast
 
+from edgelite.cli.task_args import add_task_flags
 from edgelite.core import vocabulary as voc
 from edgelite.core.errors import ConversionError, EdgeliteError, UserInputError
 from edgelite.core.version import __version__
-from edgelite.cli.task_args import add_task_flags
 
 
 class _Parser(argparse.ArgumentParser):
@@ -362,6 +362,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                    help="with --capture: stop capturing when DIR holds M MB (default 100); nothing is deleted")
     p.add_argument("--allow-signature-change", action="store_true",
                    help="accept a new version whose input/output names, types or shapes differ")
+    add_task_flags(p, what="drift: a detector's detections per request and top score")
 
     p = sub.add_parser("run", help="run a .tflite model on images or .npy files")
     p.add_argument("model")
@@ -372,6 +373,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     g = _add_outputs(p, json=None)
     g.add_argument("--save-run", metavar="FILE.npz",
                    help="also save the run (outputs, sample ids, per-invoke times, labels) for `edgelite compare`")
+    add_task_flags(p, what="a detector's boxes, a landmark model's points: what is printed")
     _add_runtime_flags(p)
     _add_spec_flags(p, defaults_note="defaults: the spec embedded in the model")
 

@@ -147,25 +147,30 @@ async def parse_infer(work: WorkMemory, scope: Scope, raw: bytes, served: Served
                           lambda: protocol.infer_request(head, binary, m.inputs, m.outputs, max_batch=max_batch))
 
 
-def observe(served: Served, x: np.ndarray, outputs: np.ndarray, capture: Capture | None = None) -> None:
-    """Feed one request's model-ready input and first output (both batch first) to the model's drift monitor
-    and the sampled capture; log a drift crossing."""
+def observe(served: Served, x: np.ndarray, outputs: np.ndarray | dict[str, np.ndarray],
+            capture: Capture | None = None) -> None:
+    """Feed one request's model-ready input and its outputs (batch first; every output by name, or the first
+    one) to the model's drift monitor (a detector's reads them all) and the sampled capture (the first
+    output); log a drift crossing."""
     monitor = served.drift
     if monitor is None and capture is None:
         return
+    first = outputs[served.model.outputs[0].name] if isinstance(outputs, dict) else outputs
     inp = served.model.input
     quantized = x.dtype.kind in "iu" and inp.quantized
     if capture is not None and capture.take():
         values = inp.dequantize(x) if quantized else x.astype(np.float32, copy=False)
-        capture.save(served.name, served.version, values, outputs)
+        capture.save(served.name, served.version, values, first)
     if monitor is None:
         return
     monitor.update(x, outputs, quantization=(inp.scale, inp.zero_point) if quantized else None)
     crossed = monitor.crossed()
     if crossed is not None:
-        log.warning("drift: model %s version %s: PSI input %s, predictions %s over the last %d requests "
+        shown = ", ".join(f"{k} {_fmt(v)}" for k, v in crossed.psis().items() if k not in ("input", "prediction"))
+        log.warning("drift: model %s version %s: PSI input %s, predictions %s%s over the last %d requests "
                     "(> %.2f: live data has moved from the calibration data)", served.name, served.version,
-                    _fmt(crossed.input_psi), _fmt(crossed.prediction_psi), crossed.samples, WARN_PSI)
+                    _fmt(crossed.input_psi), _fmt(crossed.prediction_psi), f", {shown}" if shown else "",
+                    crossed.samples, WARN_PSI)
 
 
 def _fmt(v: float | None) -> str:
@@ -201,8 +206,7 @@ def infer(served: Served, request: protocol.InferRequest, metrics: Metrics | Non
                         inference_s=invoke_s)
     if single:
         # drift watches the first input (what the converter's reference statistics describe)
-        observe(served, arrays.get(m.inputs[0].name, next(iter(arrays.values()))), outputs[m.outputs[0].name],
-                capture)
+        observe(served, arrays.get(m.inputs[0].name, next(iter(arrays.values()))), outputs, capture)
     entries, chunks = [], []
     for name, as_binary in request.wanted:
         entry, raw = protocol.output_tensor(name, outputs[name], as_binary)

@@ -65,16 +65,21 @@ class DriftCollector:
                                   "calibration data (> 0.25: significant shift)", labels=["model", "version", "signal"])
         window = GaugeMetricFamily("edgelite_drift_window_samples", "live samples in the drift window",
                                    labels=["model", "version"])
+        live = GaugeMetricFamily("edgelite_drift_output", "live outputs over the drift window by task: a "
+                                 "detector's detections_mean and top_score_mean, other non-classifiers' output_mean "
+                                 "and output_std", labels=["model", "version", "signal"])
         for s in self.served():
             if s.drift is None:
                 continue
             scores = s.drift.scores()
             window.add_metric([s.name, str(s.version)], scores.samples)
-            for signal, value in (("input", scores.input_psi), ("prediction", scores.prediction_psi)):
-                if value is not None:
-                    score.add_metric([s.name, str(s.version), signal], value)
+            for signal, value in scores.psis().items():
+                score.add_metric([s.name, str(s.version), signal], value)
+            for signal, value in scores.summary().items():
+                live.add_metric([s.name, str(s.version), signal], value)
         yield score
         yield window
+        yield live
 
 
 class Metrics:

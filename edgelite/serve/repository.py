@@ -20,12 +20,13 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from edgelite.core.errors import UserInputError
 from edgelite.core.limits import ascii_uint
-from edgelite.runtime.drift import DriftMonitor
+from edgelite.runtime.drift import DriftMonitor, DriftReference
 from edgelite.runtime.model import Model
 from edgelite.serve.versions import VersionPolicy
 
@@ -216,14 +217,45 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
-def _drift(model: Model) -> tuple[DriftMonitor | None, str]:
-    """The drift monitor of a loaded file and its status: "monitored", or "off: <why>". A file whose drift
-    reference cannot be used is still served (its inference is not in question), without drift."""
+def _task(model: Model, request: Any) -> tuple[str, Any]:
+    """(task kind, detector decoder or None) drift watches the file by: ``serve --task/--decoder`` (``request``,
+    a ``TaskRequest``), else the task the file records, else the guess from its outputs. A file that records no
+    task, served without task flags, is watched as a classifier (as before tasks) without importing the task
+    modules. ``UserInputError`` when the task cannot be bound (a detector without a decoder)."""
+    prov = model.metadata.provenance or {}
+    rec = prov.get("task") if isinstance(prov, dict) else None   # runtime.tasks.spec.RECORD_KEY
+    if not isinstance(rec, dict) and (request is None or not request.asked):
+        return "classify", None
+    from edgelite.runtime.tasks.spec import OutputInfo, TaskRequest, resolve
+
+    outputs = [OutputInfo(t.name, tuple(int(d) for d in t.shape[1:])) for t in model.outputs]
+    shape = tuple(model.sample_shape) if len(model.inputs) == 1 else ()
+    hw = (int(shape[0]), int(shape[1])) if len(shape) == 3 else None
+    spec = resolve(request or TaskRequest(), outputs, labels=model.labels or model.metadata.labels,
+                   recorded=rec if isinstance(rec, dict) else None, input_hw=hw)
+    return spec.kind, spec.decoder
+
+
+WATCHED = {"classify": "predicted classes", "detect": "detections per request and top score"}
+
+
+def _drift(model: Model, task: Any = None) -> tuple[DriftMonitor | None, str]:
+    """The drift monitor of a loaded file and its status: "monitored" (a classifier), "monitored (<task>: what
+    is watched)", or "off: <why>". A file whose drift reference cannot be used, or whose task cannot be bound,
+    is still served (its inference is not in question), without drift. ``task``: serve's ``TaskRequest``."""
     try:
-        monitor = DriftMonitor.from_metadata(model.metadata.provenance)
+        if DriftReference.from_provenance(model.metadata.provenance) is None:
+            return None, NO_DRIFT_REFERENCE
     except UserInputError as exc:
         return None, f"off: unusable {exc}"
-    return monitor, NO_DRIFT_REFERENCE if monitor is None else "monitored"
+    try:
+        kind, decoder = _task(model, task)
+    except UserInputError as exc:
+        return None, f"off: task: {_first_line(exc)}"
+    monitor = DriftMonitor.from_metadata(model.metadata.provenance, task=kind, decoder=decoder)
+    if kind == "classify":
+        return monitor, "monitored"
+    return monitor, f"monitored ({kind}: {WATCHED.get(kind, 'output mean and spread')})"
 
 
 def _signature(model: Model) -> list[tuple[str, str, str, tuple[int, ...]]]:
@@ -250,7 +282,8 @@ class Repository:
     def __init__(self, root: Path, *, threads: int | None = None, policy: str | VersionPolicy = "latest",
                  allow_signature_change: bool = False, log: Callable[[str], None] = lambda line: None,
                  instances: int = 1, max_queue: int = 64, model_name: str | None = None,
-                 pins: dict[str, VersionPolicy] | None = None, follow_symlinks: bool = False) -> None:
+                 pins: dict[str, VersionPolicy] | None = None, follow_symlinks: bool = False,
+                 task: Any = None) -> None:
         self.policy = policy if isinstance(policy, VersionPolicy) else VersionPolicy.parse(policy)
         self.pins = dict(pins or {})
         if not 1 <= instances <= 64:
@@ -260,6 +293,7 @@ class Repository:
         self.instances, self.max_queue = instances, max_queue
         self.model_name = model_name
         self.follow_symlinks = follow_symlinks
+        self.task = task   # serve --task/--decoder (a TaskRequest): what drift watches of every model
         self._outside_logged: set[Path] = set()
         self.root = Path(root)
         # what error bodies show instead of this server's paths (found once: public() runs on every 4xx)
@@ -328,7 +362,7 @@ class Repository:
                                  "--allow-signature-change")
         # the other interpreters of the pool share the probed, checked bytes
         more = [Model.from_bytes(model.content, path, threads=self.threads) for _ in range(self.instances - 1)]
-        drift, status = _drift(model)
+        drift, status = _drift(model, self.task)
         return Served(name, version, path, [model, *more], self.max_queue, drift, status, inline=inline)
 
     def _try_load(self, name: str, version: int, path: Path, current: Served | None) -> Served | None:

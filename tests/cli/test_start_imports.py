@@ -8,7 +8,8 @@ import subprocess
 import sys
 
 HEAVY = ("ai_edge_litert.schema_py_generated", "tensorflow", "tqdm", "edgelite.converter", "edgelite.runtime.bench",
-         "edgelite.check", "edgelite.html", "edgelite.calibration.sources", "edgelite.calibration.sampling")
+         "edgelite.check", "edgelite.html", "edgelite.calibration.sources", "edgelite.calibration.sampling",
+         "edgelite.runtime.tasks", "edgelite.runtime.decoders")   # a classifier's run decodes nothing
 
 RUN = """
 import json, sys
