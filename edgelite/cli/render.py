@@ -150,7 +150,7 @@ def compare_table(r: CompareReport) -> str:
     rows += [
         ("latency median", ms(ref.latency_ms.median), f"{ms(cand.latency_ms.median)} ({lat_ratio:.2f}x)"),
         ("latency p90", ms(ref.latency_ms.p90), ms(cand.latency_ms.p90)),
-        ("agreement", "", agreement.strip()),
+        ("agreement" if r.agreement is not None else "verdict", "", agreement.strip()),
     ]
     if several:   # every output on its own row; the headline's error figures are one of them
         rows += [_output_row(r, o) for o in r.outputs or ()]

@@ -183,17 +183,20 @@ class TaskFigures(Record):
         return None if m is None else m.candidate
 
     def headline_line(self) -> str:
-        """The headline in one line: "detect: float detections kept 0.9821 (Δ −1.79 pts, 95 % CI …)"."""
+        """The headline in one line: "detect: float detections kept 98.21 %, loss +1.79 pts (95 % CI …)"."""
         m = self.metrics.get(self.headline)
         i = info(self.headline)
         if m is None or m.candidate is None:
             return f"{self.kind}: {i.label} undefined on these samples"
+
+        def shown(v: float) -> str:
+            return f"{v * 100:.2f} %" if i.rate else f"{v:.4g}{' ' + i.unit if i.unit else ''}"
+
         loss, ci = self.loss(), self.loss_ci95()
-        unit = f" {i.unit}" if i.unit and not i.rate else ""
-        ci_s = f", 95 % CI {ci[0]:+.2f}…{ci[1]:+.2f}" if ci is not None else ""
-        ref = "" if m.reference is None else f" (float {m.reference:.4g})"
-        return (f"{self.kind}: {i.label} {m.candidate:.4g}{unit}{ref}; loss {loss:+.2f} {i.loss_unit}{ci_s}"
-                if loss is not None else f"{self.kind}: {i.label} {m.candidate:.4g}{unit}{ref}")
+        ref = "" if m.reference is None else f" (float {shown(m.reference)})"
+        ci_s = f" (95 % CI {ci[0]:+.2f}…{ci[1]:+.2f})" if ci is not None else ""
+        lost = "" if loss is None else f", loss {loss:+.2f} {i.loss_unit}{ci_s}"
+        return f"{self.kind}: {i.label} {shown(m.candidate)}{ref}{lost}"
 
 
 @dataclass(frozen=True)
