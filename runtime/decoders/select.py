@@ -74,18 +74,41 @@ def _ssd(tables: dict[str, Any], names: Sequence[str], shapes: Sequence[tuple[in
     return DetectorDecoder("ssd", (names[boxes_i], names[scores_i]), {"kind": "ssd", **tables}, source, decode)
 
 
-def postprocess_outputs(shapes: Sequence[tuple[int, ...]]) -> bool:
-    """Whether the outputs look like ``TFLite_Detection_PostProcess``'s: [N, 4], [N], [N], [] per sample."""
+def postprocess_order(names: Sequence[str], shapes: Sequence[tuple[int, ...]]) -> tuple[int, int, int, int] | None:
+    """Indices of (boxes, classes, scores, count) when the outputs are ``TFLite_Detection_PostProcess``'s: [N, 4],
+    [N], [N], [] per sample, in any order (TF's converter may list a Keras model's outputs shuffled). The two [N]
+    outputs are told apart by name ("class", "score"), else taken in the op's own order."""
     if len(shapes) != 4:
-        return False
-    b, c, s, n = shapes
-    return len(b) == 2 and b[1] == 4 and c == (b[0],) and s == (b[0],) and n in ((), (1,))
+        return None
+    boxes = [i for i, s in enumerate(shapes) if len(s) == 2 and s[1] == 4]
+    if len(boxes) != 1:
+        return None
+    n = shapes[boxes[0]][0]
+    rows = [i for i, s in enumerate(shapes) if s == (n,) and i != boxes[0]]
+    count = [i for i, s in enumerate(shapes) if s in ((), (1,)) and i not in rows and i != boxes[0]]
+    if len(rows) != 2 or len(count) != 1:
+        return None
+    a, b = rows
+    named = [i for i in rows if "score" in names[i].lower()]
+    if len(named) == 1:
+        scores = named[0]
+        classes = b if scores == a else a
+    else:
+        classes, scores = a, b
+    return boxes[0], classes, scores, count[0]
+
+
+def postprocess_outputs(shapes: Sequence[tuple[int, ...]], names: Sequence[str] | None = None) -> bool:
+    """Whether the outputs look like ``TFLite_Detection_PostProcess``'s (see ``postprocess_order``)."""
+    return postprocess_order(list(names) if names is not None else [""] * len(shapes), shapes) is not None
 
 
 def _postprocess(names: Sequence[str], shapes: Sequence[tuple[int, ...]], source: str, min_score: float
                  ) -> DetectorDecoder:
-    if shapes[0][0] > POSTPROCESS_MAX_ROWS:
-        raise UserInputError(f"{source}: {shapes[0][0]} post-processed detections per image; at most "
+    order = postprocess_order(names, shapes)
+    assert order is not None   # the callers checked the shapes
+    if shapes[order[0]][0] > POSTPROCESS_MAX_ROWS:
+        raise UserInputError(f"{source}: {shapes[order[0]][0]} post-processed detections per image; at most "
                              f"{POSTPROCESS_MAX_ROWS} are read")
 
     def decode(boxes: np.ndarray, classes: np.ndarray, scores: np.ndarray, count: np.ndarray) -> DetectionArrays:
@@ -96,8 +119,8 @@ def _postprocess(names: Sequence[str], shapes: Sequence[tuple[int, ...]], source
         return DetectionArrays(xyxy, np.asarray(scores, np.float32)[keep],
                                np.asarray(classes)[keep].astype(np.int64), np.zeros((len(keep), 0, 2), np.float32))
 
-    return DetectorDecoder("postprocess", tuple(names), {"kind": "postprocess", "min_score": min_score}, source,
-                           decode)
+    return DetectorDecoder("postprocess", tuple(names[i] for i in order), {"kind": "postprocess",
+                                                                            "min_score": min_score}, source, decode)
 
 
 def yolo_output(shapes: Sequence[tuple[int, ...]]) -> bool:
@@ -136,7 +159,7 @@ def from_record(record: Mapping[str, Any], names: Sequence[str], shapes: Sequenc
     if kind == "ssd":
         return _ssd(rec, names, shapes, source)
     if kind == "postprocess":
-        if not postprocess_outputs(shapes):
+        if not postprocess_outputs(shapes, names):
             raise UserInputError(f"{source}: a post-processed detector has outputs [N, 4], [N], [N], [] per image; "
                                  f"the model's are {[list(s) for s in shapes]}")
         return _postprocess(names, shapes, source, float(rec.get("min_score", 0.0)))
@@ -159,7 +182,7 @@ def decoder_for(names: Sequence[str], shapes: Sequence[tuple[int, ...]], *, deco
     if recorded:
         return from_record(recorded, names, shapes, input_hw=input_hw, source="the decoder recorded in the model")
     shapes = [tuple(int(d) for d in s) for s in shapes]
-    if postprocess_outputs(shapes):
+    if postprocess_outputs(shapes, names):
         return _postprocess(names, shapes, "TFLite_Detection_PostProcess outputs", 0.0)
     if yolo_output(shapes):
         return _yolo({}, names, input_hw, "one dense YOLO-style head")

@@ -102,7 +102,7 @@ def guess(outputs: Sequence[OutputInfo], *, labels: Sequence[str] | None = None,
 
     shapes = [o.shape for o in outputs]
     listed = ", ".join(f"{o.name} {list(o.shape)}" for o in outputs)
-    if postprocess_outputs(shapes):
+    if postprocess_outputs(shapes, [o.name for o in outputs]):
         return "detect", f"guessed from the outputs: TFLite_Detection_PostProcess's four ({listed})"
     if yolo_output(shapes):
         return "detect", f"guessed from the output: one dense YOLO-style head ({listed})"

@@ -82,3 +82,23 @@ def test_a_yolo_head_is_guessed_detect_and_decoded(channels_first):
     assert det.classes is not None and det.classes[order].tolist() == [1, 2]
     np.testing.assert_allclose(det.boxes[order], [[128 / 640, 256 / 640, 192 / 640, 384 / 640],
                                                   [430 / 640, 80 / 640, 530 / 640, 120 / 640]], atol=1e-6)
+
+
+def test_postprocess_outputs_in_any_order_are_read_by_shape_and_name():
+    from edgelite.runtime.tasks.spec import OutputInfo, TaskRequest, resolve
+
+    n = 5
+    # TF's converter lists a Keras model's outputs shuffled: count, scores, boxes, classes here
+    outs = [OutputInfo("num", ()), OutputInfo("detection_scores", (n,)), OutputInfo("boxes", (n, 4)),
+            OutputInfo("detection_classes", (n,))]
+    spec = resolve(TaskRequest(), outs)
+    assert spec.kind == "detect" and spec.decoder is not None
+    boxes = np.zeros((1, n, 4), np.float32)
+    boxes[0, 0] = [0.1, 0.2, 0.5, 0.6]          # ymin, xmin, ymax, xmax as the op writes them
+    scores = np.array([[0.9, 0.8, 0.1, 0.0, 0.0]], np.float32)
+    classes = np.array([[3, 1, 0, 0, 0]], np.float32)
+    dets = spec.decoder.decode_one({"num": np.array([2.0]), "detection_scores": scores, "boxes": boxes,
+                                    "detection_classes": classes}, 0)
+    assert len(dets.boxes) == 2                  # count = 2 caps the rows read
+    np.testing.assert_allclose(dets.boxes[0], [0.2, 0.1, 0.6, 0.5])
+    assert dets.scores.tolist() == pytest.approx([0.9, 0.8]) and dets.classes.tolist() == [3, 1]
