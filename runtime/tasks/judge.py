@@ -34,7 +34,7 @@ def judge(spec: TaskSpec, reference: Outputs, candidate: Outputs, ctx: EvalConte
     elif spec.kind == "segment":
         from edgelite.runtime.tasks import segment
 
-        figs = segment.judge(ref, cand, ctx, basis=basis)
+        figs = segment.judge(ref, cand, ctx, basis=basis, masks=spec.masks)
     elif spec.kind == "embed":
         from edgelite.runtime.tasks import embed
 

@@ -1,8 +1,16 @@
 """segment: the candidate's class masks against the float model's (argmax over the class axis; one channel:
 score > 0.5) — mIoU (per class Σ intersection / Σ union over the images, averaged over the classes either side
-paints) and pixel agreement, with paired bootstrap intervals over images."""
+paints) and pixel agreement, with paired bootstrap intervals over images.
+
+With label masks (``--masks DIR``: one PNG per evaluation image, same file stem, pixel value = class id, 255 =
+ignore, as VOC and Cityscapes ship them) both models are judged against the labels instead: ``miou`` and
+``pixel_agreement`` (pixel accuracy) of each side and their paired difference. A mask is cut to the central
+``crop_fraction`` the model saw and resized (nearest) to the output's size; its header is checked against the
+image pixel cap before it is decoded."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
@@ -12,6 +20,7 @@ from edgelite.runtime.tasks.base import EvalContext, Outputs, SampleView, TaskFi
 
 MAX_CLASSES = 1024   # per-image intersection/union columns: N × classes numbers
 VIEWS = 6
+IGNORE = 255         # label value that counts for neither side
 
 
 def masks_of(a: np.ndarray) -> np.ndarray:
@@ -41,10 +50,74 @@ def _miou(classes: int) -> bootstrap.Metric:
     return metric
 
 
+def read_label_masks(folder: Path, ids: tuple[str, ...], size: tuple[int, int], crop_fraction: float) -> np.ndarray:
+    """(N, H, W) label masks for the samples ``ids``, at the output's (H, W)."""
+    from PIL import Image
+
+    from edgelite.calibration.preprocess import load_image
+
+    if not folder.is_dir():
+        raise UserInputError(f"--masks {folder}: not a folder of label PNGs")
+    paths = [folder / (Path(i).stem + ".png") for i in ids]
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise UserInputError(f"--masks {folder}: no label mask for {len(missing)} of {len(ids)} evaluation images "
+                             f"(e.g. {missing[0].name}); give one PNG per image, same file stem")
+    h, w = size
+    out = np.empty((len(ids), h, w), np.int64)
+    for k, p in enumerate(paths):
+        im = load_image(p)
+        if im.mode not in ("L", "P", "I", "I;16"):
+            raise UserInputError(f"{p}: a label mask holds one class id per pixel (mode L or P), not {im.mode}")
+        cw, ch = max(1, round(im.width * crop_fraction)), max(1, round(im.height * crop_fraction))
+        left, top = (im.width - cw) // 2, (im.height - ch) // 2
+        im = im.crop((left, top, left + cw, top + ch)).resize((w, h), Image.Resampling.NEAREST)
+        out[k] = np.asarray(im, np.int64)
+    return out
+
+
+def _vs_labels(ref: np.ndarray, cand: np.ndarray, labels: np.ndarray, ctx: EvalContext, name: str, basis: str
+               ) -> TaskFigures:
+    """Both models' masks against label masks: each side's mIoU and pixel accuracy, paired."""
+    valid = labels != IGNORE
+    classes = int(max(ref.max(initial=0), cand.max(initial=0), np.where(valid, labels, 0).max(initial=0))) + 1
+    if classes > MAX_CLASSES:
+        raise UserInputError(f"output {name}: {classes} classes; mIoU is computed for at most {MAX_CLASSES}")
+
+    def columns(pred: np.ndarray) -> dict[str, np.ndarray]:
+        cols: dict[str, np.ndarray] = {}
+        for c in range(classes):
+            p, t = (pred == c) & valid, (labels == c) & valid
+            cols[f"i{c}"] = (p & t).sum((1, 2)).astype(float)
+            cols[f"u{c}"] = (p | t).sum((1, 2)).astype(float)
+        cols["same"] = ((pred == labels) & valid).sum((1, 2)).astype(float)
+        cols["pixels"] = valid.sum((1, 2)).astype(float)
+        return cols
+
+    ref_cols, cand_cols = columns(ref), columns(cand)
+    metrics = {}
+    for metric, fn in (("miou", _miou(classes)), ("pixel_agreement", bootstrap.ratio("same", "pixels"))):
+        metrics[metric] = TaskMetric.paired(bootstrap.paired_bootstrap(ref_cols, cand_cols, fn,
+                                                                       resamples=ctx.resamples, seed=ctx.seed))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        loss = (ref_cols["same"] - cand_cols["same"]) / np.maximum(ref_cols["pixels"], 1)
+    worst = worst_first(ctx.ids, loss)
+    index = {sid: i for i, sid in enumerate(ctx.ids)}
+    views = [SampleView(w.id, w.loss, ref[index[w.id]], cand[index[w.id]]) for w in worst[:VIEWS]]
+    method = (f"output {name}: class masks (argmax), {classes} classes, against label masks ({IGNORE} ignored); "
+              f"mIoU over the classes either the model or the labels paint; paired bootstrap over images "
+              f"({ctx.resamples} resamples, seed {ctx.seed})")
+    return TaskFigures(kind="segment", headline="miou", metrics=metrics, basis=basis, method=method, worst=worst,
+                       details={"output": name, "classes": classes, "labels": "masks"}, views=views)
+
+
 def judge(reference: Outputs, candidate: Outputs, ctx: EvalContext, *, output: str | None = None,
-          candidate_output: str | None = None, basis: str = "") -> TaskFigures:
+          candidate_output: str | None = None, basis: str = "", masks: Path | None = None) -> TaskFigures:
     name = output or next(iter(reference))
     ref, cand = masks_of(reference[name]), masks_of(candidate[candidate_output or name])
+    if masks is not None:
+        labels = read_label_masks(masks, ctx.ids, (ref.shape[1], ref.shape[2]), ctx.crop_fraction)
+        return _vs_labels(ref, cand, labels, ctx, name, basis)
     classes = int(max(ref.max(initial=0), cand.max(initial=0))) + 1
     if classes > MAX_CLASSES:
         raise UserInputError(f"output {name}: {classes} classes; mIoU is computed for at most {MAX_CLASSES}")

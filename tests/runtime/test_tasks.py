@@ -293,3 +293,31 @@ def test_compare_gives_each_channel_group_of_a_mixed_output_its_error():
     assert boxes.snr_db > 40 and scores.snr_db < 10 and scores.max_abs_error > 0.9
     assert any("mixes ranges" in note and "channels 4–6" in note for note in r.notes)
     assert "groups" not in compare_runs(run(ref[:, :4]), run(cand[:, :4])).to_dict()["outputs"][0]
+
+
+def test_segment_against_label_masks(tmp_path):
+    from PIL import Image
+
+    n, h, w = 3, 8, 8
+    labels = np.zeros((n, 16, 16), np.uint8)
+    labels[:, :, :8] = 1           # left half class 1
+    labels[:, 0, :] = 255          # top row ignored
+    for i in range(n):             # masks at twice the output's size: resized (nearest) to 8x8
+        Image.fromarray(labels[i], mode="L").save(tmp_path / f"img{i}.png")
+    perfect = np.zeros((n, h, w, 2), np.float32)
+    perfect[:, :, :4, 1] = 1.0
+    perfect[:, :, 4:, 0] = 1.0
+    shifted = np.zeros_like(perfect)
+    shifted[:, :, :2, 1] = 1.0     # class 1 only on the first 2 of its 4 columns
+    shifted[:, :, 2:, 0] = 1.0
+    spec = resolve(TaskRequest(masks=tmp_path), [OutputInfo("seg", (h, w, 2))], input_hw=(h, w))
+    assert spec.kind == "segment"
+    ctx = EvalContext(ids=tuple(f"photos/img{i}.jpg" for i in range(n)))
+    t = judge(spec, {"seg": perfect}, {"seg": shifted}, ctx)
+    m = t.metrics["miou"]
+    # valid rows 1..7 (row 0 ignored): class 1 IoU 2/4, class 0 IoU 4/6 for the shifted side; 1 for the perfect
+    assert m.reference == pytest.approx(1.0) and m.candidate == pytest.approx((0.5 + 4 / 6) / 2, abs=1e-6)
+    assert t.metrics["pixel_agreement"].candidate == pytest.approx(6 / 8, abs=1e-6)
+    (tmp_path / "img2.png").unlink()
+    with pytest.raises(UserInputError, match="no label mask for 1 of 3 evaluation images"):
+        judge(spec, {"seg": perfect}, {"seg": shifted}, ctx)
