@@ -72,6 +72,10 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
             ev = prep.eval_data(cfg) if cfg.eval is not None else None
             warnings.extend(prep.data_warnings(cfg, ev))
             warnings.extend(preflight.graph_warnings(cal, prep.calib.x))
+            from edgelite.converter.mixed_range_check import mixed_range_warnings
+
+            # one output holding pixels beside [0, 1] scores loses the scores to one int8 scale (YOLO's mAP ≈ 0)
+            warnings.extend(mixed_range_warnings(cal.float_model(), prep.calib.x, src.kind))
             t0 = time.perf_counter()
             if cfg.optimize is not None or cfg.calibration == "auto":
                 assert ev is not None

@@ -61,7 +61,10 @@ def non_max_suppression(dets: DetectionArrays, options: NmsOptions) -> Detection
 
 
 def _weighted(dets: DetectionArrays, order: np.ndarray, options: NmsOptions, limit: int) -> DetectionArrays:
-    boxes, scores, classes, points = [], [], [], []
+    boxes: list[np.ndarray] = []
+    scores: list[float] = []
+    classes: list[int] = []
+    points: list[np.ndarray] = []
     while order.size and len(scores) < limit:
         top = order[0]
         sim = overlap(dets.boxes[top], dets.boxes[order], options.overlap_type, top_is_reference=True)

@@ -42,13 +42,13 @@ def heads(tmp_path_factory) -> dict[str, tuple[Path, Path]]:
 
     folder = tmp_path_factory.mktemp("mixed_range")
     np.save(folder / "calib.npy", np.random.default_rng(0).random((N, 32, 32, 3), dtype=np.float32))
-    made = {}
+    made: dict = {"reports": {}}
     for name, scale in (("mixed", PIXELS), ("normalised", 1.0)):
         source = folder / f"{name}.keras"
         _head(scale).save(source)
         f32, i8 = folder / f"{name}_f32.tflite", folder / f"{name}_i8.tflite"
         convert(ConvertConfig(model=source, output=f32, mode=QuantMode.FLOAT32))
-        convert(ConvertConfig(model=source, output=i8, calib=folder / "calib.npy", samples=N))
+        made["reports"][name] = convert(ConvertConfig(model=source, output=i8, calib=folder / "calib.npy", samples=N))
         made[name] = (f32, i8)
     return made
 
@@ -68,6 +68,12 @@ def test_pixel_boxes_beside_scores_are_warned_about(heads, samples):
     assert f"{float(boxes.max()):.3g}" in line and "int8 steps" in line and "normalise the coordinates" in line
     (tflite_line,) = mixed_range_warnings(f32.read_bytes(), samples, "tflite")
     assert "publisher's normalised export" in tflite_line
+
+
+def test_convert_reports_the_mixed_output(heads):
+    mixed = [w for w in heads["reports"]["mixed"].warnings if "mixes ranges" in w]
+    assert len(mixed) == 1 and "'head'" in mixed[0] and "channels 0–3" in mixed[0]
+    assert not [w for w in heads["reports"]["normalised"].warnings if "mixes ranges" in w]
 
 
 def test_normalised_boxes_are_not_warned_about(heads, samples):
