@@ -114,7 +114,17 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
             from edgelite.converter.scoring import outputs_at_shape
             from edgelite.runtime.drift import reference_stats
 
-            drift_ref = reference_stats(first_input(prep.calib.x), outputs_at_shape(cal.float_model(), prep.calib.x))
+            if task is not None and task.kind == "detect" and task.decoder is not None:
+                # a detector's drift is its detections per request and top score, as serve decodes them
+                from edgelite.converter.scoring import run_all
+
+                names, arrays = run_all(cal.float_model(), prep.calib.x)
+                dets = task.decoder.decode_all(dict(zip(names, arrays, strict=True)))
+                drift_ref = reference_stats(first_input(prep.calib.x), None, detections=[
+                    (len(d.scores), float(d.scores.max()) if len(d.scores) else 0.0) for d in dets])
+            else:
+                drift_ref = reference_stats(first_input(prep.calib.x),
+                                            outputs_at_shape(cal.float_model(), prep.calib.x))
         else:
             model_bytes = io_names.from_source(run_tf("TFLite converter", cfg, tflite_converter(
                 src, cfg, prep.calib.x if prep.calib is not None else None).convert), src)

