@@ -41,10 +41,10 @@ from edgelite.runtime.tensors import TensorSummary, io_line
 
 if TYPE_CHECKING:
     from edgelite.calibration.preprocess import PreprocessSpec
-    from edgelite.runtime.tasks.base import TaskFigures
-    from edgelite.runtime.tasks.spec import TaskRequest, TaskSpec
     from edgelite.runtime.metadata import MetadataSummary  # imports Pillow: not at `import edgelite.runtime`
     from edgelite.runtime.op_profile import OpProfile
+    from edgelite.runtime.tasks.base import TaskFigures
+    from edgelite.runtime.tasks.spec import TaskRequest, TaskSpec
 
 # int8 counted as "slower" only past this ratio, so run-to-run noise alone does not raise the flag.
 SLOWER_MARGIN = 1.05

@@ -43,7 +43,7 @@ class UserMetric:
         try:
             got = self.function(dict(outputs), reference=None if reference is None else dict(reference),
                                 labels=labels)
-        except Exception as exc:   # user code: anything it raises is the user's to fix, said in one line
+        except Exception as exc:  # noqa: BLE001 - user code: whatever it raises is the user's to fix, in one line
             raise UserInputError(f"--metric {self.name} raised {type(exc).__name__}: {exc}") from None
         per = None
         if isinstance(got, tuple) and len(got) == 2:
@@ -83,7 +83,7 @@ def load_metric(ref: str) -> UserMetric:
             module = importlib.import_module(where)
     except UserInputError:
         raise
-    except Exception as exc:   # importing user code: its own error, in one line
+    except Exception as exc:  # noqa: BLE001 - importing user code: whatever it raises, in one line
         raise UserInputError(f"--metric {ref}: importing {where} raised {type(exc).__name__}: {exc}") from None
     fn = getattr(module, func, None)
     if not callable(fn):

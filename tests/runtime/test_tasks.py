@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -215,9 +214,13 @@ def test_user_metric_errors_are_one_line(tmp_path, func, words):
     f = tmp_path / "m.py"
     f.write_text(METRIC_FILE)
     ref = np.zeros((4, 8))
-    with pytest.raises(UserInputError, match=words) as e:
+
+    def scored() -> None:
         spec = resolve(TaskRequest(metric=f"{f}:{func}"), [OutputInfo("out", (8,))])
         judge(spec, {"out": ref}, {"out": ref}, _ctx(4))
+
+    with pytest.raises(UserInputError, match=words) as e:
+        scored()
     assert "\n" not in str(e.value)
 
 
