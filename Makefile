@@ -99,6 +99,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/serve_hostile.py
 	$(BIN)/python benchmarks/accuracy_speed.py
 	$(BIN)/python benchmarks/third_party.py
+	$(BIN)/python benchmarks/task_metrics.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache
