@@ -19,7 +19,7 @@ import numpy as np
 
 from edgelite.calibration.preprocess import PreprocessSpec
 from edgelite.core.errors import UserInputError
-from edgelite.core.report import Record
+from edgelite.core.report import OMIT_NONE, Record
 from edgelite.runtime import metadata_codec as codec
 from edgelite.runtime import metadata_schema as ms
 from edgelite.runtime import tflite_file
@@ -48,6 +48,8 @@ class MetadataSummary(Record):
     # Written by whoever made the file (edgelite's converter writes its own fields; others may write
     # anything): kept as the file has it, not typed.
     provenance: dict[str, Any]
+    # A task the file's standard metadata names (MediaPipe's detector metadata): {"kind", "decoder", "source"}.
+    task: dict[str, Any] | None = field(default=None, metadata=OMIT_NONE)
 
 
 @dataclass(frozen=True)
@@ -60,10 +62,12 @@ class ModelMetadata:
     source: str = "none"  # "edgelite", "standard" (third-party TFLite metadata) or "none"
     name: str | None = None
     description: str | None = None
+    task: dict[str, Any] | None = None   # see MetadataSummary.task
 
     def summary(self) -> MetadataSummary:
         return MetadataSummary(source=self.source, name=self.name, spec=self.spec,
-                               labels_count=len(self.labels) if self.labels else 0, provenance=self.provenance)
+                               labels_count=len(self.labels) if self.labels else 0, provenance=self.provenance,
+                               task=self.task)
 
     def to_dict(self) -> dict[str, Any]:
         return self.summary().to_dict()
@@ -193,11 +197,14 @@ def decode_standard(raw: bytes, where: str = "model") -> ms.ModelMetadata:
 def read(data: bytes, *, input_hw: tuple[int, int] | None = None, where: str = "model") -> ModelMetadata:
     """Read edgelite metadata, else standard TFLite metadata (third-party models), else nothing."""
     entries = tflite_file.metadata_entries(data)
-    standard, labels, name, description = None, None, None, None
+    standard, labels, name, description, task = None, None, None, None, None
     if STANDARD_ENTRY in entries:
+        from edgelite.runtime.decoders.mediapipe_metadata import task_from_metadata
+
         standard = decode_standard(entries[STANDARD_ENTRY], where)
         labels = _labels_from_standard(standard, data, where)
         name, description = standard.name, standard.description
+        task = task_from_metadata(standard, where)
 
     if EDGELITE_ENTRY in entries:
         try:
@@ -223,13 +230,13 @@ def read(data: bytes, *, input_hw: tuple[int, int] | None = None, where: str = "
         except UserInputError as exc:
             raise UserInputError(f"{where}: the preprocessing stored in the file is invalid ({exc}); re-convert "
                                  "it, or override with the preprocessing flags") from None
-        return ModelMetadata(spec, labels, dict(own.get("provenance") or {}), "edgelite", name, description)
+        return ModelMetadata(spec, labels, dict(own.get("provenance") or {}), "edgelite", name, description, task)
     if standard is not None:
         try:
             spec = _spec_from_standard(standard, input_hw)
         except (TypeError, ValueError, UserInputError) as exc:
             raise UserInputError(f"{where}: TFLITE_METADATA normalization is invalid ({exc})") from None
-        return ModelMetadata(spec, labels, {}, "standard", name, description)
+        return ModelMetadata(spec, labels, {}, "standard", name, description, task)
     return ModelMetadata()
 
 

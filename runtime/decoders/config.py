@@ -46,9 +46,12 @@ _ENUMS = {"overlap_type": OVERLAP_TYPES, "algorithm": ALGORITHMS}
 class SsdDecoderConfig:
     """One SSD-anchor decoder: anchors, box decoding, optional NMS."""
 
-    anchors: SsdAnchorOptions
+    anchors: SsdAnchorOptions | None
     decode: TensorsToDetectionsOptions
     nms: NmsOptions | None = None
+    # An explicit anchor list (x_center, y_center, w, h), used instead of ``anchors`` (MediaPipe's
+    # SsdAnchorsCalculatorOptions.fixed_anchors: what a file's detector metadata carries).
+    fixed_anchors: tuple[tuple[float, float, float, float], ...] | None = None
 
     def decoder(self) -> SsdDecoder:
         return SsdDecoder(self)
@@ -59,11 +62,18 @@ class SsdDecoder:
 
     def __init__(self, config: SsdDecoderConfig) -> None:
         self.config = config
-        self.anchors = ssd_anchors(config.anchors)
+        self.anchors = _anchors(config)
 
     def __call__(self, raw_boxes: np.ndarray, raw_scores: np.ndarray) -> DetectionArrays:
         dets = decode_ssd(raw_boxes, raw_scores, self.anchors, self.config.decode)
         return dets if self.config.nms is None else non_max_suppression(dets, self.config.nms)
+
+
+def _anchors(config: SsdDecoderConfig) -> np.ndarray:
+    if config.fixed_anchors is not None:
+        return np.asarray(config.fixed_anchors, np.float32).reshape(-1, 4)
+    assert config.anchors is not None   # config_from_dict requires one of the two
+    return ssd_anchors(config.anchors)
 
 
 def read_decoder_config(path: str | Path) -> SsdDecoderConfig:
@@ -92,21 +102,46 @@ def read_tables(path: str | Path) -> dict[str, Any]:
 
 def config_from_dict(data: dict[str, Any], source: str = "decoder config") -> SsdDecoderConfig:
     """Validate parsed tables (from TOML, or later from file metadata)."""
-    unknown = sorted(set(data) - {"anchors", "decode", "nms"})
+    unknown = sorted(set(data) - {"anchors", "fixed_anchors", "decode", "nms"})
     if unknown:
-        raise UserInputError(f"{source}: unknown table or key {unknown[0]!r}; tables are [anchors], [decode], [nms]")
-    for table in ("anchors", "decode"):
-        if table not in data:
-            raise UserInputError(f"{source}: missing table [{table}]")
-    anchors = _build(SsdAnchorOptions, data["anchors"], source, "anchors")
+        raise UserInputError(f"{source}: unknown table or key {unknown[0]!r}; tables are [anchors], [decode], [nms]"
+                             " (or fixed_anchors instead of [anchors])")
+    if ("anchors" in data) == ("fixed_anchors" in data):
+        raise UserInputError(f"{source}: give either [anchors] or fixed_anchors" if "anchors" in data
+                             else f"{source}: missing table [anchors]")
+    if "decode" not in data:
+        raise UserInputError(f"{source}: missing table [decode]")
+    anchors, fixed = None, None
+    if "anchors" in data:
+        anchors = _build(SsdAnchorOptions, data["anchors"], source, "anchors")
+    else:
+        fixed = _fixed_anchors(data["fixed_anchors"], source)
     decode = _build(TensorsToDetectionsOptions, data["decode"], source, "decode")
     nms = _build(NmsOptions, data["nms"], source, "nms") if "nms" in data else None
-    _check_anchors(anchors, source)
+    if anchors is not None:
+        _check_anchors(anchors, source)
     _check_decode(decode, source)
-    count = ssd_anchors(anchors).shape[0]
+    if anchors is not None:
+        count, what = ssd_anchors(anchors).shape[0], "[anchors] makes"
+    else:
+        assert fixed is not None
+        count, what = len(fixed), "fixed_anchors lists"
     if count != decode.num_boxes:
-        raise UserInputError(f"{source}: [anchors] makes {count} anchors but [decode] num_boxes = {decode.num_boxes}")
-    return SsdDecoderConfig(anchors, decode, nms)
+        raise UserInputError(f"{source}: {what} {count} anchors but [decode] num_boxes = {decode.num_boxes}")
+    return SsdDecoderConfig(anchors, decode, nms, fixed)
+
+
+def _fixed_anchors(value: Any, source: str) -> tuple[tuple[float, float, float, float], ...]:
+    if not isinstance(value, list):
+        raise UserInputError(f"{source}: fixed_anchors must be a list of [x_center, y_center, w, h]")
+    out = []
+    for i, a in enumerate(value):
+        row = _convert(a, tuple[float, ...], f"{source}: fixed_anchors[{i}]")
+        if len(row) != 4 or not all(np.isfinite(row)):
+            raise UserInputError(f"{source}: fixed_anchors[{i}] must be 4 finite numbers "
+                                 f"[x_center, y_center, w, h], got {a!r}")
+        out.append(row)
+    return tuple(out)
 
 
 def _build(cls: type[T], table: Any, source: str, name: str) -> T:

@@ -20,9 +20,15 @@ if TYPE_CHECKING:
 
 
 def _recorded(run: Run) -> dict[str, Any] | None:
+    """The task the run's model file records: edgelite's own (provenance), else its standard metadata's."""
     meta = run.description.get("metadata")
-    prov = meta.get("provenance") if isinstance(meta, dict) else None
+    if not isinstance(meta, dict):
+        return None
+    prov = meta.get("provenance")
     rec = prov.get(RECORD_KEY) if isinstance(prov, dict) else None
+    if isinstance(rec, dict):
+        return rec
+    rec = meta.get(RECORD_KEY)
     return rec if isinstance(rec, dict) else None
 
 

@@ -2,10 +2,11 @@
 metric): ``TaskRequest`` is what the user asked for (flags or edgelite.toml), ``resolve`` turns it and the model's
 file into a ``TaskSpec``.
 
-The default, when ``--task`` is not given, in this order: a task recorded in the file by ``convert``; a decoder
-file (detect); outputs that leave no doubt (``TFLite_Detection_PostProcess``'s four, one dense YOLO head: detect;
-an image-sized score map: segment); labels that fit an output, or an output whose rows are probability vectors
-(classify); else ``regress`` (per-output error only). Every guess is one notice line naming what decided it.
+The default, when ``--task`` is not given, in this order: a task recorded in the file by ``convert`` (or by its
+MediaPipe detector metadata); a decoder file (detect); outputs that leave no doubt
+(``TFLite_Detection_PostProcess``'s four, one dense YOLO head: detect; an image-sized score map: segment); labels
+that fit an output, or an output whose rows are probability vectors (classify); else ``regress`` (per-output
+error only). Every guess is one notice line naming what decided it.
 Landmarks and embeddings are never guessed (a vector of 1404 values is either): ``--task landmarks|embed``.
 """
 
@@ -139,7 +140,10 @@ def resolve(request: TaskRequest, outputs: Sequence[OutputInfo], *, labels: Sequ
     if request.kind is not None:
         kind, basis = request.kind, "--task"
     elif rec_kind is not None:
-        kind, basis = str(rec_kind), "recorded in the file by edgelite convert"
+        # a record from the file's standard metadata says where it came from; edgelite's own has no source
+        source = rec.get("source")
+        kind, basis = str(rec_kind), source if isinstance(source, str) and source else \
+            "recorded in the file by edgelite convert"
     elif request.decoder is not None:
         kind, basis = "detect", f"--decoder {request.decoder}"
     elif request.annotations is not None:
