@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from edgelite.core.errors import UserInputError
 from edgelite.runtime.mixed_range import channel_ranges, message, mixed_groups
 from edgelite.runtime.model import Model
 
@@ -19,8 +20,13 @@ def mixed_range_warnings(float_model_bytes: bytes, samples: Any, source_kind: st
     ``samples`` ((N, ...) float inputs, or ``Inputs`` for a multi-input model); ``source_kind`` picks the fix."""
     if len(samples) == 0:
         return []
-    model = Model.from_bytes(float_model_bytes, "float model")
-    outputs = model.predict_all(samples[:MAX_SAMPLES])
+    try:
+        model = Model.from_bytes(float_model_bytes, "float model")
+        outputs = model.predict_all(samples[:MAX_SAMPLES])
+    except UserInputError:
+        # a float model LiteRT cannot run as it is (a dynamic input size): the advice is skipped, and the
+        # conversion's own steps say what to fix
+        return []
     found = []
     for info, out in zip(model.outputs, outputs, strict=True):
         if out.dtype.kind != "f":   # integer outputs (indices, counts) have no scale to share

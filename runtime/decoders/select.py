@@ -28,6 +28,7 @@ from edgelite.runtime.detection_metrics import Detections
 RECORD_KEY = "decoder"
 # TFLite_Detection_PostProcess caps its own output (max_detections); 10 000 rows is far beyond any real export.
 POSTPROCESS_MAX_ROWS = 10_000
+YOLO_MIN_CANDIDATES = 1000
 
 
 def to_detections(d: DetectionArrays) -> Detections:
@@ -124,12 +125,13 @@ def _postprocess(names: Sequence[str], shapes: Sequence[tuple[int, ...]], source
 
 
 def yolo_output(shapes: Sequence[tuple[int, ...]]) -> bool:
-    """One output [4+C, N] or [N, 4+C] with many more candidates than channels (YOLOv8/11 exports)."""
+    """One output [4+C, N] or [N, 4+C] with many more candidates than channels (YOLOv8/11 exports: 8400 at 640
+    px, 2100 at 320); fewer than ``YOLO_MIN_CANDIDATES`` rows are rather frames or tokens than candidates."""
     if len(shapes) != 1 or len(shapes[0]) != 2:
         return False
     a, b = shapes[0]
     small, big = min(a, b), max(a, b)
-    return 5 <= small <= 1024 and big >= 8 * small
+    return 5 <= small <= 1024 and big >= max(8 * small, YOLO_MIN_CANDIDATES)
 
 
 def _yolo(record: dict[str, Any], names: Sequence[str], input_hw: tuple[int, int] | None, source: str

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgelite.core.errors import UserInputError
 from edgelite.runtime.tasks.base import EvalContext, TaskFigures
 from edgelite.runtime.tasks.spec import RECORD_KEY, OutputInfo, TaskRequest, TaskSpec, resolve
 
@@ -62,7 +63,16 @@ def judge_runs(task: TaskRequest | TaskSpec | None, m: Matched, class_output: st
     spec = spec_for_runs(task, m, class_output)
     ctx = EvalContext(ids=m.reference.ids, labels=m.labels, input_size=spec.input_size, resamples=spec.resamples,
                       seed=spec.seed, class_names=m.class_names, crop_fraction=crop_fraction)
-    return judge(spec, m.reference.outputs, m.candidate.outputs, ctx, pairs=list(m.pairs))
+    try:
+        return judge(spec, m.reference.outputs, m.candidate.outputs, ctx, pairs=list(m.pairs))
+    except UserInputError as exc:
+        if not spec.basis.startswith("guessed"):
+            raise   # asked for, or recorded in the file: the user's to fix
+        # a guess that does not fit the outputs must not fail a compare that worked before: say so, judge the
+        # per-output error
+        regress = dataclasses.replace(spec, kind="regress", decoder=None, notes=(
+            *spec.notes, f"the guessed task {spec.kind} could not judge these outputs ({exc}); give --task"))
+        return judge(regress, m.reference.outputs, m.candidate.outputs, ctx, pairs=list(m.pairs))
 
 
 def with_images(report: CompareReport, x: Any, ids: Sequence[str]) -> CompareReport:

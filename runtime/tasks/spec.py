@@ -88,8 +88,9 @@ class TaskSpec:
 
 
 def _image_sized(shape: tuple[int, ...], input_hw: tuple[int, int] | None) -> bool:
-    """A score map over the image: (H, W, C≥2) at the input's size or a power-of-two fraction of it."""
-    if len(shape) != 3 or shape[2] < 2 or input_hw is None:
+    """A score map over the image: (H, W, C≥2) at the input's size or a power-of-two fraction of it; not 3
+    channels (an image-to-image model's RGB output)."""
+    if len(shape) != 3 or shape[2] < 2 or shape[2] == 3 or input_hw is None:
         return False
     h, w = input_hw
     return any(shape[0] * f == h and shape[1] * f == w for f in (1, 2, 4, 8))

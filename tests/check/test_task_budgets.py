@@ -101,7 +101,7 @@ def test_detection_budgets_fail_the_model_that_loses_faces_and_pass_the_one_that
     assert cases[("edgelite.check.good", "min_detections_kept")].find("failure") is None
     md = out["md"].read_text()
     assert "| share of float detections the int8 model keeps | ≥ 0.9 | 0.0000 | - | ❌ FAIL |" in md
-    assert "detect: float detections kept 0; loss +100.00 pts" in md   # the task's headline among the facts
+    assert "detect: float detections kept 0.00 %, loss +100.00 pts" in md   # the task's headline among the facts
     assert "share of float detections the int8 model keeps" in out["html"].read_text()
 
 

@@ -3,6 +3,8 @@ difference about 95 % of the time."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -87,7 +89,10 @@ def test_no_images_gives_nan_and_mismatched_sides_are_refused():
     with pytest.raises(ValueError, match="differ in length"):
         paired_bootstrap({"a": np.zeros(3), "b": np.zeros(2)}, {"a": np.zeros(3)}, bootstrap.mean("a"))
     with pytest.raises(ValueError, match="resamples"):
-        paired_bootstrap({"v": np.zeros(3)}, {"v": np.zeros(3)}, bootstrap.mean("v"), resamples=0)
+        paired_bootstrap({"v": np.zeros(3)}, {"v": np.zeros(3)}, bootstrap.mean("v"), resamples=-1)
+    # 0 resamples: the point figures only (what the --max-drop search scores each trial with)
+    f = paired_bootstrap({"v": np.zeros(3)}, {"v": np.ones(3)}, bootstrap.mean("v"), resamples=0)
+    assert f.delta == 1.0 and all(math.isnan(v) for v in f.delta_ci95)
 
 
 def test_chunked_draws_give_the_same_figures_as_one_chunk(monkeypatch):

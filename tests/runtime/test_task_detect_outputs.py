@@ -65,7 +65,7 @@ def test_postprocess_outputs_are_guessed_detect_and_decoded_in_xyxy_order(postpr
 
 @pytest.mark.parametrize("channels_first", [True, False])
 def test_a_yolo_head_is_guessed_detect_and_decoded(channels_first):
-    c, n = 3, 400
+    c, n = 3, 2100   # a YOLOv8 head at 320 px has 2100 candidates
     rows = np.zeros((n, 4 + c), np.float32)
     rows[:, :4] = [320, 320, 10, 10]   # background candidates: small, scoreless
     rows[7] = [160, 320, 64, 128, 0.1, 0.9, 0.0]        # class 1 at (128..192, 256..384) of 640×640

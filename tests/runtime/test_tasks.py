@@ -324,3 +324,26 @@ def test_segment_against_label_masks(tmp_path):
     (tmp_path / "img2.png").unlink()
     with pytest.raises(UserInputError, match="no label mask for 1 of 3 evaluation images"):
         judge(spec, {"seg": perfect}, {"seg": shifted}, ctx)
+
+
+def test_guesses_that_stay_away_from_lookalikes():
+    # an image-to-image model's RGB output is not a score map; 200 audio frames of 88 notes are not a YOLO head
+    assert guess([OutputInfo("rgb", (64, 64, 3))], input_hw=(64, 64))[0] == "regress"
+    assert guess([OutputInfo("notes", (200, 88))])[0] == "regress"
+
+
+def test_a_guess_that_cannot_judge_falls_back_to_per_output_error():
+    from edgelite.runtime.compare import compare_runs
+    from edgelite.runtime.runs import Run
+
+    n = 4
+    # a YOLO-shaped head (4+C, N) with boxes in pixels, from a run that does not say the input size: the guessed
+    # decoder cannot turn pixels into normalized boxes
+    head = np.full((n, 6, 2100), 100.0, np.float32)
+    description = {"path": "x.tflite", "kind": "tflite", "size_bytes": 1, "backend": "litert", "backend_version": "0"}
+    run = Run(outputs={"o": head}, ids=tuple(map(str, range(n))), times_s=np.full(n, 0.001), description=description)
+    r = compare_runs(run, run)
+    assert r.task is not None and r.task.kind == "regress"
+    assert any("the guessed task detect could not judge" in note for note in r.task.notes)
+    with pytest.raises(UserInputError, match="boxes are in pixels"):
+        compare_runs(run, run, task=TaskRequest(kind="detect"))   # asked for: the user's to fix
