@@ -58,8 +58,8 @@ class UserMetric:
             raise UserInputError(f"--metric {self.name} returned {value}; return a finite float")
         n = len(next(iter(outputs.values())))
         if per is not None and (per.shape != (n,) or not np.all(np.isfinite(per))):
-            raise UserInputError(f"--metric {self.name}: per-sample values must be {n} finite floats, got "
-                                 f"{per.shape[0]} values" + ("" if per.shape == (n,) else ""))
+            what = f"{per.shape[0]} values" if per.shape != (n,) else "non-finite values"
+            raise UserInputError(f"--metric {self.name}: per-sample values must be {n} finite floats, got {what}")
         return value, per
 
 
