@@ -194,17 +194,24 @@ def decode_standard(raw: bytes, where: str = "model") -> ms.ModelMetadata:
                              "re-create the model or strip its metadata") from None
 
 
+# MediaPipe's object-detector metadata, a custom metadata entry of TFLITE_METADATA (runtime/decoders/)
+DETECTOR_METADATA = "DETECTOR_METADATA"
+
+
 def read(data: bytes, *, input_hw: tuple[int, int] | None = None, where: str = "model") -> ModelMetadata:
     """Read edgelite metadata, else standard TFLite metadata (third-party models), else nothing."""
     entries = tflite_file.metadata_entries(data)
     standard, labels, name, description, task = None, None, None, None, None
     if STANDARD_ENTRY in entries:
-        from edgelite.runtime.decoders.mediapipe_metadata import task_from_metadata
-
         standard = decode_standard(entries[STANDARD_ENTRY], where)
         labels = _labels_from_standard(standard, data, where)
         name, description = standard.name, standard.description
-        task = task_from_metadata(standard, where)
+        if any(c.name == DETECTOR_METADATA for sub in standard.subgraph_metadata or ()
+               for c in sub.custom_metadata or ()):
+            # only a detector pays for the decoder modules (a classifier's cold start on a board does not)
+            from edgelite.runtime.decoders.mediapipe_metadata import task_from_metadata
+
+            task = task_from_metadata(standard, where)
 
     if EDGELITE_ENTRY in entries:
         try:

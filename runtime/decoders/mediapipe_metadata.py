@@ -47,7 +47,8 @@ def decoder_record(data: bytes, where: str, min_score: float | None = None) -> d
                              "or strip its metadata")
     try:
         record = _parse(bytes(data), what)
-    except (CorruptFlatbuffer, struct_error, IndexError) as exc:
+    except (CorruptFlatbuffer, struct_error, IndexError, ValueError, OverflowError, RecursionError, TypeError) as exc:
+        # whatever a hostile buffer makes the reader trip on, said as the file's fault
         raise UserInputError(f"{what} is corrupt ({exc}); re-create the model or strip its metadata") from None
     record["decode"]["min_score_thresh"] = float(DEFAULT_MIN_SCORE if min_score is None else min_score)
     from edgelite.runtime.decoders.config import config_from_dict
@@ -101,7 +102,12 @@ def task_from_metadata(meta: Any, where: str) -> dict[str, Any] | None:
     for sub in meta.subgraph_metadata or ():
         for custom in sub.custom_metadata or ():
             if custom.name == NAME:
-                record = decoder_record(custom.data or b"", where, score_threshold(meta))
+                try:
+                    record = decoder_record(custom.data or b"", where, score_threshold(meta))
+                except UserInputError as exc:
+                    # a broken decoder must not stop what needs no decoder (inspect, run's outputs): the
+                    # detect task refuses it when it decodes (select.from_record)
+                    return {"kind": "detect", "decoder": {"kind": "invalid", "error": str(exc)}, "source": SOURCE}
                 return {"kind": "detect", "decoder": record, "source": SOURCE}
     return None
 

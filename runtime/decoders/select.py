@@ -157,6 +157,8 @@ def from_record(record: Mapping[str, Any], names: Sequence[str], shapes: Sequenc
     (the default when the tables are MediaPipe's), postprocess or yolo."""
     rec = dict(record)
     kind = rec.pop("kind", "ssd")
+    if kind == "invalid":   # a file's detector metadata that did not parse (runtime/decoders/mediapipe_metadata)
+        raise UserInputError(str(rec.get("error", f"{source} is invalid")))
     shapes = [tuple(int(d) for d in s) for s in shapes]
     if kind == "ssd":
         return _ssd(rec, names, shapes, source)
