@@ -256,7 +256,9 @@ def analyze(cfg: ConvertConfig, *, measure: int | None = 10) -> AnalyzeReport:
         warnings.extend(preflight.graph_warnings(cal, prep.calib.x))
         float_bytes = cal.float_model()
         scorer = Scorer(float_bytes, ev.x, ev.y if cfg.eval is not None else None,
-                        task=task_for(cfg.task, float_bytes, labels=prep.labels, source=cfg.model))
+                        task=task_for(cfg.task, float_bytes, labels=prep.labels, source=cfg.model),
+                        ids=prep.eval_ids if cfg.eval is not None else None,
+                        crop_fraction=prep.spec.crop_fraction if prep.spec is not None else 1.0)
         return analyze_calibrated(cal, scorer, source=str(cfg.model),
                                   evaluated_on=str(cfg.eval) if cfg.eval is not None
                                   else f"{cfg.calib} (calibration data)",

@@ -210,7 +210,9 @@ def _budgeted(cal: Calibrated, cfg: ConvertConfig, prep: Any, ev: Any, kept: lis
     assert max_drop is not None
     s_idx, c_idx = search_confirm(prep.eval_groups, ev.y, cfg.confirm_fraction, cfg.seed)
     float_bytes = cal.float_model()
-    scorer = Scorer(float_bytes, ev.x[s_idx], None if ev.y is None else ev.y[s_idx], task=task)
+    crop = prep.spec.crop_fraction if prep.spec is not None else 1.0
+    scorer = Scorer(float_bytes, ev.x[s_idx], None if ev.y is None else ev.y[s_idx], task=task,
+                    ids=[prep.eval_ids[i] for i in s_idx], crop_fraction=crop)
     rank_x = prep.calib.x[:RANK_SAMPLES]
     log(f"budget: {scorer.metric_name} ≤ {max_drop:g}; search on {len(s_idx)} samples of {cfg.eval}, "
         f"confirm on {len(c_idx)} held out (whole source groups); layers ranked on {len(rank_x)} "
@@ -219,7 +221,7 @@ def _budgeted(cal: Calibrated, cfg: ConvertConfig, prep: Any, ev: Any, kept: lis
                     rank_x=rank_x)
     met, gap, fig = result.met, result.gap_pts, None
     if len(c_idx):
-        confirm = scorer.on(ev.x[c_idx], None if ev.y is None else ev.y[c_idx])
+        confirm = scorer.on(ev.x[c_idx], None if ev.y is None else ev.y[c_idx], [prep.eval_ids[i] for i in c_idx])
         found = held_out_figures(confirm, result.model)
         plain = held_out_figures(confirm, cal.quantize(kept)) if result.kept != kept else found
         met = found.loss_pts <= max_drop + 1e-9
@@ -259,7 +261,9 @@ def _optimized(cal: Calibrated, cfg: ConvertConfig, prep: Any, ev: Any, kept: li
 
     return optimize(cal, *part(s_idx), *part(c_idx), max_drop=cfg.max_drop, max_size_growth=cfg.max_size_growth,
                     forced=kept, max_float_layers=cfg.max_float_layers, log=log,
-                    ranges_only=cfg.optimize is None, task=task)
+                    ranges_only=cfg.optimize is None, task=task,
+                    ids=([prep.eval_ids[i] for i in s_idx], [prep.eval_ids[i] for i in c_idx]),
+                    crop_fraction=prep.spec.crop_fraction if prep.spec is not None else 1.0)
 
 
 def convert_options(source: Path, output: Path, options: ConvertOptions, *, calib: Path | None,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,15 +191,17 @@ TIERS: dict[str, Tier] = {
 
 def optimize(cal: Calibrated, x_search: Any, y_search: Any, x_confirm: Any, y_confirm: Any, *,
              max_drop: float | None, max_size_growth: float, forced: list[Node], max_float_layers: int | None,
-             log: Log = lambda line: None, ranges_only: bool = False, task: TaskSpec | None = None
+             log: Log = lambda line: None, ranges_only: bool = False, task: TaskSpec | None = None,
+             ids: tuple[Sequence[str], Sequence[str]] | None = None, crop_fraction: float = 1.0,
              ) -> tuple[bytes, Calibrated, list[Node], OptimizeReport]:
     """Run the ladder from ``cal`` (its own settings are ignored: the ladder sets them); return the chosen
     model, the ``Calibrated`` variant and float layers it came from, and the report. ``ranges_only``
     (``--calibration auto``): only the range-method tier, keeping ``cal``'s bias-correction and equalization
     settings."""
     float_bytes = cal.float_model()
-    scorer = Scorer(float_bytes, x_search, y_search, task=task)
-    ladder = _Ladder(scorer, scorer.on(x_confirm, y_confirm), max_drop,
+    scorer = Scorer(float_bytes, x_search, y_search, task=task, ids=None if ids is None else ids[0],
+                    crop_fraction=crop_fraction)
+    ladder = _Ladder(scorer, scorer.on(x_confirm, y_confirm, None if ids is None else ids[1]), max_drop,
                      max_size_growth, list(forced), max_float_layers, log)
     what = "calibration auto" if ranges_only else "optimize accuracy"
     log(f"{what}: {ladder.scorer.metric_name} decided on {len(x_search)} search samples, reported on "

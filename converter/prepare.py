@@ -34,6 +34,7 @@ class Prepared:
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     eval_groups: list[str] = field(default_factory=list)   # source group of each eval sample (calibration/split.py)
+    eval_ids: list[str] = field(default_factory=list)      # each eval sample's id (runs.sample_ids: its path)
     slots: tuple[InputSlot, ...] = ()   # every input, in the source's order (``spec`` is the first image input's)
 
     @property
@@ -86,6 +87,9 @@ class Prepared:
         items = source.items
         self.eval_groups = [group_key(items[int(i)] if source.kind == "images" else None, int(i))
                             for i in got.indices]
+        from edgelite.runtime.runs import sample_ids
+
+        self.eval_ids = sample_ids(source, got.indices)
         return got
 
 

@@ -140,8 +140,22 @@ class Scorer:
     ``task`` (``judged_by_task``) each candidate is judged by that task's headline loss."""
 
     def __init__(self, float_bytes: bytes, x: Samples, y: np.ndarray | None, *,
-                 task: TaskSpec | None = None) -> None:
+                 task: TaskSpec | None = None, ids: Sequence[str] | None = None,
+                 crop_fraction: float = 1.0) -> None:
         self.x, self.y = x, y
+        # the samples' ids (an image's path in its folder: COCO annotations and label masks are matched by it)
+        # and the central crop the model saw (boxes and masks map back through it)
+        self.ids = tuple(str(i) for i in ids) if ids is not None else tuple(str(i) for i in range(len(x)))
+        if len(self.ids) != len(x):
+            raise ValueError(f"{len(x)} samples but {len(self.ids)} ids")
+        self.crop_fraction = crop_fraction
+        self.subset = ids is not None   # a part of the evaluation data: labels of the other images are left out
+        if task is not None and ids is None and (task.annotations is not None or task.masks is not None):
+            # samples without ids (calibration images ranking layers) have no labels: judge them against the
+            # float model only
+            import dataclasses
+
+            task = dataclasses.replace(task, annotations=None, masks=None)
         self.float_bytes = float_bytes
         self.task = task if judged_by_task(task) else None
         self.names, outs = run_all(float_bytes, x)
@@ -150,9 +164,10 @@ class Scorer:
         self.float_top1 = self._top1(self.ref)
         self.signal = float(np.mean(self.ref ** 2))
 
-    def on(self, x: Samples, y: np.ndarray | None) -> Scorer:
-        """A scorer of the same float model and task on other samples."""
-        return Scorer(self.float_bytes, x, y, task=self.task)
+    def on(self, x: Samples, y: np.ndarray | None, ids: Sequence[str] | None = None) -> Scorer:
+        """A scorer of the same float model and task on other samples (without ``ids``: against the float
+        model only, no labels)."""
+        return Scorer(self.float_bytes, x, y, task=self.task, ids=ids, crop_fraction=self.crop_fraction)
 
     def _top1(self, out: np.ndarray) -> float | None:
         if self.y is None:
@@ -171,9 +186,8 @@ class Scorer:
 
         assert self.task is not None
         cand = dict(zip(self.names, outs, strict=True))   # the candidate's outputs read by the float's names
-        n = len(self.ref)
-        ctx = EvalContext(ids=tuple(str(i) for i in range(n)), labels=self.y, input_size=self.task.input_size,
-                          resamples=resamples, seed=self.task.seed)
+        ctx = EvalContext(ids=self.ids, labels=self.y, input_size=self.task.input_size, resamples=resamples,
+                          seed=self.task.seed, crop_fraction=self.crop_fraction, subset=self.subset)
         return judge(self.task, self.ref_outputs, cand, ctx)
 
     def score(self, model_bytes: bytes) -> Score:

@@ -212,7 +212,8 @@ def compare(reference: Runner, candidate: Runner, x: np.ndarray, y: np.ndarray |
 def compare_runs(reference: Run, candidate: Run, *, candidate_is_int8: bool | None = None,
                  class_names: Sequence[str] | None = None,
                  op_profile: Callable[[], OpProfile | None] | None = None,
-                 task: TaskRequest | TaskSpec | None = None, crop_fraction: float = 1.0) -> CompareReport:
+                 task: TaskRequest | TaskSpec | None = None, crop_fraction: float = 1.0,
+                 subset: bool = False) -> CompareReport:
     """The report of two runs over the same samples (live or loaded from files): the ``classify`` and
     ``tensor error`` metrics on every output pair, latency from the recorded per-invoke times.
     ``candidate_is_int8`` defaults to what the candidate run recorded; ``op_profile`` (called only when int8
@@ -251,7 +252,8 @@ def compare_runs(reference: Run, candidate: Run, *, candidate_is_int8: bool | No
     p = primary.paired if primary is not None else None
     from edgelite.runtime.tasks.runs import judge_runs
 
-    task_figs = judge_runs(task, m, None if primary is None else primary.name, crop_fraction=crop_fraction)
+    task_figs = judge_runs(task, m, None if primary is None else primary.name, crop_fraction=crop_fraction,
+                           subset=subset)
     return CompareReport(
         reference=ref_side, candidate=cand_side, samples=reference.samples, labelled=m.labels is not None,
         top1_drop_pts=drop(ref_side.top1, cand_side.top1), top5_drop_pts=drop(ref_side.top5, cand_side.top5),
@@ -400,7 +402,7 @@ def compare_on(reference: Any, candidate: Any, data: Any, *, samples: int | None
 
     report = compare_runs(ref_run, cand_run, candidate_is_int8=candidate.quantized, class_names=names,
                           op_profile=_profiler(candidate), task=task,
-                          crop_fraction=cand_spec.crop_fraction if cand_spec else 1.0)
+                          crop_fraction=cand_spec.crop_fraction if cand_spec else 1.0, subset=samples is not None)
     report = with_images(report, got.x, ids)
     extra = [by_position] if by_position else []
     if differences:

@@ -63,6 +63,9 @@ METRICS: dict[str, MetricInfo] = {
     "landmark_error_px": MetricInfo("mean landmark error", "px", higher_is_better=False),
     "landmark_nme": MetricInfo("normalised mean landmark error", higher_is_better=False, rate=True),
     "landmark_failure_rate": MetricInfo("samples with NME > 10 %", higher_is_better=False, rate=True),
+    # landmarks, with COCO keypoint annotations
+    "oks_ap": MetricInfo("OKS AP@0.5:0.95", rate=True),
+    "oks_ap50": MetricInfo("OKS AP@0.5", rate=True),
     # segment
     "miou": MetricInfo("mIoU", rate=True),
     "pixel_agreement": MetricInfo("pixel agreement", rate=True),
@@ -212,6 +215,9 @@ class EvalContext:
     seed: int = 0
     class_names: tuple[str, ...] | None = None
     crop_fraction: float = 1.0   # the central fraction of each image the model saw (boxes map back through it)
+    # the ids are part of the evaluation data (a --samples subset, the search or confirm part of --max-drop):
+    # labelled images outside them are left out, not refused
+    subset: bool = False
 
 
 def worst_first(ids: tuple[str, ...], losses: np.ndarray, keep: int = 20) -> list[SampleScore]:

@@ -39,8 +39,10 @@ def judge(reference: Outputs, candidate: Outputs, ctx: EvalContext, *, output: s
         {"v": ones, "one": ones}, {"v": cos, "one": ones}, bootstrap.ratio("v", "one"), resamples=ctx.resamples,
         seed=ctx.seed))}
     notes = []
-    k = min(K, n - 1)
-    if k >= 1:
+    k = K
+    if n <= K:   # fewer than 11 samples have no 10 neighbours: the figure would be another one under this name
+        notes.append(f"k-NN overlap@{K} needs more than {K} samples; {n} given")
+    else:
         m = min(n, KNN_MAX_SAMPLES)
         if m < n:
             notes.append(f"k-NN overlap on the first {m} of {n} samples (the neighbour search's cap)")

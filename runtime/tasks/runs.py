@@ -56,13 +56,13 @@ def spec_for_runs(task: TaskRequest | TaskSpec | None, m: Matched, class_output:
 
 
 def judge_runs(task: TaskRequest | TaskSpec | None, m: Matched, class_output: str | None, *,
-               crop_fraction: float = 1.0) -> TaskFigures:
+               crop_fraction: float = 1.0, subset: bool = False) -> TaskFigures:
     """The task figures of the matched runs."""
     from edgelite.runtime.tasks.judge import judge
 
     spec = spec_for_runs(task, m, class_output)
     ctx = EvalContext(ids=m.reference.ids, labels=m.labels, input_size=spec.input_size, resamples=spec.resamples,
-                      seed=spec.seed, class_names=m.class_names, crop_fraction=crop_fraction)
+                      seed=spec.seed, class_names=m.class_names, crop_fraction=crop_fraction, subset=subset)
     try:
         return judge(spec, m.reference.outputs, m.candidate.outputs, ctx, pairs=list(m.pairs))
     except UserInputError as exc:

@@ -24,7 +24,7 @@ IGNORE = 255         # label value that counts for neither side
 
 
 def masks_of(a: np.ndarray) -> np.ndarray:
-    """(N, H, W) class ids of a score map (N, H, W, C) or (N, H, W) / (N, H, W, 1) probabilities."""
+    """(N, H, W) class ids of a score map (N, H, W, C) or (N, H, W) / (N, H, W, 1) probabilities or logits."""
     a = np.asarray(a)
     if a.ndim == 4 and a.shape[-1] > 1:
         out: np.ndarray = a.argmax(-1)
@@ -33,7 +33,9 @@ def masks_of(a: np.ndarray) -> np.ndarray:
         a = a[..., 0]
     if a.ndim != 3:
         raise UserInputError(f"a segmentation output is (H, W, C) per image; got {list(a.shape[1:])}")
-    return (a > 0.5).astype(np.int64)
+    # one channel: a probability (threshold 0.5) or, with values outside [0, 1], a logit (threshold 0)
+    threshold = 0.5 if a.size == 0 or (float(a.min()) >= 0.0 and float(a.max()) <= 1.0) else 0.0
+    return (a > threshold).astype(np.int64)
 
 
 def _miou(classes: int) -> bootstrap.Metric:

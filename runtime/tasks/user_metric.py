@@ -6,8 +6,9 @@ array stacked over the evaluation samples (``reference`` the float model's outpu
 itself is scored), ``labels`` the labels or ``None``. It returns a float, higher is better, or
 ``(float, per_sample_values)`` as NNCF's accuracy control takes it.
 
-Intervals: with per-sample values, the paired bootstrap of their mean; without, the function is called again on
-each of ``RECOMPUTED`` resamples of the samples (the metric recomputed per resample), both seeded.
+Intervals: with per-sample values whose mean is the metric (an accuracy, a mean error), the paired bootstrap of
+that mean; otherwise (no per-sample values, or a metric such as F1 that is not their mean) the function is called
+again on each of ``RECOMPUTED`` resamples of the samples (the metric recomputed per resample), both seeded.
 """
 
 from __future__ import annotations
@@ -47,8 +48,12 @@ class UserMetric:
             raise UserInputError(f"--metric {self.name} raised {type(exc).__name__}: {exc}") from None
         per = None
         if isinstance(got, tuple) and len(got) == 2:
-            got, per = got
-            per = np.asarray(per, np.float64).reshape(-1)
+            got, raw = got
+            try:
+                per = np.asarray(raw, np.float64).reshape(-1)
+            except (TypeError, ValueError):
+                raise UserInputError(f"--metric {self.name}: per-sample values must be a sequence of floats, got "
+                                     f"{type(raw).__name__}") from None
         try:
             value = float(got)
         except (TypeError, ValueError):
@@ -91,6 +96,11 @@ def load_metric(ref: str) -> UserMetric:
     return UserMetric(ref, fn)
 
 
+def _is_mean(value: float, per: np.ndarray) -> bool:
+    """Whether ``value`` is the mean of its per-sample values (to float precision)."""
+    return bool(abs(float(per.mean()) - value) <= 1e-6 * max(1.0, abs(value)))
+
+
 def _subset(outputs: Outputs, idx: np.ndarray) -> dict[str, np.ndarray]:
     return {k: np.asarray(v)[idx] for k, v in outputs.items()}
 
@@ -104,7 +114,9 @@ def metric_figures(metric: UserMetric, reference: Outputs, candidate: Outputs, c
     cand_v, cand_per = metric.score(candidate, reference, labels)
     if ctx.resamples == 0:
         return TaskMetric.of(ref_v, cand_v, cand_v - ref_v, None), None, "the user metric on all samples"
-    if ref_per is not None and cand_per is not None:
+    # per-sample values give the interval only when their mean is the metric (an accuracy, a mean error); for
+    # F1 or mAP they rank samples (the worst-first list) and the metric is recomputed on resamples instead
+    if ref_per is not None and cand_per is not None and _is_mean(ref_v, ref_per) and _is_mean(cand_v, cand_per):
         figs = bootstrap.paired_bootstrap({"v": ref_per}, {"v": cand_per}, bootstrap.mean("v"),
                                           resamples=ctx.resamples, seed=ctx.seed)
         ci = figs.delta_ci95
@@ -113,6 +125,7 @@ def metric_figures(metric: UserMetric, reference: Outputs, candidate: Outputs, c
                 f"resamples, seed {ctx.seed})")
     deltas = []
     n = len(ctx.ids)
+    per_loss = None if ref_per is None or cand_per is None else ref_per - cand_per
     for idx in bootstrap.resample_indices(n, min(RECOMPUTED, ctx.resamples), ctx.seed):
         for row in idx:
             sub_ref = _subset(reference, row)
@@ -121,6 +134,6 @@ def metric_figures(metric: UserMetric, reference: Outputs, candidate: Outputs, c
             c, _ = metric.score(_subset(candidate, row), sub_ref, sub_labels)
             deltas.append(c - r)
     lo, hi = (float(v) for v in np.percentile(deltas, [2.5, 97.5]))
-    return (TaskMetric.of(ref_v, cand_v, cand_v - ref_v, (lo, hi)), None,
+    return (TaskMetric.of(ref_v, cand_v, cand_v - ref_v, (lo, hi)), per_loss,
             f"--metric {metric.name}; interval: the metric recomputed on {len(deltas)} paired resamples (seed "
             f"{ctx.seed})")

@@ -84,6 +84,20 @@ def _config(d: Path, out: str, **kw) -> ConvertConfig:
                          allow_float_ops=True, eval=d / "eval.npz", **kw)
 
 
+def _f1_drops(audio: Path, *names: str) -> dict[str, float]:
+    """Frame-F1 drop (points) of each converted file against the float model on every eval sample, computed
+    here with the metric function itself on LiteRT's outputs — not through the judge under test."""
+    from edgelite.converter.config import QuantMode
+    from edgelite.runtime.model import Model
+    from tests.converter.frame_f1_metric import frame_f1
+
+    if not (audio / "float.tflite").exists():
+        convert(ConvertConfig(audio / "saved", audio / "float.tflite", mode=QuantMode.FLOAT32))
+    x = np.load(audio / "eval.npz")["x"]
+    ref = {"frames": Model.load(audio / "float.tflite").predict_all(x)[0]}
+    return {n: 100.0 - frame_f1({"frames": Model.load(audio / n).predict_all(x)[0]}, reference=ref) for n in names}
+
+
 def test_budget_in_the_users_metric_keeps_the_front_end_float(audio):
     from edgelite.runtime.model import Model
 
@@ -104,9 +118,14 @@ def test_budget_in_the_users_metric_keeps_the_front_end_float(audio):
     assert all("mel" in t or "log" in t for t in tensors) and len(tensors) <= 3, tensors
     assert b.confirm.task is not None and b.confirm.task.headline == "metric"
     assert b.confirm.loss_ci95[0] <= b.confirm.loss_pts <= b.confirm.loss_ci95[1]
-    assert b.final.task is not None and b.final.loss_pts == b.final.task.loss()
-    # argmax agreement over the frames (ties of saturated sigmoids) asks for far more (measured: 5 layers)
-    assert not agree.met or len(agree.float_layers) >= 2 * len(b.float_layers), agree.float_layers
+    convert(_config(audio, "plain.tflite"))
+    drops = _f1_drops(audio, "plain.tflite", "f1.tflite", "agree.tflite")
+    # measured independently on all 90 eval samples: plain int8 loses ~70 F1 points, the metric's file < 1
+    assert drops["plain.tflite"] > 30 and drops["f1.tflite"] <= 2.0, drops
+    # argmax agreement over the frames (ties of saturated sigmoids) is blind to what the front end costs: it asks
+    # for more layers (measured: 5) and a bigger file for no F1 it could see
+    assert not agree.met or len(agree.float_layers) > len(b.float_layers), agree.float_layers
+    assert not agree.met or agree.final.size_bytes > b.final.size_bytes
     assert agree.metric == "disagreement (pts)"
     # the task asked for is recorded in the file (the metric itself is user code: only the kind)
     assert Model.load(audio / "f1.tflite").metadata.provenance["task"] == {"kind": "regress"}
@@ -127,4 +146,6 @@ def test_task_is_recorded_and_analyze_ranks_by_the_metric(audio):
     losses = [row.loss_pts_if_float for row in report.layers]
     assert None not in losses and losses == sorted(losses)
     assert "mel" in report.layers[0].tensor and report.int8.loss_pts > 30
-    assert report.int8.task is not None and report.int8.loss_pts == report.int8.task.loss()
+    # the judged loss of plain int8 is the metric's own figure, computed here without the judge
+    convert(_config(audio, "plain_a.tflite"))
+    assert report.int8.loss_pts == pytest.approx(_f1_drops(audio, "plain_a.tflite")["plain_a.tflite"], abs=1e-3)
