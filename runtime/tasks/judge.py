@@ -30,7 +30,7 @@ def judge(spec: TaskSpec, reference: Outputs, candidate: Outputs, ctx: EvalConte
     elif spec.kind == "landmarks":
         from edgelite.runtime.tasks import landmarks
 
-        figs = landmarks.judge(ref, cand, ctx, basis=basis)
+        figs = landmarks.judge(ref, cand, ctx, basis=basis, annotations=spec.annotations)
     elif spec.kind == "segment":
         from edgelite.runtime.tasks import segment
 

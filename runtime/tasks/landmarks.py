@@ -3,10 +3,15 @@ normalised mean error (NME: by the inter-ocular distance for MediaPipe's 468/478
 corners 33 and 263; else by the float points' box size √(w·h); the report says which) and the failure rate
 (samples with NME > 10 %). Paired bootstrap over samples.
 
+With COCO keypoint annotations (``--annotations FILE``) both models are also judged against the labels — OKS AP
+(``coco_keypoints``) — and ``oks_ap`` becomes the headline; the vs-float figures stay beside it.
+
 The output's layout: (P, 2|3) when its shape says so, 3 values per point for the known meshes (468 and 478 face
 points, 21 hand points), else 2; coordinates in input pixels unless every value lies in [−2, 2] (normalised)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
@@ -47,8 +52,17 @@ def _output(outputs: Outputs, name: str | None) -> str:
     return max(outputs, key=lambda k: int(np.prod(np.shape(outputs[k])[1:] or (1,))))
 
 
+def _presence(outputs: Outputs, points_output: str) -> str | None:
+    """The output holding a presence score: the only one beside the points with one value per sample (face
+    mesh's face flag); None when there is none or several (a hand model's presence and handedness)."""
+    single = [k for k in outputs if k != points_output and int(np.prod(np.shape(outputs[k])[1:] or (1,))) == 1]
+    return single[0] if len(single) == 1 else None
+
+
 def judge(reference: Outputs, candidate: Outputs, ctx: EvalContext, *, output: str | None = None,
-          candidate_output: str | None = None, basis: str = "") -> TaskFigures:
+          candidate_output: str | None = None, basis: str = "", annotations: Path | None = None) -> TaskFigures:
+    """The candidate's points against the float model's; with ``annotations`` (COCO keypoints) both sides'
+    OKS AP against the labels too, as the headline."""
     name = _output(reference, output)
     ref, per = points_of(reference[name])
     cand, _ = points_of(candidate[candidate_output or name])
@@ -90,6 +104,22 @@ def judge(reference: Outputs, candidate: Outputs, ctx: EvalContext, *, output: s
               f"{', normalised coordinates scaled to the input' if scaled else ', in input pixels'}); error = "
               f"distance to the float model's point, averaged per sample; NME by the {normaliser}; failure: "
               f"NME > {FAILURE_NME:.0%}; paired bootstrap over samples ({ctx.resamples} resamples, seed {ctx.seed})")
-    return TaskFigures(kind="landmarks", headline="landmark_error_px", metrics=metrics, basis=basis, method=method,
-                       worst=worst, details={"output": name, "points": points, "normaliser": normaliser},
+    headline, notes = "landmark_error_px", []
+    if annotations is not None:
+        from edgelite.runtime.tasks import coco_keypoints
+
+        if ctx.input_size is None:
+            raise UserInputError("OKS AP maps the points to image pixels and needs the model's input size")
+        presence = _presence(reference, name)
+        scores: tuple[np.ndarray | None, np.ndarray | None] = (None, None)
+        if presence is not None and presence in candidate:
+            scores = (np.asarray(reference[presence]).reshape(n), np.asarray(candidate[presence]).reshape(n))
+        labelled = coco_keypoints.judge_labelled(
+            Path(annotations), ctx, ref_px / size, cand_px / size, *scores,
+            score_source=f"scored by output {presence}" if scores[0] is not None else "")
+        metrics = {**labelled.metrics, **metrics}
+        headline, notes = "oks_ap", labelled.notes
+        method = f"{labelled.method}; {method}"
+    return TaskFigures(kind="landmarks", headline=headline, metrics=metrics, basis=basis, method=method,
+                       notes=notes, worst=worst, details={"output": name, "points": points, "normaliser": normaliser},
                        views=views)

@@ -165,9 +165,11 @@ def resolve(request: TaskRequest, outputs: Sequence[OutputInfo], *, labels: Sequ
                 f"--task detect: outputs {', '.join(f'{o.name} {list(o.shape)}' for o in outputs)} need a decoder; "
                 "give --decoder FILE (TOML with MediaPipe's [anchors]/[decode]/[nms] option names, see "
                 "examples/decoders/)")
-    if request.annotations is not None and kind != "detect":
-        raise UserInputError(f"--annotations {request.annotations}: COCO box annotations judge a detector, but the "
-                             f"task is {kind}; add --task detect --decoder FILE")
+    # COCO annotations judge a detector (boxes) or a landmark model (keypoints); nothing else reads them
+    if request.annotations is not None and kind not in ("detect", "landmarks"):
+        raise UserInputError(f"--annotations {request.annotations}: COCO annotations judge a detector (boxes) or "
+                             f"landmarks (keypoints), but the task is {kind}; add --task detect --decoder FILE or "
+                             "--task landmarks")
     if request.masks is not None and kind != "segment":
         raise UserInputError(f"--masks {request.masks}: label masks judge a segmenter, but the task is {kind}")
     metric = None

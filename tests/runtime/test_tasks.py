@@ -151,8 +151,8 @@ def test_task_refusals_are_one_line(tmp_path):
     outs = [OutputInfo("regressors", (896, 16)), OutputInfo("classificators", (896, 1))]
     with pytest.raises(UserInputError, match="need a decoder; give --decoder FILE"):
         resolve(TaskRequest(kind="detect"), outs)
-    with pytest.raises(UserInputError, match="COCO box annotations judge a detector"):
-        resolve(TaskRequest(kind="landmarks", annotations=tmp_path / "a.json"), outs)
+    with pytest.raises(UserInputError, match="COCO annotations judge a detector"):
+        resolve(TaskRequest(kind="segment", annotations=tmp_path / "a.json"), outs)
     with pytest.raises(UserInputError, match="one of classify"):
         TaskRequest(kind="pose")
     bad = tmp_path / "d.toml"
