@@ -15,6 +15,10 @@ RATIO = 100.0
 INT8_STEPS = 256
 # groups listed by name in a message; the rest are counted
 SHOWN_GROUPS = 3
+# Reductions run over chunks of samples of at most this many values (at least one sample): 4 MB as float32,
+# 8 MB per float64 temporary, where a whole segmenter output (500×257×257×21) is 2.8 GB.
+CHUNK_ELEMENTS = 1 << 20
+CHUNK_SAMPLES = 64
 
 
 @dataclass(frozen=True)
@@ -90,18 +94,44 @@ def channel_axis(shape: tuple[int, ...]) -> int:
     return len(shape) - 1
 
 
+def _chunk_samples(per_sample: int) -> int:
+    """Samples per chunk: at most ``CHUNK_ELEMENTS`` values (but at least one sample, at most ``CHUNK_SAMPLES``),
+    so the extra memory of a reduction stays O(chunk) whatever N is."""
+    return max(1, min(CHUNK_SAMPLES, CHUNK_ELEMENTS // max(per_sample, 1)))
+
+
+def _as_samples(a: np.ndarray) -> np.ndarray:
+    # one value per sample is a single channel (a view, no copy)
+    return a.reshape(len(a), 1) if a.ndim < 2 else a
+
+
 def channel_ranges(outputs: np.ndarray, axis: int | None = None) -> ChannelRanges:
-    """Per-channel (min, max) over all samples and positions; ``axis`` defaults to ``channel_axis``."""
-    arr = np.asarray(outputs, dtype=np.float64)
-    if arr.ndim < 2:   # one value per sample: a single channel
-        arr = arr.reshape(len(arr), 1)
+    """Per-channel (min, max) over all samples and positions; ``axis`` defaults to ``channel_axis``. NaN and Inf
+    are left out (they are warned about elsewhere); a channel with no finite value gets (0, 0)."""
+    arr = _as_samples(np.asarray(outputs))
     ax = channel_axis(arr.shape) if axis is None else axis % arr.ndim
     others = tuple(k for k in range(arr.ndim) if k != ax)
-    finite = np.where(np.isfinite(arr), arr, np.nan)   # a NaN/Inf is warned about elsewhere; ranges ignore it
-    with np.errstate(all="ignore"):
-        lo = np.nan_to_num(np.nanmin(finite, axis=others), nan=0.0)
-        hi = np.nan_to_num(np.nanmax(finite, axis=others), nan=0.0)
-    return ChannelRanges(ax, tuple(map(float, np.atleast_1d(lo))), tuple(map(float, np.atleast_1d(hi))))
+    n = arr.shape[0]
+    if n == 0:   # nothing measured: every channel (0, 0), as a channel with no finite value
+        zeros = (0.0,) * arr.shape[ax]
+        return ChannelRanges(ax, zeros, zeros)
+    step = _chunk_samples(arr[:1].size)
+    los: list[np.ndarray] = []
+    his: list[np.ndarray] = []
+    for start in range(0, n, step):
+        # in the array's own dtype: min/max of float32 values are exact, no float64 copy is needed
+        chunk = arr[start:start + step]
+        finite = np.isfinite(chunk)
+        los.append(np.min(np.where(finite, chunk, np.inf), axis=others, initial=np.inf))
+        his.append(np.max(np.where(finite, chunk, -np.inf), axis=others, initial=-np.inf))
+    if ax == 0:   # the samples are the channels: chunks hold different channels
+        lo, hi = np.concatenate(los), np.concatenate(his)
+    else:
+        lo, hi = np.min(los, axis=0), np.max(his, axis=0)
+    lo64, hi64 = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
+    lo64[~np.isfinite(lo64)] = 0.0
+    hi64[~np.isfinite(hi64)] = 0.0
+    return ChannelRanges(ax, tuple(map(float, np.atleast_1d(lo64))), tuple(map(float, np.atleast_1d(hi64))))
 
 
 def mixed_groups(ranges: ChannelRanges) -> MixedRange | None:
@@ -161,12 +191,30 @@ def message(output_name: str, mixed: MixedRange, source_kind: str) -> str:
 
 
 def group_errors(ref: np.ndarray, cand: np.ndarray, mixed: MixedRange) -> list[tuple[str, float | None, float]]:
-    """(group label, SNR in dB or None when identical, max abs error) of ``cand`` against ``ref`` per group."""
-    ref64, cand64 = np.asarray(ref, np.float64), np.asarray(cand, np.float64)
-    found = []
-    for g in mixed.groups:
-        idx = np.arange(g.first, g.last + 1)
-        r, c = np.take(ref64, idx, axis=mixed.axis), np.take(cand64, idx, axis=mixed.axis)
-        snr = metrics.snr_db(float(np.sum(r ** 2)), float(np.sum((r - c) ** 2)))
-        found.append((g.label, snr, float(np.max(np.abs(r - c))) if r.size else 0.0))
-    return found
+    """(group label, SNR in dB or None when identical, max abs error) of ``cand`` against ``ref`` per group.
+    Summed over sample chunks, float64 only per chunk, so the extra memory is O(chunk), not O(N)."""
+    r_all, c_all = _as_samples(np.asarray(ref)), _as_samples(np.asarray(cand))
+    if r_all.shape != c_all.shape:
+        raise ValueError(f"reference {r_all.shape} and candidate {c_all.shape} differ in shape")
+    n = r_all.shape[0]
+    signal = np.zeros(len(mixed.groups))
+    noise = np.zeros(len(mixed.groups))
+    worst = np.zeros(len(mixed.groups))
+    step = _chunk_samples(r_all[:1].size)
+    for start in range(0, n, step):
+        for k, g in enumerate(mixed.groups):
+            pick: list[slice] = [slice(None)] * r_all.ndim
+            pick[0] = slice(start, start + step)
+            if mixed.axis == 0:   # channels are samples: this chunk's share of the group
+                pick[0] = slice(max(start, g.first), min(start + step, g.last + 1))
+            else:
+                pick[mixed.axis] = slice(g.first, g.last + 1)
+            r = r_all[tuple(pick)].astype(np.float64)
+            if not r.size:
+                continue
+            d = r - c_all[tuple(pick)]
+            signal[k] += float(np.dot(r.ravel(), r.ravel()))
+            noise[k] += float(np.dot(d.ravel(), d.ravel()))
+            worst[k] = np.maximum(worst[k], np.max(np.abs(d)))   # NaN propagates, as one whole-array max would
+    return [(g.label, metrics.snr_db(float(signal[k]), float(noise[k])), float(worst[k]))
+            for k, g in enumerate(mixed.groups)]

@@ -30,7 +30,7 @@ from edgelite.core.errors import UserInputError
 from edgelite.runtime.decoders.detection import DetectionArrays
 from edgelite.runtime.decoders.nms import ALGORITHMS, OVERLAP_TYPES, NmsOptions, non_max_suppression
 from edgelite.runtime.decoders.ssd import TensorsToDetectionsOptions, decode_ssd
-from edgelite.runtime.decoders.ssd_anchors import SsdAnchorOptions, ssd_anchors
+from edgelite.runtime.decoders.ssd_anchors import SsdAnchorOptions, anchor_count, ssd_anchors
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,6 +38,9 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 MAX_BYTES = 64 * 1024  # a decoder file is a few dozen lines; anything bigger is the wrong file
+# BlazeFace has 896 anchors (full range 2304), SSD MobileNet ~2k, YOLO 8400; a million (16 MB as float32) is far
+# above any real detector and keeps a hostile file's [anchors] from asking for gigabytes.
+MAX_ANCHORS = 1_000_000
 T = TypeVar("T")
 _ENUMS = {"overlap_type": OVERLAP_TYPES, "algorithm": ALGORITHMS}
 
@@ -122,7 +125,11 @@ def config_from_dict(data: dict[str, Any], source: str = "decoder config") -> Ss
         _check_anchors(anchors, source)
     _check_decode(decode, source)
     if anchors is not None:
-        count, what = ssd_anchors(anchors).shape[0], "[anchors] makes"
+        # counted, not generated: 30000 × 30000 at stride 1 would be gigabytes before any check could run
+        count, what = anchor_count(anchors), "[anchors] makes"
+        if count > MAX_ANCHORS:
+            raise UserInputError(f"{source}: [anchors] makes {count} anchors, over the limit of {MAX_ANCHORS}; "
+                                 "check input_size_height/width, strides and feature_map_height/width")
     else:
         assert fixed is not None
         count, what = len(fixed), "fixed_anchors lists"
@@ -205,6 +212,8 @@ def _check_anchors(a: SsdAnchorOptions, source: str) -> None:
             raise UserInputError(f"{where} {key} has {n} entries for num_layers = {a.num_layers}")
     if len(a.feature_map_height) != len(a.feature_map_width):
         raise UserInputError(f"{where} feature_map_height and feature_map_width differ in length")
+    if any(v < 1 for v in a.feature_map_height + a.feature_map_width):
+        raise UserInputError(f"{where} feature_map_height and feature_map_width must be ≥ 1")
     if a.input_size_height < 1 or a.input_size_width < 1:
         raise UserInputError(f"{where} input_size_height and input_size_width must be ≥ 1")
     if any(r <= 0 for r in a.aspect_ratios):

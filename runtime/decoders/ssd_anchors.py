@@ -8,6 +8,7 @@ their anchors are interleaved per grid cell, which is the order the model's outp
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,18 +47,22 @@ def _grid(options: SsdAnchorOptions, layer: int) -> tuple[int, int]:
     return math.ceil(options.input_size_height / stride), math.ceil(options.input_size_width / stride)
 
 
-def ssd_anchors(options: SsdAnchorOptions) -> np.ndarray:
-    """(num_anchors, 4) float32: x_center, y_center, w, h. Raises ValueError on inconsistent layer counts (the
-    config reader reports those as user errors first)."""
+def _check_layers(options: SsdAnchorOptions) -> None:
     n_layers = options.num_layers
     if options.feature_map_height:
         if len(options.feature_map_height) != n_layers or len(options.feature_map_width) != n_layers:
             raise ValueError("feature_map_height/width need one entry per layer")
     elif len(options.strides) != n_layers:
         raise ValueError("strides need one entry per layer")
+
+
+def _maps(options: SsdAnchorOptions) -> Iterator[tuple[int, list[float], list[float]]]:
+    """Per feature map: its first layer, and the (aspect ratio, scale) of each anchor of one cell. Layers with
+    equal consecutive strides are merged into one map, as MediaPipe does."""
+    _check_layers(options)
+    n_layers = options.num_layers
     # The scale index runs over strides (MediaPipe divides by strides_size, not num_layers).
     n_strides = len(options.strides) if options.strides else n_layers
-    blocks: list[np.ndarray] = []
     layer = 0
     while layer < n_layers:
         ratios: list[float] = []
@@ -76,6 +81,25 @@ def ssd_anchors(options: SsdAnchorOptions) -> np.ndarray:
                     scales.append(math.sqrt(scale * nxt))
                     ratios.append(options.interpolated_scale_aspect_ratio)
             last += 1
+        yield layer, ratios, scales
+        layer = last
+
+
+def anchor_count(options: SsdAnchorOptions) -> int:
+    """How many anchors ``ssd_anchors`` makes, by arithmetic alone (nothing allocated per anchor), so a count
+    from an untrusted file can be checked before the anchors are built. Raises ValueError as ``ssd_anchors``."""
+    total = 0
+    for layer, ratios, _ in _maps(options):
+        rows, cols = _grid(options, layer)
+        total += max(rows, 0) * max(cols, 0) * len(ratios)
+    return total
+
+
+def ssd_anchors(options: SsdAnchorOptions) -> np.ndarray:
+    """(num_anchors, 4) float32: x_center, y_center, w, h. Raises ValueError on inconsistent layer counts (the
+    config reader reports those as user errors first)."""
+    blocks: list[np.ndarray] = []
+    for layer, ratios, scales in _maps(options):
         root = np.sqrt(np.asarray(ratios, np.float64))
         sizes_w = np.asarray(scales, np.float64) * root
         sizes_h = np.asarray(scales, np.float64) / root
@@ -93,7 +117,6 @@ def ssd_anchors(options: SsdAnchorOptions) -> np.ndarray:
             block[..., 2] = sizes_w
             block[..., 3] = sizes_h
         blocks.append(block.reshape(-1, 4))
-        layer = last
     if not blocks:
         return np.zeros((0, 4), np.float32)
     return np.concatenate(blocks).astype(np.float32)

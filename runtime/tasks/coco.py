@@ -7,7 +7,8 @@ against pycocotools itself); it is imported only here, when annotations are give
 'edgelite[coco]'``).
 
 Annotations: one COCO detection JSON file (``images[]``, ``annotations[]``, ``categories[]``), read whole, so it
-is bounded first (``MAX_ANNOTATION_BYTES``, ``MAX_ANNOTATIONS``). Its images are matched to the evaluation
+is bounded first (``MAX_ANNOTATION_BYTES``, then ``MAX_ANNOTATIONS``, ``MAX_IMAGES``, ``MAX_CATEGORIES`` before
+anything is built from the lists). Its images are matched to the evaluation
 samples by file name: the path inside the data folder first, else the base name (an ambiguous base name is
 refused). An annotated image that is not among the evaluation samples is refused (the figures would silently
 cover other images than the ones given); an evaluation image the file does not list is left out of mAP (nothing
@@ -15,8 +16,11 @@ says what is on it) and a note says so. An annotated image with no boxes counts,
 
 Detections: boxes normalized to the model's input, which saw the image's central ``crop_fraction`` (cropped in
 whole pixels as ``calibration.preprocess`` crops it) stretched to the input size; they are mapped back to image
-pixels through that crop. Class ids index the categories in category id order; a detector without class ids is
-judged only against a file with one category.
+pixels through that crop. Class ids index the categories in category id order; when some class id is ≥ K (the
+number of categories) but every class id is a category id, they are read as category ids instead (an SSD with
+COCO's 90-id label map against its 80 categories); a note says which reading was used whenever the category ids
+are not 0..K-1 or 1..K (``class_mapping``). A detector without class ids is judged only against a file with one
+category.
 
 Bootstrap: each resample draws the annotated images with replacement (``bootstrap.resample_indices``, the same
 draws for both sides), rebuilds both evaluations on the drawn images (a repeated image gets fresh ids, so it
@@ -49,8 +53,12 @@ from edgelite.core.errors import MissingDependencyError, UserInputError
 from edgelite.runtime.detection_metrics import Detections
 from edgelite.runtime.tasks.base import EvalContext, TaskMetric, figure
 
-MAX_ANNOTATION_BYTES = 256 * 1024 * 1024   # a COCO val2017 instances file is ~25 MB; 10× that is still a file
+# COCO val2017's instances file is ~25 MB. json.load builds Python objects of many times a file's size (a
+# 64 MiB file can take 1–2 GB), so the cap sits at 2.5× val2017 rather than at any file size.
+MAX_ANNOTATION_BYTES = 64 * 1024 * 1024
 MAX_ANNOTATIONS = 10_000_000               # COCO train2017 has 0.86 M boxes
+MAX_IMAGES = 200_000                       # COCO train2017 has 118 k images, val2017 5 k
+MAX_CATEGORIES = 10_000                    # COCO has 80, LVIS 1203
 MAP_RESAMPLES = 200                        # resamples of the mAP interval (one COCO evaluation per side each)
 EDGE_TOLERANCE_PX = 1.0                    # labelling tools round box edges; a box this far out is still inside
 FIX = "give a COCO detection file: images[] (id, file_name, width, height), annotations[] (image_id, " \
@@ -150,9 +158,12 @@ def _read_json(path: Path) -> dict[str, Any]:
     for key in ("images", "annotations", "categories"):
         if not isinstance(data.get(key), list):
             raise _bad(path, f"no {key}[] list")
-    if len(data["annotations"]) > MAX_ANNOTATIONS:
-        raise UserInputError(f"{path}: {len(data['annotations'])} annotations is over the limit of "
-                             f"{MAX_ANNOTATIONS}; keep only the annotations of the evaluation images")
+    # counted before any per-image or per-category structure is built from them
+    for key, limit, fix in (("annotations", MAX_ANNOTATIONS, "keep only the annotations of the evaluation images"),
+                            ("images", MAX_IMAGES, "keep only the evaluation images"),
+                            ("categories", MAX_CATEGORIES, "is it a COCO detection file?")):
+        if len(data[key]) > limit:
+            raise UserInputError(f"{path}: {len(data[key])} {key} is over the limit of {limit}; {fix}")
     return data
 
 
@@ -308,28 +319,61 @@ def to_pixels(boxes: np.ndarray, width: float, height: float, crop_fraction: flo
     return np.stack([x0, y0, w, h], axis=1)
 
 
+def _contiguous(ids: Sequence[int]) -> bool:
+    """Category ids 0..K-1 or 1..K: indices in id order are the natural reading of a detector's class ids."""
+    return list(ids) in (list(range(len(ids))), list(range(1, len(ids) + 1)))
+
+
+def class_mapping(gt: GroundTruth, classes: Sequence[np.ndarray]) -> tuple[bool, str | None]:
+    """How detection class ids (all images, both sides: one detector's id space) name the file's categories:
+    (by category id, note). The rule: class ids index the categories in id order when they all can (every id
+    < K); else, when every class id is itself a category id, they are taken as category ids (an SSD exported
+    with COCO's 90-id label map against the 80 categories, ids 1..90); else ``pixel_detections`` refuses. A
+    note says which mapping was used whenever the category ids are not 0..K-1 or 1..K, or ids were used."""
+    ids = np.concatenate([np.asarray(c, np.float64).ravel() for c in classes]) if classes else np.zeros(0)
+    if ids.size == 0 or not np.all(ids == np.round(ids)):
+        return False, None   # nothing to map, or non-integers pixel_detections refuses
+    cats, k = gt.category_ids, len(gt.category_ids)
+    lo, hi = int(ids.min()), int(ids.max())
+    seen = f"class ids {lo}..{hi}" if lo != hi else f"class id {lo}"
+    span = f"{k} categories with ids {cats[0]}..{cats[-1]} (not 0..{k - 1} or 1..{k})"
+    if lo >= 0 and hi < k:
+        if _contiguous(cats):
+            return False, None
+        also = (" (they are all category ids too: if the detector uses those, these figures are mis-mapped; "
+                "renumber the categories 0..K-1 or 1..K to match)") if set(ids.tolist()) <= set(cats) else ""
+        return False, (f"the detector's {seen} were read as indices into {gt.path}'s {span} in id order"
+                       f"{also}")
+    if set(ids.tolist()) <= set(cats):
+        return True, (f"the detector's {seen} reach past the {k} categories of {gt.path} but are all its "
+                      "category ids, so they were read as category ids, not as indices in id order")
+    return False, None
+
+
 def pixel_detections(dets: Detections, size: tuple[float, float], crop_fraction: float, gt: GroundTruth,
-                     side: str) -> PixelDetections:
-    """One image's detections in pixels with their category ids (``UserInputError`` when the class ids cannot
-    name the file's categories)."""
+                     side: str, by_id: bool = False) -> PixelDetections:
+    """One image's detections in pixels with their category ids: class ids index the categories in id order,
+    or are category ids with ``by_id`` (see ``class_mapping``). ``UserInputError`` when they cannot name the
+    file's categories."""
     k = len(dets.boxes)
     cats = np.asarray(gt.category_ids, np.int64)
     if k == 0:
-        classes = np.zeros(0, np.int64)
+        category_ids = np.zeros(0, np.int64)
     elif dets.classes is None:
         if len(cats) != 1:
             raise UserInputError(f"{gt.path} has {len(cats)} categories but the detector gives no class ids; give "
                                  "annotations with one category, or a decoder that reads the class output")
-        classes = np.zeros(k, np.int64)
+        category_ids = np.repeat(cats, k)
     else:
         raw = np.asarray(dets.classes)
         classes = raw.astype(np.int64)
-        if np.any(classes != raw) or classes.min() < 0 or classes.max() >= len(cats):
-            bad = raw[(classes != raw) | (classes < 0) | (classes >= len(cats))][0]
-            raise UserInputError(f"the {side} detector gives class id {bad} but {gt.path} has {len(cats)} "
-                                 "categories (class ids index them in category id order); give annotations "
-                                 "with the detector's classes")
-    return PixelDetections(to_pixels(dets.boxes, size[0], size[1], crop_fraction), dets.scores, cats[classes])
+        bad_rows = (classes != raw) | ~(np.isin(classes, cats) if by_id else (classes >= 0) & (classes < len(cats)))
+        if np.any(bad_rows):
+            raise UserInputError(f"the {side} detector gives class id {raw[bad_rows][0]} but {gt.path} has "
+                                 f"{len(cats)} categories (class ids index them in category id order, or are "
+                                 "category ids when every one is); give annotations with the detector's classes")
+        category_ids = classes if by_id else cats[classes]
+    return PixelDetections(to_pixels(dets.boxes, size[0], size[1], crop_fraction), dets.scores, category_ids)
 
 
 # --- COCO evaluation -------------------------------------------------------------------------------------------
@@ -456,9 +500,14 @@ def judge_labelled(path: Path, ctx: EvalContext, ref_dets: list[Detections],
     sub = GroundTruth(path=gt.path, file_names=tuple(gt.file_names[j] for _, j in pairs),
                       sizes=tuple(gt.sizes[j] for _, j in pairs), boxes=tuple(gt.boxes[j] for _, j in pairs),
                       category_ids=gt.category_ids, category_names=gt.category_names)
-    ref_px = [pixel_detections(ref_dets[i], sub.sizes[k], ctx.crop_fraction, sub, "float")
+    # one mapping for both sides and every image: a per-image guess could read one id two ways
+    by_id, mapping_note = class_mapping(sub, [d.classes for dets in (ref_dets, cand_dets) for d in
+                                              (dets[i] for i, _ in pairs) if d.classes is not None and len(d.boxes)])
+    if mapping_note:
+        notes.append(mapping_note)
+    ref_px = [pixel_detections(ref_dets[i], sub.sizes[k], ctx.crop_fraction, sub, "float", by_id)
               for k, (i, _) in enumerate(pairs)]
-    cand_px = [pixel_detections(cand_dets[i], sub.sizes[k], ctx.crop_fraction, sub, "int8")
+    cand_px = [pixel_detections(cand_dets[i], sub.sizes[k], ctx.crop_fraction, sub, "int8", by_id)
                for k, (i, _) in enumerate(pairs)]
     ref_cache: dict[tuple[int, int], Any] = {}
     cand_cache: dict[tuple[int, int], Any] = {}

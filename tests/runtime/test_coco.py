@@ -251,7 +251,8 @@ def test_missing_and_oversized_files(tmp_path: Path) -> None:
     big = tmp_path / "big.json"
     with big.open("wb") as f:   # sparse: no disk written
         f.truncate(coco.MAX_ANNOTATION_BYTES + 1)
-    raises_one_line(big, "over the 256 MiB limit")
+    raises_one_line(big, "over the 64 MiB limit")
+    assert coco.MAX_ANNOTATION_BYTES == 64 * 2**20
 
 
 def test_too_many_annotations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -259,6 +260,14 @@ def test_too_many_annotations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     data["annotations"] = data["annotations"] * 4
     monkeypatch.setattr(coco, "MAX_ANNOTATIONS", 3)   # the real cap is 10 M: too many to write in a test
     raises_one_line(write(tmp_path, data), "4 annotations is over the limit of 3")
+
+
+@pytest.mark.parametrize("key", ["images", "categories"])
+def test_too_many_images_or_categories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str) -> None:
+    data = one_image()
+    data[key] = data[key] * 4   # counted before the duplicate ids could be noticed
+    monkeypatch.setattr(coco, {"images": "MAX_IMAGES", "categories": "MAX_CATEGORIES"}[key], 3)
+    raises_one_line(write(tmp_path, data), f"4 {key} is over the limit of 3")
 
 
 def test_annotated_images_must_be_in_the_evaluation_data(tmp_path: Path) -> None:
@@ -296,9 +305,10 @@ def test_class_ids_must_name_the_categories(tmp_path: Path) -> None:
     ids = ids_of(data)
     no_classes = [Detections(boxes=np.array([[0.1, 0.1, 0.2, 0.2]]), scores=np.array([0.5])) for _ in ids]
     raises_one_line(path, "has 3 categories but the detector gives no class ids", ids=ids, dets=no_classes)
+    # 4: neither an index into the 3 categories nor one of their ids (3, 7, 11)
     out_of_range = [Detections(boxes=np.array([[0.1, 0.1, 0.2, 0.2]]), scores=np.array([0.5]),
-                               classes=np.array([3])) for _ in ids]
-    raises_one_line(path, "gives class id 3 but .* has 3 categories", ids=ids, dets=out_of_range)
+                               classes=np.array([4])) for _ in ids]
+    raises_one_line(path, "gives class id 4 but .* has 3 categories", ids=ids, dets=out_of_range)
 
 
 def test_without_the_evaluator_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -311,3 +321,40 @@ def test_without_the_evaluator_says_what_to_install(tmp_path: Path, monkeypatch:
             judge(write(tmp_path, one_image()))
     finally:
         coco._reusing_evaluator.cache_clear()
+
+
+def coco90(tmp_path: Path) -> tuple[Path, dict, list[Detections]]:
+    """COCO's id space in miniature: categories 1, 2, 90 (K = 3, not contiguous); one image whose two boxes are
+    a person (id 1) and a toothbrush (id 90), and detections exactly on them."""
+    data = {"images": [{"id": 1, "file_name": "x/a.jpg", "width": 100, "height": 100}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20]},
+                            {"id": 2, "image_id": 1, "category_id": 90, "bbox": [50, 50, 30, 30]}],
+            "categories": [{"id": 1, "name": "person"}, {"id": 2, "name": "bicycle"},
+                           {"id": 90, "name": "toothbrush"}]}
+    boxes = np.array([[0.1, 0.1, 0.3, 0.3], [0.5, 0.5, 0.8, 0.8]])
+    return write(tmp_path, data), data, [Detections(boxes=boxes, scores=np.array([0.9, 0.8]), classes=np.array(c))
+                                         for c in ([1, 90], [0, 2])]
+
+
+def test_class_ids_that_are_category_ids_are_mapped_by_id_with_a_note(tmp_path: Path) -> None:
+    path, _, (by_id, _) = coco90(tmp_path)
+    got = judge(path, dets=[by_id])   # class 90 ≥ K = 3, and 1 and 90 are both category ids
+    # read by id, each detection lands on its own box: perfect; read as indices 90 would be refused
+    assert got.metrics["map50_95"].candidate == 1.0
+    assert got.per_class_ap["toothbrush"]["candidate"] == 1.0
+    assert len(got.notes) == 1 and "read as category ids" in got.notes[0] and "class ids 1..90" in got.notes[0]
+
+
+def test_index_class_ids_against_non_contiguous_categories_say_so(tmp_path: Path) -> None:
+    path, _, (_, by_index) = coco90(tmp_path)
+    got = judge(path, dets=[by_index])   # 0 → person (id 1), 2 → toothbrush (id 90): indices in id order
+    assert got.metrics["map50_95"].candidate == 1.0
+    assert len(got.notes) == 1
+    assert "read as indices" in got.notes[0] and "ids 1..90 (not 0..2 or 1..3)" in got.notes[0]
+    # ids that fit both readings are read as indices, and the note says they could be category ids
+    both = Detections(boxes=np.array([[0.1, 0.1, 0.3, 0.3]]), scores=np.array([0.9]), classes=np.array([1]))
+    note = judge(path, dets=[both]).notes[0]
+    assert "read as indices" in note and "all category ids too" in note
+    # contiguous ids (one_image: id 1 only) need no note
+    plain = Detections(boxes=np.array([[0.1, 0.1, 0.3, 0.3]]), scores=np.array([0.9]), classes=np.array([0]))
+    assert judge(write(tmp_path, one_image(), "one.json"), dets=[plain]).notes == []

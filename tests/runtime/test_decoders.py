@@ -280,3 +280,92 @@ def test_decoder_file_limits(tmp_path):
         read_decoder_config(_write(tmp_path, "[anchors"))
     with pytest.raises(UserInputError, match=r"missing key 'num_layers'"):
         config_from_dict({"anchors": {}, "decode": {}})
+
+
+# ---- anchor count bound ------------------------------------------------------------------------------------
+COUNTED = [
+    # BlazeFace short range (MediaPipe's graph): 896
+    SsdAnchorOptions(num_layers=4, min_scale=0.1484375, max_scale=0.75, input_size_height=128,
+                     input_size_width=128, strides=(8, 16, 16, 16), aspect_ratios=(1.0,), fixed_anchor_size=True),
+    # BlazeFace full range: 2304
+    SsdAnchorOptions(num_layers=1, min_scale=0.1484375, max_scale=0.75, input_size_height=192, input_size_width=192,
+                     strides=(4,), aspect_ratios=(1.0,), fixed_anchor_size=True, interpolated_scale_aspect_ratio=0.0),
+    # SSD MobileNet-like: 6 layers, reduced lowest layer, three aspect ratios, non-square input
+    SsdAnchorOptions(num_layers=6, min_scale=0.2, max_scale=0.95, input_size_height=300, input_size_width=200,
+                     strides=(16, 32, 64, 128, 256, 512), aspect_ratios=(1.0, 2.0, 0.5, 3.0, 0.3333),
+                     reduce_boxes_in_lowest_layer=True),
+    # fixed feature maps (strides still merge equal layers), no interpolated anchor
+    SsdAnchorOptions(num_layers=3, min_scale=0.1, max_scale=0.9, input_size_height=64, input_size_width=64,
+                     strides=(8, 8, 16), feature_map_height=(7, 7, 3), feature_map_width=(5, 5, 2),
+                     aspect_ratios=(1.0, 2.0), interpolated_scale_aspect_ratio=0.0),
+    # reduced lowest layer merged with a second layer of the same stride; input not a multiple of the stride
+    SsdAnchorOptions(num_layers=3, min_scale=0.1, max_scale=0.9, input_size_height=100, input_size_width=70,
+                     strides=(8, 8, 32), aspect_ratios=(1.0, 4.0), reduce_boxes_in_lowest_layer=True),
+]
+
+
+@pytest.mark.parametrize("options", COUNTED)
+def test_anchor_count_is_what_ssd_anchors_makes(options):
+    from edgelite.runtime.decoders.ssd_anchors import anchor_count
+
+    assert anchor_count(options) == len(ssd_anchors(options))
+
+
+def test_blazeface_counts_by_hand():
+    from edgelite.runtime.decoders.ssd_anchors import anchor_count
+
+    # 16×16×2 + 8×8×(3×2) and 48×48×1, from the model cards
+    assert [anchor_count(o) for o in COUNTED[:2]] == [896, 2304]
+
+
+HUGE = SHORT_RANGE.replace("input_size_height = 128", "input_size_height = 30000").replace(
+    "input_size_width = 128", "input_size_width = 30000").replace("strides = [8, 16, 16, 16]", "strides = [1]"
+                                                                  ).replace("num_layers = 4", "num_layers = 1")
+
+
+def test_huge_anchor_grid_is_refused_before_it_is_built(tmp_path):
+    import subprocess
+    import sys
+
+    # 9e8 cells × 2 anchors × 4 float64 values ≈ 27 GiB if generated; under a 2 GiB address-space limit the old
+    # path (generate, then count) dies of MemoryError, the counted one answers at once
+    path = _write(tmp_path, HUGE)
+    code = f"""
+import resource, time
+resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+from edgelite.core.errors import UserInputError
+from edgelite.runtime.decoders.config import read_decoder_config
+t = time.perf_counter()
+try:
+    read_decoder_config({str(path)!r})
+except UserInputError as e:
+    print("REFUSED", time.perf_counter() - t, e)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith("REFUSED"), out.stdout + out.stderr[-2000:]
+    seconds = float(out.stdout.split()[1])
+    assert seconds < 1.0
+    assert f"makes {30000 * 30000 * 2} anchors, over the limit of 1000000" in out.stdout
+    assert str(path) in out.stdout and "\n" not in out.stdout.strip()
+
+
+def test_huge_anchor_grid_allocates_nothing_big(tmp_path):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(UserInputError, match=r"\[anchors\] makes 1800000000 anchors"):
+            read_decoder_config(_write(tmp_path, HUGE))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+def test_feature_maps_must_be_positive(tmp_path):
+    text = SHORT_RANGE.replace("strides = [8, 16, 16, 16]",
+                               "strides = [8, 16, 16, 16]\nfeature_map_height = [16, 8, 8, -8]\n"
+                               "feature_map_width = [16, 8, 8, 8]")
+    with pytest.raises(UserInputError, match="feature_map_height and feature_map_width must be ≥ 1"):
+        read_decoder_config(_write(tmp_path, text))
