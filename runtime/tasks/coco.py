@@ -263,11 +263,13 @@ def load_annotations(path: Path) -> GroundTruth:
 
 # --- evaluation samples ↔ annotated images ------------------------------------------------------------------------
 
-def match_samples(ids: Sequence[str], gt: GroundTruth) -> tuple[list[tuple[int, int]], list[str]]:
+def match_samples(ids: Sequence[str], gt: GroundTruth, *, subset: bool = False
+                  ) -> tuple[list[tuple[int, int]], list[str]]:
     """(sample index, annotated image index) pairs in sample order, and the samples the file does not list.
 
     A file name matches a sample id exactly (the path inside the data folder), else by base name when exactly one
-    sample has it."""
+    sample has it. Annotated images outside ``ids`` are refused (the wrong --data), unless ``ids`` are a
+    ``subset`` of the evaluation data (``--samples``, the search or confirm part of ``--max-drop``)."""
     exact = {_normal_name(s): i for i, s in enumerate(ids)}
     by_base: dict[str, list[int]] = {}
     for k, s in enumerate(ids):
@@ -290,7 +292,7 @@ def match_samples(ids: Sequence[str], gt: GroundTruth) -> tuple[list[tuple[int, 
                                  f"evaluation image {ids[i]!r}; write file_name as the path inside the data folder")
         else:
             pairs[i] = j
-    if missing:
+    if missing and not subset:
         raise UserInputError(f"{gt.path}: {len(missing)} of its {len(gt.file_names)} images are not in the "
                              f"evaluation data (e.g. {missing[0]!r}); give --data the annotated images")
     unlisted = [ids[i] for i in range(len(ids)) if i not in pairs]
@@ -491,7 +493,7 @@ def judge_labelled(path: Path, ctx: EvalContext, ref_dets: list[Detections],
                          "detection lists")
     _evaluator()   # a missing evaluator is said before the file is read
     gt = load_annotations(Path(path))
-    pairs, unlisted = match_samples(ctx.ids, gt)
+    pairs, unlisted = match_samples(ctx.ids, gt, subset=ctx.subset)
     notes: list[str] = []
     if unlisted:
         notes.append(f"{len(unlisted)} of the {len(ctx.ids)} evaluation images have no entry in {gt.path} "

@@ -218,7 +218,7 @@ def judge_labelled(path: Path, ctx: EvalContext, ref_points: np.ndarray, cand_po
     if model_points != truth.points:
         raise UserInputError(f"{path}: its keypoints have {truth.points} points per object but the model gives "
                              f"{model_points}; give annotations with the model's points, in its order")
-    pairs, unlisted = coco.match_samples(ctx.ids, truth.gt)
+    pairs, unlisted = coco.match_samples(ctx.ids, truth.gt, subset=ctx.subset)
     notes: list[str] = []
     if unlisted:
         notes.append(f"{len(unlisted)} of the {len(ctx.ids)} evaluation images have no entry in {path} "

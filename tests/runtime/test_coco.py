@@ -277,6 +277,16 @@ def test_annotated_images_must_be_in_the_evaluation_data(tmp_path: Path) -> None
                                            "give --data the annotated images")
 
 
+def test_a_subset_of_the_evaluation_data_leaves_the_other_annotated_images_out(tmp_path: Path) -> None:
+    data = one_image()
+    data["images"].append({"id": 2, "file_name": "y/b.jpg", "width": 50, "height": 50})
+    gt = coco.load_annotations(write(tmp_path, data))
+    pairs, unlisted = coco.match_samples(("x/a.jpg",), gt, subset=True)   # a --samples subset or a search part
+    assert pairs == [(0, 0)] and unlisted == []
+    with pytest.raises(UserInputError, match="not in the evaluation data"):
+        coco.match_samples(("x/a.jpg",), gt)
+
+
 def test_matching_by_path_then_base_name(tmp_path: Path) -> None:
     path = write(tmp_path, one_image())   # file_name "x/a.jpg"
     assert judge(path, ids=("a.jpg",)).metrics["map50_95"].candidate is not None   # base name
