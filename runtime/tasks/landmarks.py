@@ -105,6 +105,11 @@ def judge(reference: Outputs, candidate: Outputs, ctx: EvalContext, *, output: s
               f"distance to the float model's point, averaged per sample; NME by the {normaliser}; failure: "
               f"NME > {FAILURE_NME:.0%}; paired bootstrap over samples ({ctx.resamples} resamples, seed {ctx.seed})")
     headline, notes = "landmark_error_px", []
+    shape = tuple(np.shape(reference[name])[1:])
+    if not (len(shape) >= 2 and shape[-1] in (2, 3)) and points * per not in THREE:
+        # a flat vector read as points by a rule, not by its shape: say so (a classifier's scores would pass too)
+        notes.append(f"output {name} {list(shape)} read as {points} points of {per} values; if it is not a "
+                     "landmark output, give --task for what it is")
     if annotations is not None:
         from edgelite.runtime.tasks import coco_keypoints
 
@@ -118,7 +123,7 @@ def judge(reference: Outputs, candidate: Outputs, ctx: EvalContext, *, output: s
             Path(annotations), ctx, ref_px / size, cand_px / size, *scores,
             score_source=f"scored by output {presence}" if scores[0] is not None else "")
         metrics = {**labelled.metrics, **metrics}
-        headline, notes = "oks_ap", labelled.notes
+        headline, notes = "oks_ap", [*notes, *labelled.notes]
         method = f"{labelled.method}; {method}"
     return TaskFigures(kind="landmarks", headline=headline, metrics=metrics, basis=basis, method=method,
                        notes=notes, worst=worst, details={"output": name, "points": points, "normaliser": normaliser},

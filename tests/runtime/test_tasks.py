@@ -347,3 +347,13 @@ def test_a_guess_that_cannot_judge_falls_back_to_per_output_error():
     assert any("the guessed task detect could not judge" in note for note in r.task.notes)
     with pytest.raises(UserInputError, match="boxes are in pixels"):
         compare_runs(run, run, task=TaskRequest(kind="detect"))   # asked for: the user's to fix
+
+
+def test_landmarks_say_when_the_layout_is_a_guess():
+    ref = np.random.default_rng(3).uniform(0, 100, (5, 42))
+    spec = resolve(TaskRequest(kind="landmarks"), [OutputInfo("v", (42,))], input_hw=(100, 100))
+    t = judge(spec, {"v": ref}, {"v": ref + 1.0}, _ctx(5, input_size=(100, 100)))
+    assert any("read as 21 points of 2 values" in n for n in t.notes)
+    mesh = resolve(TaskRequest(kind="landmarks"), [OutputInfo("m", (1404,))], input_hw=(192, 192))
+    flat = np.random.default_rng(4).uniform(0, 190, (5, 1404))
+    assert not judge(mesh, {"m": flat}, {"m": flat}, _ctx(5, input_size=(192, 192))).notes   # a known mesh
