@@ -412,19 +412,28 @@ def _quiet(*_args: object, **_kwargs: object) -> None:
     """faster-coco-eval's print function: its progress lines are not ours to print."""
 
 
+def resampled_truth(gt: GroundTruth, order: Sequence[int]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The images and labelled objects of ``order`` (indices into ``gt``, repeats allowed) as COCO lists: image
+    ``k`` of the order gets id ``k + 1`` so a repeated image is a new image, and annotation ids start at 1
+    (COCOeval reads id 0 as "unmatched"). Shared by the box and the keypoint evaluation."""
+    images: list[dict[str, Any]] = []
+    anns: list[dict[str, Any]] = []
+    for k, j in enumerate(order):
+        width, height = gt.sizes[j]
+        images.append({"id": k + 1, "width": width, "height": height})
+        for obj in gt.boxes[j]:
+            anns.append({**obj, "id": len(anns) + 1, "image_id": k + 1})
+    return images, anns
+
+
 def _datasets(gt: GroundTruth, dets: Sequence[PixelDetections], order: Sequence[int]
               ) -> tuple[dict[str, Any], dict[str, Any]]:
     """COCO ground-truth and result datasets over the images ``order`` (indices into ``gt``, repeats allowed):
     image ``k`` of the order gets id ``k + 1`` so a repeated image is a new image, and annotation ids start at 1
     (COCOeval reads id 0 as "unmatched")."""
-    images: list[dict[str, Any]] = []
-    gt_anns: list[dict[str, Any]] = []
+    images, gt_anns = resampled_truth(gt, order)
     dt_anns: list[dict[str, Any]] = []
     for k, j in enumerate(order):
-        width, height = gt.sizes[j]
-        images.append({"id": k + 1, "width": width, "height": height})
-        for box in gt.boxes[j]:
-            gt_anns.append({**box, "id": len(gt_anns) + 1, "image_id": k + 1})
         d = dets[j]
         for bbox, score, cid in zip(d.bbox.tolist(), d.scores.tolist(), d.category_ids.tolist(), strict=True):
             dt_anns.append({"id": len(dt_anns) + 1, "image_id": k + 1, "category_id": cid, "bbox": bbox,

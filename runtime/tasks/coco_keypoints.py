@@ -157,15 +157,9 @@ def _datasets(truth: KeypointTruth, preds: Sequence[np.ndarray], scores: Sequenc
     """COCO ground-truth and result datasets over the images ``order`` (indices into ``truth.gt``, repeats
     allowed): image ``k`` of the order gets id ``k + 1`` so a repeated image is a new image; annotation ids start
     at 1 (COCOeval reads 0 as "unmatched"). ``preds[j]``: image j's (K, 2) points in pixels."""
-    gt = truth.gt
-    images: list[dict[str, Any]] = []
-    gt_anns: list[dict[str, Any]] = []
+    images, gt_anns = coco.resampled_truth(truth.gt, order)
     dt_anns: list[dict[str, Any]] = []
     for k, j in enumerate(order):
-        width, height = gt.sizes[j]
-        images.append({"id": k + 1, "width": width, "height": height})
-        for obj in gt.boxes[j]:
-            gt_anns.append({**obj, "id": len(gt_anns) + 1, "image_id": k + 1})
         xy = preds[j]
         lo, hi = xy.min(axis=0), xy.max(axis=0)
         # the evaluator reads only x and y of a prediction's keypoints; v = 1 keeps the COCO layout
