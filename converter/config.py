@@ -130,6 +130,9 @@ class ConvertConfig:
 
         ``writes_output=False`` (``analyze``) skips the checks on ``output``."""
         warnings = []
+        from edgelite.converter.source_kinds import refuse_unsupported
+
+        refuse_unsupported(self.model)   # before anything else: a pickle is refused unread, PyTorch/ONNX named
         if not self.model.exists():
             raise UserInputError(f"{self.model}: no such model; pass a .keras, .h5 or SavedModel folder")
         if self.model.suffix == ".tflite" and (self.mode is not QuantMode.INT8 or self.target is not Target.LITERT):

@@ -216,6 +216,9 @@ def _load_saved_model(path: Path) -> SourceModel:
 @contextlib.contextmanager
 def load_source(path: str | os.PathLike[str]) -> Iterator[SourceModel]:
     """Load a model and yield it with a SavedModel folder (a temporary export for Keras files)."""
+    from edgelite.converter.source_kinds import refuse_unsupported
+
+    refuse_unsupported(os.fspath(path))   # pickles never reach a loader; PyTorch/ONNX sources are named, not mistaken
     p = Path(path)
     if not p.exists():
         raise UserInputError(f"{p}: no such model; pass a .keras, .h5 or SavedModel folder")

@@ -53,9 +53,9 @@ def test_weights_only_and_corrupt_files(tmp_path, keras3_file):
     with pytest.raises(UserInputError, match="junk.keras: Keras 3 cannot load it"):
         with load_source(junk):
             pass
-    notes = tmp_path / "model.onnx"
+    notes = tmp_path / "model.caffemodel"   # (.onnx is named: tests/converter/test_source_kinds.py)
     notes.write_bytes(b"x")
-    with pytest.raises(UserInputError, match="unknown model type '.onnx'"):
+    with pytest.raises(UserInputError, match="unknown model type '.caffemodel'"):
         with load_source(notes):
             pass
     (tmp_path / "emptydir").mkdir()
