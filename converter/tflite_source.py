@@ -78,13 +78,16 @@ def record_ranges(float_model: bytes, x: Samples) -> bytes:
     from edgelite.converter.loading import import_tf_quantizer
     from edgelite.converter.range_calibration import observed_ranges
 
-    found = observed_ranges(float_model, x, every_float=True)
-
     import_tf_quantizer()
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils
 
     model: Any = flatbuffer_utils.convert_bytearray_to_object(bytearray(float_model))
+    if _unique_names(model):
+        # ranges are observed and written by tensor name: alike names would share one range (litert-torch
+        # exports name most tensors "litert_torch._convert…" or "arith.constant")
+        float_model = bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    found = observed_ranges(float_model, x, every_float=True)
     for t in model.subgraphs[0].tensors:
         data = model.buffers[t.buffer].data if t.buffer < len(model.buffers) else None
         name = t.name.decode() if isinstance(t.name, bytes) else str(t.name)
@@ -94,6 +97,34 @@ def record_ranges(float_model: bytes, x: Samples) -> bytes:
         q.min, q.max = [found[name][0]], [found[name][1]]
         t.quantization = q
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def _unique_names(model: Any) -> bool:
+    """Give every tensor of the first subgraph a name of its own (``NAME;1``, ``NAME;2`` … for repeats); the
+    subgraph's inputs and outputs keep theirs (the file's I/O names travel to the converted model). Returns
+    whether anything was renamed."""
+    sub = model.subgraphs[0]
+
+    def name(t: Any) -> str:
+        return t.name.decode() if isinstance(t.name, bytes) else str(t.name)
+
+    # the object API holds these as numpy arrays (or None): no truth test on them
+    io = {int(i) for part in (sub.inputs, sub.outputs) if part is not None for i in part}
+    taken = {name(sub.tensors[i]) for i in io}
+    renamed = False
+    for k, t in enumerate(sub.tensors):
+        if k in io:
+            continue
+        base, n = name(t), 0
+        candidate = base
+        while candidate in taken:
+            n += 1
+            candidate = f"{base};{n}"
+        if candidate != base:
+            t.name = candidate.encode()
+            renamed = True
+        taken.add(candidate)
+    return renamed
 
 
 def source_labels(cfg: ConvertConfig, warnings: list[str]) -> tuple[str, ...] | None:
