@@ -34,9 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from edgelite.core import bootstrap
 from edgelite.core.errors import UserInputError
-from edgelite.runtime.tasks import coco
+from edgelite.runtime.tasks import coco, coco_annotations
 from edgelite.runtime.tasks.base import EvalContext, TaskMetric
 
 METRIC_NAMES = ("oks_ap", "oks_ap50")
@@ -56,7 +55,7 @@ class KeypointTruth:
     iscrowd, category_id, keypoints, num_keypoints); the one category's id, keypoint names (may be empty when
     the file gives none), K, and the OKS sigmas with the rule that chose them."""
 
-    gt: coco.GroundTruth
+    gt: coco_annotations.GroundTruth
     category_id: int
     keypoint_names: tuple[str, ...]
     points: int
@@ -84,7 +83,7 @@ def _keypoints(path: Path, aid: object, raw: object, points: int | None) -> tupl
     if points is not None and len(raw) != 3 * points:
         raise UserInputError(f"{path}: annotation {aid} has {len(raw) // 3} keypoints but its category has "
                              f"{points}; give every object all of the category's keypoints ([x, y, v] each)")
-    values = [coco._number(v) for v in raw]
+    values = [coco_annotations.finite_number(v) for v in raw]
     if any(v is None for v in values):
         raise UserInputError(f"{path}: annotation {aid} has a keypoint value that is not a finite number")
     vis = values[2::3]
@@ -104,16 +103,16 @@ def _sigmas(names: tuple[str, ...], points: int) -> tuple[tuple[float, ...], str
 def load_keypoints(path: Path) -> KeypointTruth:
     """The keypoints file, read and checked (one-line ``UserInputError`` naming the file and the fix)."""
     path = Path(path)
-    data = coco._read_json(path)
-    category_ids, _ = coco._categories(path, data["categories"])
-    images = coco._images(path, data["images"])
-    raw_cats = {coco._int_id(c.get("id")): c for c in data["categories"]}
+    data = coco_annotations.read_json(path)
+    category_ids, _ = coco_annotations.read_categories(path, data["categories"])
+    images = coco_annotations.read_images(path, data["images"])
+    raw_cats = {coco_annotations.int_id(c.get("id")): c for c in data["categories"]}
     per_image: dict[int, list[dict[str, Any]]] = {iid: [] for iid in images}
     used: set[int] = set()
     points: int | None = None
     names: tuple[str, ...] = ()
     for i, ann in enumerate(data["annotations"]):
-        iid, box = coco._box(path, i, ann, images, set(category_ids))
+        iid, box = coco_annotations.read_box(path, i, ann, images, set(category_ids))
         cid = int(box["category_id"])
         if cid not in used:
             used.add(cid)
@@ -133,7 +132,7 @@ def load_keypoints(path: Path) -> KeypointTruth:
                              "(annotations[].keypoints [x, y, v] per point)")
     sigmas, rule = _sigmas(names, points)
     order = list(images)
-    gt = coco.GroundTruth(path=path, file_names=tuple(images[i][0] for i in order),
+    gt = coco_annotations.GroundTruth(path=path, file_names=tuple(images[i][0] for i in order),
                           sizes=tuple((images[i][1], images[i][2]) for i in order),
                           boxes=tuple(tuple(per_image[i]) for i in order), category_ids=category_ids,
                           category_names=tuple(str(raw_cats[c].get("name", c)) for c in category_ids))
@@ -212,17 +211,14 @@ def judge_labelled(path: Path, ctx: EvalContext, ref_points: np.ndarray, cand_po
     if model_points != truth.points:
         raise UserInputError(f"{path}: its keypoints have {truth.points} points per object but the model gives "
                              f"{model_points}; give annotations with the model's points, in its order")
-    pairs, unlisted = coco.match_samples(ctx.ids, truth.gt, subset=ctx.subset)
+    pairs, unlisted = coco_annotations.match_samples(ctx.ids, truth.gt, subset=ctx.subset)
     notes: list[str] = []
     if unlisted:
         notes.append(f"{len(unlisted)} of the {len(ctx.ids)} evaluation images have no entry in {path} "
                      f"(e.g. {unlisted[0]!r}) and are left out of OKS AP")
-    gt = truth.gt
     sub = KeypointTruth(
-        gt=coco.GroundTruth(path=gt.path, file_names=tuple(gt.file_names[j] for _, j in pairs),
-                            sizes=tuple(gt.sizes[j] for _, j in pairs), boxes=tuple(gt.boxes[j] for _, j in pairs),
-                            category_ids=gt.category_ids, category_names=gt.category_names),
-        category_id=truth.category_id, keypoint_names=truth.keypoint_names, points=truth.points,
+        gt=truth.gt.taking([j for _, j in pairs]), category_id=truth.category_id,
+        keypoint_names=truth.keypoint_names, points=truth.points,
         sigmas=truth.sigmas, sigma_rule=truth.sigma_rule)
     sizes = sub.gt.sizes
     ref_px = [points_to_pixels(ref_points[i], *sizes[k], ctx.crop_fraction) for k, (i, _) in enumerate(pairs)]
@@ -234,13 +230,8 @@ def judge_labelled(path: Path, ctx: EvalContext, ref_points: np.ndarray, cand_po
     ref, cand = oks_scores(sub, ref_px, r_sc), oks_scores(sub, cand_px, c_sc)
     n = len(pairs)
     resamples = min(max(ctx.resamples, 0), coco.MAP_RESAMPLES)
-    deltas: dict[str, list[float]] = {name: [] for name in METRIC_NAMES}
-    for rows in bootstrap.resample_indices(n, resamples, ctx.seed) if resamples else ():
-        for idx in rows:
-            order = idx.tolist()
-            r, c = oks_scores(sub, ref_px, r_sc, order), oks_scores(sub, cand_px, c_sc, order)
-            for name in METRIC_NAMES:
-                deltas[name].append(c[name] - r[name])
+    deltas = coco.resampled_deltas(n, resamples, ctx.seed, METRIC_NAMES, lambda order: (
+        oks_scores(sub, ref_px, r_sc, order), oks_scores(sub, cand_px, c_sc, order)))
     metrics = {name: TaskMetric.of(ref[name], cand[name], cand[name] - ref[name],
                                    coco._interval(deltas[name]) if resamples else None) for name in METRIC_NAMES}
     if not any(obj["num_keypoints"] for objs in sub.gt.boxes for obj in objs if not obj["iscrowd"]):

@@ -14,7 +14,7 @@ import pytest
 
 from edgelite.core.errors import UserInputError
 from edgelite.runtime.detection_metrics import Detections
-from edgelite.runtime.tasks import coco
+from edgelite.runtime.tasks import coco, coco_annotations
 from edgelite.runtime.tasks.base import EvalContext
 
 pytest.importorskip("faster_coco_eval")
@@ -258,7 +258,7 @@ def test_missing_and_oversized_files(tmp_path: Path) -> None:
 def test_too_many_annotations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data = one_image()
     data["annotations"] = data["annotations"] * 4
-    monkeypatch.setattr(coco, "MAX_ANNOTATIONS", 3)   # the real cap is 10 M: too many to write in a test
+    monkeypatch.setattr(coco_annotations, "MAX_ANNOTATIONS", 3)   # the real cap is 10 M: too many to write in a test
     raises_one_line(write(tmp_path, data), "4 annotations is over the limit of 3")
 
 
@@ -266,7 +266,7 @@ def test_too_many_annotations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 def test_too_many_images_or_categories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str) -> None:
     data = one_image()
     data[key] = data[key] * 4   # counted before the duplicate ids could be noticed
-    monkeypatch.setattr(coco, {"images": "MAX_IMAGES", "categories": "MAX_CATEGORIES"}[key], 3)
+    monkeypatch.setattr(coco_annotations, {"images": "MAX_IMAGES", "categories": "MAX_CATEGORIES"}[key], 3)
     raises_one_line(write(tmp_path, data), f"4 {key} is over the limit of 3")
 
 
