@@ -122,17 +122,13 @@ def task_for(request: TaskRequest | None, float_bytes: bytes, *, labels: Sequenc
 
 def _recorded_task(source: Path | None) -> dict[str, Any] | None:
     """The task an edgelite-converted float .tflite source records (provenance ``task``), if any."""
-    from edgelite.runtime.tasks.spec import RECORD_KEY
-
     if source is None or source.suffix != ".tflite" or not source.is_file():
         return None
     try:
         with native_stderr_captured():
-            prov = Model.load(source).metadata.provenance
+            return Model.load(source).metadata.recorded_task()
     except (UserInputError, ValueError, RuntimeError):   # unreadable metadata records nothing (loading says why)
         return None
-    rec = prov.get(RECORD_KEY) if isinstance(prov, dict) else None
-    return rec if isinstance(rec, dict) else None
 
 
 class Scorer:

@@ -52,6 +52,10 @@ class MetadataSummary(Record):
     task: dict[str, Any] | None = field(default=None, metadata=OMIT_NONE)
 
 
+# The provenance key ``convert`` records the task under (``runtime.tasks.spec.RECORD_KEY``): {"kind", "decoder"}.
+TASK_KEY = "task"
+
+
 @dataclass(frozen=True)
 class ModelMetadata:
     """What edgelite knows about a model from its own file."""
@@ -63,6 +67,12 @@ class ModelMetadata:
     name: str | None = None
     description: str | None = None
     task: dict[str, Any] | None = None   # see MetadataSummary.task
+
+    def recorded_task(self) -> dict[str, Any] | None:
+        """The task ``edgelite convert`` recorded in the file (its provenance entry), if any; MediaPipe's
+        detector metadata is ``task``, read apart (compare and check judge by it; run and serve by this)."""
+        rec = self.provenance.get(TASK_KEY) if isinstance(self.provenance, dict) else None
+        return rec if isinstance(rec, dict) else None
 
     def summary(self) -> MetadataSummary:
         return MetadataSummary(source=self.source, name=self.name, spec=self.spec,

@@ -21,10 +21,8 @@ from edgelite.cli.commands import _check_outputs, _runtime, _spec_for
 from edgelite.cli.task_args import task_request
 from edgelite.core.errors import UserInputError
 from edgelite.core.formatting import ms
+from edgelite.runtime.metadata import TASK_KEY as TASK_KEY  # the file's task record (a test checks the key)
 
-# The provenance key a converted file records its task under: ``runtime.tasks.spec.RECORD_KEY`` (not imported:
-# a classifier's run must not load the task modules to read one key; a test checks they agree).
-TASK_KEY = "task"
 # The tasks whose run output differs from the per-output top-k / summary.
 DECODED_TASKS = ("detect", "landmarks")
 
@@ -208,9 +206,7 @@ def _task(model: Any, args: argparse.Namespace, run: Any, class_output: str | No
     Resolved — and the task modules imported — only when ``--task``/``--decoder`` name detect or landmarks,
     the file records either, or nothing is recorded and an output has 2+ axes per sample (the only outputs
     the guess reads as a detector's or a score map)."""
-    prov = model.metadata.provenance or {}
-    raw = prov.get(TASK_KEY) if isinstance(prov, dict) else None
-    rec: dict[str, Any] | None = raw if isinstance(raw, dict) else None
+    rec = model.metadata.recorded_task()
     asked = getattr(args, "task", None)
     if getattr(args, "decoder", None) is None:
         known = asked or (rec.get("kind") if rec is not None else None)

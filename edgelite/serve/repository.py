@@ -222,9 +222,8 @@ def _task(model: Model, request: Any) -> tuple[str, Any]:
     a ``TaskRequest``), else the task the file records, else the guess from its outputs. A file that records no
     task, served without task flags, is watched as a classifier (as before tasks) without importing the task
     modules. ``UserInputError`` when the task cannot be bound (a detector without a decoder)."""
-    prov = model.metadata.provenance or {}
-    rec = prov.get("task") if isinstance(prov, dict) else None   # runtime.tasks.spec.RECORD_KEY
-    if not isinstance(rec, dict) and (request is None or not request.asked):
+    rec = model.metadata.recorded_task()
+    if rec is None and (request is None or not request.asked):
         return "classify", None
     from edgelite.runtime.tasks.spec import OutputInfo, TaskRequest, resolve
 
@@ -232,7 +231,7 @@ def _task(model: Model, request: Any) -> tuple[str, Any]:
     shape = tuple(model.sample_shape) if len(model.inputs) == 1 else ()
     hw = (int(shape[0]), int(shape[1])) if len(shape) == 3 else None
     spec = resolve(request or TaskRequest(), outputs, labels=model.labels or model.metadata.labels,
-                   recorded=rec if isinstance(rec, dict) else None, input_hw=hw)
+                   recorded=rec, input_hw=hw)
     return spec.kind, spec.decoder
 
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from edgelite.runtime.tasks.user_metric import UserMetric
 
 # The edgelite metadata entry's provenance key the task is recorded under: {"kind": …, "decoder": {…}}.
-RECORD_KEY = "task"
+RECORD_KEY = "task"   # = runtime.metadata.TASK_KEY (a model's reader; this module is not imported to read one key)
 
 
 @dataclass(frozen=True)
