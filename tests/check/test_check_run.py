@@ -11,11 +11,15 @@ import pytest
 
 from tests.runtime.test_no_tensorflow import _run as run_without_tf
 
-BUDGETS = """
+# The example MNIST runs in ~0.06 ms: on a shared 2-core CI runner an unchanged file measured +19 % per timing
+# kernel across two runs (round-to-round spread ±7.7 %). A latency budget is only as fine as the machine can
+# resolve, so this end-to-end test gates at 50 %; the real slowdown test below measures > +100 %.
+LATENCY_LIMIT_PCT = 50.0
+BUDGETS = f"""
     [models.budgets]
     max_size_bytes = 80000
     max_size_growth_pct = 2.0
-    max_latency_growth_pct = 15.0
+    max_latency_growth_pct = {LATENCY_LIMIT_PCT}
     max_top1_drop_pts = 1.0
     min_agreement = 0.98
     max_int8_over_float_latency = 3.0
@@ -81,7 +85,7 @@ def test_record_then_pass_then_catch_a_bigger_model(tmp_path, run_cli, example_m
     assert code == 0, stdout + err
     rows = {r["budget"]: r for r in json.loads(out["json"].read_text())["models"][0]["budgets"]}
     assert {r["status"] for r in rows.values()} == {"pass"}
-    assert rows["max_size_growth_pct"]["value"] == 0.0 and abs(rows["max_latency_growth_pct"]["value"]) < 15
+    assert rows["max_size_growth_pct"]["value"] == 0.0 and abs(rows["max_latency_growth_pct"]["value"]) < LATENCY_LIMIT_PCT
     assert "PASS: 6 passed" in stdout
 
     # The float model as candidate: 4x the size. Size growth breaks; the update is refused, baseline kept.
@@ -102,8 +106,9 @@ def test_record_then_pass_then_catch_a_bigger_model(tmp_path, run_cli, example_m
     assert code == 1 and "mnist/max_size_growth_pct (grew +" in err
     budgets = json.loads((tmp_path / "bigger.json").read_text())["models"][0]["budgets"]
     latency = next(r for r in budgets if r["budget"] == "max_latency_growth_pct")
-    if abs(predicted_growth_pct - 15.0) > 10.0:   # clear of the limit by more than two runs' noise
-        assert (latency["status"] == "fail") == (predicted_growth_pct > 15.0), (predicted_growth_pct, latency)
+    if abs(predicted_growth_pct - LATENCY_LIMIT_PCT) > 25.0:   # clear of the limit by more than two runs' noise
+        assert (latency["status"] == "fail") == (predicted_growth_pct > LATENCY_LIMIT_PCT), (predicted_growth_pct,
+                                                                                            latency)
     expected = {"max_size_bytes", "max_size_growth_pct"}
     if latency["status"] == "fail":
         expected.add("max_latency_growth_pct")
