@@ -1,6 +1,6 @@
-"""A float .tflite whose tensors share names (litert-torch's exports name most of them alike) converts to full
-int8 like any other: ranges are observed and written per tensor, not per name. Before, the shared name gave the
-tensors one range between them and the quantizer left their ops float ("cannot run in int8")."""
+"""Two traits of litert-torch's float exports, each of which left ops float ("cannot run in int8") before:
+tensors that share names (ranges are now observed and written per tensor, not per name) and the
+``keep_stablehlo_constant`` metadata entry (with it TF's quantizer keeps every weight constant float)."""
 
 from __future__ import annotations
 
@@ -45,3 +45,34 @@ def test_alike_tensor_names_still_give_full_int8(example_models, example, tmp_pa
     assert r.agreement is not None and r.agreement > 0.97, r.agreement
     # the I/O names travel unchanged
     assert [t.name for t in Model.load(out).inputs] == [t.name for t in Model.load(example_models["float32"]).inputs]
+
+
+def _with_keep_constants_flag(source: Path, out: Path) -> None:
+    """``source`` with the metadata entry litert-torch writes: ``keep_stablehlo_constant`` = ``true``."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model(str(source))
+    buf = schema.BufferT()
+    buf.data = list(b"true")
+    model.buffers.append(buf)
+    entry = schema.MetadataT()
+    entry.name, entry.buffer = b"keep_stablehlo_constant", len(model.buffers) - 1
+    model.metadata = [*(model.metadata or []), entry]
+    flatbuffer_utils.write_model(model, str(out))
+
+
+def test_litert_torch_keep_constants_flag_still_gives_full_int8(example_models, example, tmp_path, run_cli):
+    from edgelite.runtime import tflite_file
+
+    source = tmp_path / "flagged.tflite"
+    _with_keep_constants_flag(example_models["float32"], source)
+    assert b"keep_stablehlo_constant" in source.read_bytes()
+    before = source.read_bytes()
+    out = tmp_path / "flagged_int8.tflite"
+    code, _, err = run_cli("-q", "convert", source, "-o", out, "--calib", example / "calib")
+    assert code == 0, err
+    assert source.read_bytes() == before
+    data = out.read_bytes()
+    assert tflite_file.is_quantized(data) and not tflite_file.float_compute_ops(data)
+    assert b"keep_stablehlo_constant" not in data
