@@ -55,6 +55,10 @@ class ConvertConfig:
     optimize: str | None = None            # accuracy: try the methods in order of cost (converter/optimize.py)
     max_size_growth: float = 1.3           # --optimize: the float fallback may grow the plain int8 size this much
     task: TaskRequest | None = None        # --task/--metric/--decoder…: what --max-drop, --optimize and analyze judge
+    # PyTorch/ONNX sources (converter/pytorch_source.py): example input shapes in the source's own layout, one per
+    # input; and whether NCHW image inputs stay NCHW instead of becoming NHWC on the device
+    input_shapes: tuple[tuple[int, ...], ...] = ()
+    keep_layout: bool = False
     target_notes: tuple[str, ...] = field(default=(), init=False)
 
     def __post_init__(self) -> None:
@@ -101,6 +105,7 @@ class ConvertConfig:
             resize_pipeline=resize_pipeline, confirm_fraction=confirm_fraction,
             calibration=o.calibration or "minmax", bias_correction=o.bias_correction, equalize=o.equalize,
             optimize=optimize, max_size_growth=max_size_growth,
+            input_shapes=tuple(tuple(int(d) for d in s) for s in (o.input_shapes or ())), keep_layout=o.keep_layout,
         )
 
     @property
@@ -132,9 +137,19 @@ class ConvertConfig:
         warnings = []
         from edgelite.converter.source_kinds import refuse_unsupported
 
-        refuse_unsupported(self.model)   # before anything else: a pickle is refused unread, PyTorch/ONNX named
-        if not self.model.exists():
-            raise UserInputError(f"{self.model}: no such model; pass a .keras, .h5 or SavedModel folder")
+        from edgelite.converter.pytorch_source import kind_of
+
+        refuse_unsupported(self.model)   # before anything else: a pickle is refused unread
+        exported = kind_of(self.model)
+        if exported != "factory" and not self.model.exists():
+            raise UserInputError(f"{self.model}: no such model; pass a .keras, .h5, SavedModel folder, float "
+                                 ".tflite, .pt2, .onnx or a package.module:factory")
+        if (self.input_shapes or self.keep_layout) and exported is None:
+            raise UserInputError(f"{self.model}: --input-shape and --keep-layout are for PyTorch and ONNX sources; "
+                                 "drop them (--input-size HxW sets an image size)")
+        if exported is not None and (self.mode is not QuantMode.INT8 or self.target is not Target.LITERT):
+            raise UserInputError(f"{self.model}: PyTorch and ONNX sources convert to --mode int8 for --target litert "
+                                 f"(not --mode {self.mode.value}, --target {self.target.value})")
         if self.model.suffix == ".tflite" and (self.mode is not QuantMode.INT8 or self.target is not Target.LITERT):
             raise UserInputError(f"{self.model}: a float .tflite source converts to --mode int8 for --target litert "
                                  f"only (not --mode {self.mode.value}, --target {self.target.value}); for other "

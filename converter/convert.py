@@ -19,7 +19,7 @@ from edgelite.converter.report import CalibrationInfo, ConvertReport, FloatOp, I
 from edgelite.converter.scoring import Scorer
 from edgelite.converter.tflite_converter import run_tf, tflite_converter
 from edgelite.core.errors import ConversionError, UserInputError
-from edgelite.core.files import path_size, sha256_path
+from edgelite.converter.pytorch_source import source_digest
 from edgelite.core.formatting import float_ops_line
 from edgelite.core.options import ConvertOptions
 from edgelite.core.vocabulary import PRESETS
@@ -48,7 +48,7 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
     for note in cfg.target_notes:
         log(note)
     created = created_utc()
-    src_hash = sha256_path(cfg.model)
+    src_hash, src_size = source_digest(cfg.model)
     kept: list[Node] = []
     cal: Calibrated | None = None
     budget: BudgetReport | None = None
@@ -154,6 +154,8 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
         made["float_layers"] = [n.label for n in kept]
     if drift_ref is not None:
         made[drift_ref.KEY] = drift_ref.to_dict()
+    if src.export is not None:
+        made["source_export"] = src.export.to_dict()   # the route, the layout, the float export's fidelity
     if task is not None and _records_task(cfg, task):
         from edgelite.runtime.tasks.spec import RECORD_KEY
 
@@ -169,7 +171,7 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
                             f"{cfg.output} --gpu`")
     timings["total_s"] = time.perf_counter() - t_start
     return ConvertReport(
-        source=str(cfg.model), source_kind=src.kind, source_sha256=src_hash, source_size_bytes=path_size(cfg.model),
+        source=str(cfg.model), source_kind=src.kind, source_sha256=src_hash, source_size_bytes=src_size,
         output=str(cfg.output), size_bytes=len(final), mode=cfg.mode.value, io=cfg.io_type.value,
         spec=spec, labels_count=len(labels) if labels else 0,
         calibration=CalibrationInfo(**calib_info), float_ops=float_ops, layers=len(layer_names),
@@ -177,6 +179,7 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
         size_cost_bytes=(len(model_bytes) - int8_size) if int8_size is not None else 0,
         budget=budget, target=cfg.target.value, target_notes=list(cfg.target_notes), gpu=gpu_report, ranges=ranges,
         bias_correction=bias, equalization=eq, optimize=optimized, recipe=recipe, io_types=IOTypes.of(final),
+        source_export=src.export,
     )
 
 

@@ -59,11 +59,14 @@ class SourceModel:
     keras_model: Any = field(default=None, repr=False)
     signature: Any = field(default=None, repr=False)
     tflite_bytes: bytes | None = field(default=None, repr=False)   # a float .tflite source (converter/tflite_source.py)
+    # a PyTorch/ONNX source: how its float .tflite (``tflite_bytes``) was exported (converter/pytorch_source.py)
+    export: Any = field(default=None, repr=False)
     # Every input's shape and every output's name and shape, in the source's order (converter/io_names.py
     # gives converted files these names and this order). Empty for a float .tflite source: the file's own.
     input_shapes: tuple[tuple[int | None, ...], ...] = ()
     output_names: tuple[str, ...] = ()
     output_shapes: tuple[tuple[int | None, ...], ...] = ()
+    layout: str = "nhwc"                   # image inputs: nchw only for a PyTorch/ONNX source with --keep-layout
 
 
 def _inspect_h5(path: Path) -> str:
@@ -214,12 +217,20 @@ def _load_saved_model(path: Path) -> SourceModel:
 
 
 @contextlib.contextmanager
-def load_source(path: str | os.PathLike[str]) -> Iterator[SourceModel]:
-    """Load a model and yield it with a SavedModel folder (a temporary export for Keras files)."""
+def load_source(path: str | os.PathLike[str], *, input_shapes: tuple[tuple[int, ...], ...] = (),
+                keep_layout: bool = False) -> Iterator[SourceModel]:
+    """Load a model and yield it with a SavedModel folder (a temporary export for Keras files). PyTorch and ONNX
+    sources are exported to a float .tflite first (``input_shapes``/``keep_layout`` are theirs)."""
     from edgelite.converter.source_kinds import refuse_unsupported
 
-    refuse_unsupported(os.fspath(path))   # pickles never reach a loader; PyTorch/ONNX sources are named, not mistaken
+    refuse_unsupported(os.fspath(path))   # pickles never reach a loader
     p = Path(path)
+    from edgelite.converter.pytorch_source import kind_of
+
+    exported = kind_of(path)
+    if exported is not None:
+        yield from _exported_source(os.fspath(path), exported, input_shapes, keep_layout)
+        return
     if not p.exists():
         raise UserInputError(f"{p}: no such model; pass a .keras, .h5 or SavedModel folder")
     if p.suffix == ".tflite" and p.is_file():
@@ -237,6 +248,27 @@ def load_source(path: str | os.PathLike[str]) -> Iterator[SourceModel]:
                 native_stderr_captured():
             src = _load_saved_model(p) if p.is_dir() else _load_keras(p, Path(tmp))
         yield src
+
+
+def _exported_source(source: str, kind: str, input_shapes: tuple[tuple[int, ...], ...],
+                     keep_layout: bool) -> Iterator[SourceModel]:
+    """A PyTorch/ONNX source as a float .tflite source (``tflite_bytes``), with how it was exported."""
+    from edgelite.converter.pytorch_source import export_float
+    from edgelite.converter.tflite_source import inspect_float_tflite
+
+    with tempfile.TemporaryDirectory(prefix="edgelite-source-") as tmp:
+        with progress.working(f"exporting {Path(source).name} with litert-torch"):
+            path, made = export_float(source, kind, Path(tmp), input_shapes=input_shapes, keep_layout=keep_layout)
+        data, names, in_shape, out_shape = inspect_float_tflite(path)
+        layout = "nchw" if keep_layout and any(_nchw(s) for s in made.input_shapes) else "nhwc"
+        yield SourceModel(Path(source), made.kind, path, names, in_shape, out_shape, (), tflite_bytes=data,
+                          export=made, layout=layout)
+
+
+def _nchw(shape: tuple[int, ...]) -> bool:
+    from edgelite.converter.source_export import is_nchw_image
+
+    return is_nchw_image(list(shape))
 
 
 def _first_line(exc: BaseException) -> str:

@@ -122,7 +122,8 @@ def resolve_spec(cfg: ConvertConfig, src: SourceModel) -> PreprocessSpec | None:
             raise UserInputError(f"{cfg.model}: input shape {shape} is not an image (N,H,W,C); "
                                  "drop --input-size/--color and calibrate with arrays")
         return None
-    _, h, w, c = shape
+    nchw = src.layout == "nchw"   # a PyTorch/ONNX source kept NCHW (--keep-layout)
+    _, h, w, c = (shape[0], shape[2], shape[3], shape[1]) if nchw else shape
     if c not in (1, 3):
         if cfg.color:
             raise UserInputError(f"{cfg.model}: input has {c} channels; --color works with 1 or 3")
@@ -143,7 +144,7 @@ def resolve_spec(cfg: ConvertConfig, src: SourceModel) -> PreprocessSpec | None:
         raise UserInputError(f"{cfg.model}: model input has {c} channel(s) but --color is {color}; "
                              f"use --color {'gray' if c == 1 else 'rgb or bgr'}")
     return PreprocessSpec(height=int(h), width=int(w), color=color, resize=cfg.resize,
-                          mean=mean, std=std, pipeline=cfg.resize_pipeline or "pil")
+                          mean=mean, std=std, pipeline=cfg.resize_pipeline or "pil", layout="nchw" if nchw else "nhwc")
 
 
 def input_slots(cfg: ConvertConfig, src: SourceModel, spec: PreprocessSpec | None) -> tuple[InputSlot, ...]:
@@ -218,7 +219,8 @@ def prepared(cfg: ConvertConfig, warnings: list[str]) -> Iterator[Prepared]:
     from edgelite.converter.tflite_source import source_labels  # a float .tflite's metadata gives the defaults
 
     labels = source_labels(cfg, warnings)   # --labels, else the source's own; its notices go to warnings
-    with load_source(cfg.model) as src, tempfile.TemporaryDirectory(prefix="edgelite-target-") as tmp:
+    with load_source(cfg.model, input_shapes=cfg.input_shapes, keep_layout=cfg.keep_layout) as src, \
+            tempfile.TemporaryDirectory(prefix="edgelite-target-") as tmp:
         timings = {"load_s": time.perf_counter() - t_start}
         src = _for_target(cfg, src, labels, Path(tmp), warnings)
         spec = resolve_spec(cfg, src) if len(src.input_names) == 1 else None

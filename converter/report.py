@@ -10,6 +10,7 @@ from edgelite.converter.calibrated import Node
 from edgelite.converter.equalization import Equalization
 from edgelite.converter.float_fallback import BudgetReport
 from edgelite.converter.optimize import OptimizeReport
+from edgelite.converter.pytorch_source import SourceExport
 from edgelite.converter.range_calibration import RangeChoice
 from edgelite.core.recipe import Recipe
 from edgelite.core.report import OMIT_NONE, Record, Report
@@ -98,6 +99,8 @@ class ConvertReport(Report):
     optimize: OptimizeReport | None = field(default=None, metadata=OMIT_NONE)         # --optimize accuracy
     edgelite_version: str = __version__
     recipe: Recipe | None = field(default=None, metadata=OMIT_NONE)   # what made the file (convert --recipe)
+    # a PyTorch/ONNX source: the route that exported it, why, the layout, the float export's fidelity
+    source_export: SourceExport | None = field(default=None, metadata=OMIT_NONE)
     io_types: IOTypes | None = field(default=None, metadata=OMIT_NONE)  # every I/O tensor's type in the file
 
     def io_line(self) -> str:

@@ -10,8 +10,8 @@ Recognised by content as well as by name: a pickle stream (protocol 2–5 starts
 byte; protocol 0/1 streams are not sniffed) or a zip holding a ``data.pkl`` member (``torch.save``'s format since
 PyTorch 1.6) is refused under any file name, since model hubs ship them as ``.bin`` and ``.ckpt`` too.
 
-PyTorch (``.pt2``, ``module:factory``) and ONNX (``.onnx``) sources are recognised here so the error says what
-they are; their converters (litert-torch, onnx2tf) are issue 28's and not wired yet.
+PyTorch (``.pt2``, ``module:factory``) and ONNX (``.onnx``) sources are exported by ``pytorch_source``; a
+``.pt2`` archive is vetted there (``pytorch_archive``) so that loading it unpickles nothing either.
 """
 
 from __future__ import annotations
@@ -63,21 +63,11 @@ def pickled(path: Path) -> bool:
 
 
 def refuse_unsupported(source: str | Path) -> None:
-    """One ``UserInputError`` line for a source edgelite will not or cannot load (a pickle; a PyTorch or ONNX
-    source before their converters exist); nothing for the kinds the loaders handle."""
-    text = str(source)
-    p = Path(text)
-    if not p.exists() and FACTORY.match(text):
-        raise UserInputError(f"{text}: a PyTorch factory (package.module:function); PyTorch sources are not "
-                             "converted yet — export the model to a SavedModel, .keras or a float .tflite")
+    """One ``UserInputError`` line for a source edgelite will not load (a pickle); nothing for the kinds the
+    loaders handle."""
+    p = Path(str(source))
     if p.is_file() and (p.suffix.lower() in PICKLE_SUFFIXES or pickled(p)):
         if p.suffix.lower() == ".ckpt" and not pickled(p):
             return   # a TensorFlow checkpoint shard, not a pickle: the loaders say what they make of it
         raise UserInputError(f"{p}: a pickled PyTorch file; edgelite never unpickles (loading it would run code "
                              f"from the file): {SAFE_ALTERNATIVES}")
-    if p.suffix.lower() == ".pt2":
-        raise UserInputError(f"{p}: a torch.export archive; PyTorch sources are not converted yet — export the "
-                             "model to a SavedModel, .keras or a float .tflite")
-    if p.suffix.lower() == ".onnx":
-        raise UserInputError(f"{p}: an ONNX model; ONNX sources are not converted yet — convert it to a "
-                             "SavedModel first (e.g. onnx2tf) and pass that folder")

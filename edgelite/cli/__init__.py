@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, cast
 
+from edgelite.cli.source_args import add_source_flags
 from edgelite.cli.task_args import add_task_flags
 from edgelite.core import vocabulary as voc
 from edgelite.core.errors import ConversionError, EdgeliteError, UserInputError
@@ -201,7 +202,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("model", help=".keras, .h5, SavedModel folder, or a float .tflite as publishers ship it (e.g. "
                                  "MediaPipe's; to full int8 only): float16/int8 weights behind DEQUANTIZE are folded "
                                  "to float32, and its own metadata (normalization, colour, labels) gives the defaults "
-                                 "of --mean/--std/--color/--labels")
+                                 "of --mean/--std/--color/--labels; or a PyTorch .pt2 / package.module:factory or an "
+                                 ".onnx (to full int8; needs edgelite[torch] / edgelite[onnx])")
+    add_source_flags(p)
     p.add_argument("--target", choices=voc.choices(voc.Target), default="litert",
                    help="deployment preset: " + ", ".join(p.summary for p in voc.PRESETS.values()))
     p.add_argument("--mode", choices=voc.choices(voc.QuantMode),
@@ -378,8 +381,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     _add_spec_flags(p, defaults_note="defaults: the spec embedded in the model")
 
     p = sub.add_parser("compare", help="float reference vs quantized candidate: accuracy, agreement, latency, size")
-    p.add_argument("reference", help="float model: .tflite (board) or .keras/.h5/SavedModel (needs TensorFlow); "
-                                     "or a run saved by `edgelite run --save-run` (.npz)")
+    p.add_argument("reference", help="float model: .tflite (board) or .keras/.h5/SavedModel (needs TensorFlow), "
+                                     "a PyTorch .pt2 / package.module:factory (eager torch) or an .onnx "
+                                     "(onnxruntime); or a run saved by `edgelite run --save-run` (.npz)")
+    add_source_flags(p)
     p.add_argument("candidate", help="the .tflite to judge (usually int8), or a saved run (.npz)")
     g = p.add_argument_group("evaluation data")
     g.add_argument("--data", action=_DataAction,

@@ -10,6 +10,7 @@ from typing import Any
 
 from edgelite.calibration.preprocess import PreprocessSpec, parse_floats, parse_size
 from edgelite.cli import render
+from edgelite.cli.source_args import input_shapes
 from edgelite.cli.task_args import task_request
 from edgelite.core.errors import CheckFailed, UserInputError
 from edgelite.core.files import atomic_write_text, check_outputs
@@ -119,7 +120,8 @@ def _convert_config(args: argparse.Namespace, output: Path) -> Any:
         input_size=[over["height"], over["width"]] if "height" in over else None, resize=over.get("resize"),
         color=over.get("color"), mean=_list(over.get("mean")), std=_list(over.get("std")),
         calibration=getattr(args, "calibration", None), bias_correction=getattr(args, "bias_correction", False),
-        equalize=getattr(args, "equalize", None))
+        equalize=getattr(args, "equalize", None),
+        input_shapes=[list(x) for x in input_shapes(args)] or None, keep_layout=getattr(args, "keep_layout", False))
     cfg = ConvertConfig.from_options(
         args.model, output, options, calib=args.calib, labels=getattr(args, "labels", None), eval=args.eval,
         eval_samples=args.eval_samples, max_drop=getattr(args, "max_drop", None),
@@ -355,6 +357,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if cand.spec is None and ref.spec is not None:
             cand.with_spec(ref.spec)
         return _compare_with(args, ref, cand)
+    from edgelite.converter.pytorch_source import kind_of
+
+    kind = kind_of(args.reference)
+    if kind is not None:
+        from edgelite.converter.source_reference import open_source_reference
+
+        # the source itself is the reference (eager PyTorch, onnxruntime), fed in its own layout
+        return _compare_with(args, open_source_reference(args.reference, kind, cand, input_shapes(args)), cand)
+    if input_shapes(args) or getattr(args, "keep_layout", False):
+        raise UserInputError(f"{args.reference}: --input-shape and --keep-layout are for PyTorch and ONNX "
+                             "references; drop them")
     from edgelite.converter.loading import load_source
     from edgelite.converter.reference import TFReference
 

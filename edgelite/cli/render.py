@@ -54,6 +54,10 @@ def convert_table(r: ConvertReport) -> str:
         ("output", f"{r.output} ({size(r.size_bytes)})"),
         ("mode / io", f"{r.mode} / {r.io_line()}" + (f" (--target {r.target})" if r.target != "litert" else "")),
     ]
+    if r.source_export is not None:
+        e = r.source_export
+        rows.append(("route", f"{e.route}: {e.why}"))
+        rows.append(("layout", f"{e.layout}; float export vs eager {e.float_max_abs_diff:.2g} max abs"))
     if r.spec:
         rows.append(("preprocess", spec_line(r.spec)))
     if cal.used:

@@ -28,6 +28,8 @@ class ConvertOptions:
     calibration: str | None = None      # activation range method (calibration.ranges); None: minmax
     bias_correction: bool = False       # convert --bias-correction
     equalize: str | None = None         # convert --equalize: activations | weights; None: off
+    input_shapes: list[list[int]] | None = None   # PyTorch/ONNX sources: --input-shape, one per input
+    keep_layout: bool = False           # PyTorch/ONNX sources: keep NCHW image inputs (--keep-layout)
 
     def as_float_reference(self) -> ConvertOptions:
         """The same preprocessing converted to float32: the reference a quantized model is judged against."""
