@@ -118,7 +118,7 @@ def _load_pt2(path: str) -> tuple[Any, list[list[int | None]]]:
     return ep.module(), _pt2_shapes(ep)
 
 
-def _load_onnx(path: str) -> tuple[Any, list[list[int | None]], list[str]]:
+def _load_onnx(path: str, given: list[list[int]] | None) -> tuple[Any, list[list[int | None]], list[str]]:
     onnx = _import("onnx", "onnx")
     if Path(path).stat().st_size > MAX_ONNX_BYTES:
         raise SourceError(f"{path}: {Path(path).stat().st_size} bytes, over edgelite's {MAX_ONNX_BYTES} byte cap "
@@ -127,6 +127,7 @@ def _load_onnx(path: str) -> tuple[Any, list[list[int | None]], list[str]]:
         model = onnx.load(path)
     except Exception as exc:   # noqa: BLE001 - protobuf's DecodeError and friends: the file's fault
         raise SourceError(f"{path}: not a readable ONNX model ({_first_line(exc)})") from None
+    _torchvision_or_stand_in()
     o2t = _import("onnx2torch", "onnx")
     from onnx import defs
     from onnx2torch.node_converters.registry import get_converter
@@ -141,15 +142,125 @@ def _load_onnx(path: str) -> tuple[Any, list[list[int | None]], list[str]]:
             raise SourceError(f"{path}: ONNX node {node.name or '(unnamed)'!r} ({node.op_type}, opset "
                               f"{opsets.get(domain, '?')}) has no PyTorch conversion in onnx2torch; replace the op "
                               "or export the model without it", kind="convert") from None
+    _constants_as_initializers(model)
     initializers = {i.name for i in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in initializers]
     shapes = [[int(d.dim_value) if d.HasField("dim_value") and d.dim_value > 0 else None
                for d in i.type.tensor_type.shape.dim] for i in inputs]
+    fixed = resolve_shapes(path, shapes, given)
+    model = _folded_at(model, inputs, fixed)
     try:
         module = o2t.convert(model)
     except NotImplementedError as exc:
         raise SourceError(f"{path}: onnx2torch cannot convert it: {_first_line(exc)}", kind="convert") from None
+    _static_reshapes(module)
     return module.eval(), shapes, [i.name for i in inputs]
+
+
+def _constants_as_initializers(model: Any) -> int:
+    """Move tensor-valued ``Constant`` nodes into the graph's initializers (same name, same value). Paddle's
+    exporter (PP-OCR) stores every weight that way and onnx2torch reads a Conv's weights from initializers only.
+    Returns how many moved; the graph computes exactly what it did."""
+    moved = []
+    for node in model.graph.node:
+        if node.op_type == "Constant" and not node.domain and len(node.output) == 1 and len(node.attribute) == 1 \
+                and node.attribute[0].name == "value":
+            tensor = node.attribute[0].t
+            tensor.name = node.output[0]
+            model.graph.initializer.append(tensor)
+            moved.append(node)
+    for node in moved:
+        model.graph.node.remove(node)
+    return len(moved)
+
+
+def reshape_to(x: Any, dims: tuple[int, ...]) -> Any:
+    """ONNX Reshape with a constant target: 0 copies the input's axis (ONNX's rule), -1 is inferred."""
+    return x.reshape([x.shape[i] if d == 0 else d for i, d in enumerate(dims)])
+
+
+def _static_reshapes(module: Any) -> int:
+    """Turn onnx2torch's Reshape modules whose target shape is a constant into ``reshape_to`` calls with Python
+    ints. Its module tests the shape tensor's values (``torch.any(shape == 0)``), which torch.export cannot trace
+    (a data-dependent guard) although the values are constants of the graph. Returns how many were turned."""
+    turned = 0
+    graph = module.graph
+    for node in list(graph.nodes):
+        if node.op != "call_module" or type(module.get_submodule(node.target)).__name__ != "OnnxReshape":
+            continue
+        target = node.args[1] if len(node.args) > 1 else None
+        if getattr(target, "op", None) != "get_attr":
+            continue
+        value = module
+        for part in str(target.target).split("."):
+            value = getattr(value, part)
+        dims = tuple(int(d) for d in value.reshape(-1).tolist())
+        with graph.inserting_before(node):
+            new = graph.call_function(reshape_to, (node.args[0], dims))
+        node.replace_all_uses_with(new)
+        graph.erase_node(node)
+        turned += 1
+    if turned:
+        graph.eliminate_dead_code()
+        module.recompile()
+    return turned
+
+
+def _folded_at(model: Any, inputs: list[Any], shapes: list[list[int]]) -> Any:
+    """The model with its inputs fixed to ``shapes`` and its constant subgraphs folded by onnxruntime's basic
+    graph optimizations (constant folding, redundant nodes; standard ONNX ops only). Exporters compute Reshape
+    targets from ``Shape`` at run time (Paddle's do); once the input shape is fixed they are constants, and
+    torch.export no longer meets a data-dependent reshape."""
+    import tempfile
+
+    import onnx
+    import onnxruntime as ort
+
+    for value, shape in zip(inputs, shapes, strict=True):
+        dims = value.type.tensor_type.shape.dim
+        for d, size in zip(dims, shape, strict=True):
+            d.ClearField("dim_param")
+            d.dim_value = int(size)
+    with tempfile.TemporaryDirectory(prefix="edgelite-onnx-") as tmp:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        options.optimized_model_filepath = os.path.join(tmp, "folded.onnx")
+        try:
+            ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:   # noqa: BLE001 - onnxruntime refusing the graph: the file's, in one line
+            raise SourceError(f"onnxruntime cannot load the model at the input shape {shapes}: "
+                              f"{_first_line(exc)}") from None
+        return onnx.load(options.optimized_model_filepath)
+
+
+def _torchvision_or_stand_in() -> None:
+    """onnx2torch imports torchvision at the top for two node converters only (NonMaxSuppression, RoiAlign).
+    PyPI's torchvision does not load beside a CPU torch build (and pip would replace that torch with a CUDA one
+    to install it), so where it is missing a stand-in module is registered: onnx2torch imports, and a model that
+    reaches either converter gets a one-line error naming the op instead of a failed import for every model."""
+    import types
+
+    try:
+        import torchvision  # noqa: F401
+        return
+    except Exception:   # noqa: BLE001 - absent, or present but broken ("operator torchvision::nms does not exist")
+        for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
+            del sys.modules[name]
+
+    class _Missing(types.ModuleType):
+        def __getattr__(self, attr: str) -> Any:
+            if attr.startswith("__"):
+                raise AttributeError(attr)
+
+            def unavailable(*args: Any, **kwargs: Any) -> Any:
+                raise SourceError(f"the model uses torchvision.{attr} (ONNX NonMaxSuppression or RoiAlign), and "
+                                  "torchvision is not installed beside this torch; export the model without that "
+                                  "op (post-processing outside the graph)", kind="convert")
+            return unavailable
+
+    root, ops = _Missing("torchvision"), _Missing("torchvision.ops")
+    root.ops = ops  # type: ignore[attr-defined]
+    sys.modules["torchvision"], sys.modules["torchvision.ops"] = root, ops
 
 
 # ---- shapes and layout --------------------------------------------------------------------------------------
@@ -202,7 +313,7 @@ def export(req: Request) -> dict[str, Any]:
     elif req.kind == "pt2":
         module, found = _load_pt2(req.source)
     else:
-        module, found, names = _load_onnx(req.source)
+        module, found, names = _load_onnx(req.source, req.input_shapes)
     shapes = resolve_shapes(req.source, found, req.input_shapes)
     load_s = time.perf_counter() - t0
     nchw = [is_nchw_image(s) and not req.keep_layout for s in shapes]
