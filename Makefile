@@ -12,7 +12,15 @@ TFLR_STAMP := $(TFLR)/.installed
 PARITY     := $(OUT)/parity
 PY_OK_TFLR := $(shell $(PYTHON) -c 'import sys; print(int(sys.version_info[:2] <= (3, 11)))')
 
-.PHONY: setup demo check lint test browser test-tflite-runtime aarch64-check bench clean
+# Third venv: PyTorch and ONNX sources (edgelite[convert,torch,onnx]: TensorFlow, torch CPU, litert-torch,
+# onnxruntime; ~5 GB). torch==2.13.0 first: pip takes the CPU wheel on this machine's disk, and the extra's range
+# then installs nothing more (a range alone would fetch a multi-GB CUDA build). onnx2torch --no-deps: its
+# torchvision requirement would replace the CPU torch. Test data from wheels, --no-deps: facenet-pytorch (pins
+# torch < 2.3) and rapidocr-onnxruntime (opencv).
+SRC        := .venv-sources
+SRC_STAMP  := $(SRC)/.installed
+
+.PHONY: setup demo check lint test browser test-tflite-runtime test-sources aarch64-check bench bench-sources clean
 
 setup: $(STAMP)
 
@@ -81,6 +89,23 @@ ifeq ($(PY_OK_TFLR),1)
 else
 	@echo "SKIP tflite-runtime backend tests: tflite-runtime 2.14 has no wheels for Python > 3.11"
 endif
+
+$(SRC_STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(SRC)
+	$(SRC)/bin/python -m pip install --quiet --upgrade pip
+	$(SRC)/bin/python -m pip install --quiet 'torch==2.13.0'
+	$(SRC)/bin/python -m pip install --quiet -e '.[convert,dev,torch,onnx]'
+	$(SRC)/bin/python -m pip install --quiet --no-deps 'onnx2torch==1.5.15' 'facenet-pytorch==2.6.0' \
+		'rapidocr-onnxruntime==1.4.4'
+	touch $@
+
+# PyTorch (.pt2, package.module:factory) and ONNX sources, real models: facenet's MTCNN, PP-OCR's classifier.
+test-sources: $(SRC_STAMP)
+	$(SRC)/bin/python -m pytest -p no:cacheprovider -p no:logging -m sources tests/sources
+
+# edgelite's int8 against Ultralytics' route, litert-torch PT2E and onnx2tf -oiqt on the same real models.
+bench-sources: $(SRC_STAMP)
+	$(SRC)/bin/python benchmarks/sources_vs_anchors.py
 
 # Emulated Raspberry-Pi-class run (root + binfmt_misc, else one SKIP line): board installs on arm64, shared
 # runtime tests, int8 outputs compared with x86.

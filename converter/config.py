@@ -135,9 +135,8 @@ class ConvertConfig:
 
         ``writes_output=False`` (``analyze``) skips the checks on ``output``."""
         warnings = []
+        from edgelite.converter.pytorch_source import kind_of, require
         from edgelite.converter.source_kinds import refuse_unsupported
-
-        from edgelite.converter.pytorch_source import kind_of
 
         refuse_unsupported(self.model)   # before anything else: a pickle is refused unread
         exported = kind_of(self.model)
@@ -150,6 +149,8 @@ class ConvertConfig:
         if exported is not None and (self.mode is not QuantMode.INT8 or self.target is not Target.LITERT):
             raise UserInputError(f"{self.model}: PyTorch and ONNX sources convert to --mode int8 for --target litert "
                                  f"(not --mode {self.mode.value}, --target {self.target.value})")
+        if exported is not None:
+            require(exported)   # a missing extra: one line naming the install, before anything is read
         if self.model.suffix == ".tflite" and (self.mode is not QuantMode.INT8 or self.target is not Target.LITERT):
             raise UserInputError(f"{self.model}: a float .tflite source converts to --mode int8 for --target litert "
                                  f"only (not --mode {self.mode.value}, --target {self.target.value}); for other "

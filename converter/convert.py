@@ -15,11 +15,11 @@ from edgelite.converter.config import ConvertConfig, QuantMode
 from edgelite.converter.finalize import created_utc, finalize, provenance
 from edgelite.converter.float_fallback import BudgetReport, search
 from edgelite.converter.prepare import input_pin, prepared, resolve_spec  # noqa: F401 - resolve_spec: public API
+from edgelite.converter.pytorch_source import source_digest
 from edgelite.converter.report import CalibrationInfo, ConvertReport, FloatOp, IOTypes
 from edgelite.converter.scoring import Scorer
 from edgelite.converter.tflite_converter import run_tf, tflite_converter
 from edgelite.core.errors import ConversionError, UserInputError
-from edgelite.converter.pytorch_source import source_digest
 from edgelite.core.formatting import float_ops_line
 from edgelite.core.options import ConvertOptions
 from edgelite.core.vocabulary import PRESETS

@@ -75,7 +75,6 @@ def require(kind: str) -> None:
     needed = ["torch", "litert_torch"] + (["onnx", "onnx2torch", "onnxruntime"] if kind == "onnx" else [])
     missing = [m for m in needed if importlib.util.find_spec(m) is None]
     if missing:
-        extra = "onnx" if kind == "onnx" and any(m.startswith("onnx") for m in missing) else "torch"
         more = " && pip install --no-deps onnx2torch==1.5.15" if "onnx2torch" in missing else ""
         raise MissingDependencyError(
             f"{', '.join(missing)} not installed: {'ONNX' if kind == 'onnx' else 'PyTorch'} sources need "

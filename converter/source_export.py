@@ -188,7 +188,7 @@ def _static_reshapes(module: Any) -> int:
     for node in list(graph.nodes):
         if node.op != "call_module" or type(module.get_submodule(node.target)).__name__ != "OnnxReshape":
             continue
-        target = node.args[1] if len(node.args) > 1 else None
+        target: Any = node.args[1] if len(node.args) > 1 else None
         if getattr(target, "op", None) != "get_attr":
             continue
         value = module
@@ -282,13 +282,13 @@ def resolve_shapes(source: str, found: list[list[int | None]] | None, given: lis
         raise SourceError(f"{source}: a factory has no example input; give --input-shape N,C,H,W (the module's "
                           "own layout, e.g. --input-shape 1,3,224,224)")
     out = []
-    for k, shape in enumerate(found):
-        dims = [1 if (i == 0 and d is None) else d for i, d in enumerate(shape)]
-        if any(d is None for d in dims):
-            raise SourceError(f"{source}: input {k} has dynamic axes ({_shape_text(shape)}); give --input-shape "
+    for k, axes in enumerate(found):
+        sizes = [1 if (i == 0 and d is None) else d for i, d in enumerate(axes)]
+        if any(d is None for d in sizes):
+            raise SourceError(f"{source}: input {k} has dynamic axes ({_shape_text(axes)}); give --input-shape "
                               "with every axis fixed, e.g. --input-shape "
-                              + ",".join(str(d or 224) if i else "1" for i, d in enumerate(shape)))
-        out.append([int(d) for d in dims if d is not None])
+                              + ",".join(str(d or 224) if i else "1" for i, d in enumerate(axes)))
+        out.append([int(d) for d in sizes if d is not None])
     return out
 
 
@@ -323,7 +323,10 @@ def export(req: Request) -> dict[str, Any]:
         eager = _flat(module(*examples))
     wrapped = module
     if any(nchw):
-        wrapped = litert_torch.to_channel_last_io(module, args=[k for k, t in enumerate(nchw) if t]).eval()
+        wrapped = litert_torch.to_channel_last_io(module, args=[k for k, t in enumerate(nchw) if t])
+        # not .eval(): it recurses into a .pt2's unlifted module, which refuses train()/eval() calls; the
+        # source is in eval mode already and the wrapper has no mode of its own
+        wrapped.training = False
     fed = [e.permute(0, 2, 3, 1).contiguous() if t else e for e, t in zip(examples, nchw, strict=True)]
     t1 = time.perf_counter()
     try:
@@ -399,7 +402,10 @@ def _lowering_line(source: str, exc: BaseException, module: Any, fed: list[Any],
     op = found.group(1) if found else None
     where = None
     if op is not None:
-        where = _node_location(module, fed, op, torch)
+        # litert-torch's "Lowering not found" message carries the node's recorded frame of the user's code
+        frames = re.findall(r'File "([^"]+)", line (\d+)', text.split("Original traceback:", 1)[-1]) \
+            if "Original traceback:" in text else []
+        where = f"{frames[-1][0]}:{frames[-1][1]}" if frames else _node_location(module, fed, op, torch)
     if op is None:
         return f"{source}: litert-torch cannot export it: {_first_line(exc)}"
     return (f"{source}: op {op} cannot be lowered to TFLite by litert-torch"

@@ -8,6 +8,7 @@ import pickle
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 
@@ -47,13 +48,21 @@ def test_pickled_pytorch_files_are_refused_unread(tmp_path, run_cli, name, make)
     assert source.read_bytes() == before and not (tmp_path / "out.tflite").exists()
 
 
-def test_pytorch_and_onnx_sources_are_named(tmp_path, run_cli):
-    for name, words in (("m.pt2", "a torch.export archive"), ("m.onnx", "an ONNX model")):
-        (tmp_path / name).write_bytes(b"\x00" * 16)
-        code, _, err = run_cli("convert", tmp_path / name, "-o", tmp_path / "o.tflite", "--mode", "float32")
-        assert code == 2 and words in err and err.count("\n") == 1, err
-    code, _, err = run_cli("convert", "mypkg.models:build_net", "-o", tmp_path / "o.tflite", "--mode", "float32")
-    assert code == 2 and "a PyTorch factory" in err and err.count("\n") == 1, err
+def test_pytorch_and_onnx_sources_without_their_extras_get_one_line(tmp_path, run_cli):
+    """In the board/convert install (no torch): each source kind is named with the install it needs."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is not None:
+        pytest.skip("torch is installed here: the missing-extra line cannot show")
+    calib = tmp_path / "c.npy"
+    np.save(calib, np.zeros((2, 8, 8, 3), np.float32))
+    for source in (tmp_path / "m.pt2", tmp_path / "m.onnx", "mypkg.models:build_net"):
+        if isinstance(source, Path):
+            source.write_bytes(b"\x00" * 16)
+        code, _, err = run_cli("convert", source, "-o", tmp_path / "o.tflite", "--calib", calib)
+        assert code == 2 and "pip install" in err and "edgelite[torch" in err and err.count("\n") == 1, err
+    code, _, err = run_cli("convert", tmp_path / "m.pt2", "-o", tmp_path / "o.tflite", "--mode", "float32")
+    assert code == 2 and "--mode int8" in err and err.count("\n") == 1, err
 
 
 def test_keras_zips_and_tf_checkpoints_are_not_mistaken_for_pickles(example, tmp_path):
