@@ -86,8 +86,8 @@ _BAD_SCOPE_CHARS = re.compile(r"[^A-Za-z0-9_.\\/>-]")
 def _renamed_copy(model: Path, dest: Path) -> int:
     """Copy ``model`` to ``dest`` with node names TF accepts; returns how many names changed.
 
-    paddle2onnx exports (all PP-OCR models) name nodes like ``Conv@0``; onnx2tf 1.29 passes that name to TF,
-    which raises "'Softmax@0' is not a valid scope name". Only node names change (tensor names, hence the
+    Older paddle2onnx exports (PP-OCR mobile v2.0 cls; the v4 det/rec use ``p2o.Conv.0``) name nodes like
+    ``Conv@0``; onnx2tf 1.29 passes that name to TF, which raises "'Softmax@0' is not a valid scope name". Only node names change (tensor names, hence the
     input name and the graph, stay as they are), so this is the fix a user makes after reading that error.
     """
     import onnx
