@@ -146,9 +146,11 @@ class ConvertConfig:
         if (self.input_shapes or self.keep_layout) and exported is None:
             raise UserInputError(f"{self.model}: --input-shape and --keep-layout are for PyTorch and ONNX sources; "
                                  "drop them (--input-size HxW sets an image size)")
-        if exported is not None and (self.mode is not QuantMode.INT8 or self.target is not Target.LITERT):
-            raise UserInputError(f"{self.model}: PyTorch and ONNX sources convert to --mode int8 for --target litert "
-                                 f"(not --mode {self.mode.value}, --target {self.target.value})")
+        if exported is not None and (self.mode not in (QuantMode.INT8, QuantMode.FLOAT32)
+                                     or self.target is not Target.LITERT):
+            raise UserInputError(f"{self.model}: PyTorch and ONNX sources convert to --mode int8 (or float32, the "
+                                 f"float export) for --target litert (not --mode {self.mode.value}, --target "
+                                 f"{self.target.value})")
         if exported is not None:
             require(exported)   # a missing extra: one line naming the install, before anything is read
         if self.model.suffix == ".tflite" and (self.mode is not QuantMode.INT8 or self.target is not Target.LITERT):

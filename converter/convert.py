@@ -125,6 +125,10 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
             else:
                 drift_ref = reference_stats(first_input(prep.calib.x),
                                             outputs_at_shape(cal.float_model(), prep.calib.x))
+        elif src.export is not None and cfg.mode is QuantMode.FLOAT32:
+            assert src.tflite_bytes is not None
+            model_bytes = src.tflite_bytes   # a PyTorch/ONNX source's float export is the float32 model
+            plain = model_bytes
         else:
             model_bytes = io_names.from_source(run_tf("TFLite converter", cfg, tflite_converter(
                 src, cfg, prep.calib.x if prep.calib is not None else None).convert), src)

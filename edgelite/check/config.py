@@ -175,6 +175,10 @@ def _budgets(table: Any, where: str, file: Path) -> Budgets:
 def _resolve(base: Path, file: Path, key: str, value: Path | str | None, *, must_exist: bool = True) -> Path | None:
     if value is None:
         return None
+    from edgelite.converter.source_kinds import FACTORY
+
+    if key.endswith((".source", ".reference")) and FACTORY.match(str(value)) and not (base / str(value)).exists():
+        return Path(str(value))   # a PyTorch package.module:factory, imported from where check runs
     p = Path(value)
     p = Path(os.path.normpath(p if p.is_absolute() else base / p))
     if must_exist and not p.exists():

@@ -246,7 +246,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                                      "what its metadata says first")
 
     p = sub.add_parser("analyze", help="rank layers by the int8 error they cause (per-layer diagnosis)")
-    p.add_argument("model", help=".keras, .h5 or SavedModel folder")
+    p.add_argument("model", help=".keras, .h5 or SavedModel folder, a float .tflite, a PyTorch .pt2 / "
+                                 "package.module:factory or an .onnx")
+    add_source_flags(p)
     p.add_argument("--io", choices=voc.choices(voc.IOType), help="I/O type (default int8)")
     p.add_argument("--top", type=int, default=20, metavar="N", help="layers shown in the table (default 20)")
     p.add_argument("--measure", metavar="N|all", default=None,

@@ -35,4 +35,5 @@ class ConvertOptions:
         """The same preprocessing converted to float32: the reference a quantized model is judged against."""
         return ConvertOptions(target=self.target, mode="float32", samples=self.samples, seed=self.seed,
                               input_size=self.input_size, resize=self.resize, color=self.color,
-                              mean=self.mean, std=self.std)
+                              mean=self.mean, std=self.std, input_shapes=self.input_shapes,
+                              keep_layout=self.keep_layout)

@@ -61,7 +61,7 @@ def test_pytorch_and_onnx_sources_without_their_extras_get_one_line(tmp_path, ru
             source.write_bytes(b"\x00" * 16)
         code, _, err = run_cli("convert", source, "-o", tmp_path / "o.tflite", "--calib", calib)
         assert code == 2 and "pip install" in err and "edgelite[torch" in err and err.count("\n") == 1, err
-    code, _, err = run_cli("convert", tmp_path / "m.pt2", "-o", tmp_path / "o.tflite", "--mode", "float32")
+    code, _, err = run_cli("convert", tmp_path / "m.pt2", "-o", tmp_path / "o.tflite", "--mode", "float16")
     assert code == 2 and "--mode int8" in err and err.count("\n") == 1, err
 
 

@@ -196,3 +196,37 @@ def test_mtcnn_onet_real_faces_int8_vs_eager_pytorch(tmp_path, run_cli, faces48)
     # ~0.1–0.2 px; a layout or range mistake moves the five points by whole pixels
     loss = -figure["candidate"]
     assert 0 < loss < 1.0, figure
+
+
+def test_max_drop_and_check_take_a_pytorch_source(tmp_path, run_cli):
+    """The budget search and the CI gate work on a factory like on any source (float reference: its export)."""
+    import textwrap
+
+    calib, held_out = _calib(tmp_path, (32, 32, 3), 64, 0), _calib(tmp_path, (32, 32, 3), 90, 3)
+    out = tmp_path / "budget.tflite"
+    code, _, err = run_cli("-q", "convert", SMALL, "--input-shape", "1,3,32,32", "-o", out, "--calib", calib,
+                           "--eval", held_out, "--max-drop", "5", "--json", tmp_path / "b.json")
+    assert code == 0, err
+    budget = json.loads((tmp_path / "b.json").read_text())["budget"]
+    assert budget["met"] is True, budget
+
+    cfg = tmp_path / "edgelite.toml"
+    cfg.write_text(textwrap.dedent(f"""
+        work_dir = "work"
+        [latency]
+        rounds = 3
+        [[models]]
+        name = "small"
+        source = "{SMALL}"
+        calib = "{calib}"
+        eval = "{held_out}"
+        [models.convert]
+        input_shapes = [[1, 3, 32, 32]]
+        [models.budgets]
+        min_agreement = 0.9
+        max_size_bytes = 200000
+    """))
+    code, stdout, err = run_cli("check", "--config", cfg, "--json", tmp_path / "check.json")
+    assert code == 0, stdout + err
+    rows = {r["budget"]: r for r in json.loads((tmp_path / "check.json").read_text())["models"][0]["budgets"]}
+    assert rows["min_agreement"]["status"] == "pass" and rows["max_size_bytes"]["status"] == "pass"
