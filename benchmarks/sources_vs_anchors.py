@@ -39,6 +39,7 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -430,8 +431,12 @@ def route_pt2e(spec: ModelSpec, calib: np.ndarray, out: Path) -> str:
 def route_onnx2tf(spec: ModelSpec, calib: np.ndarray, out: Path) -> str:
     npy = out.with_suffix(".calib.npy")
     np.save(npy, calib)
+    # onnx2tf writes its simplified, fixed-shape graph over the file it is given; hand it a copy so the source
+    # (and every later route) stays the shipped model
+    onnx_copy = out.parent / Path(spec.source).name
+    shutil.copyfile(spec.source, onnx_copy)
     mean, std = (",".join(f"{v:g}" for v in vals) for vals in spec.norm)
-    cmd = [str(ONNX2TF_PY), str(ONNX2TF_ROUTE), spec.source, "--input-shape", ",".join(map(str, spec.shape)),
+    cmd = [str(ONNX2TF_PY), str(ONNX2TF_ROUTE), str(onnx_copy), "--input-shape", ",".join(map(str, spec.shape)),
            "--calib", str(npy), "--mean", mean, "--std", std, "--out", str(out.parent / "onnx2tf")]
     try:
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=ONNX2TF_TIMEOUT_S)

@@ -63,8 +63,8 @@ class TFReference:
     def describe(self) -> dict[str, Any]:
         return {"path": str(self.src.path), "kind": self.src.kind, "size_bytes": self.size_bytes,
                 "backend": "tensorflow", "backend_version": self._tf.__version__,
-                "inputs": _tensors(self.src.input_names, self.src.input_shapes),
-                "outputs": _tensors(self.src.output_names, self.src.output_shapes)}
+                "inputs": tensor_summaries(self.src.input_names, self.src.input_shapes),
+                "outputs": tensor_summaries(self.src.output_names, self.src.output_shapes)}
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -75,7 +75,7 @@ class TFReference:
         return self.src.path
 
 
-def _tensors(names: Sequence[str], shapes: Sequence[Sequence[int | None]]) -> list[dict[str, Any]]:
+def tensor_summaries(names: Sequence[str], shapes: Sequence[Sequence[int | None]]) -> list[dict[str, Any]]:
     """Reports' tensor summaries (``TensorSummary``'s keys) as dicts: the batch axis of one sample per run is
     1, other unknown sizes -1 (the shape signature's convention); float32, which ``run_one`` feeds and returns."""
     return [{"name": n, "shape": [1 if d is None and i == 0 else -1 if d is None else int(d) for i, d in enumerate(s)],

@@ -72,7 +72,7 @@ def _import(module: str, extra: str) -> Any:
 
 
 # ---- loading ----------------------------------------------------------------------------------------------
-def _load_factory(text: str) -> Any:
+def load_factory(text: str) -> Any:
     import importlib
 
     torch = _import("torch", "torch")
@@ -105,7 +105,7 @@ def _pt2_shapes(ep: Any) -> list[list[int | None]]:
     return shapes
 
 
-def _load_pt2(path: str) -> tuple[Any, list[list[int | None]]]:
+def load_pt2(path: str) -> tuple[Any, list[list[int | None]]]:
     torch = _import("torch", "torch")
     from edgelite.converter.pytorch_archive import vet
 
@@ -309,9 +309,9 @@ def export(req: Request) -> dict[str, Any]:
     litert_torch = _import("litert_torch", "torch")
     names: list[str] | None = None
     if req.kind == "factory":
-        module, found = _load_factory(req.source), None
+        module, found = load_factory(req.source), None
     elif req.kind == "pt2":
-        module, found = _load_pt2(req.source)
+        module, found = load_pt2(req.source)
     else:
         module, found, names = _load_onnx(req.source, req.input_shapes)
     shapes = resolve_shapes(req.source, found, req.input_shapes)
@@ -320,7 +320,7 @@ def export(req: Request) -> dict[str, Any]:
     gen = torch.Generator().manual_seed(0)
     examples = [torch.rand(s, generator=gen) * 2 - 1 for s in shapes]
     with torch.no_grad():
-        eager = _flat(module(*examples))
+        eager = flat_outputs(module(*examples))
     wrapped = module
     if any(nchw):
         wrapped = litert_torch.to_channel_last_io(module, args=[k for k, t in enumerate(nchw) if t])
@@ -345,11 +345,11 @@ def export(req: Request) -> dict[str, Any]:
     }
 
 
-def _flat(out: Any) -> list[Any]:
+def flat_outputs(out: Any) -> list[Any]:
     if isinstance(out, (list, tuple)):
-        return [t for o in out for t in _flat(o)]
+        return [t for o in out for t in flat_outputs(o)]
     if isinstance(out, dict):
-        return [t for k in out for t in _flat(out[k])]
+        return [t for k in out for t in flat_outputs(out[k])]
     return [out]
 
 
@@ -368,7 +368,7 @@ def _float_check(path: str, module: Any, shapes: list[list[int]], nchw: list[boo
     for _ in range(CHECK_SAMPLES):
         xs = [torch.rand(s, generator=gen) * 2 - 1 for s in shapes]
         with torch.no_grad():
-            ref = [t.numpy() for t in _flat(module(*xs))]
+            ref = [t.numpy() for t in flat_outputs(module(*xs))]
         feed = {n: (x.permute(0, 2, 3, 1).contiguous() if t else x).numpy()
                 for n, x, t in zip(in_names, xs, nchw, strict=True)}
         got = runner(**feed)

@@ -19,7 +19,7 @@ import numpy as np
 
 from edgelite.calibration.multi_input import InputSlot
 from edgelite.converter.pytorch_source import require
-from edgelite.converter.reference import _tensors
+from edgelite.converter.reference import tensor_summaries
 from edgelite.core.errors import UserInputError
 
 OUTPUT_INDEX = re.compile(r"output_(\d+)")
@@ -59,14 +59,14 @@ class SourceReference:
     def _open_torch(self, given: list[tuple[int, ...]]) -> None:
         import torch
 
-        from edgelite.converter.source_export import SourceError, _load_factory, _load_pt2, resolve_shapes
+        from edgelite.converter.source_export import SourceError, load_factory, load_pt2, resolve_shapes
 
         self._torch = torch
         try:
             if self.kind == "factory":
-                self._module, found = _load_factory(self.source), None
+                self._module, found = load_factory(self.source), None
             else:
-                self._module, found = _load_pt2(self.source)
+                self._module, found = load_pt2(self.source)
             self._shapes = [tuple(s) for s in resolve_shapes(self.source, found, [list(s) for s in given] or None)]
         except SourceError as exc:
             raise UserInputError(str(exc)) from None
@@ -123,10 +123,10 @@ class SourceReference:
         if self.kind == "onnx":
             outs = self._session.run(None, dict(zip(self._names, xs, strict=True)))
         else:
-            from edgelite.converter.source_export import _flat
+            from edgelite.converter.source_export import flat_outputs
 
             with self._torch.no_grad():
-                outs = [o.numpy() for o in _flat(self._module(*[self._torch.from_numpy(x) for x in xs]))]
+                outs = [o.numpy() for o in flat_outputs(self._module(*[self._torch.from_numpy(x) for x in xs]))]
         self.last_invoke_s = time.perf_counter() - t0
         arrays = [np.asarray(o, dtype=np.float32) for o in outs]
         return [arrays[k] for k in self._order(len(arrays))]
@@ -160,9 +160,9 @@ class SourceReference:
     def describe(self) -> dict[str, Any]:
         return {"path": self.source, "kind": "pytorch" if self.kind != "onnx" else "onnx",
                 "size_bytes": self.size_bytes, "backend": self.backend, "backend_version": self.backend_version,
-                "inputs": _tensors([t.name for t in self._candidate.inputs],
+                "inputs": tensor_summaries([t.name for t in self._candidate.inputs],
                                    [(1, *s) for s in self._cand_inputs]),
-                "outputs": _tensors([t.name for t in self._candidate.outputs],
+                "outputs": tensor_summaries([t.name for t in self._candidate.outputs],
                                     [tuple(int(d) for d in t.shape) for t in self._candidate.outputs])}
 
 
