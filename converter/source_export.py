@@ -153,7 +153,7 @@ def _load_onnx(path: str, given: list[list[int]] | None) -> tuple[Any, list[list
         module = o2t.convert(model)
     except NotImplementedError as exc:
         raise SourceError(f"{path}: onnx2torch cannot convert it: {_first_line(exc)}", kind="convert") from None
-    _static_reshapes(module)
+    _static_shape_ops(module)
     return module.eval(), shapes, [i.name for i in inputs]
 
 
@@ -179,24 +179,57 @@ def reshape_to(x: Any, dims: tuple[int, ...]) -> Any:
     return x.reshape([x.shape[i] if d == 0 else d for i, d in enumerate(dims)])
 
 
-def _static_reshapes(module: Any) -> int:
-    """Turn onnx2torch's Reshape modules whose target shape is a constant into ``reshape_to`` calls with Python
-    ints. Its module tests the shape tensor's values (``torch.any(shape == 0)``), which torch.export cannot trace
-    (a data-dependent guard) although the values are constants of the graph. Returns how many were turned."""
+def slice_to(x: Any, starts: tuple[int, ...], ends: tuple[int, ...], axes: tuple[int, ...],
+             steps: tuple[int, ...]) -> Any:
+    """ONNX Slice with constant starts/ends/axes/steps (ONNX's clamping; a negative step reads the axis
+    reversed, which torch slicing cannot do directly)."""
+    for start, end, axis, step in zip(starts, ends, axes, steps, strict=True):
+        axis %= x.dim()
+        n = int(x.shape[axis])
+        if step > 0:
+            x = x.narrow(axis, 0, n)[(slice(None),) * axis + (slice(start, end, step),)]
+        else:
+            s = min(max(start + n if start < 0 else start, 0), n - 1)
+            e = min(max(end + n if end < 0 else end, -1), n - 1)
+            # elements s, s+step, … > e, i.e. the flipped axis from n-1-s to n-1-e with step -step
+            x = x.flip(axis)[(slice(None),) * axis + (slice(n - 1 - s, n - 1 - e, -step),)]
+    return x
+
+
+def _constant(module: Any, arg: Any) -> tuple[int, ...] | None:
+    """The integer values of a ``get_attr`` argument of an onnx2torch graph, else None."""
+    if getattr(arg, "op", None) != "get_attr":
+        return None
+    value = module
+    for part in str(arg.target).split("."):
+        value = getattr(value, part)
+    return tuple(int(d) for d in value.reshape(-1).tolist())
+
+
+def _static_shape_ops(module: Any) -> int:
+    """Turn onnx2torch's Reshape and Slice modules whose shape arguments are constants into ``reshape_to`` /
+    ``slice_to`` calls with Python ints. Its modules read those tensors' values in Python (``torch.any(shape ==
+    0)``, ``.numpy()``), which tracing cannot do although the values are constants of the graph. Returns how many
+    were turned."""
     turned = 0
     graph = module.graph
     for node in list(graph.nodes):
-        if node.op != "call_module" or type(module.get_submodule(node.target)).__name__ != "OnnxReshape":
+        if node.op != "call_module":
             continue
-        target: Any = node.args[1] if len(node.args) > 1 else None
-        if getattr(target, "op", None) != "get_attr":
+        kind = type(module.get_submodule(node.target)).__name__
+        consts = [_constant(module, a) for a in node.args[1:]]
+        if kind == "OnnxReshape" and len(consts) == 1 and consts[0] is not None:
+            call: tuple[Any, tuple[Any, ...]] = (reshape_to, (node.args[0], consts[0]))
+        elif kind == "OnnxSlice" and consts and all(c is not None for c in consts):
+            starts, ends = consts[0], consts[1]
+            assert starts is not None and ends is not None
+            axes = consts[2] if len(consts) > 2 and consts[2] is not None else tuple(range(len(starts)))
+            steps = consts[3] if len(consts) > 3 and consts[3] is not None else (1,) * len(starts)
+            call = (slice_to, (node.args[0], starts, ends, axes, steps))
+        else:
             continue
-        value = module
-        for part in str(target.target).split("."):
-            value = getattr(value, part)
-        dims = tuple(int(d) for d in value.reshape(-1).tolist())
         with graph.inserting_before(node):
-            new = graph.call_function(reshape_to, (node.args[0], dims))
+            new = graph.call_function(*call)
         node.replace_all_uses_with(new)
         graph.erase_node(node)
         turned += 1
@@ -204,6 +237,24 @@ def _static_reshapes(module: Any) -> int:
         graph.eliminate_dead_code()
         module.recompile()
     return turned
+
+
+def _frozen(module: Any, shapes: list[list[int]]) -> Any:
+    """The module traced once on real tensors of the fixed input shapes (``make_fx``, real mode): the Python
+    logic onnx2torch's modules run on constant tensors (Resize's scales ``.tolist()``) is evaluated and the
+    graph keeps only the tensor ops, which torch.export then takes. The float check after the export compares
+    the result with the untraced module."""
+    import torch
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    gen = torch.Generator().manual_seed(2)
+    examples = [torch.rand(s, generator=gen) for s in shapes]
+    try:
+        with torch.no_grad():
+            return make_fx(module, tracing_mode="real")(*examples)
+    except Exception as exc:   # noqa: BLE001 - a converter module that needs input values: one line, op named
+        raise SourceError(f"the onnx2torch graph depends on input values at trace time ({_first_line(exc)})",
+                          kind="convert") from None
 
 
 def _folded_at(model: Any, inputs: list[Any], shapes: list[list[int]]) -> Any:
@@ -321,9 +372,10 @@ def export(req: Request) -> dict[str, Any]:
     examples = [torch.rand(s, generator=gen) * 2 - 1 for s in shapes]
     with torch.no_grad():
         eager = flat_outputs(module(*examples))
-    wrapped = module
+    exported = _frozen(module, shapes) if req.kind == "onnx" else module
+    wrapped = exported
     if any(nchw):
-        wrapped = litert_torch.to_channel_last_io(module, args=[k for k, t in enumerate(nchw) if t])
+        wrapped = litert_torch.to_channel_last_io(exported, args=[k for k, t in enumerate(nchw) if t])
         # not .eval(): it recurses into a .pt2's unlifted module, which refuses train()/eval() calls; the
         # source is in eval mode already and the wrapper has no mode of its own
         wrapped.training = False
