@@ -25,12 +25,13 @@ from edgelite.core.errors import ConversionError, MissingDependencyError, UserIn
 EXPORT_TIMEOUT_S = 1800
 
 ROUTE = "litert-torch float export → edgelite float-.tflite int8 path"
-ROUTE_WHY = ("int8 I/O, the file's metadata and every --calibration/--bias-correction/--equalize/--max-drop method "
-             "apply to it; litert-torch's PT2E int8 (route b) keeps float I/O, and on facenet's MTCNN left PReLU "
-             "and SOFTMAX float (benchmarks/sources_vs_anchors.py)")
+ROUTE_WHY = ("full int8 with int8 I/O and the file's metadata, and every --calibration/--bias-correction/--equalize/"
+             "--max-drop method applies; litert-torch's PT2E int8 (route b) keeps float I/O and leaves PReLU and "
+             "SOFTMAX float on facenet's MTCNN, so its file is not full int8 "
+             "(benchmarks/sources_vs_anchors.py)")
 ONNX_ROUTE = "onnx2torch → " + ROUTE
-ONNX_WHY = ("onnx2tf, the other ONNX route, needs Python ≥ 3.12 in its 2.x releases and pins an older "
-            "ai-edge-litert exactly; onnx2torch then litert-torch converts in this environment "
+ONNX_WHY = ("onnx2tf's own int8 (-oiqt; 1.29 on Python 3.11, 2.x needs 3.12) failed on PP-OCR models that this route "
+            "converts, and the onnx2torch graph takes every method of the PyTorch route "
             "(benchmarks/sources_vs_anchors.py)")
 
 

@@ -181,18 +181,22 @@ def reshape_to(x: Any, dims: tuple[int, ...]) -> Any:
 
 def slice_to(x: Any, starts: tuple[int, ...], ends: tuple[int, ...], axes: tuple[int, ...],
              steps: tuple[int, ...]) -> Any:
-    """ONNX Slice with constant starts/ends/axes/steps (ONNX's clamping; a negative step reads the axis
-    reversed, which torch slicing cannot do directly)."""
+    """ONNX Slice with constant starts/ends/axes/steps, index for index as ONNX's reference implementation
+    (numpy slicing: ``slice.indices`` clamps); a negative step reads the flipped axis, which torch slicing needs."""
     for start, end, axis, step in zip(starts, ends, axes, steps, strict=True):
         axis %= x.dim()
         n = int(x.shape[axis])
-        if step > 0:
-            x = x.narrow(axis, 0, n)[(slice(None),) * axis + (slice(start, end, step),)]
+        first, stop, stride = slice(start, end, step).indices(n)
+        count = len(range(first, stop, stride))
+        lead = (slice(None),) * axis
+        if count == 0:
+            x = x.narrow(axis, 0, 0)
+        elif stride > 0:
+            x = x[(*lead, slice(first, first + stride * (count - 1) + 1, stride))]
         else:
-            s = min(max(start + n if start < 0 else start, 0), n - 1)
-            e = min(max(end + n if end < 0 else end, -1), n - 1)
-            # elements s, s+step, … > e, i.e. the flipped axis from n-1-s to n-1-e with step -step
-            x = x.flip(axis)[(slice(None),) * axis + (slice(n - 1 - s, n - 1 - e, -step),)]
+            # element i of the axis is element n-1-i of the flipped axis
+            begin = n - 1 - first
+            x = x.flip(axis)[(*lead, slice(begin, begin - stride * (count - 1) + 1, -stride))]
     return x
 
 

@@ -103,3 +103,28 @@ def test_bad_onnx_sources_get_one_line(tmp_path, run_cli):
     junk.write_bytes(b"\x08\x07garbage" * 10)
     code, _, err = run_cli("convert", junk, "-o", tmp_path / "c.tflite", "--calib", calib)
     assert code == 2 and "not a readable ONNX model" in err and err.count("\n") == 1, err
+
+
+def test_static_slice_follows_onnx_slice_semantics():
+    """``slice_to`` (onnx2torch's Slice with constant arguments, made static) against numpy's slicing, which the
+    ONNX Slice spec follows (clamping, negative indices and steps), on random arguments."""
+    import torch
+
+    from edgelite.converter.source_export import slice_to
+
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 7, 9)).astype(np.float32)
+    for _ in range(300):
+        axes = tuple(int(a) for a in rng.choice([0, 1, 2, -1, -2], size=rng.integers(1, 3), replace=False))
+        if len({a % 3 for a in axes}) != len(axes):
+            continue
+        starts = tuple(int(v) for v in rng.integers(-12, 12, len(axes)))
+        ends = tuple(int(v) if rng.random() > 0.2 else int(np.iinfo(np.int64).max) * int(rng.choice([-1, 1]))
+                     for v in rng.integers(-12, 12, len(axes)))
+        steps = tuple(int(rng.choice([-3, -2, -1, 1, 2, 3])) for _ in axes)
+        index: list[slice] = [slice(None)] * 3
+        for s, e, a, st in zip(starts, ends, axes, steps, strict=True):
+            index[a % 3] = slice(s, e, st)
+        want = x[tuple(index)]
+        got = slice_to(torch.from_numpy(x), starts, ends, axes, steps).numpy()
+        assert got.shape == want.shape and np.array_equal(got, want), (starts, ends, axes, steps)
