@@ -62,6 +62,9 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
 
     with prepared(cfg, warnings) as prep:
         src, spec, timings = prep.src, prep.spec, prep.timings
+        off = src.export.float_warning() if src.export is not None else None
+        if off is not None:
+            warnings.append(off)
         t0 = time.perf_counter()
         if cfg.mode is QuantMode.INT8:
             assert prep.calib is not None

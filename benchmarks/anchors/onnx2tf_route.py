@@ -87,8 +87,9 @@ def _renamed_copy(model: Path, dest: Path) -> int:
     """Copy ``model`` to ``dest`` with node names TF accepts; returns how many names changed.
 
     Older paddle2onnx exports (PP-OCR mobile v2.0 cls; the v4 det/rec use ``p2o.Conv.0``) name nodes like
-    ``Conv@0``; onnx2tf 1.29 passes that name to TF, which raises "'Softmax@0' is not a valid scope name". Only node names change (tensor names, hence the
-    input name and the graph, stay as they are), so this is the fix a user makes after reading that error.
+    ``Conv@0``; onnx2tf 1.29 passes that name to TF, which raises "'Softmax@0' is not a valid scope name". Only
+    node names change (tensor names, hence the input name and the graph, stay as they are), so this is the fix a
+    user makes after reading that error.
     """
     import onnx
 
@@ -173,7 +174,7 @@ def _io_dtype(tflite: Path) -> str | None:
         from tensorflow.lite.python.interpreter import Interpreter
     try:
         interp = Interpreter(model_path=str(tflite))
-    except Exception:  # e.g. Flex (SELECT_TF_OPS) ops this interpreter lacks: dtypes unknown, file still made
+    except Exception:  # noqa: BLE001 - e.g. Flex ops this interpreter lacks: dtypes unknown, file still made
         return None
     dtypes = {np.dtype(d["dtype"]).name for d in interp.get_input_details() + interp.get_output_details()}
     return dtypes.pop() if len(dtypes) == 1 else "/".join(sorted(dtypes))
@@ -260,7 +261,7 @@ def main() -> None:
     Path(args.out).mkdir(parents=True, exist_ok=True)
     try:
         report = convert(args)
-    except Exception as exc:  # our own step failed (bad .npy, unreadable model): still one JSON line
+    except Exception as exc:  # noqa: BLE001 - our own step failed (bad .npy, unreadable model): still one JSON line
         report = {"ok": False, "tflite": None, "variant": None, "io": None, "seconds": 0.0,
                   "error": f"{type(exc).__name__}: {exc}"[:400],
                   "onnx2tf": importlib.metadata.version("onnx2tf")}
