@@ -296,9 +296,9 @@ def _torchvision_or_stand_in() -> None:
     import types
 
     try:
-        import torchvision  # noqa: F401
+        from torchvision.ops import nms, roi_align  # noqa: F401 - the two onnx2torch imports
         return
-    except Exception:   # noqa: BLE001 - absent, or present but broken ("operator torchvision::nms does not exist")
+    except Exception:   # noqa: BLE001 - absent, broken ("operator torchvision::nms does not exist") or a stub
         for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
             del sys.modules[name]
 
