@@ -153,6 +153,10 @@ class ConvertConfig:
                                  f"{self.target.value})")
         if exported is not None:
             require(exported)   # a missing extra: one line naming the install, before anything is read
+            from edgelite.converter.pytorch_source import parse_input_shape
+
+            for shape in self.input_shapes:   # the caps of --input-shape, also for check's input_shapes
+                parse_input_shape(",".join(str(d) for d in shape))
         if self.model.suffix == ".tflite" and (self.mode is not QuantMode.INT8 or self.target is not Target.LITERT):
             raise UserInputError(f"{self.model}: a float .tflite source converts to --mode int8 for --target litert "
                                  f"only (not --mode {self.mode.value}, --target {self.target.value}); for other "

@@ -130,7 +130,10 @@ def export_float(source: str, kind: str, folder: Path, *, input_shapes: tuple[tu
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with tempfile.TemporaryFile("w+") as log:
         try:
-            proc = subprocess.run([sys.executable, "-m", "edgelite.converter.source_export", str(req_path),
+            # a .pt2/.onnx is data: isolated mode keeps the working folder's modules (a numpy.py …) off the path;
+            # a factory is the user's code, imported from the working folder on purpose
+            isolate = [] if kind == "factory" else ["-I"]
+            proc = subprocess.run([sys.executable, *isolate, "-m", "edgelite.converter.source_export", str(req_path),
                                    str(res_path)], stdout=log, stderr=log, env=env, timeout=EXPORT_TIMEOUT_S,
                                   check=False)
         except subprocess.TimeoutExpired:

@@ -84,7 +84,8 @@ def record_ranges(float_model: bytes, x: Samples) -> bytes:
 
     model: Any = flatbuffer_utils.convert_bytearray_to_object(bytearray(float_model))
     renamed = _unique_names(model)
-    if renamed or _drop_kept_constants_flag(model):
+    dropped = _drop_kept_constants_flag(model)   # both run: a litert-torch export has alike names and the flag
+    if renamed or dropped:
         # ranges are observed and written by tensor name: alike names would share one range (litert-torch
         # exports name most tensors "litert_torch._convert…" or "arith.constant")
         float_model = bytes(flatbuffer_utils.convert_object_to_bytearray(model))

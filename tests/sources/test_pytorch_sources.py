@@ -230,3 +230,40 @@ def test_max_drop_and_check_take_a_pytorch_source(tmp_path, run_cli):
     assert code == 0, stdout + err
     rows = {r["budget"]: r for r in json.loads((tmp_path / "check.json").read_text())["models"][0]["budgets"]}
     assert rows["min_agreement"]["status"] == "pass" and rows["max_size_bytes"]["status"] == "pass"
+
+
+def test_pt2_vetting_refuses_every_way_to_unpickle_or_load_code(tmp_path):
+    """Archives that torch 2.13's loader would unpickle (object constants, a payload under another name, legacy
+    members torch.export.load falls back to) or dlopen (AOTInductor): refused by ``vet`` before torch reads them;
+    the plain archive passes."""
+    from edgelite.converter.pytorch_archive import vet
+    from edgelite.core.errors import UserInputError
+    from tests.sources.small_nets import small_cnn
+
+    good = tmp_path / "good.pt2"
+    torch.export.save(torch.export.export(small_cnn(), (torch.rand(1, 3, 32, 32),)), str(good))
+    vet(good)
+    top = zipfile.ZipFile(good).namelist()[0].split("/")[0]
+
+    def variant(name: str, extra: dict[str, bytes], config_path: str | None = None) -> Path:
+        out = tmp_path / f"{name}.pt2"
+        with zipfile.ZipFile(good) as src, zipfile.ZipFile(out, "w") as dst:
+            for info in src.infolist():
+                body = src.read(info)
+                if config_path and info.filename.endswith("model_constants_config.json"):
+                    body = json.dumps({"config": {"c": {"path_name": config_path, "use_pickle": False}}}).encode()
+                dst.writestr(info, body)
+            for member, body in extra.items():
+                dst.writestr(member, body)
+        return out
+
+    bad = [
+        variant("opaque_sub", {f"{top}/data/constants/opaque_obj_x/p": b"\x80\x04."}, "opaque_obj_x/p"),
+        variant("opaque_case", {f"{top}/data/constants/OPAQUE_OBJ_0": b"\x80\x04."}, "opaque_obj_0"),
+        variant("aoti", {f"{top}/data/aotinductor/model/model.so": b"\x7fELF"}),
+        variant("legacy_root", {"serialized_constants.pt": b"\x80\x04.", "version": b"1"}),
+    ]
+    for path in bad:
+        with pytest.raises(UserInputError) as err:
+            vet(path)
+        assert str(path) in str(err.value) and "\n" not in str(err.value), err.value
