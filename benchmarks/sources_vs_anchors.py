@@ -288,10 +288,10 @@ def load_torch(spec: ModelSpec) -> Any:
     Python logic onnx2torch's modules run on constants (Resize scales) is gone before torch.export sees it.
     """
     if spec.is_onnx:
-        from edgelite.converter import source_export as se
+        from edgelite.converter import onnx_source
 
-        module, _found, _names = se._load_onnx(spec.source, [list(spec.shape)])
-        return se._frozen(module, [list(spec.shape)]).eval()
+        module, _found, _names = onnx_source.load_onnx(spec.source, [list(spec.shape)])
+        return onnx_source.frozen(module, [list(spec.shape)]).eval()
     import importlib
 
     module, func = spec.source.split(":")

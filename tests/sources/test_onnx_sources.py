@@ -110,7 +110,7 @@ def test_static_slice_follows_onnx_slice_semantics():
     ONNX Slice spec follows (clamping, negative indices and steps), on random arguments."""
     import torch
 
-    from edgelite.converter.source_export import slice_to
+    from edgelite.converter.onnx_source import slice_to
 
     rng = np.random.default_rng(0)
     x = rng.random((4, 7, 9)).astype(np.float32)
