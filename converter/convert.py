@@ -199,10 +199,10 @@ def task_spec(cfg: ConvertConfig, float_bytes: bytes, labels: Any) -> TaskSpec |
 
 
 def _records_task(cfg: ConvertConfig, spec: TaskSpec) -> bool:
-    """Whether the converted file records ``spec``: asked for, recorded by the source, or a detector with its
-    decoder (what a later run could not guess again)."""
+    """Whether the converted file records ``spec``: asked for, recorded by the source (edgelite's entry or its
+    standard metadata), or a detector with its decoder (what a later run could not guess again)."""
     asked = cfg.task is not None and cfg.task.asked
-    return asked or spec.basis.startswith("recorded") or (spec.kind == "detect" and spec.decoder is not None)
+    return asked or spec.from_file or (spec.kind == "detect" and spec.decoder is not None)
 
 
 # Calibration samples used to rank layers (each candidate layer costs one run over them).

@@ -48,7 +48,8 @@ class MetadataSummary(Record):
     # Written by whoever made the file (edgelite's converter writes its own fields; others may write
     # anything): kept as the file has it, not typed.
     provenance: dict[str, Any]
-    # A task the file's standard metadata names (MediaPipe's detector metadata): {"kind", "decoder", "source"}.
+    # A task the file's standard metadata names (MediaPipe's detector metadata; a TFLite detector's or segmenter's
+    # output content): {"kind", "decoder" (MediaPipe only), "source"}.
     task: dict[str, Any] | None = field(default=None, metadata=OMIT_NONE)
 
 
@@ -69,10 +70,17 @@ class ModelMetadata:
     task: dict[str, Any] | None = None   # see MetadataSummary.task
 
     def recorded_task(self) -> dict[str, Any] | None:
-        """The task ``edgelite convert`` recorded in the file (its provenance entry), if any; MediaPipe's
-        detector metadata is ``task``, read apart (compare and check judge by it; run and serve by this)."""
+        """The task the file records: the one ``edgelite convert`` wrote (its provenance entry), else the one its
+        standard metadata names (``task``: MediaPipe's detector metadata, a TFLite detector's or segmenter's
+        output content). A MediaPipe decoder that cannot be read is left out here, so what needs no decoder
+        (``run``'s outputs, ``serve``) still works; ``compare`` and ``check`` read ``task`` and refuse it."""
         rec = self.provenance.get(TASK_KEY) if isinstance(self.provenance, dict) else None
-        return rec if isinstance(rec, dict) else None
+        if isinstance(rec, dict):
+            return rec
+        decoder = self.task.get("decoder") if self.task is not None else None
+        if isinstance(decoder, dict) and decoder.get("kind") == "invalid":
+            return None
+        return self.task
 
     def summary(self) -> MetadataSummary:
         return MetadataSummary(source=self.source, name=self.name, spec=self.spec,
@@ -206,6 +214,26 @@ def decode_standard(raw: bytes, where: str = "model") -> ms.ModelMetadata:
 
 # MediaPipe's object-detector metadata, a custom metadata entry of TFLITE_METADATA (runtime/decoders/)
 DETECTOR_METADATA = "DETECTOR_METADATA"
+# Where a task named by the TFLite Support metadata itself comes from (the ``source`` of its record).
+STANDARD_TASK_SOURCE = "the file's TFLite metadata"
+
+
+def _task_from_standard(meta: ms.ModelMetadata) -> dict[str, Any] | None:
+    """The task the TFLite Support metadata names by its output content, as the Task Library reads it: an output
+    of ``BoundingBoxProperties`` is an object detector's boxes (``ObjectDetector``: the post-processed four,
+    decoded by shape and name), a GRAYSCALE ``ImageProperties`` output a segmenter's mask (``ImageSegmenter``:
+    one score per class and pixel). None for anything else (a classifier's labels decide classify; an RGB image
+    output is an image-to-image model, not a mask)."""
+    for sub in meta.subgraph_metadata or ():
+        for tensor in sub.output_tensor_metadata or ():
+            props = tensor.content.content_properties if tensor.content is not None else None
+            name = tensor.name or "?"
+            if isinstance(props, ms.BoundingBoxProperties):
+                return {"kind": "detect", "source": f"{STANDARD_TASK_SOURCE} (output {name!r}: BoundingBoxProperties)"}
+            if isinstance(props, ms.ImageProperties) and props.color_space == ms.ColorSpaceType.GRAYSCALE:
+                return {"kind": "segment", "source": f"{STANDARD_TASK_SOURCE} (output {name!r}: a GRAYSCALE "
+                                                     "image, a segmenter's mask)"}
+    return None
 
 
 def read(data: bytes, *, input_hw: tuple[int, int] | None = None, where: str = "model") -> ModelMetadata:
@@ -222,6 +250,8 @@ def read(data: bytes, *, input_hw: tuple[int, int] | None = None, where: str = "
             from edgelite.runtime.decoders.mediapipe_metadata import task_from_metadata
 
             task = task_from_metadata(standard, where)
+        else:
+            task = _task_from_standard(standard)
 
     if EDGELITE_ENTRY in entries:
         try:

@@ -2,11 +2,11 @@
 metric): ``TaskRequest`` is what the user asked for (flags or edgelite.toml), ``resolve`` turns it and the model's
 file into a ``TaskSpec``.
 
-The default, when ``--task`` is not given, in this order: a task recorded in the file by ``convert`` (or by its
-MediaPipe detector metadata); a decoder file (detect); outputs that leave no doubt
-(``TFLite_Detection_PostProcess``'s four, one dense YOLO head: detect; an image-sized score map: segment); labels
-that fit an output, or an output whose rows are probability vectors (classify); else ``regress`` (per-output
-error only). Every guess is one notice line naming what decided it.
+The default, when ``--task`` is not given, in this order: a task recorded in the file by ``convert`` (or named by
+its standard metadata: MediaPipe's detector metadata, a TFLite detector's or segmenter's output); a decoder file
+(detect); outputs that leave no doubt (``TFLite_Detection_PostProcess``'s four, one dense YOLO head: detect; an
+image-sized score map: segment); labels that fit an output, or an output whose rows are probability vectors
+(classify); else ``regress`` (per-output error only). Every guess is one notice line naming what decided it.
 Landmarks and embeddings are never guessed (a vector of 1404 values is either): ``--task landmarks|embed``.
 """
 
@@ -78,6 +78,7 @@ class TaskSpec:
     resamples: int = 1000
     seed: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    from_file: bool = False                  # the kind is what the file records (edgelite's entry or its metadata)
 
     def record(self) -> dict[str, Any]:
         """What ``convert`` writes into the file so every command judges alike."""
@@ -180,4 +181,4 @@ def resolve(request: TaskRequest, outputs: Sequence[OutputInfo], *, labels: Sequ
     size = (input_hw[1], input_hw[0]) if input_hw is not None else None
     return TaskSpec(kind=kind, basis=basis, decoder=decoder, annotations=request.annotations, masks=request.masks,
                     metric=metric, class_output=class_output, input_size=size, resamples=request.resamples,
-                    seed=request.seed, notes=tuple(notes))
+                    seed=request.seed, notes=tuple(notes), from_file=request.kind is None and rec_kind is not None)

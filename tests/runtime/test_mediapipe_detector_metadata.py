@@ -121,6 +121,21 @@ def test_compare_judges_detections_from_the_metadata_without_a_decoder_file(writ
     assert "ssd decoder" in report.task.method
 
 
+def test_run_decodes_by_the_metadata_without_a_decoder_file(written, faces, run_cli):
+    """``run`` reads the task the file's metadata names, as compare does: it prints boxes, not the raw
+    regressor rows."""
+    import json
+
+    image = sorted(faces.glob("*.png"))[0]
+    code, out, err = run_cli("run", written[0], image)
+    assert code == 0, err
+    assert "box (px of 128x128)" in out, out
+    code, out, err = run_cli("run", written[0], image, "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["task"] == "detect" and "detections" in report["results"][0], report
+
+
 def _images(folder: Path, n: int) -> np.ndarray:
     from PIL import Image
 
@@ -201,7 +216,7 @@ def _corrupt(blob: bytes, how: str) -> bytes:
 
 
 @pytest.mark.parametrize("how", ["root offset", "anchor count", "num_boxes", "truncated"])
-def test_a_corrupt_detector_metadata_is_one_line_naming_the_file(written, tmp_path, how, run_cli):
+def test_a_corrupt_detector_metadata_is_one_line_naming_the_file(written, faces, tmp_path, how, run_cli):
     from edgelite.core.errors import UserInputError
     from edgelite.runtime import Model
 
@@ -214,6 +229,8 @@ def test_a_corrupt_detector_metadata_is_one_line_naming_the_file(written, tmp_pa
     model = Model.load(bad)
     code, _, err = run_cli("inspect", bad)
     assert code == 0 and "Traceback" not in err, err
+    code, out, err = run_cli("run", bad, sorted(faces.glob("*.png"))[0])
+    assert code == 0 and "Traceback" not in err and "box (px" not in out, err
     # ... and judging its detections is one line naming the file and the entry
     from edgelite.runtime.tasks.spec import OutputInfo, TaskRequest, resolve
 
