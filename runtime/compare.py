@@ -394,7 +394,8 @@ def compare_on(reference: Any, candidate: Any, data: Any, *, samples: int | None
     else:
         _same_input_shapes(reference, candidate)
     ref_x, by_position = _for_reference(reference, ref_x)
-    names = candidate.labels or source.class_names
+    # the file's labels even when they fit no output whole: a segmenter's name its score map's channels
+    names = candidate.labels or source.class_names or getattr(candidate.metadata, "labels", None)
     ids = sample_ids(cand_source, got.indices)
     ref_run = run_samples(reference, ref_x, ids, labels=got.y, class_names=names, progress="eval reference")
     cand_run = run_samples(candidate, got.x, ids, labels=got.y, class_names=names, progress="eval candidate")

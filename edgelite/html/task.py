@@ -205,22 +205,28 @@ def _view(view: SampleView, kind: str, rank: int) -> str:
             f"<figcaption>{escape(caption)}</figcaption></figure>")
 
 
-def _class_legend(views: Sequence[SampleView]) -> str:
-    """A swatch per class painted in the drawn masks (either side), class 0 being left clear."""
+def _class_legend(views: Sequence[SampleView], names: Sequence[str] | None = None) -> str:
+    """A swatch per class painted in the drawn masks (either side), class 0 being left clear; named by the
+    file's labels when they name the classes."""
     present: set[int] = set()
     for v in views:
         for mask in (v.reference, v.candidate):
             if mask is not None and np.ndim(mask) == 2:
                 present.update(int(c) for c in np.unique(np.asarray(mask)) if 0 < c < 256)
     items = "".join(f'<span class="class-swatch"><i class="swatch" style="border-top:8px solid rgb{class_rgb(c)};'
-                    f'opacity:0.6"></i>class {c}</span>' for c in sorted(present))
+                    f'opacity:0.6"></i>{_class_label(c, names)}</span>' for c in sorted(present))
     return ('<p class="legend">float mask | int8 mask, one colour per class over the input (class 0 left clear): '
             f"{items or 'no class but 0 painted'}</p>")
 
 
-def _legend(kind: str, views: Sequence[SampleView]) -> str:
+def _class_label(c: int, names: Sequence[str] | None) -> str:
+    return escape(f"{names[c]} ({c})") if names is not None and c < len(names) else f"class {c}"
+
+
+def _legend(kind: str, views: Sequence[SampleView], details: dict[str, Any] | None = None) -> str:
     if kind == "segment":
-        return _class_legend(views)
+        names = (details or {}).get("class_names")
+        return _class_legend(views, names if isinstance(names, list) else None)
     what = {("detect", "float"): "boxes (solid), keypoints (dots)", ("detect", "int8"): "boxes (dashed), keypoints "
             "(rings)", ("landmarks", "float"): "points (dots)", ("landmarks", "int8"): "points (rings)"}
     items = "".join(f'<span><i class="swatch" style="border-top-color:{colour};border-top-style:'
@@ -237,7 +243,7 @@ def views_section(task: TaskFigures) -> list[str]:
         out.append('<p class="meta">No drawings: a saved run keeps the figures but not the model inputs and '
                    "decoded results.</p>")
         return out
-    out.append(_legend(task.kind, task.views))
+    out.append(_legend(task.kind, task.views, task.details))
     out.append('<div class="views">' + "".join(_view(v, task.kind, k + 1) for k, v in enumerate(task.views))
                + "</div>")
     return out

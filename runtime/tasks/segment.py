@@ -38,6 +38,16 @@ def masks_of(a: np.ndarray) -> np.ndarray:
     return (a > threshold).astype(np.int64)
 
 
+def class_names_of(scores: np.ndarray, ctx: EvalContext) -> list[str] | None:
+    """The file's labels when they name the score map's channels one for one (DeepLab v3's 21), else None
+    (the masks then show class ids)."""
+    a = np.asarray(scores)
+    names = ctx.class_names
+    if names is None or a.ndim != 4 or a.shape[-1] < 2 or len(names) != a.shape[-1]:
+        return None
+    return [str(n) for n in names]
+
+
 def _miou(classes: int) -> bootstrap.Metric:
     def metric(columns: bootstrap.Columns, idx: np.ndarray) -> np.ndarray:
         inter = np.stack([np.asarray(columns[f"i{c}"])[idx].sum(-1) for c in range(classes)], -1)
@@ -78,9 +88,10 @@ def read_label_masks(folder: Path, ids: tuple[str, ...], size: tuple[int, int], 
     return out
 
 
-def _vs_labels(ref: np.ndarray, cand: np.ndarray, labels: np.ndarray, ctx: EvalContext, name: str, basis: str
-               ) -> TaskFigures:
+def _vs_labels(ref: np.ndarray, cand: np.ndarray, labels: np.ndarray, ctx: EvalContext, name: str, basis: str,
+               names: list[str] | None = None) -> TaskFigures:
     """Both models' masks against label masks: each side's mIoU and pixel accuracy, paired."""
+    named = {"class_names": names} if names is not None else {}
     valid = labels != IGNORE
     classes = int(max(ref.max(initial=0), cand.max(initial=0), np.where(valid, labels, 0).max(initial=0))) + 1
     if classes > MAX_CLASSES:
@@ -110,7 +121,7 @@ def _vs_labels(ref: np.ndarray, cand: np.ndarray, labels: np.ndarray, ctx: EvalC
               f"mIoU over the classes either the model or the labels paint; paired bootstrap over images "
               f"({ctx.resamples} resamples, seed {ctx.seed})")
     return TaskFigures(kind="segment", headline="miou", metrics=metrics, basis=basis, method=method, worst=worst,
-                       details={"output": name, "classes": classes, "labels": "masks"}, views=views)
+                       details={"output": name, "classes": classes, "labels": "masks", **named}, views=views)
 
 
 def judge(reference: Outputs, candidate: Outputs, ctx: EvalContext, *, output: str | None = None,
@@ -119,7 +130,7 @@ def judge(reference: Outputs, candidate: Outputs, ctx: EvalContext, *, output: s
     ref, cand = masks_of(reference[name]), masks_of(candidate[candidate_output or name])
     if masks is not None:
         labels = read_label_masks(masks, ctx.ids, (ref.shape[1], ref.shape[2]), ctx.crop_fraction)
-        return _vs_labels(ref, cand, labels, ctx, name, basis)
+        return _vs_labels(ref, cand, labels, ctx, name, basis, class_names_of(reference[name], ctx))
     classes = int(max(ref.max(initial=0), cand.max(initial=0))) + 1
     if classes > MAX_CLASSES:
         raise UserInputError(f"output {name}: {classes} classes; mIoU is computed for at most {MAX_CLASSES}")
@@ -143,7 +154,9 @@ def judge(reference: Outputs, candidate: Outputs, ctx: EvalContext, *, output: s
     worst = worst_first(ctx.ids, loss)
     index = {sid: i for i, sid in enumerate(ctx.ids)}
     views = [SampleView(w.id, w.loss, ref[index[w.id]], cand[index[w.id]]) for w in worst[:VIEWS]]
+    names = class_names_of(reference[name], ctx)
+    named = {"class_names": names} if names is not None else {}
     method = (f"output {name}: class masks (argmax), {classes} classes; mIoU over the classes either model paints; "
               f"paired bootstrap over images ({ctx.resamples} resamples, seed {ctx.seed})")
     return TaskFigures(kind="segment", headline="miou", metrics=metrics, basis=basis, method=method, worst=worst,
-                       details={"output": name, "classes": classes}, views=views)
+                       details={"output": name, "classes": classes, **named}, views=views)

@@ -175,7 +175,8 @@ def test_segment_section_shows_both_masks(browser, tmp_path, faces):  # noqa: F8
     for drawn in _views(browser, out):
         assert drawn["masks"] == 2 and len(drawn["images"]) == 4 and all(w > 0 for w in drawn["images"]), drawn
     painted = {int(c) for v in task.views for mask in (v.reference, v.candidate) for c in np.unique(mask) if c}
-    assert all(f"class {c}" in result["text"] for c in painted)
+    # the legend names each painted class by the file's own labels (DeepLab v3's 21: background, …, person)
+    assert painted and all(f"{m.metadata.labels[c]} ({c})" in result["text"] for c in painted), painted
 
 
 def test_per_class_ap_replaces_the_loss_histogram(browser, tmp_path, detect_report):  # noqa: F811

@@ -67,6 +67,8 @@ def test_deeplab_is_judged_as_a_segmenter_by_its_metadata(faces):
     agree = task.metrics["pixel_agreement"].candidate
     # two resize methods of one model: the masks differ at a few pixels (measured 0.9988 here), not none
     assert agree is not None and 0.95 < agree < 1.0, task.metrics
+    names = m.metadata.labels
+    assert task.details is not None and task.details["class_names"] == list(names) and len(names) == 21
 
 
 @pytest.fixture(scope="module")
