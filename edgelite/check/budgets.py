@@ -150,7 +150,8 @@ class Rule:
     def needs(self) -> str:
         """What a task budget needs, for refusals: "task detect", "task detect with annotations"."""
         what = "a task verdict" if "*" in self.tasks else f"task {' or '.join(self.tasks)}"
-        return f"{what} with annotations (COCO boxes)" if self.needs_annotations else what
+        labelled = "COCO keypoints" if self.tasks == ("landmarks",) else "COCO boxes"
+        return f"{what} with annotations ({labelled})" if self.needs_annotations else what
 
     def holds(self, value: float, limit: float) -> bool:
         """Limits are inclusive: a figure exactly at its limit passes."""
@@ -194,6 +195,17 @@ RULES: dict[str, Rule] = {r.key: r for r in (
          _candidate("max_landmark_error_px", "landmark_error_px"),
          lambda v, lim, b: f"landmarks off by {v:.2f} px > {lim:g}", ".2f", " px", needs_eval=True,
          tasks=("landmarks",), metric="landmark_error_px"),
+    Rule("max_keypoint_error_px", "keypoint error of the kept detections int8 vs float (px)",
+         _candidate("max_keypoint_error_px", "keypoint_error_px"),
+         lambda v, lim, b: f"detection keypoints off by {v:.2f} px > {lim:g}", ".2f", " px", needs_eval=True,
+         tasks=("detect",), metric="keypoint_error_px"),
+    Rule("max_landmark_nme", "normalised mean landmark error int8 vs float (fraction)",
+         _candidate("max_landmark_nme", "landmark_nme"),
+         lambda v, lim, b: f"landmark NME {v:.4f} > {lim:g}", ".4f", "", needs_eval=True, tasks=("landmarks",),
+         metric="landmark_nme"),
+    Rule("min_oks_ap", "int8 OKS AP@0.5:0.95 on the keypoint annotations", _candidate("min_oks_ap", "oks_ap"),
+         lambda v, lim, b: f"OKS AP@0.5:0.95 {v:.4f} < {lim:g}", ".4f", "", minimum=True, needs_eval=True,
+         tasks=("landmarks",), metric="oks_ap", needs_annotations=True),
     Rule("max_miou_drop", "mIoU lost int8 vs float (fraction, 1 − mIoU vs the float's masks)", _miou_drop,
          lambda v, lim, b: f"mIoU dropped {v:.4f} > {lim:g}", ".4f", "", needs_eval=True, tasks=("segment",),
          metric="miou"),
@@ -204,7 +216,8 @@ RULES: dict[str, Rule] = {r.key: r for r in (
 
 GROWTH = tuple(k for k, r in RULES.items() if r.growth)
 TASK_BUDGETS = tuple(k for k, r in RULES.items() if r.task_budget)
-FRACTIONS = ("min_agreement", "min_detections_kept", "max_miou_drop", "min_map50_95")   # limits in [0, 1]
+FRACTIONS = ("min_agreement", "min_detections_kept", "max_miou_drop", "min_map50_95", "max_landmark_nme",
+             "min_oks_ap")   # limits in [0, 1]
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,9 @@ class Budgets:
     max_landmark_error_px: float | None = None  # mean landmark error vs float, in input pixels
     max_miou_drop: float | None = None         # fraction: 1 − mIoU vs the float's masks (or mIoU lost on labels)
     min_map50_95: float | None = None          # the int8 model's mAP@0.5:0.95 on the annotations
+    max_keypoint_error_px: float | None = None  # detect: keypoint error of the kept detections vs float, px
+    max_landmark_nme: float | None = None       # fraction: landmark error / inter-ocular distance (or box size)
+    min_oks_ap: float | None = None             # landmarks: the int8 model's OKS AP@0.5:0.95 on COCO keypoints
 
     def merged(self, override: Budgets) -> Budgets:
         return Budgets(**{f.name: getattr(override, f.name) if getattr(override, f.name) is not None
@@ -207,9 +210,11 @@ def _task_fits(entry: ModelEntry, where: str, file: Path) -> None:
     if entry.task is not None and entry.task not in TASKS:
         raise UserInputError(f"{file}: {where}.task: one of {', '.join(TASKS)}, got {entry.task!r}")
     kind = entry.implied_task
-    for key, needs in (("decoder", "detect"), ("annotations", "detect"), ("masks", "segment")):
-        if getattr(entry, key) is not None and kind != needs:
-            raise UserInputError(f"{file}: {where}.{key}: only applies to task {needs}; this model's task is {kind}")
+    # COCO annotations judge boxes (detect) or keypoints (landmarks), as compare --annotations does
+    for key, needs in (("decoder", ("detect",)), ("annotations", ("detect", "landmarks")), ("masks", ("segment",))):
+        if getattr(entry, key) is not None and kind not in needs:
+            raise UserInputError(f"{file}: {where}.{key}: only applies to task {' or '.join(needs)}; this model's "
+                                 f"task is {kind}")
     asked = [k for k in _TASK_KEYS if getattr(entry, k) is not None]
     if asked and entry.eval is None:
         raise UserInputError(f"{file}: {where}.eval: required by {asked[0]} (the task is judged on evaluation "

@@ -112,7 +112,8 @@ def test_the_baseline_keeps_the_task_figures(faces, tmp_path, run_cli):
     code, _, err = run_cli("check", "--config", cfg, "--update-baseline")
     assert code == 0, err
     task = json.loads((tmp_path / "baseline.json").read_text())["models"]["good"]["task"]
-    assert set(task) == {"max_metric_drop", "min_detections_kept", "max_detections_added"}
+    # every task figure the verdict measured (BlazeFace's keypoints too), whether budgeted or not
+    assert set(task) == {"max_metric_drop", "min_detections_kept", "max_detections_added", "max_keypoint_error_px"}
     code, stdout, err = run_cli("check", "--config", cfg, "--json", tmp_path / "again.json")
     assert code == 0, err
     rows = {r["budget"]: r for r in json.loads((tmp_path / "again.json").read_text())["models"][0]["budgets"]}
@@ -128,6 +129,32 @@ def test_a_detection_budget_on_a_model_judged_by_another_task_is_refused_at_run_
     assert code == 2 and err.count("\n") == 1, err
     assert "models[name='good'].budgets.max_metric_drop" not in err   # every task has a headline
     assert "budgets.min_detections_kept: needs task detect; this model's task is regress" in err, err
+
+
+def test_a_keypoint_budget_gates_the_detections_keypoints(faces, tmp_path, run_cli):
+    """BlazeFace's six keypoints per face: the correctly normalised int8's are 5.8 px off the float's (of 128;
+    95 % CI 5.4–6.1, benchmarks/task_metrics.py), so a 12 px budget passes and a 1 px one fails."""
+    cfg = _config(tmp_path, faces, budgets="[models.budgets]\nmax_keypoint_error_px = 12.0\n")
+    text = cfg.read_text()
+    cfg.write_text(text[:text.index('[[models]]\nname = "raw"')])   # the good model alone
+    code, _, err = run_cli("check", "--config", cfg, "--json", tmp_path / "loose.json")
+    assert code == 0, err
+    row = json.loads((tmp_path / "loose.json").read_text())["models"][0]["budgets"][0]
+    assert row["budget"] == "max_keypoint_error_px" and row["status"] == "pass" and 1.0 < row["value"] < 12.0, row
+    cfg.write_text(cfg.read_text().replace("max_keypoint_error_px = 12.0", "max_keypoint_error_px = 1.0"))
+    code, _, err = run_cli("check", "--config", cfg, "--json", tmp_path / "tight.json")
+    assert code == 1 and "good/max_keypoint_error_px (detection keypoints off by" in err, err
+    tight = json.loads((tmp_path / "tight.json").read_text())["models"][0]["budgets"][0]
+    assert tight["value"] == row["value"]   # the same conversion on the same faces, judged against a tighter limit
+
+
+def test_landmarks_take_coco_keypoints_and_their_budgets(tmp_path):
+    cfg = load_config(_write(tmp_path, 'eval = "eval"\ntask = "landmarks"\nannotations = "dec.toml"',
+                             "min_oks_ap = 0.5\nmax_landmark_nme = 0.02\nmax_landmark_error_px = 2.0"))
+    entry = cfg.models[0]
+    request = entry.task_request()
+    assert request is not None and request.kind == "landmarks" and request.annotations == tmp_path / "dec.toml"
+    assert entry.budgets.task_budgets == ["max_landmark_error_px", "max_landmark_nme", "min_oks_ap"]
 
 
 def _write(tmp_path: Path, model: str, budgets: str = "") -> Path:
@@ -156,6 +183,13 @@ def _write(tmp_path: Path, model: str, budgets: str = "") -> Path:
     ('eval = "eval"\ntask = "detect"', "min_detections_kept = 1.5", "models[0].budgets.min_detections_kept: must be "
      "between 0 and 1"),
     ('eval = "eval"\ntask = "detect"', "max_detections_added = -1", "max_detections_added: must be ≥ 0"),
+    ('eval = "eval"\ntask = "landmarks"', "min_oks_ap = 0.5", "models[0].budgets.min_oks_ap: needs task landmarks "
+     "with annotations (COCO keypoints); give models[0].annotations"),
+    ('eval = "eval"\ntask = "landmarks"', "max_landmark_nme = 1.5", "max_landmark_nme: must be between 0 and 1"),
+    ('eval = "eval"\ntask = "landmarks"', "max_keypoint_error_px = 3.0",
+     "models[0].budgets.max_keypoint_error_px: needs task detect; this model's task is landmarks"),
+    ('eval = "eval"\ntask = "embed"\nannotations = "dec.toml"', "",
+     "models[0].annotations: only applies to task detect or landmarks; this model's task is embed"),
     ('eval = "eval"\ntask = "boxes"', "", "models[0].task: one of classify, detect, landmarks, segment"),
     ('eval = "eval"\ntask = "landmarks"\ndecoder = "dec.toml"', "",
      "models[0].decoder: only applies to task detect; this model's task is landmarks"),
