@@ -367,7 +367,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                    help="with --capture: stop capturing when DIR holds M MB (default 100); nothing is deleted")
     p.add_argument("--allow-signature-change", action="store_true",
                    help="accept a new version whose input/output names, types or shapes differ")
-    add_task_flags(p, what="drift: a detector's detections per request and top score")
+    add_task_flags(p, what="drift: a detector's detections per request and top score", judged=False)
 
     p = sub.add_parser("run", help="run a .tflite model on images or .npy files")
     p.add_argument("model")
@@ -378,7 +378,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     g = _add_outputs(p, json=None)
     g.add_argument("--save-run", metavar="FILE.npz",
                    help="also save the run (outputs, sample ids, per-invoke times, labels) for `edgelite compare`")
-    add_task_flags(p, what="a detector's boxes, a landmark model's points: what is printed")
+    add_task_flags(p, what="a detector's boxes, a landmark model's points: what is printed", judged=False)
     _add_runtime_flags(p)
     _add_spec_flags(p, defaults_note="defaults: the spec embedded in the model")
 

@@ -276,11 +276,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from edgelite.serve.updates import watch_available
     from edgelite.serve.versions import VersionPolicy, parse_pins
 
-    for flag in ("annotations", "masks", "metric"):
-        if getattr(args, flag, None) is not None:
-            # serve judges live traffic, which has no labels and no float model beside it
-            raise UserInputError(f"serve --{flag}: serve watches drift with --task/--decoder only; --{flag} is for "
-                                 "compare, convert and check")
     policy, pins = VersionPolicy.parse(args.versions), parse_pins(args.pin)
     repo = Repository(Path(args.repo), threads=args.threads, policy=policy, pins=pins,
                       allow_signature_change=args.allow_signature_change, log=lambda line: print(line, flush=True),

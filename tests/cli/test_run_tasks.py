@@ -72,3 +72,15 @@ def test_the_record_key_run_reads_is_the_task_modules():
     from edgelite.runtime.tasks.spec import RECORD_KEY
 
     assert TASK_KEY == RECORD_KEY
+
+
+@pytest.mark.parametrize("command", ["run", "serve"])
+def test_one_model_commands_take_no_judging_flags(command, run_cli, capsys):
+    """run and serve have no float model beside them and no labels: a flag they would ignore is not theirs
+    (exit 2 naming it), and --task/--decoder stay."""
+    code, _, err = run_cli(command, "m.tflite", *(["x.npy"] if command == "run" else []), "--metric", "m.py:f")
+    assert code == 2 and "unrecognized arguments: --metric m.py:f" in err, err
+    with pytest.raises(SystemExit) as done:
+        run_cli(command, "--help")
+    out = capsys.readouterr().out
+    assert done.value.code == 0 and "--decoder FILE" in out and "--masks" not in out and "--resamples" not in out
