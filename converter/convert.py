@@ -74,11 +74,12 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
             task = task_spec(cfg, cal.float_model(), prep.labels)
             ev = prep.eval_data(cfg) if cfg.eval is not None else None
             warnings.extend(prep.data_warnings(cfg, ev))
-            warnings.extend(preflight.graph_warnings(cal, prep.calib.x))
             from edgelite.converter.mixed_range_check import mixed_range_warnings
 
-            # one output holding pixels beside [0, 1] scores loses the scores to one int8 scale (YOLO's mAP ≈ 0)
+            # one output holding pixels beside [0, 1] scores loses the scores to one int8 scale (YOLO's mAP ≈ 0);
+            # said before the per-tensor range advice, whose --keep-float fix is not this one's
             warnings.extend(mixed_range_warnings(cal.float_model(), prep.calib.x, src.kind))
+            warnings.extend(preflight.graph_warnings(cal, prep.calib.x))
             t0 = time.perf_counter()
             if cfg.optimize is not None or cfg.calibration == "auto":
                 assert ev is not None

@@ -187,7 +187,8 @@ def message(output_name: str, mixed: MixedRange, source_kind: str) -> str:
                "input size) before converting")
     return (f"output {output_name!r} mixes ranges under one int8 scale: {_listed(mixed.wide)} beside "
             f"{_listed(mixed.narrow)}, {mixed.ratio:.0f}x apart; the narrow channels keep {kept} of "
-            f"{INT8_STEPS} int8 steps (scores near zero, detections lost); {fix}")
+            f"{INT8_STEPS} int8 steps (scores near zero, detections lost; `edgelite compare` gives each group "
+            f"its error); {fix}")
 
 
 def group_errors(ref: np.ndarray, cand: np.ndarray, mixed: MixedRange) -> list[tuple[str, float | None, float]]:

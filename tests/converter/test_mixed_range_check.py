@@ -73,6 +73,7 @@ def test_pixel_boxes_beside_scores_are_warned_about(heads, samples):
 def test_convert_reports_the_mixed_output(heads):
     mixed = [w for w in heads["reports"]["mixed"].warnings if "mixes ranges" in w]
     assert len(mixed) == 1 and "'head'" in mixed[0] and "channels 0–3" in mixed[0]
+    assert "`edgelite compare` gives each group its error" in mixed[0]
     assert not [w for w in heads["reports"]["normalised"].warnings if "mixes ranges" in w]
 
 
