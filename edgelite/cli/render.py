@@ -174,6 +174,19 @@ def _metric_value(v: float | None, unit: str, rate: bool) -> str:
     return f"{v * 100:.2f} %" if rate else f"{v:.4g}{' ' + unit if unit else ''}"
 
 
+def _regress_label(t: TaskFigures, name: str, label: str) -> str:
+    """A regress metric's label with the output it measures when there are several ("mean absolute error
+    (classificators)"): ``mae[NAME]`` names it, the bare ``mae`` is the first of ``details.outputs``."""
+    outputs = (t.details or {}).get("outputs")
+    if not isinstance(outputs, list) or len(outputs) < 2:
+        return label
+    base, sep, rest = name.partition("[")
+    if base not in ("mae", "rmse"):
+        return label
+    output = rest[:-1] if sep else str(outputs[0])
+    return f"{label} ({printable(output)})"
+
+
 def task_table(t: TaskFigures) -> str:
     """The task section: each metric (float, int8, the change with its paired 95 % interval), the headline
     marked, then how they were computed and the worst samples."""
@@ -182,12 +195,13 @@ def task_table(t: TaskFigures) -> str:
     rows = []
     for name, m in t.metrics.items():
         i = info(name)
+        label = _regress_label(t, name, i.label) if t.kind == "regress" else i.label
         ref = "(vs float)" if m.reference is None else _metric_value(m.reference, i.unit, i.rate)
         scale = 100.0 if i.rate else 1.0
         unit = " pts" if i.rate else (f" {i.unit}" if i.unit else "")
         delta = "-" if m.delta is None else f"{m.delta * scale:+.2f}{unit}"
         ci = "" if m.delta_ci95 is None else f" [{m.delta_ci95[0] * scale:+.2f}, {m.delta_ci95[1] * scale:+.2f}]"
-        rows.append((("* " if name == t.headline else "  ") + i.label, ref,
+        rows.append((("* " if name == t.headline else "  ") + label, ref,
                      _metric_value(m.candidate, i.unit, i.rate), delta + ci))
     head = f"task: {t.kind} ({printable(t.basis)}); * = headline, bounded by --max-drop / max_metric_drop\n"
     text = head + table(rows, header=("metric", "reference", "candidate", "change [95 % CI]"))
@@ -327,10 +341,24 @@ def inspect_table(info: ModelInspection) -> str:
 def analyze_table(r: AnalyzeReport, limit: int = 20) -> str:
     i = r.int8
     head = [f"{r.source}: {r.samples} samples of {r.evaluated_on}"]
-    top1 = f"top-1 float {r.float_top1:.2f} % → int8 {i.top1:.2f} %, " \
-        if r.float_top1 is not None and i.top1 is not None else ""
     snr = "-" if i.snr_db is None else f"{i.snr_db:.1f} dB"
-    head.append(f"plain int8: {top1}agreement {i.agreement:.4f}, output SNR {snr}, size {size(i.size_bytes)}")
+    loss_header = "loss if float"
+    if r.metric is None:
+        top1 = f"top-1 float {r.float_top1:.2f} % → int8 {i.top1:.2f} %, " \
+            if r.float_top1 is not None and i.top1 is not None else ""
+        head.append(f"plain int8: {top1}agreement {i.agreement:.4f}, output SNR {snr}, size {size(i.size_bytes)}")
+    else:
+        # judged by a task: the first output's argmax agreement says nothing (a detector's coordinates); the
+        # plain int8 model's headline loss in the task's metric, as the layers are ranked by it
+        metric = printable(r.metric)
+        loss = f"{i.loss_pts:.2f}" if abs(i.loss_pts) < float("inf") else "undefined"   # NaN, inf: undefined
+        name, sep, tail = metric.rpartition(" (")
+        unit = tail[:-1] if sep and tail.endswith(")") else metric   # "pts", "px"; a user metric's name
+        user = name == "" or (i.task is not None and i.task.headline == "metric")
+        shown = f"{metric} {loss}" if user else f"{name} {loss} {unit}"   # "float detections kept loss 1.79 pts"
+        task = f" (task {i.task.kind}, {printable(i.task.basis)})" if i.task is not None else ""
+        head.append(f"plain int8: {shown}{task}, output SNR {snr}, size {size(i.size_bytes)}")
+        loss_header = f"loss if float ({unit})"   # the line above names the whole metric
 
     def num(v: float | None, spec: str) -> str:
         return "-" if v is None else format(v, spec)
@@ -344,7 +372,7 @@ def analyze_table(r: AnalyzeReport, limit: int = 20) -> str:
                      num(row.contribution_pct, ".1f") + (" %" if row.contribution_pct is not None else ""),
                      num(row.loss_pts_if_float, ".2f")))
     body = table(rows, ("#", "op", "layer", "rmse", "rmse/scale", "snr dB", "max abs", "contribution",
-                        "loss if float"))
+                        loss_header))
     more = f"\n… {len(r.layers) - limit} more layers in the JSON report" if len(r.layers) > limit else ""
     notes = "".join(f"\nwarning: {w}" for w in r.preflight)
     return "\n".join(head) + "\n" + body + more + notes

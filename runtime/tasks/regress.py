@@ -1,5 +1,6 @@
 """regress: per-output error against the float model — MAE and RMSE of every output (``mae``/``rmse`` for the
-first, ``mae[NAME]``/``rmse[NAME]`` for the others), with paired bootstrap intervals over samples."""
+first, ``mae[NAME]``/``rmse[NAME]`` for the others), with paired bootstrap intervals over samples. With more than
+one output, ``details.outputs`` names them in order (the first is the one the bare ``mae``/``rmse`` measure)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def error_metrics(reference: Outputs, candidate: Outputs, pairs: list[tuple[str,
 def judge(reference: Outputs, candidate: Outputs, ctx: EvalContext, *, pairs: list[tuple[str, str]],
           basis: str = "") -> TaskFigures:
     metrics, loss = error_metrics(reference, candidate, pairs, ctx)
+    details: dict[str, object] | None = {"outputs": [rn for rn, _ in pairs]} if len(pairs) > 1 else None
     return TaskFigures(kind="regress", headline="mae", metrics=metrics, basis=basis,
                        method=f"error of each output against the float model's; paired bootstrap over samples "
                               f"({ctx.resamples} resamples, seed {ctx.seed})",
-                       worst=worst_first(ctx.ids, loss))
+                       worst=worst_first(ctx.ids, loss), details=details)

@@ -104,6 +104,30 @@ def test_regress_mae_rmse():
     assert t.metrics["mae"].candidate == pytest.approx(2 * 4 / 20, abs=1e-6)
     assert t.metrics["rmse"].candidate == pytest.approx(math.sqrt(4 * 4 / 20), abs=1e-6)
     assert t.worst[0].id == "s0"
+    assert t.details is None   # one output: the JSON as before
+
+
+def test_regress_rows_name_their_output_when_there_are_several():
+    """BlazeFace judged as regress: two "mean absolute error" rows read the same unless each names its output;
+    the JSON keys stay ``mae`` (the first output) and ``mae[NAME]`` (the others)."""
+    from edgelite.cli.render import task_table
+
+    r = np.random.default_rng(0)
+    ref = {"regressors": r.normal(size=(6, 896, 16)), "classificators": r.normal(size=(6, 896, 1))}
+    cand = {k: v + 0.01 for k, v in ref.items()}
+    t = judge(_spec("regress"), ref, cand, _ctx(6))
+    assert list(t.metrics) == ["mae", "rmse", "mae[classificators]", "rmse[classificators]"]
+    assert t.details == {"outputs": ["regressors", "classificators"]}
+    rows = [line for line in task_table(t).splitlines() if "error" in line and "method" not in line]
+    labels = [line.strip(" *").split("  ")[0] for line in rows]
+    assert labels == ["mean absolute error (regressors)", "root mean square error (regressors)",
+                      "mean absolute error (classificators)", "root mean square error (classificators)"], rows
+    # the saved report reads back and renders the same
+    back = TaskFigures.from_dict(json.loads(json.dumps(t.to_dict())))
+    assert task_table(back) == task_table(t)
+    # one output: the rows as before, no output named
+    single = task_table(judge(_spec("regress"), {"out": ref["regressors"]}, {"out": cand["regressors"]}, _ctx(6)))
+    assert "* mean absolute error  " in single and "(out)" not in single
 
 
 def test_classify_agreement_and_top1():
