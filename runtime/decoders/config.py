@@ -29,7 +29,7 @@ import numpy as np
 from edgelite.core.errors import UserInputError
 from edgelite.runtime.decoders.detection import DetectionArrays
 from edgelite.runtime.decoders.nms import ALGORITHMS, OVERLAP_TYPES, NmsOptions, non_max_suppression
-from edgelite.runtime.decoders.ssd import TensorsToDetectionsOptions, decode_ssd
+from edgelite.runtime.decoders.ssd import BOX_FORMATS, TensorsToDetectionsOptions, decode_ssd
 from edgelite.runtime.decoders.ssd_anchors import SsdAnchorOptions, anchor_count, ssd_anchors
 
 if sys.version_info >= (3, 11):
@@ -42,7 +42,21 @@ MAX_BYTES = 64 * 1024  # a decoder file is a few dozen lines; anything bigger is
 # above any real detector and keeps a hostile file's [anchors] from asking for gigabytes.
 MAX_ANCHORS = 1_000_000
 T = TypeVar("T")
-_ENUMS = {"overlap_type": OVERLAP_TYPES, "algorithm": ALGORITHMS}
+_ENUMS = {"overlap_type": OVERLAP_TYPES, "algorithm": ALGORITHMS, "box_format": BOX_FORMATS}
+# MediaPipe option names edgelite knows but does not implement: refused by name rather than as unknown keys.
+_NOT_SUPPORTED = {
+    "decode": {
+        "tensor_mapping": "edgelite finds the box and score outputs by their shapes",
+        "box_boundaries_indices": "MediaPipe itself uses it only for models that end in a post-processing op",
+    },
+    "anchors": {
+        "fixed_anchors": "give fixed_anchors as a top-level list of [x_center, y_center, w, h] instead of [anchors]",
+    },
+}
+# Required unless multiscale_anchor_generation (MediaPipe's multiscale path reads only the input size of these)
+_ANCHORS_REQUIRED = ("num_layers", "min_scale", "max_scale", "input_size_height", "input_size_width")
+_MULTISCALE_REQUIRED = ("input_size_height", "input_size_width")
+MAX_LEVEL = 30   # stride 2**30: far past any pyramid; keeps 2**level an ordinary number
 
 
 @dataclass(frozen=True)
@@ -117,6 +131,10 @@ def config_from_dict(data: dict[str, Any], source: str = "decoder config") -> Ss
     anchors, fixed = None, None
     if "anchors" in data:
         anchors = _build(SsdAnchorOptions, data["anchors"], source, "anchors")
+        required = _MULTISCALE_REQUIRED if anchors.multiscale_anchor_generation else _ANCHORS_REQUIRED
+        for key in required:
+            if key not in data["anchors"]:
+                raise UserInputError(f"{source}: [anchors] missing key {key!r}")
     else:
         fixed = _fixed_anchors(data["fixed_anchors"], source)
     decode = _build(TensorsToDetectionsOptions, data["decode"], source, "decode")
@@ -124,6 +142,8 @@ def config_from_dict(data: dict[str, Any], source: str = "decoder config") -> Ss
     if anchors is not None:
         _check_anchors(anchors, source)
     _check_decode(decode, source)
+    if nms is not None:
+        _check_nms(nms, source)
     if anchors is not None:
         # counted, not generated: 30000 × 30000 at stride 1 would be gigabytes before any check could run
         count, what = anchor_count(anchors), "[anchors] makes"
@@ -157,6 +177,9 @@ def _build(cls: type[T], table: Any, source: str, name: str) -> T:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     for key in table:
+        if key in _NOT_SUPPORTED.get(name, {}):
+            raise UserInputError(f"{source}: [{name}] {key} is MediaPipe's option but not supported yet "
+                                 f"({_NOT_SUPPORTED[name][key]})")
         if key not in fields:
             raise UserInputError(f"{source}: [{name}] unknown key {key!r}; known: {', '.join(fields)}")
     values: dict[str, Any] = {}
@@ -200,6 +223,9 @@ def _scalar(value: Any, hint: Any, where: str) -> Any:
 
 def _check_anchors(a: SsdAnchorOptions, source: str) -> None:
     where = f"{source}: [anchors]"
+    if a.multiscale_anchor_generation:
+        _check_multiscale(a, where)
+        return
     if a.num_layers < 1:
         raise UserInputError(f"{where} num_layers must be ≥ 1, got {a.num_layers}")
     if len(a.strides) != a.num_layers:
@@ -220,6 +246,33 @@ def _check_anchors(a: SsdAnchorOptions, source: str) -> None:
         raise UserInputError(f"{where} aspect_ratios must be > 0, got {list(a.aspect_ratios)}")
 
 
+def _check_multiscale(a: SsdAnchorOptions, where: str) -> None:
+    if not 0 <= a.min_level <= a.max_level <= MAX_LEVEL:
+        raise UserInputError(f"{where} min_level = {a.min_level}, max_level = {a.max_level}; need "
+                             f"0 ≤ min_level ≤ max_level ≤ {MAX_LEVEL}")
+    levels = a.layer_count
+    if a.feature_map_height or a.feature_map_width:
+        if len(a.feature_map_height) != levels or len(a.feature_map_width) != levels:
+            raise UserInputError(f"{where} feature_map_height and feature_map_width need {levels} entries (one per "
+                                 f"level {a.min_level}..{a.max_level}), got {len(a.feature_map_height)} and "
+                                 f"{len(a.feature_map_width)}")
+        if any(v < 1 for v in a.feature_map_height + a.feature_map_width):
+            raise UserInputError(f"{where} feature_map_height and feature_map_width must be ≥ 1")
+    elif len(a.strides) != levels:
+        raise UserInputError(f"{where} strides has {len(a.strides)} entries for levels {a.min_level}..{a.max_level} "
+                             f"({levels}); give one per level, or feature_map_height/width")
+    if any(s < 1 for s in a.strides):
+        raise UserInputError(f"{where} strides must be ≥ 1, got {list(a.strides)}")
+    if a.input_size_height < 1 or a.input_size_width < 1:
+        raise UserInputError(f"{where} input_size_height and input_size_width must be ≥ 1")
+    if a.scales_per_octave < 1:
+        raise UserInputError(f"{where} scales_per_octave must be ≥ 1, got {a.scales_per_octave}")
+    if not (a.anchor_scale > 0 and np.isfinite(a.anchor_scale)):
+        raise UserInputError(f"{where} anchor_scale must be a finite number > 0, got {a.anchor_scale}")
+    if any(r <= 0 for r in a.aspect_ratios):
+        raise UserInputError(f"{where} aspect_ratios must be > 0, got {list(a.aspect_ratios)}")
+
+
 def _check_decode(d: TensorsToDetectionsOptions, source: str) -> None:
     where = f"{source}: [decode]"
     for key in ("num_classes", "num_boxes", "num_coords"):
@@ -236,6 +289,29 @@ def _check_decode(d: TensorsToDetectionsOptions, source: str) -> None:
         if d.keypoint_coord_offset < 0 or d.num_values_per_keypoint < 2 or end > d.num_coords:
             raise UserInputError(f"{where} keypoints need coordinates {d.keypoint_coord_offset}..{end - 1} but "
                                  f"num_coords = {d.num_coords}")
+    if d.ignore_classes and d.allow_classes:
+        raise UserInputError(f"{where} ignore_classes and allow_classes are both set; MediaPipe refuses the pair, "
+                             "give one of them")
+    if not d.class_allowed().any():
+        lists = "allow_classes" if d.allow_classes else "ignore_classes"
+        raise UserInputError(f"{where} {lists} leaves no class of num_classes = {d.num_classes} to report")
+    if d.max_results == 0:
+        raise UserInputError(f"{where} max_results = 0 would report nothing (MediaPipe refuses it); -1 = all")
+    if d.box_format == "UNSPECIFIED" and d.reverse_output_order:
+        raise UserInputError(f"{where} box_format = 'UNSPECIFIED' with reverse_output_order = true: MediaPipe then "
+                             "ignores reverse_output_order and reads y, x, h, w; drop box_format to read x, y, w, h, "
+                             "or write box_format = 'YXHW'")
+    if d.max_classes_per_detection < 1:
+        raise UserInputError(f"{where} max_classes_per_detection must be ≥ 1, got {d.max_classes_per_detection}")
+
+
+def _check_nms(n: NmsOptions, source: str) -> None:
+    where = f"{source}: [nms]"
+    if n.max_num_detections == 0:
+        raise UserInputError(f"{where} max_num_detections = 0 would keep nothing (MediaPipe refuses it); -1 = all")
+    if n.num_detection_streams < 1:
+        raise UserInputError(f"{where} num_detection_streams must be ≥ 1 (MediaPipe's check), got "
+                             f"{n.num_detection_streams}")
 
 
 def check_fits(config: SsdDecoderConfig, output_shapes: Sequence[Sequence[int]], source: str = "decoder config"

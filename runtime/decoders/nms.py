@@ -21,8 +21,20 @@ class NmsOptions:
     min_suppression_threshold: float = 1.0
     overlap_type: str = "JACCARD"
     algorithm: str = "DEFAULT"
+    # At most this many kept (-1 = all; 0 is refused, as MediaPipe does). MediaPipe's WEIGHTED path reserves
+    # but never enforces it (no MediaPipe graph combines the two); here it caps both algorithms, as a user who
+    # writes it means.
     max_num_detections: int = -1
-    min_score_threshold: float = -1.0
+    min_score_threshold: float = -1.0   # when > 0, detections below it are dropped before suppression
+    # NMS within each class (boxes of different classes never suppress each other), then max_num_detections
+    # over all of them by score: MediaPipe's multiclass_nms.
+    multiclass_nms: bool = False
+    # Accepted so a MediaPipe config pastes, with no effect on numpy decoding: MediaPipe merges the detection
+    # lists of num_detection_streams input streams (edgelite decodes one model output: one list), and
+    # return_empty_detections decides whether an empty result is still sent down the graph as a packet (a
+    # decoder call here always returns its result, empty or not).
+    num_detection_streams: int = 1
+    return_empty_detections: bool = False
 
 
 def overlap(top: np.ndarray, others: np.ndarray, overlap_type: str, *, top_is_reference: bool) -> np.ndarray:
@@ -43,13 +55,19 @@ def overlap(top: np.ndarray, others: np.ndarray, overlap_type: str, *, top_is_re
 
 
 def non_max_suppression(dets: DetectionArrays, options: NmsOptions) -> DetectionArrays:
-    """Kept detections by decreasing score."""
+    """Kept detections by decreasing score (per class first when ``multiclass_nms``)."""
+    if options.multiclass_nms:
+        return per_class_nms(dets, options)
+    return _suppress(dets, options)
+
+
+def _suppress(dets: DetectionArrays, options: NmsOptions) -> DetectionArrays:
     order = np.argsort(-dets.scores, kind="stable")  # stable: ties keep decode order, reruns agree
-    if options.min_score_threshold > 0:
-        order = order[dets.scores[order] >= options.min_score_threshold]
     limit = len(order) if options.max_num_detections < 0 else options.max_num_detections
     if options.algorithm == "WEIGHTED":
         return _weighted(dets, order, options, limit)
+    if options.min_score_threshold > 0:   # MediaPipe stops at the first box below it, by decreasing score
+        order = order[dets.scores[order] >= options.min_score_threshold]
     kept: list[int] = []
     while order.size and len(kept) < limit:
         top = order[0]
@@ -67,6 +85,10 @@ def _weighted(dets: DetectionArrays, order: np.ndarray, options: NmsOptions, lim
     points: list[np.ndarray] = []
     while order.size and len(scores) < limit:
         top = order[0]
+        # MediaPipe stops when the best remaining box is below min_score_threshold, but a box below it still
+        # joins (and weighs in) the group of a better box it overlaps
+        if options.min_score_threshold > 0 and dets.scores[top] < options.min_score_threshold:
+            break
         sim = overlap(dets.boxes[top], dets.boxes[order], options.overlap_type, top_is_reference=True)
         group = sim > options.min_suppression_threshold  # includes the top box itself (similarity 1)
         members = order[group]
@@ -89,7 +111,7 @@ def _weighted(dets: DetectionArrays, order: np.ndarray, options: NmsOptions, lim
 
 def per_class_nms(dets: DetectionArrays, options: NmsOptions) -> DetectionArrays:
     """NMS within each class (boxes of different classes never suppress each other), merged by score."""
-    parts = [non_max_suppression(dets.take(dets.class_ids == c), options) for c in np.unique(dets.class_ids)]
+    parts = [_suppress(dets.take(dets.class_ids == c), options) for c in np.unique(dets.class_ids)]
     merged = concatenate(parts, dets.keypoints.shape[1])
     if options.max_num_detections >= 0:
         merged = merged.take(np.arange(min(len(merged), options.max_num_detections)))

@@ -1,8 +1,10 @@
-"""SSD anchors as MediaPipe's SsdAnchorsCalculator generates them (non-multiscale path), field names kept so the
-values in MediaPipe's graph configs paste as they are.
+"""SSD anchors as MediaPipe's SsdAnchorsCalculator generates them, field names kept so the values in MediaPipe's
+graph configs paste as they are.
 
 Anchors are (x_center, y_center, w, h), normalized. Layers with equal consecutive strides share one feature map:
-their anchors are interleaved per grid cell, which is the order the model's output rows follow.
+their anchors are interleaved per grid cell, which is the order the model's output rows follow. With
+``multiscale_anchor_generation`` (RetinaNet / EfficientDet-style) each pyramid level min_level..max_level has
+stride 2**level and scales_per_octave × aspect_ratios anchors per cell, as MediaPipe's multiscale path.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ import numpy as np
 
 @dataclass(frozen=True)
 class SsdAnchorOptions:
-    """MediaPipe's ``SsdAnchorsCalculatorOptions`` (defaults as in its .proto)."""
+    """MediaPipe's ``SsdAnchorsCalculatorOptions`` (defaults as in its .proto; the config reader requires
+    num_layers, min_scale, max_scale and the input size unless ``multiscale_anchor_generation``, which needs only
+    the input size)."""
 
-    num_layers: int
-    min_scale: float
-    max_scale: float
-    input_size_height: int
-    input_size_width: int
+    num_layers: int = 0
+    min_scale: float = 0.0
+    max_scale: float = 0.0
+    input_size_height: int = 0
+    input_size_width: int = 0
     strides: tuple[int, ...] = ()
     feature_map_height: tuple[int, ...] = ()   # when given, used instead of strides (as MediaPipe does)
     feature_map_width: tuple[int, ...] = ()
@@ -32,6 +36,21 @@ class SsdAnchorOptions:
     reduce_boxes_in_lowest_layer: bool = False
     interpolated_scale_aspect_ratio: float = 1.0
     fixed_anchor_size: bool = False
+    # multiscale path only (MediaPipe ignores num_layers, min/max_scale, anchor offsets, the lowest-layer,
+    # interpolated and fixed-size options there)
+    multiscale_anchor_generation: bool = False
+    min_level: int = 3
+    max_level: int = 7
+    anchor_scale: float = 4.0
+    scales_per_octave: int = 2
+    normalize_coordinates: bool = True
+
+    @property
+    def layer_count(self) -> int:
+        """MediaPipe's GetNumLayers: the pyramid levels when multiscale, else num_layers."""
+        if self.multiscale_anchor_generation:
+            return self.max_level - self.min_level + 1
+        return self.num_layers
 
 
 def _scale(options: SsdAnchorOptions, index: int, count: int) -> float:
@@ -48,7 +67,7 @@ def _grid(options: SsdAnchorOptions, layer: int) -> tuple[int, int]:
 
 
 def _check_layers(options: SsdAnchorOptions) -> None:
-    n_layers = options.num_layers
+    n_layers = options.layer_count
     if options.feature_map_height:
         if len(options.feature_map_height) != n_layers or len(options.feature_map_width) != n_layers:
             raise ValueError("feature_map_height/width need one entry per layer")
@@ -88,6 +107,11 @@ def _maps(options: SsdAnchorOptions) -> Iterator[tuple[int, list[float], list[fl
 def anchor_count(options: SsdAnchorOptions) -> int:
     """How many anchors ``ssd_anchors`` makes, by arithmetic alone (nothing allocated per anchor), so a count
     from an untrusted file can be checked before the anchors are built. Raises ValueError as ``ssd_anchors``."""
+    if options.multiscale_anchor_generation:
+        _check_layers(options)
+        per_cell = len(options.aspect_ratios) * options.scales_per_octave
+        return sum(max(r, 0) * max(c, 0) * per_cell for r, c in (_grid(options, i)
+                                                              for i in range(options.layer_count)))
     total = 0
     for layer, ratios, _ in _maps(options):
         rows, cols = _grid(options, layer)
@@ -98,6 +122,8 @@ def anchor_count(options: SsdAnchorOptions) -> int:
 def ssd_anchors(options: SsdAnchorOptions) -> np.ndarray:
     """(num_anchors, 4) float32: x_center, y_center, w, h. Raises ValueError on inconsistent layer counts (the
     config reader reports those as user errors first)."""
+    if options.multiscale_anchor_generation:
+        return _multiscale(options)
     blocks: list[np.ndarray] = []
     for layer, ratios, scales in _maps(options):
         root = np.sqrt(np.asarray(ratios, np.float64))
@@ -128,3 +154,37 @@ def _same_map(options: SsdAnchorOptions, a: int, b: int) -> bool:
     if a >= len(options.strides):
         return a == b
     return options.strides[a] == options.strides[b]
+
+
+def _multiscale(options: SsdAnchorOptions) -> np.ndarray:
+    """MediaPipe's GenerateMultiScaleAnchors: level i (min_level..max_level) has stride 2**i (in pixels; only the
+    grid size comes from strides[i] or feature_map_height/width[i]), base size stride · anchor_scale, scales
+    2**(k / scales_per_octave); cells row-major, then aspect ratios, then scales. The centre is offset by half a
+    stride only along an axis whose input size 2**i divides (or is 1)."""
+    _check_layers(options)
+    ratios = np.sqrt(np.asarray(options.aspect_ratios, np.float64))
+    scales = 2.0 ** (np.arange(options.scales_per_octave) / options.scales_per_octave)
+    blocks: list[np.ndarray] = []
+    for i, level in enumerate(range(options.min_level, options.max_level + 1)):
+        stride = 2.0 ** level
+        base = stride * options.anchor_scale
+        denominator = 2 ** level
+        off_y = stride / 2 if options.input_size_height % denominator == 0 or options.input_size_height == 1 else 0.0
+        off_x = stride / 2 if options.input_size_width % denominator == 0 or options.input_size_width == 1 else 0.0
+        rows, cols = _grid(options, i)
+        # (aspect ratio, scale) pairs of one cell, scale fastest
+        h = (scales[None, :] * base / ratios[:, None]).reshape(-1)
+        w = (scales[None, :] * base * ratios[:, None]).reshape(-1)
+        ys, xs = np.meshgrid(np.arange(rows) * stride + off_y, np.arange(cols) * stride + off_x, indexing="ij")
+        block = np.empty((rows, cols, h.size, 4), np.float64)
+        block[..., 0] = xs[..., None]
+        block[..., 1] = ys[..., None]
+        block[..., 2] = w
+        block[..., 3] = h
+        if options.normalize_coordinates:
+            block[..., [0, 2]] /= options.input_size_width
+            block[..., [1, 3]] /= options.input_size_height
+        blocks.append(block.reshape(-1, 4))
+    if not blocks:
+        return np.zeros((0, 4), np.float32)
+    return np.concatenate(blocks).astype(np.float32)
