@@ -16,7 +16,7 @@ from edgelite.converter.finalize import created_utc, finalize, provenance
 from edgelite.converter.float_fallback import BudgetReport, search
 from edgelite.converter.prepare import input_pin, prepared, resolve_spec  # noqa: F401 - resolve_spec: public API
 from edgelite.converter.pytorch_source import source_digest
-from edgelite.converter.report import CalibrationInfo, ConvertReport, FloatOp, IOTypes
+from edgelite.converter.report import CalibrationInfo, ConvertReport, Evaluation, FloatOp, IOTypes
 from edgelite.converter.scoring import Scorer
 from edgelite.converter.tflite_converter import run_tf, tflite_converter
 from edgelite.core.errors import ConversionError, UserInputError
@@ -59,6 +59,7 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
     optimized = None
     drift_ref = None
     task = None
+    evaluation = None
 
     with prepared(cfg, warnings) as prep:
         src, spec, timings = prep.src, prep.spec, prep.timings
@@ -91,6 +92,8 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
                 timings["search_s"] = time.perf_counter() - t0
             else:
                 model_bytes = cal.quantize(kept)
+                if ev is not None:
+                    evaluation = _evaluated(cal, cfg, prep, ev, model_bytes, task, log)
             eq = cal.equalization
             if eq is not None and eq.pairs == 0:
                 log(f"equalization: {cfg.model.name} has no depthwise-separable block (a depthwise conv next to "
@@ -187,7 +190,7 @@ def convert(cfg: ConvertConfig, *, log: Callable[[str], None] = lambda line: Non
         size_cost_bytes=(len(model_bytes) - int8_size) if int8_size is not None else 0,
         budget=budget, target=cfg.target.value, target_notes=list(cfg.target_notes), gpu=gpu_report, ranges=ranges,
         bias_correction=bias, equalization=eq, optimize=optimized, recipe=recipe, io_types=IOTypes.of(final),
-        source_export=src.export,
+        source_export=src.export, evaluation=evaluation,
     )
 
 
@@ -208,6 +211,21 @@ def _records_task(cfg: ConvertConfig, spec: TaskSpec) -> bool:
 
 # Calibration samples used to rank layers (each candidate layer costs one run over them).
 RANK_SAMPLES = 64
+
+
+def _evaluated(cal: Calibrated, cfg: ConvertConfig, prep: Any, ev: Any, model_bytes: bytes, task: TaskSpec | None,
+               log: Callable[[str], None]) -> Evaluation:
+    """``--eval`` without a budget: the int8 model against the float one on every evaluation sample, in the
+    metric ``--max-drop`` would bound (the task's headline loss, else top-1 drop or disagreement)."""
+    from edgelite.converter.float_fallback import held_out_figures
+
+    crop = prep.spec.crop_fraction if prep.spec is not None else 1.0
+    scorer = Scorer(cal.float_model(), ev.x, ev.y, task=task, ids=prep.eval_ids, crop_fraction=crop)
+    figures = held_out_figures(scorer, model_bytes)
+    lo, hi = figures.loss_ci95
+    log(f"evaluation: {scorer.metric_name} {figures.loss_pts:.3f} (95 % CI {lo:.2f} … {hi:.2f}) on "
+        f"{figures.samples} samples of {cfg.eval}")
+    return Evaluation(metric=scorer.metric_name, data=str(cfg.eval), figures=figures)
 
 
 def _budgeted(cal: Calibrated, cfg: ConvertConfig, prep: Any, ev: Any, kept: list[Node], warnings: list[str],

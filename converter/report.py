@@ -8,7 +8,7 @@ from edgelite.calibration.preprocess import PreprocessSpec
 from edgelite.converter.bias_correction import BiasCorrection
 from edgelite.converter.calibrated import Node
 from edgelite.converter.equalization import Equalization
-from edgelite.converter.float_fallback import BudgetReport
+from edgelite.converter.float_fallback import BudgetReport, HeldOut
 from edgelite.converter.optimize import OptimizeReport
 from edgelite.converter.pytorch_source import SourceExport
 from edgelite.converter.range_calibration import RangeChoice
@@ -67,6 +67,16 @@ class IOTypes(Record):
 
 
 @dataclass(frozen=True)
+class Evaluation(Record):
+    """``convert --eval`` alone: the converted file against the float model on the evaluation data (nothing
+    was tuned on it), in the budget metric ``--max-drop`` would bound, with its 95 % interval."""
+
+    metric: str        # what loss_pts measures (Scorer.metric_name)
+    data: str          # the --eval source
+    figures: HeldOut
+
+
+@dataclass(frozen=True)
 class ConvertReport(Report):
     kind = "convert"
     schema_version = 5  # 2: kept_float, size_cost_bytes, budget; 3: target, target_notes, gpu; 4: ranges,
@@ -102,6 +112,8 @@ class ConvertReport(Report):
     # a PyTorch/ONNX source: the route that exported it, why, the layout, the float export's fidelity
     source_export: SourceExport | None = field(default=None, metadata=OMIT_NONE)
     io_types: IOTypes | None = field(default=None, metadata=OMIT_NONE)  # every I/O tensor's type in the file
+    # --eval without --max-drop/--optimize: the int8 file judged against the float model on that data
+    evaluation: Evaluation | None = field(default=None, metadata=OMIT_NONE)
 
     def io_line(self) -> str:
         """The I/O the table states: ``--io`` when every tensor of the file has it, else per tensor."""

@@ -220,7 +220,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                         "float layers (give the same source and calibration data)")
     _add_calibration_flag(_add_calibration_data(
         p, "calibration data: image folder, .npy or .npz (needed for int8/int16x8)"))
-    _add_evaluation_data(p, "evaluation data for --max-drop and --optimize (SRC/<class>/ or .npz with y)")
+    _add_evaluation_data(p, "evaluation data for --max-drop and --optimize; alone, the int8 file is judged "
+                            "against the float model on it, in the task (SRC/<class>/ or .npz with y)")
     add_task_flags(p, what="--max-drop, --optimize and the evaluation judged")
     g = p.add_argument_group("float fallback and accuracy budget (int8)")
     g.add_argument("--keep-float", action="append", default=[], metavar="REGEX",
