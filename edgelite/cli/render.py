@@ -76,6 +76,13 @@ def convert_table(r: ConvertReport) -> str:
             if f.top1 is not None and b.float_top1 is not None else ""
         rows.append(("budget", f"{b.metric} ≤ {b.max_drop_pts:g}: {verdict}; final {f.loss_pts:.3f}"
                                f"{top1}, agreement {f.agreement:.4f}, {len(b.trials)} trials"))
+    if r.evaluation:
+        judged, held = r.evaluation, r.evaluation.figures
+        lo, hi = held.loss_ci95
+        rows.append(("evaluation", f"{judged.metric} {held.loss_pts:.3f} (95 % CI {lo:.2f} … {hi:.2f}) on "
+                                   f"{held.samples} samples of {judged.data}; agreement {held.agreement:.4f}"))
+        if held.task is not None:
+            rows.append(("task", held.task.headline_line()))
     if r.optimize:
         o = r.optimize
         for s in o.steps:
