@@ -221,16 +221,22 @@ STANDARD_TASK_SOURCE = "the file's TFLite metadata"
 def _task_from_standard(meta: ms.ModelMetadata) -> dict[str, Any] | None:
     """The task the TFLite Support metadata names by its output content, as the Task Library reads it: an output
     of ``BoundingBoxProperties`` is an object detector's boxes (``ObjectDetector``: the post-processed four,
-    decoded by shape and name), a GRAYSCALE ``ImageProperties`` output a segmenter's mask (``ImageSegmenter``:
-    one score per class and pixel). None for anything else (a classifier's labels decide classify; an RGB image
-    output is an image-to-image model, not a mask)."""
+    decoded by shape and the metadata's tensor names), a GRAYSCALE ``ImageProperties`` output with class labels a
+    segmenter's mask (``ImageSegmenter``: one score per class and pixel). None for anything else (a classifier's
+    labels decide classify; an RGB image output is an image-to-image model, an unlabelled GRAYSCALE one a depth
+    map, not a mask)."""
     for sub in meta.subgraph_metadata or ():
         for tensor in sub.output_tensor_metadata or ():
             props = tensor.content.content_properties if tensor.content is not None else None
             name = tensor.name or "?"
             if isinstance(props, ms.BoundingBoxProperties):
-                return {"kind": "detect", "source": f"{STANDARD_TASK_SOURCE} (output {name!r}: BoundingBoxProperties)"}
-            if isinstance(props, ms.ImageProperties) and props.color_space == ms.ColorSpaceType.GRAYSCALE:
+                # the metadata names the outputs in output order: what tells the classes from the scores
+                roles = [t.name or "" for t in sub.output_tensor_metadata or ()]
+                return {"kind": "detect", "decoder": {"kind": "postprocess", "names": roles},
+                        "source": f"{STANDARD_TASK_SOURCE} (output {name!r}: BoundingBoxProperties)"}
+            labelled = any(f.type == ms.AssociatedFileType.TENSOR_AXIS_LABELS for f in tensor.associated_files or ())
+            if isinstance(props, ms.ImageProperties) and props.color_space == ms.ColorSpaceType.GRAYSCALE \
+                    and labelled:   # a depth map is a GRAYSCALE image too, but names no classes
                 return {"kind": "segment", "source": f"{STANDARD_TASK_SOURCE} (output {name!r}: a GRAYSCALE "
                                                      "image, a segmenter's mask)"}
     return None

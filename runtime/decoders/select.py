@@ -104,9 +104,12 @@ def postprocess_outputs(shapes: Sequence[tuple[int, ...]], names: Sequence[str] 
     return postprocess_order(list(names) if names is not None else [""] * len(shapes), shapes) is not None
 
 
-def _postprocess(names: Sequence[str], shapes: Sequence[tuple[int, ...]], source: str, min_score: float
-                 ) -> DetectorDecoder:
-    order = postprocess_order(names, shapes)
+def _postprocess(names: Sequence[str], shapes: Sequence[tuple[int, ...]], source: str, min_score: float,
+                 roles: Sequence[str] | None = None) -> DetectorDecoder:
+    """``roles``: the outputs' names in the file's TFLite metadata ("location", "category", "score", "number of
+    detections"), in output order — what tells classes from scores when the tensors' own names do not."""
+    fits = roles is not None and len(roles) == len(names) and all(isinstance(r, str) for r in roles)
+    order = postprocess_order(list(roles) if fits and roles is not None else names, shapes)
     assert order is not None   # the callers checked the shapes
     if shapes[order[0]][0] > POSTPROCESS_MAX_ROWS:
         raise UserInputError(f"{source}: {shapes[order[0]][0]} post-processed detections per image; at most "
@@ -120,8 +123,10 @@ def _postprocess(names: Sequence[str], shapes: Sequence[tuple[int, ...]], source
         return DetectionArrays(xyxy, np.asarray(scores, np.float32)[keep],
                                np.asarray(classes)[keep].astype(np.int64), np.zeros((len(keep), 0, 2), np.float32))
 
-    return DetectorDecoder("postprocess", tuple(names[i] for i in order), {"kind": "postprocess",
-                                                                            "min_score": min_score}, source, decode)
+    record: dict[str, Any] = {"kind": "postprocess", "min_score": min_score}
+    if fits and roles is not None:
+        record["names"] = list(roles)
+    return DetectorDecoder("postprocess", tuple(names[i] for i in order), record, source, decode)
 
 
 def yolo_output(shapes: Sequence[tuple[int, ...]]) -> bool:
@@ -166,7 +171,9 @@ def from_record(record: Mapping[str, Any], names: Sequence[str], shapes: Sequenc
         if not postprocess_outputs(shapes, names):
             raise UserInputError(f"{source}: a post-processed detector has outputs [N, 4], [N], [N], [] per image; "
                                  f"the model's are {[list(s) for s in shapes]}")
-        return _postprocess(names, shapes, source, float(rec.get("min_score", 0.0)))
+        roles = rec.get("names")
+        return _postprocess(names, shapes, source, float(rec.get("min_score", 0.0)),
+                            roles if isinstance(roles, list) else None)
     if kind == "yolo":
         if len(shapes) != 1:
             raise UserInputError(f"{source}: a YOLO head is one output [4+C, N]; the model has {len(shapes)}")

@@ -129,6 +129,20 @@ def _ssd_hint(outputs: Sequence[OutputInfo]) -> str | None:
     return None
 
 
+def _from_standard_metadata(rec: Mapping[str, Any], request: TaskRequest) -> bool:
+    """Whether the task came from the file's TFLite Support metadata alone (no --task, no --decoder)."""
+    from edgelite.runtime.metadata import STANDARD_TASK_SOURCE
+
+    source = rec.get("source")
+    return (request.kind is None and request.decoder is None and isinstance(source, str)
+            and source.startswith(STANDARD_TASK_SOURCE))
+
+
+def basis_of(rec: Mapping[str, Any]) -> str:
+    source = rec.get("source")
+    return source if isinstance(source, str) and source else "recorded in the file by edgelite convert"
+
+
 def resolve(request: TaskRequest, outputs: Sequence[OutputInfo], *, labels: Sequence[str] | None = None,
             recorded: Mapping[str, Any] | None = None, input_hw: tuple[int, int] | None = None,
             class_output: str | None = None) -> TaskSpec:
@@ -143,9 +157,7 @@ def resolve(request: TaskRequest, outputs: Sequence[OutputInfo], *, labels: Sequ
         kind, basis = request.kind, "--task"
     elif rec_kind is not None:
         # a record from the file's standard metadata says where it came from; edgelite's own has no source
-        source = rec.get("source")
-        kind, basis = str(rec_kind), source if isinstance(source, str) and source else \
-            "recorded in the file by edgelite convert"
+        kind, basis = str(rec_kind), basis_of(rec)
     elif request.decoder is not None:
         kind, basis = "detect", f"--decoder {request.decoder}"
     elif request.annotations is not None:
@@ -159,9 +171,24 @@ def resolve(request: TaskRequest, outputs: Sequence[OutputInfo], *, labels: Sequ
     decoder = None
     if kind == "detect":
         rec_decoder = rec.get("decoder") if isinstance(rec.get("decoder"), Mapping) else None
-        decoder = decoder_for([o.name for o in outputs], [o.shape for o in outputs], decoder_file=request.decoder,
-                              recorded=rec_decoder, input_hw=input_hw)
-        if decoder is None:
+        try:
+            decoder = decoder_for([o.name for o in outputs], [o.shape for o in outputs],
+                                  decoder_file=request.decoder, recorded=rec_decoder, input_hw=input_hw)
+        except UserInputError:
+            if not _from_standard_metadata(rec, request):
+                raise
+            decoder = None
+        if decoder is None and _from_standard_metadata(rec, request):
+            # the Task Library's detector metadata on outputs that are not the post-processed four: the
+            # metadata's word is not enough to decode them; judge by what the outputs say, and say so
+            kind, basis = guess(outputs, labels=labels, input_hw=input_hw, class_output=class_output)
+            rec_kind = None
+            notes.append(f"{basis_of(rec)} names a detector, but outputs "
+                         f"{', '.join(f'{o.name} {list(o.shape)}' for o in outputs)} are not "
+                         "TFLite_Detection_PostProcess's four; give --task detect --decoder FILE to decode them")
+            if kind == "detect":   # a YOLO head: its decoder comes from the shapes
+                decoder = decoder_for([o.name for o in outputs], [o.shape for o in outputs], input_hw=input_hw)
+        elif decoder is None:
             raise UserInputError(
                 f"--task detect: outputs {', '.join(f'{o.name} {list(o.shape)}' for o in outputs)} need a decoder; "
                 "give --decoder FILE (TOML with MediaPipe's [anchors]/[decode]/[nms] option names, see "
