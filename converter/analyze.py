@@ -258,7 +258,7 @@ def analyze(cfg: ConvertConfig, *, measure: int | None = 10) -> AnalyzeReport:
         scorer = Scorer(float_bytes, ev.x, ev.y if cfg.eval is not None else None,
                         task=task_for(cfg.task, float_bytes, labels=prep.labels, source=cfg.model),
                         ids=prep.eval_ids if cfg.eval is not None else None,
-                        crop_fraction=prep.spec.crop_fraction if prep.spec is not None else 1.0)
+                        crop_fraction=prep.crop_fraction)
         return analyze_calibrated(cal, scorer, source=str(cfg.model),
                                   evaluated_on=str(cfg.eval) if cfg.eval is not None
                                   else f"{cfg.calib} (calibration data)",

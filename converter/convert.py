@@ -218,10 +218,12 @@ def _evaluated(cal: Calibrated, cfg: ConvertConfig, prep: Any, ev: Any, model_by
     """``--eval`` without a budget: the int8 model against the float one on every evaluation sample, in the
     metric ``--max-drop`` would bound (the task's headline loss, else top-1 drop or disagreement)."""
     from edgelite.converter.float_fallback import held_out_figures
+    from edgelite.core.progress import working
 
-    crop = prep.spec.crop_fraction if prep.spec is not None else 1.0
-    scorer = Scorer(cal.float_model(), ev.x, ev.y, task=task, ids=prep.eval_ids, crop_fraction=crop)
-    figures = held_out_figures(scorer, model_bytes)
+    with working(f"evaluation: float and int8 on {len(ev.x)} samples"):   # two runs over the data, then intervals
+        scorer = Scorer(cal.float_model(), ev.x, ev.y, task=task, ids=prep.eval_ids,
+                        crop_fraction=prep.crop_fraction)
+        figures = held_out_figures(scorer, model_bytes)
     lo, hi = figures.loss_ci95
     log(f"evaluation: {scorer.metric_name} {figures.loss_pts:.3f} (95 % CI {lo:.2f} … {hi:.2f}) on "
         f"{figures.samples} samples of {cfg.eval}")
@@ -239,7 +241,7 @@ def _budgeted(cal: Calibrated, cfg: ConvertConfig, prep: Any, ev: Any, kept: lis
     assert max_drop is not None
     s_idx, c_idx = search_confirm(prep.eval_groups, ev.y, cfg.confirm_fraction, cfg.seed)
     float_bytes = cal.float_model()
-    crop = prep.spec.crop_fraction if prep.spec is not None else 1.0
+    crop = prep.crop_fraction
     scorer = Scorer(float_bytes, ev.x[s_idx], None if ev.y is None else ev.y[s_idx], task=task,
                     ids=[prep.eval_ids[i] for i in s_idx], crop_fraction=crop)
     rank_x = prep.calib.x[:RANK_SAMPLES]
@@ -292,7 +294,7 @@ def _optimized(cal: Calibrated, cfg: ConvertConfig, prep: Any, ev: Any, kept: li
                     forced=kept, max_float_layers=cfg.max_float_layers, log=log,
                     ranges_only=cfg.optimize is None, task=task,
                     ids=([prep.eval_ids[i] for i in s_idx], [prep.eval_ids[i] for i in c_idx]),
-                    crop_fraction=prep.spec.crop_fraction if prep.spec is not None else 1.0)
+                    crop_fraction=prep.crop_fraction)
 
 
 def convert_options(source: Path, output: Path, options: ConvertOptions, *, calib: Path | None,

@@ -38,6 +38,11 @@ class Prepared:
     slots: tuple[InputSlot, ...] = ()   # every input, in the source's order (``spec`` is the first image input's)
 
     @property
+    def crop_fraction(self) -> float:
+        """The central crop the model saw (boxes and masks of the evaluation images map back through it)."""
+        return self.spec.crop_fraction if self.spec is not None else 1.0
+
+    @property
     def sample_shape(self) -> tuple[int, ...]:
         if self.spec is not None and len(self.slots) <= 1:
             return self.spec.input_shape

@@ -108,8 +108,9 @@ def _postprocess(names: Sequence[str], shapes: Sequence[tuple[int, ...]], source
                  roles: Sequence[str] | None = None) -> DetectorDecoder:
     """``roles``: the outputs' names in the file's TFLite metadata ("location", "category", "score", "number of
     detections"), in output order — what tells classes from scores when the tensors' own names do not."""
-    fits = roles is not None and len(roles) == len(names) and all(isinstance(r, str) for r in roles)
-    order = postprocess_order(list(roles) if fits and roles is not None else names, shapes)
+    named = list(roles) if roles is not None and len(roles) == len(names) and all(isinstance(r, str) for r in roles) \
+        else None
+    order = postprocess_order(named or names, shapes)
     assert order is not None   # the callers checked the shapes
     if shapes[order[0]][0] > POSTPROCESS_MAX_ROWS:
         raise UserInputError(f"{source}: {shapes[order[0]][0]} post-processed detections per image; at most "
@@ -124,8 +125,8 @@ def _postprocess(names: Sequence[str], shapes: Sequence[tuple[int, ...]], source
                                np.asarray(classes)[keep].astype(np.int64), np.zeros((len(keep), 0, 2), np.float32))
 
     record: dict[str, Any] = {"kind": "postprocess", "min_score": min_score}
-    if fits and roles is not None:
-        record["names"] = list(roles)
+    if named is not None:
+        record["names"] = named
     return DetectorDecoder("postprocess", tuple(names[i] for i in order), record, source, decode)
 
 

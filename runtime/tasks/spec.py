@@ -138,7 +138,7 @@ def _from_standard_metadata(rec: Mapping[str, Any], request: TaskRequest) -> boo
             and source.startswith(STANDARD_TASK_SOURCE))
 
 
-def basis_of(rec: Mapping[str, Any]) -> str:
+def _basis_of(rec: Mapping[str, Any]) -> str:
     source = rec.get("source")
     return source if isinstance(source, str) and source else "recorded in the file by edgelite convert"
 
@@ -157,7 +157,7 @@ def resolve(request: TaskRequest, outputs: Sequence[OutputInfo], *, labels: Sequ
         kind, basis = request.kind, "--task"
     elif rec_kind is not None:
         # a record from the file's standard metadata says where it came from; edgelite's own has no source
-        kind, basis = str(rec_kind), basis_of(rec)
+        kind, basis = str(rec_kind), _basis_of(rec)
     elif request.decoder is not None:
         kind, basis = "detect", f"--decoder {request.decoder}"
     elif request.annotations is not None:
@@ -171,19 +171,20 @@ def resolve(request: TaskRequest, outputs: Sequence[OutputInfo], *, labels: Sequ
     decoder = None
     if kind == "detect":
         rec_decoder = rec.get("decoder") if isinstance(rec.get("decoder"), Mapping) else None
+        metadata_only = _from_standard_metadata(rec, request)
         try:
             decoder = decoder_for([o.name for o in outputs], [o.shape for o in outputs],
                                   decoder_file=request.decoder, recorded=rec_decoder, input_hw=input_hw)
         except UserInputError:
-            if not _from_standard_metadata(rec, request):
+            if not metadata_only:
                 raise
             decoder = None
-        if decoder is None and _from_standard_metadata(rec, request):
+        if decoder is None and metadata_only:
             # the Task Library's detector metadata on outputs that are not the post-processed four: the
             # metadata's word is not enough to decode them; judge by what the outputs say, and say so
             kind, basis = guess(outputs, labels=labels, input_hw=input_hw, class_output=class_output)
             rec_kind = None
-            notes.append(f"{basis_of(rec)} names a detector, but outputs "
+            notes.append(f"{_basis_of(rec)} names a detector, but outputs "
                          f"{', '.join(f'{o.name} {list(o.shape)}' for o in outputs)} are not "
                          "TFLite_Detection_PostProcess's four; give --task detect --decoder FILE to decode them")
             if kind == "detect":   # a YOLO head: its decoder comes from the shapes
